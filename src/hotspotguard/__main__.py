@@ -1,0 +1,3 @@
+from hotspotguard.cli import main
+
+raise SystemExit(main())

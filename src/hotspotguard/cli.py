@@ -1,0 +1,162 @@
+"""The command line: `hotspotguard status|explain|snapshot` (fix/undo arrive with the helper).
+
+Exit codes: 0 all hotspots ok (or none), 1 a hotspot is blocked or its state unknown,
+2 bad input or usage. Errors are one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from hotspotguard import __version__
+from hotspotguard.ruleset import (
+    Snapshot,
+    SnapshotError,
+    load_snapshot,
+    parse_ruleset,
+    read_snapshot_file,
+)
+from hotspotguard.verdict import Report, evaluate
+from hotspotguard.verdict.report import explain_text, report_json
+
+EXIT_OK, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad input: reported as one line, exit 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hotspotguard",
+        description="Find (and soon fix) the firewall rule that breaks a NetworkManager hotspot.",
+    )
+    parser.add_argument("--version", action="version", version=f"hotspotguard {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    status = sub.add_parser("status", help="the verdict for every shared connection, in short")
+    status.add_argument("--iface", action="append", help="a hotspot interface (repeatable)")
+    status.add_argument("--json", action="store_true", help="print JSON")
+
+    explain = sub.add_parser("explain", help="why a hotspot's clients get through or not")
+    explain.add_argument("source", nargs="?", choices=["live"], help="read the live machine")
+    explain.add_argument("--snapshot", metavar="FILE", help="a snapshot file ('-': stdin)")
+    explain.add_argument("--iface", action="append", help="a hotspot interface (repeatable)")
+    explain.add_argument("--json", action="store_true", help="print JSON")
+
+    snapshot = sub.add_parser("snapshot", help="capture the live firewall into a JSON document")
+    snapshot.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default stdout)")
+    snapshot.add_argument("--iface", action="append", help="a hotspot interface (repeatable)")
+    return parser
+
+
+def _live_snapshot(ifaces: list[str] | None) -> Snapshot:
+    from hotspotguard.system.capture import CaptureError, capture_snapshot
+
+    try:
+        return load_snapshot(capture_snapshot(ifaces))
+    except CaptureError as error:
+        raise UsageError(str(error)) from None
+
+
+def _only(snapshot: Snapshot, ifaces: list[str] | None) -> Snapshot:
+    if not ifaces:
+        return snapshot
+    from dataclasses import replace
+
+    known = {h.iface for h in snapshot.hotspots}
+    for iface in ifaces:
+        if iface not in known:
+            raise UsageError(f"no hotspot named {iface} in the snapshot")
+    return replace(snapshot, hotspots=tuple(h for h in snapshot.hotspots if h.iface in ifaces))
+
+
+def _report(args: argparse.Namespace) -> Report:
+    if getattr(args, "snapshot", None):
+        snapshot = _only(read_snapshot_file(args.snapshot), args.iface)
+    else:
+        snapshot = _live_snapshot(args.iface)
+    return evaluate(snapshot, parse_ruleset(snapshot))
+
+
+def _exit_code(report: Report) -> int:
+    return EXIT_FOUND if any(h.verdict != "ok" for h in report.hotspots) else EXIT_OK
+
+
+def _print_json(doc: Any) -> None:
+    json.dump(doc, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    if args.snapshot and args.source == "live":
+        raise UsageError("give either --snapshot FILE or live, not both")
+    report = _report(args)
+    if args.json:
+        _print_json(report_json(report))
+    else:
+        print(explain_text(report))
+    return _exit_code(report)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    report = _report(args)
+    if args.json:
+        _print_json(report_json(report))
+    else:
+        print(explain_text(report, trace=False))
+    return _exit_code(report)
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    from hotspotguard.system.capture import CaptureError, capture_snapshot
+
+    try:
+        doc = capture_snapshot(args.iface)
+    except CaptureError as error:
+        raise UsageError(str(error)) from None
+    text = json.dumps(doc)
+    if args.output and args.output != "-":
+        tmp = f"{args.output}.tmp{os.getpid()}"
+        try:
+            with open(tmp, "w") as handle:
+                handle.write(text + "\n")
+            os.replace(tmp, args.output)
+        except OSError as error:
+            raise UsageError(f"cannot write {args.output}: {error.strerror}") from None
+    else:
+        sys.stdout.write(text + "\n")
+    return EXIT_OK
+
+
+COMMANDS = {"explain": cmd_explain, "status": cmd_status, "snapshot": cmd_snapshot}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return COMMANDS[args.command](args)
+    except (UsageError, SnapshotError) as error:
+        print(f"hotspotguard: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as error:  # never a traceback at the user
+        if os.environ.get("HOTSPOTGUARD_DEBUG"):
+            raise
+        print(
+            f"hotspotguard: internal error: {type(error).__name__}: {error} "
+            "(set HOTSPOTGUARD_DEBUG=1 for details)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE

@@ -1,0 +1,484 @@
+"""Parse `iptables-save` text (nft and legacy variants) into the typed model.
+
+Each `-A` line becomes a `Rule` whose expressions mean what the kernel's xtables
+matches do; a match or target this module does not know makes the rule uncertain.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import shlex
+from dataclasses import dataclass, field
+
+from hotspotguard.ruleset.model import (
+    AnonSet,
+    Chain,
+    ChainType,
+    Ct,
+    Effect,
+    Expr,
+    Family,
+    Fib,
+    Flags,
+    Masked,
+    Match,
+    Meta,
+    Nat,
+    Notrack,
+    Op,
+    Payload,
+    Range,
+    Rule,
+    SetMark,
+    Source,
+    Table,
+    Uncertain,
+    Value,
+    Verdict,
+)
+from hotspotguard.ruleset.values import PROTOCOLS, TCP_FLAGS, build_elements, to_int
+
+# Built-in chains: table -> chain -> (hook, priority); nat chains are of type nat.
+BUILTIN_CHAINS: dict[str, dict[str, tuple[str, int]]] = {
+    "raw": {"PREROUTING": ("prerouting", -300), "OUTPUT": ("output", -300)},
+    "mangle": {
+        "PREROUTING": ("prerouting", -150),
+        "INPUT": ("input", -150),
+        "FORWARD": ("forward", -150),
+        "OUTPUT": ("output", -150),
+        "POSTROUTING": ("postrouting", -150),
+    },
+    "nat": {
+        "PREROUTING": ("prerouting", -100),
+        "INPUT": ("input", 100),
+        "OUTPUT": ("output", -100),
+        "POSTROUTING": ("postrouting", 100),
+    },
+    "filter": {"INPUT": ("input", 0), "FORWARD": ("forward", 0), "OUTPUT": ("output", 0)},
+    "security": {"INPUT": ("input", 50), "FORWARD": ("forward", 50), "OUTPUT": ("output", 50)},
+}
+
+TERMINAL_TARGETS = {"ACCEPT": "accept", "DROP": "drop", "REJECT": "reject", "RETURN": "return"}
+NAT_TARGETS = {"MASQUERADE": "masquerade", "SNAT": "snat", "DNAT": "dnat", "REDIRECT": "redirect"}
+EFFECT_TARGETS = frozenset(
+    {
+        "LOG",
+        "NFLOG",
+        "ULOG",
+        "TCPMSS",
+        "CHECKSUM",
+        "TRACE",
+        "CONNMARK",
+        "TOS",
+        "TTL",
+        "HL",
+        "DSCP",
+        "ECN",
+        "CLASSIFY",
+        "SET",
+        "AUDIT",
+        "TEE",
+        "CONNSECMARK",
+        "SECMARK",
+        "IDLETIMER",
+        "LED",
+    }
+)
+ADDRTYPES = {
+    "LOCAL": "local",
+    "UNICAST": "unicast",
+    "BROADCAST": "broadcast",
+    "MULTICAST": "multicast",
+    "ANYCAST": "anycast",
+    "BLACKHOLE": "blackhole",
+    "UNREACHABLE": "unreachable",
+    "PROHIBIT": "prohibit",
+    "UNSPEC": "unspec",
+}
+CT_STATES = {"NEW", "ESTABLISHED", "RELATED", "INVALID", "UNTRACKED"}
+
+
+class SaveSyntaxError(ValueError):
+    pass
+
+
+@dataclass
+class _Chain:
+    name: str
+    policy: str | None
+    rules: list[Rule] = field(default_factory=list)
+
+
+@dataclass
+class _Table:
+    name: str
+    chains: dict[str, _Chain] = field(default_factory=dict)
+
+
+def _negatable(tokens: list[str], index: int) -> tuple[bool, int]:
+    if index < len(tokens) and tokens[index] == "!":
+        return True, index + 1
+    return False, index
+
+
+def _iface(name: str) -> str:
+    return name[:-1] + "*" if name.endswith("+") else name
+
+
+def _address(text: str, version: int) -> Value:
+    try:
+        net = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return Uncertain_value(text)
+    if net.version != version:
+        return Uncertain_value(text)
+    if net.num_addresses == 1:
+        return net.network_address
+    return net
+
+
+def Uncertain_value(text: str) -> Value:
+    from hotspotguard.ruleset.model import Opaque
+
+    return Opaque(f"value {text}")
+
+
+def _port_value(text: str) -> object:
+    if ":" in text:
+        low, _, high = text.partition(":")
+        lo = to_int(low) if low else 0
+        hi = to_int(high) if high else 65535
+        if lo is None or hi is None:
+            return Uncertain_value(text)
+        return Range(lo, hi)
+    port = to_int(text)
+    return Uncertain_value(text) if port is None else port
+
+
+def _tcp_flags(text: str) -> int | None:
+    total = 0
+    for name in text.split(","):
+        name = name.strip().lower()
+        if name == "all":
+            total |= 0x3F
+        elif name == "none":
+            continue
+        elif name in TCP_FLAGS:
+            total |= TCP_FLAGS[name]
+        else:
+            return None
+    return total
+
+
+def _op(negated: bool) -> Op:
+    return "!=" if negated else "=="
+
+
+class _RuleParser:
+    """Turns the tokens of one `-A` line into expressions, in the order iptables applies them."""
+
+    def __init__(self, tokens: list[str], version: int, chains: frozenset[str]) -> None:
+        self.tokens = tokens
+        self.chains = chains
+        self.version = version
+        self.exprs: list[Expr] = []
+        self.comment: str | None = None
+        self.protocol: str | None = None
+        self.verdict: list[Expr] = []
+
+    def add(self, left: object, negated: bool, right: object) -> None:
+        self.exprs.append(Match(left, _op(negated), right))  # type: ignore[arg-type]
+
+    def parse(self) -> tuple[tuple[Expr, ...], str | None]:
+        tokens = self.tokens
+        i = 0
+        while i < len(tokens):
+            negated, i = _negatable(tokens, i)
+            if i >= len(tokens):
+                break
+            opt = tokens[i]
+            arg = tokens[i + 1] if i + 1 < len(tokens) else ""
+            if opt in {"-i", "--in-interface"}:
+                self.add(Meta("iifname"), negated, _iface(arg))
+                i += 2
+            elif opt in {"-o", "--out-interface"}:
+                self.add(Meta("oifname"), negated, _iface(arg))
+                i += 2
+            elif opt in {"-s", "--source", "-d", "--destination"}:
+                fieldname = "saddr" if opt in {"-s", "--source"} else "daddr"
+                proto = "ip" if self.version == 4 else "ip6"
+                self.add(Payload(proto, fieldname), negated, _address(arg, self.version))
+                i += 2
+            elif opt in {"-p", "--protocol"}:
+                name = arg.lower()
+                number = PROTOCOLS.get(name, to_int(name))
+                if name == "all":
+                    i += 2
+                    continue
+                self.protocol = name if name in PROTOCOLS else None
+                self.add(Meta("l4proto"), negated, number if number is not None else name)
+                i += 2
+            elif opt in {"-f", "--fragment"}:
+                # our flows are never fragments
+                self.exprs.append(Match(Meta("fragment"), _op(negated), 1))
+                i += 1
+            elif opt in {"-m", "--match"}:
+                i = self.module(arg, i + 2)
+            elif opt in {"-j", "--jump"}:
+                i = self.target(arg, i + 2)
+            elif opt in {"-g", "--goto"}:
+                self.verdict.append(Verdict("goto", arg))
+                i += 2
+            elif opt in {"-c", "--set-counters"}:
+                i += 3
+            elif opt.startswith("["):  # "[packets:bytes]" prefix of iptables-save -c
+                i += 1
+            elif opt.startswith("--"):
+                # an option of the protocol's implicit module (`-p tcp --dport 80`)
+                i = self.module_option(self.protocol or "", i, negated)
+            else:
+                self.exprs.append(Uncertain(f"unknown option {opt}"))
+                i += 1
+        return tuple(self.exprs + self.verdict), self.comment
+
+    def module(self, name: str, i: int) -> int:
+        tokens = self.tokens
+        while i < len(tokens):
+            negated, j = _negatable(tokens, i)
+            if j >= len(tokens) or not tokens[j].startswith("--"):
+                break
+            i = self.module_option(name, j, negated)
+        return i
+
+    def module_option(self, module: str, i: int, negated: bool) -> int:
+        """Parse one `--option [value...]` of `module`; returns the next index."""
+        tokens = self.tokens
+        opt = tokens[i]
+        arg = tokens[i + 1] if i + 1 < len(tokens) else ""
+        proto = self.protocol or "th"
+        if module == "comment" and opt == "--comment":
+            self.comment = arg
+            return i + 2
+        if module in {"tcp", "udp", "sctp", "dccp", "udplite"} or (
+            module in PROTOCOLS and opt in {"--dport", "--sport"}
+        ):
+            if opt in {"--dport", "--destination-port", "--sport", "--source-port"}:
+                fieldname = "dport" if opt.startswith("--d") else "sport"
+                self.add(Payload(module, fieldname), negated, _port_value(arg))
+                return i + 2
+            if opt == "--tcp-flags":
+                mask = _tcp_flags(arg)
+                comp = _tcp_flags(tokens[i + 2] if i + 2 < len(tokens) else "")
+                if mask is None or comp is None:
+                    self.exprs.append(Uncertain("tcp flags"))
+                else:
+                    self.add(Masked(Payload("tcp", "flags"), mask), negated, comp)
+                return i + 3
+            if opt == "--syn":
+                self.add(Masked(Payload("tcp", "flags"), 0x17), negated, TCP_FLAGS["syn"])
+                return i + 1
+            if opt == "--tcp-option":
+                self.exprs.append(Uncertain("tcp option"))
+                return i + 2
+        multiport_options = {"--dports", "--destination-ports", "--sports", "--source-ports"}
+        if module == "multiport" and opt in multiport_options:
+            ports = [_port_value(p) for p in arg.split(",")]
+            fieldname = "dport" if opt.startswith("--d") else "sport"
+            self.add(Payload(proto, fieldname), negated, AnonSet(build_elements(ports)))
+            return i + 2
+        if module in {"icmp", "icmp6", "icmpv6"} and opt in {"--icmp-type", "--icmpv6-type"}:
+            protocol = "icmp" if module == "icmp" else "icmpv6"
+            self.add(Payload(protocol, "type"), negated, arg.split("/")[0].lower())
+            return i + 2
+        if module in {"conntrack", "state"}:
+            if opt in {"--ctstate", "--state"}:
+                states = {s.upper() for s in arg.split(",")}
+                if states <= CT_STATES:
+                    self.add(Ct("state"), negated, Flags(frozenset(s.lower() for s in states)))
+                else:  # SNAT/DNAT pseudo states read the NAT status
+                    self.exprs.append(Uncertain(f"conntrack state {arg}"))
+                return i + 2
+            if opt == "--ctdir":
+                self.add(Ct("direction"), negated, arg.lower())
+                return i + 2
+            if opt in {"--ctproto"}:
+                self.add(Meta("l4proto"), negated, PROTOCOLS.get(arg.lower(), to_int(arg)))
+                return i + 2
+            self.exprs.append(Uncertain(f"conntrack {opt}"))
+            return i + 2
+        if module == "addrtype":
+            if opt in {"--src-type", "--dst-type"}:
+                flag = "saddr" if opt == "--src-type" else "daddr"
+                names = [ADDRTYPES.get(t.upper()) for t in arg.split(",")]
+                if None in names:
+                    self.exprs.append(Uncertain(f"addrtype {arg}"))
+                else:
+                    values = build_elements([n for n in names if n is not None])
+                    self.add(Fib("type", (flag,)), negated, AnonSet(values))
+                return i + 2
+            if opt in {"--limit-iface-in", "--limit-iface-out"}:
+                return i + 1
+        if module == "physdev":
+            # A routed (not bridged) packet matches every physdev test except the ones
+            # that ask, un-negated, for a bridged packet (xt_physdev.c).
+            if opt in {"--physdev-is-bridged", "--physdev-is-in", "--physdev-is-out"}:
+                self.add(Meta("bridged"), negated, 1)
+                return i + 1
+            if opt in {"--physdev-in", "--physdev-out"}:
+                return i + 2
+        if module == "mark" and opt == "--mark":
+            mark_text, _, mask_text = arg.partition("/")
+            number = to_int(mark_text)
+            mask_number = to_int(mask_text) if mask_text else None
+            if number is None:
+                self.exprs.append(Uncertain(f"mark {arg}"))
+            elif mask_number is None:
+                self.add(Meta("mark"), negated, number)
+            else:
+                self.add(Masked(Meta("mark"), mask_number), negated, number)
+            return i + 2
+        if module == "iprange" and opt in {"--src-range", "--dst-range"}:
+            low, _, high = arg.partition("-")
+            try:
+                rng = Range(ipaddress.ip_address(low), ipaddress.ip_address(high))
+                proto_name = "ip" if self.version == 4 else "ip6"
+                fieldname = "saddr" if opt == "--src-range" else "daddr"
+                self.add(Payload(proto_name, fieldname), negated, rng)
+            except ValueError:
+                self.exprs.append(Uncertain(f"iprange {arg}"))
+            return i + 2
+        # Unknown module or option: it may or may not match. Skip its arguments.
+        self.exprs.append(Uncertain(f"-m {module} {opt}" if module else opt))
+        i += 1
+        while i < len(tokens) and not tokens[i].startswith("-") and tokens[i] != "!":
+            i += 1
+        return i
+
+    def target(self, name: str, i: int) -> int:
+        tokens = self.tokens
+        args: list[str] = []
+        while i < len(tokens):
+            args.append(tokens[i])
+            i += 1
+        if name in self.chains:
+            self.verdict.append(Verdict("jump", name))
+        elif name in TERMINAL_TARGETS:
+            self.verdict.append(Verdict(TERMINAL_TARGETS[name]))  # type: ignore[arg-type]
+        elif name in NAT_TARGETS:
+            self.verdict.append(Nat(NAT_TARGETS[name]))  # type: ignore[arg-type]
+        elif name in {"NETMAP"}:
+            self.verdict.append(Nat("dnat"))
+        elif name in {"NOTRACK"} or (name == "CT" and "--notrack" in args):
+            self.verdict.append(Notrack())
+        elif name == "CT":
+            self.verdict.append(Effect("CT"))
+        elif name == "MARK":
+            self.verdict.append(_mark_target(args))
+        elif name in EFFECT_TARGETS:
+            self.verdict.append(Effect(name))
+        elif name in {"QUEUE", "NFQUEUE"}:
+            self.verdict.append(Verdict("queue"))
+        else:
+            # An unknown extension target (e.g. SYNPROXY): its verdict is not known.
+            self.verdict.append(Verdict("queue", name))
+        return i
+
+
+def _mark_target(args: list[str]) -> Expr:
+    for index, arg in enumerate(args[:-1]):
+        value, _, mask = args[index + 1].partition("/")
+        number = to_int(value)
+        mask_number = to_int(mask) if mask else None
+        if number is None:
+            break
+        if arg == "--set-mark":
+            return SetMark(number, 0 if mask_number is None else (~mask_number) & 0xFFFFFFFF)
+        if arg == "--set-xmark":
+            keep = 0 if mask_number is None else (~mask_number) & 0xFFFFFFFF
+            return SetMark(number, keep) if number & keep == 0 else Uncertain("MARK --set-xmark")
+        if arg in {"--or-mark", "--and-mark", "--xor-mark"}:
+            return Uncertain(f"MARK {arg}")
+    return Uncertain("MARK")
+
+
+def parse_save_rule(
+    line_args: list[str], version: int, chains: frozenset[str] = frozenset()
+) -> tuple[tuple[Expr, ...], str | None]:
+    """The expressions of one rule; `chains` are the user chains a `-j NAME` may jump to."""
+    return _RuleParser(line_args, version, chains).parse()
+
+
+def parse_save(text: str, version: int, source: Source) -> tuple[list[Table], list[str]]:
+    """Parse `ip(6)tables-save` output into tables of `source`, with warnings for a person."""
+    family: Family = "ip" if version == 4 else "ip6"
+    tables: list[_Table] = []
+    warnings: list[str] = []
+    current: _Table | None = None
+    declared: dict[str, set[str]] = {}
+    table_name = ""
+    for raw_line in text.splitlines():
+        if raw_line.startswith("*"):
+            table_name = raw_line[1:].strip()
+        elif raw_line.startswith(":"):
+            declared.setdefault(table_name, set()).add(raw_line[1:].split(" ", 1)[0])
+    frozen = {name: frozenset(chains) for name, chains in declared.items()}
+    for number, raw_line in enumerate(text.splitlines(), 1):
+        line = raw_line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("*"):
+            current = _Table(line[1:].strip())
+            tables.append(current)
+        elif line == "COMMIT":
+            current = None
+        elif current is None:
+            warnings.append(f"{source} line {number}: outside a table")
+        elif line.startswith(":"):
+            parts = line[1:].split()
+            if parts:
+                policy = parts[1] if len(parts) > 1 and parts[1] != "-" else None
+                current.chains.setdefault(parts[0], _Chain(parts[0], policy))
+        elif line.startswith("-A ") or line.startswith("-I "):
+            try:
+                tokens = shlex.split(line)
+            except ValueError:
+                warnings.append(f"{source} line {number}: unbalanced quotes")
+                tokens = line.split()
+            if len(tokens) < 2:
+                continue
+            chain = current.chains.setdefault(tokens[1], _Chain(tokens[1], None))
+            exprs, comment = parse_save_rule(
+                tokens[2:], version, frozen.get(current.name, frozenset())
+            )
+            chain.rules.append(Rule(exprs, line, None, comment))
+        else:
+            warnings.append(f"{source} line {number}: not understood: {line[:60]}")
+    return [_to_table(t, family, source) for t in tables], warnings
+
+
+def _to_table(table: _Table, family: Family, source: Source) -> Table:
+    builtins = BUILTIN_CHAINS.get(table.name, {})
+    chains: list[Chain] = []
+    for chain in table.chains.values():
+        hook = builtins.get(chain.name)
+        if hook is not None and chain.policy is not None:
+            chain_type: ChainType = "nat" if table.name == "nat" else "filter"
+            chains.append(
+                Chain(
+                    chain.name,
+                    tuple(chain.rules),
+                    hook=hook[0],
+                    type=chain_type,
+                    priority=hook[1],
+                    policy="drop" if chain.policy == "DROP" else "accept",
+                )
+            )
+        else:
+            chains.append(Chain(chain.name, tuple(chain.rules)))
+    return Table(family, table.name, tuple(chains), {}, source)
+
+
+def chain_rules(text: str, version: int) -> dict[tuple[str, str], list[Rule]]:
+    """Rules of every chain of a save text, keyed by (table, chain): used to fill xt gaps."""
+    tables, _ = parse_save(text, version, "iptables-nft")
+    return {(t.name, c.name): list(c.rules) for t in tables for c in t.chains}

@@ -1,0 +1,292 @@
+"""The firewall as typed, immutable data: one model for nftables and both iptables variants.
+
+A rule is a sequence of *expressions* evaluated in order, as the kernel does: a
+`Match` that fails ends the rule, a `Statement` has an effect (mark, NAT, counter),
+a `Verdict` ends it. Values on the right of a match are already typed for their key
+(addresses as `ipaddress` objects, protocols and ports as ints, interface names as
+str patterns), so evaluation never parses text.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Literal, TypeAlias
+
+IPAddress: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+Family = Literal["ip", "ip6", "inet", "netdev", "bridge", "arp"]
+Source = Literal["nft", "iptables-nft", "iptables-legacy"]
+Hook = Literal["ingress", "prerouting", "input", "forward", "output", "postrouting", "egress"]
+
+HOOKS: tuple[str, ...] = (
+    "ingress",
+    "prerouting",
+    "input",
+    "forward",
+    "output",
+    "postrouting",
+    "egress",
+)
+
+
+# --- left-hand sides: what a match reads from the packet -------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Meta:
+    """`meta KEY` (iifname, oifname, iif, oif, l4proto, nfproto, mark, pkttype, ...)."""
+
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Payload:
+    """A header field: `ip saddr`, `ip6 daddr`, `tcp dport`, `th sport`, `icmp type`, ..."""
+
+    protocol: str
+    field: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ct:
+    """`ct KEY` (state, direction, status, mark, ...)."""
+
+    key: str
+    direction: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Fib:
+    """`fib FLAGS RESULT`, e.g. `fib daddr type` is Fib("type", ("daddr",))."""
+
+    result: str
+    flags: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Masked:
+    """`KEY & MASK` (as in `meta mark & 0xff`)."""
+
+    key: Key
+    mask: int
+
+
+@dataclass(frozen=True, slots=True)
+class Concat:
+    """`KEY . KEY ...`, the key of a concatenated set lookup."""
+
+    keys: tuple[Key, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Opaque:
+    """An expression the engine cannot read (raw payload, numgen, an unknown kind, ...)."""
+
+    description: str
+
+
+Key: TypeAlias = Meta | Payload | Ct | Fib | Masked | Concat | Opaque
+
+
+# --- right-hand sides -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    """An inclusive interval of ints or addresses."""
+
+    low: int | IPAddress
+    high: int | IPAddress
+
+
+@dataclass(frozen=True, slots=True)
+class Flags:
+    """A flag list, matched as "any of": `ct state established,related`."""
+
+    names: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class AnonSet:
+    """An anonymous set `{ a, b, 10.0.0.0/8, 1-5 }` (elements may be concatenations)."""
+
+    elements: SetElements
+
+
+@dataclass(frozen=True, slots=True)
+class SetRef:
+    """`@name`: a named set of the rule's table."""
+
+    name: str
+
+
+Scalar: TypeAlias = int | str | IPAddress
+Element: TypeAlias = "Scalar | IPNetwork | Range | tuple[Element, ...]"
+Value: TypeAlias = "Scalar | IPNetwork | Range | Flags | AnonSet | SetRef | Opaque"
+
+
+@dataclass(frozen=True, slots=True)
+class SetElements:
+    """Elements split for fast lookup: exact scalars in a frozenset, the rest scanned in order."""
+
+    exact: frozenset[object] = frozenset()
+    other: tuple[object, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.exact) + len(self.other)
+
+
+# --- rule parts -------------------------------------------------------------------------------
+
+Op = Literal["==", "!=", "<", ">", "<=", ">=", "in"]
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    left: Key
+    op: Op
+    right: Value
+
+
+VerdictKind = Literal["accept", "drop", "reject", "queue", "continue", "return", "jump", "goto"]
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    kind: VerdictKind
+    target: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictMap:
+    """`KEY vmap { elem : verdict, ... }` or `KEY vmap @name`."""
+
+    key: Key
+    entries: tuple[tuple[object, Verdict], ...] | None
+    name: str | None = None
+
+
+NatKind = Literal["masquerade", "snat", "dnat", "redirect"]
+
+
+@dataclass(frozen=True, slots=True)
+class Nat:
+    """A NAT statement; like the kernel's, it ends the rule with accept in a nat chain."""
+
+    kind: NatKind
+
+
+@dataclass(frozen=True, slots=True)
+class SetMark:
+    """`meta mark set VALUE` (MARK --set-mark); `mask` keeps bits as --set-xmark does."""
+
+    value: int
+    mask: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Notrack:
+    """`notrack` / `-j CT --notrack`: the packet stays untracked (and unNATed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Effect:
+    """A statement with no effect on the verdict (counter, log, TCPMSS, ...)."""
+
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class Uncertain:
+    """A statement that may or may not let the rule go on (limit, quota, an unknown match)."""
+
+    description: str
+
+
+Expr: TypeAlias = Match | Verdict | VerdictMap | Nat | SetMark | Notrack | Effect | Uncertain
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    exprs: tuple[Expr, ...]
+    text: str
+    handle: int | None = None
+    comment: str | None = None
+
+
+ChainType = Literal["filter", "nat", "route"]
+
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    name: str
+    rules: tuple[Rule, ...] = ()
+    hook: str | None = None
+    type: ChainType = "filter"
+    priority: int = 0
+    policy: Literal["accept", "drop"] = "accept"
+    devices: tuple[str, ...] = ()
+
+    @property
+    def is_base(self) -> bool:
+        return self.hook is not None
+
+
+@dataclass(frozen=True, slots=True)
+class NamedSet:
+    """A named set or map. `entries` maps element -> data for maps (verdicts for vmaps)."""
+
+    name: str
+    elements: SetElements
+    is_map: bool = False
+    entries: tuple[tuple[object, object], ...] = ()
+
+
+@dataclass(frozen=True)
+class Table:
+    family: Family
+    name: str
+    chains: tuple[Chain, ...] = ()
+    sets: Mapping[str, NamedSet] = field(default_factory=dict)
+    source: Source = "nft"
+
+    @cached_property
+    def chain_index(self) -> Mapping[str, Chain]:
+        return {chain.name: chain for chain in self.chains}
+
+    def chain(self, name: str) -> Chain | None:
+        return self.chain_index.get(name)
+
+    @property
+    def base_chains(self) -> tuple[Chain, ...]:
+        return tuple(chain for chain in self.chains if chain.is_base)
+
+
+@dataclass(frozen=True)
+class Ruleset:
+    tables: tuple[Table, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def table(self, family: str, name: str, source: str | None = None) -> Table | None:
+        for table in self.tables:
+            same = table.family == family and table.name == name
+            if same and (source is None or table.source == source):
+                return table
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class RuleRef:
+    """Where a rule lives, for traces and reports. `index` is -1 for a chain's policy."""
+
+    family: str
+    table: str
+    chain: str
+    index: int
+    text: str
+    source: Source = "nft"
+    handle: int | None = None

@@ -1,0 +1,115 @@
+"""Rules as text a person recognises: nft syntax for nft rules, the save line for iptables."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from hotspotguard.ruleset.model import (
+    AnonSet,
+    Concat,
+    Ct,
+    Effect,
+    Expr,
+    Fib,
+    Flags,
+    Key,
+    Masked,
+    Match,
+    Meta,
+    Nat,
+    Notrack,
+    Opaque,
+    Payload,
+    Range,
+    Rule,
+    SetElements,
+    SetMark,
+    SetRef,
+    Uncertain,
+    Verdict,
+    VerdictMap,
+)
+from hotspotguard.ruleset.values import PROTOCOL_NAMES
+
+
+def render_key(key: Key) -> str:
+    if isinstance(key, Meta):
+        if key.key in {"iifname", "oifname", "iif", "oif", "mark", "l4proto", "pkttype", "nfproto"}:
+            return key.key
+        return f"meta {key.key}"
+    if isinstance(key, Payload):
+        return f"{key.protocol} {key.field}"
+    if isinstance(key, Ct):
+        return f"ct {key.direction + ' ' if key.direction else ''}{key.key}"
+    if isinstance(key, Fib):
+        return f"fib {' . '.join(key.flags)} {key.result}"
+    if isinstance(key, Masked):
+        return f"{render_key(key.key)} & {key.mask:#x}"
+    if isinstance(key, Concat):
+        return " . ".join(render_key(k) for k in key.keys)
+    return f"<{key.description}>"
+
+
+def render_value(value: object, key: Key | None = None) -> str:
+    if isinstance(value, str):
+        if key is not None and isinstance(key, Meta) and key.key in {"iifname", "oifname"}:
+            return f'"{value}"'
+        return value
+    if isinstance(value, int) and isinstance(key, Meta) and key.key == "l4proto":
+        return PROTOCOL_NAMES.get(value, str(value))
+    if isinstance(value, ipaddress.IPv4Network | ipaddress.IPv6Network):
+        return str(value)
+    if isinstance(value, Range):
+        return f"{value.low}-{value.high}"
+    if isinstance(value, Flags):
+        return ",".join(sorted(value.names))
+    if isinstance(value, AnonSet):
+        return "{ " + ", ".join(render_value(v, key) for v in _elements(value.elements)) + " }"
+    if isinstance(value, SetRef):
+        return f"@{value.name}"
+    if isinstance(value, tuple):
+        return " . ".join(render_value(v) for v in value)
+    if isinstance(value, Opaque):
+        return f"<{value.description}>"
+    return str(value)
+
+
+def _elements(elements: SetElements) -> list[object]:
+    items = sorted(elements.exact, key=str) + list(elements.other)
+    return items[:8] + (["…"] if len(items) > 8 else [])
+
+
+def render_expr(expr: Expr) -> str:
+    if isinstance(expr, Match):
+        op = "" if expr.op in {"==", "in"} else f"{expr.op} "
+        return f"{render_key(expr.left)} {op}{render_value(expr.right, expr.left)}"
+    if isinstance(expr, Verdict):
+        return f"{expr.kind} {expr.target}" if expr.target else expr.kind
+    if isinstance(expr, VerdictMap):
+        if expr.name:
+            return f"{render_key(expr.key)} vmap @{expr.name}"
+        items = ", ".join(f"{render_value(k)} : {render_expr(v)}" for k, v in (expr.entries or ()))
+        return f"{render_key(expr.key)} vmap {{ {items} }}"
+    if isinstance(expr, Nat):
+        return expr.kind
+    if isinstance(expr, SetMark):
+        return f"meta mark set {expr.value:#x}"
+    if isinstance(expr, Notrack):
+        return "notrack"
+    if isinstance(expr, Effect):
+        return expr.kind
+    if isinstance(expr, Uncertain):
+        return f"<{expr.description}>"
+    return "?"
+
+
+def rule_text(rule: Rule) -> str:
+    """The rule as text: its save line when it came from iptables, else rendered nft syntax."""
+    if rule.text:
+        return rule.text
+    text = " ".join(
+        render_expr(e) for e in rule.exprs if not isinstance(e, Effect) or e.kind != "counter"
+    )
+    if rule.comment:
+        text += f' comment "{rule.comment}"'
+    return text

@@ -1,0 +1,147 @@
+"""The snapshot document (`hotspotguard-snapshot/1`): the engine's only input, validated."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+FORMAT = "hotspotguard-snapshot/1"
+REQUIRED_KEYS = ("format", "nft", "sysctl", "hotspots", "uplinks")
+SAVE_KEYS = (
+    "iptables_nft_save",
+    "ip6tables_nft_save",
+    "iptables_legacy_save",
+    "ip6tables_legacy_save",
+)
+MAX_FILE_BYTES = 512 * 1024 * 1024
+
+
+class SnapshotError(ValueError):
+    """A snapshot that cannot be used; the message is one line for a person."""
+
+
+@dataclass(frozen=True)
+class Hotspot:
+    iface: str
+    ipv4: tuple[ipaddress.IPv4Interface, ...] = ()
+    ipv6: tuple[ipaddress.IPv6Interface, ...] = ()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    nft: Mapping[str, Any]
+    sysctl: Mapping[str, str]
+    hotspots: tuple[Hotspot, ...]
+    uplinks: tuple[str, ...]
+    iptables_nft_save: str = ""
+    ip6tables_nft_save: str = ""
+    iptables_legacy_save: str = ""
+    ip6tables_legacy_save: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _interfaces(raw: object, version: int, where: str) -> tuple[Any, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise SnapshotError(f"{where} must be a list of addresses")
+    result = []
+    for item in raw:
+        try:
+            iface = ipaddress.ip_interface(str(item))
+        except ValueError:
+            raise SnapshotError(f"{where}: {item!r} is not an address with a prefix") from None
+        if iface.version != version:
+            raise SnapshotError(f"{where}: {item!r} is not an IPv{version} address")
+        result.append(iface)
+    return tuple(result)
+
+
+def load_snapshot(doc: object) -> Snapshot:
+    """Validate a decoded snapshot document; raise `SnapshotError` saying what is wrong."""
+    if not isinstance(doc, dict):
+        raise SnapshotError("a snapshot is a JSON object")
+    missing = [key for key in REQUIRED_KEYS if key not in doc]
+    if missing:
+        raise SnapshotError(f"the snapshot lacks the key(s): {', '.join(missing)}")
+    if doc["format"] != FORMAT:
+        raise SnapshotError(f"unknown snapshot format {doc['format']!r} (expected {FORMAT!r})")
+    nft = doc["nft"]
+    if nft is None:
+        nft = {"nftables": []}
+    if not isinstance(nft, dict) or not isinstance(nft.get("nftables", []), list):
+        raise SnapshotError("'nft' must be the object `nft -j list ruleset` prints")
+    sysctl = doc["sysctl"]
+    if not isinstance(sysctl, dict):
+        raise SnapshotError("'sysctl' must be an object of names to values")
+    hotspots_raw = doc["hotspots"]
+    if not isinstance(hotspots_raw, list):
+        raise SnapshotError("'hotspots' must be a list")
+    hotspots = []
+    for index, item in enumerate(hotspots_raw):
+        if not isinstance(item, dict) or not isinstance(item.get("iface"), str):
+            raise SnapshotError(f"hotspots[{index}] needs an 'iface' name")
+        where = f"hotspots[{index}]"
+        hotspots.append(
+            Hotspot(
+                iface=item["iface"],
+                ipv4=_interfaces(item.get("ipv4"), 4, where + ".ipv4"),
+                ipv6=_interfaces(item.get("ipv6"), 6, where + ".ipv6"),
+            )
+        )
+    uplinks = doc["uplinks"]
+    if not isinstance(uplinks, list) or not all(isinstance(u, str) for u in uplinks):
+        raise SnapshotError("'uplinks' must be a list of interface names")
+    saves: dict[str, str] = {}
+    for key in SAVE_KEYS:
+        value = doc.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise SnapshotError(f"'{key}' must be the text iptables-save prints")
+        saves[key] = value
+    known = set(REQUIRED_KEYS) | set(SAVE_KEYS)
+    return Snapshot(
+        nft=nft,
+        sysctl={str(k): str(v) for k, v in sysctl.items()},
+        hotspots=tuple(hotspots),
+        uplinks=tuple(uplinks),
+        extra={k: v for k, v in doc.items() if k not in known},
+        **saves,
+    )
+
+
+def read_snapshot_file(path: str, max_bytes: int = MAX_FILE_BYTES) -> Snapshot:
+    """Read and validate a snapshot file ("-" is standard input)."""
+    try:
+        if path == "-":
+            import sys
+
+            data = sys.stdin.buffer.read(max_bytes + 1)
+        else:
+            size = os.stat(path).st_size
+            if size > max_bytes:
+                raise SnapshotError(
+                    f"{path} is {size / 1e6:.0f} MB; a snapshot is at most {max_bytes // 2**20} MiB"
+                )
+            with open(path, "rb") as handle:
+                data = handle.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise SnapshotError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise SnapshotError(f"{path} is a directory, not a snapshot file") from None
+    except PermissionError:
+        raise SnapshotError(f"{path}: permission denied") from None
+    except OSError as error:
+        raise SnapshotError(f"{path}: {error.strerror or error}") from None
+    if len(data) > max_bytes:
+        raise SnapshotError(f"the snapshot is larger than {max_bytes // 2**20} MiB")
+    try:
+        doc = json.loads(data)
+    except (ValueError, RecursionError) as error:
+        raise SnapshotError(f"{path} is not valid JSON ({error})") from None
+    return load_snapshot(doc)

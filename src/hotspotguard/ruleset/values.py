@@ -1,0 +1,187 @@
+"""Typing the right-hand side of a match for the key it is compared with."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Literal
+
+from hotspotguard.ruleset.model import (
+    Concat,
+    Ct,
+    Fib,
+    IPNetwork,
+    Key,
+    Masked,
+    Meta,
+    Opaque,
+    Payload,
+    Range,
+    SetElements,
+)
+
+Kind = Literal["addr", "int", "proto", "name", "str", "any"]
+
+PROTOCOLS: dict[str, int] = {
+    "icmp": 1,
+    "igmp": 2,
+    "tcp": 6,
+    "udp": 17,
+    "gre": 47,
+    "esp": 50,
+    "ah": 51,
+    "icmpv6": 58,
+    "ipv6-icmp": 58,
+    "icmp6": 58,
+    "sctp": 132,
+    "udplite": 136,
+    "dccp": 33,
+}
+PROTOCOL_NAMES: dict[int, str] = {
+    1: "icmp",
+    6: "tcp",
+    17: "udp",
+    58: "icmpv6",
+    132: "sctp",
+    136: "udplite",
+    33: "dccp",
+}
+
+TCP_FLAGS: dict[str, int] = {
+    "fin": 0x01,
+    "syn": 0x02,
+    "rst": 0x04,
+    "psh": 0x08,
+    "ack": 0x10,
+    "urg": 0x20,
+    "ecn": 0x40,
+    "cwr": 0x80,
+}
+
+_ADDR_FIELDS = {"saddr", "daddr"}
+_PROTO_FIELDS = {("ip", "protocol"), ("ip6", "nexthdr")}
+_STR_META = {"nfproto", "pkttype", "protocol"}
+_NAME_META = {"iifname", "oifname", "iif", "oif", "ibrname", "obrname", "iifkind", "oifkind"}
+
+# nft set types -> value kinds
+SET_TYPE_KINDS: dict[str, Kind] = {
+    "ipv4_addr": "addr",
+    "ipv6_addr": "addr",
+    "inet_service": "int",
+    "inet_proto": "proto",
+    "ifname": "name",
+    "iface_index": "name",
+    "mark": "int",
+    "ct_state": "str",
+    "ct_dir": "str",
+    "ct_status": "str",
+    "fib_addrtype": "str",
+    "pkt_type": "str",
+    "nf_proto": "str",
+    "icmp_type": "str",
+    "icmpv6_type": "str",
+    "verdict": "any",
+}
+
+
+def key_kind(key: Key) -> Kind:
+    """What kind of value `key` yields, which decides how its right-hand side is typed."""
+    if isinstance(key, Meta):
+        if key.key in _NAME_META:
+            return "name"
+        if key.key == "l4proto":
+            return "proto"
+        if key.key in _STR_META:
+            return "str"
+        return "int"
+    if isinstance(key, Payload):
+        if key.field in _ADDR_FIELDS:
+            return "addr"
+        if (key.protocol, key.field) in _PROTO_FIELDS:
+            return "proto"
+        if key.field in {"type", "code"}:
+            return "str"
+        return "int"
+    if isinstance(key, Ct):
+        if key.key in {"state", "direction", "status"}:
+            return "str"
+        if key.key in {"saddr", "daddr", "ip saddr", "ip daddr", "ip6 saddr", "ip6 daddr"}:
+            return "addr"
+        if key.key in {"protocol", "proto"}:
+            return "proto"
+        return "int"
+    if isinstance(key, Fib):
+        return "str" if key.result == "type" else "name"
+    if isinstance(key, Masked):
+        return "int"
+    if isinstance(key, Concat | Opaque):
+        return "any"
+    return "any"
+
+
+def to_int(raw: object) -> int | None:
+    if isinstance(raw, bool):
+        return int(raw)
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, str):
+        try:
+            return int(raw, 0)
+        except ValueError:
+            return None
+    return None
+
+
+def scalar(kind: Kind, raw: object) -> object:
+    """Type one scalar value; returns an `ipaddress` object, an int or a str."""
+    if kind == "addr" and isinstance(raw, str):
+        try:
+            return ipaddress.ip_address(raw)
+        except ValueError:
+            return raw
+    if kind == "proto":
+        if isinstance(raw, str):
+            number = PROTOCOLS.get(raw.lower())
+            if number is not None:
+                return number
+        value = to_int(raw)
+        return raw if value is None else value
+    if kind == "int":
+        value = to_int(raw)
+        return raw if value is None else value
+    if kind == "str" and isinstance(raw, str):
+        return raw.lower()
+    return raw
+
+
+def network(addr: str, length: int) -> IPNetwork | None:
+    try:
+        return ipaddress.ip_network(f"{addr}/{length}", strict=False)
+    except ValueError:
+        return None
+
+
+def _exact(value: object) -> bool:
+    """A value compared by equality alone (not a prefix, range or "eth*" wildcard)."""
+    if isinstance(value, str):
+        return not value.endswith("*")
+    return isinstance(value, int | ipaddress.IPv4Address | ipaddress.IPv6Address)
+
+
+def build_elements(values: list[object]) -> SetElements:
+    """Split typed set elements into exact scalars (hashable lookup) and the rest."""
+    exact: set[object] = set()
+    other: list[object] = []
+    for value in values:
+        if _exact(value) or (isinstance(value, tuple) and all(_exact(v) for v in value)):
+            exact.add(value)
+        else:
+            other.append(value)
+    return SetElements(frozenset(exact), tuple(other))
+
+
+def in_range(value: object, rng: Range) -> bool | None:
+    low, high = rng.low, rng.high
+    try:
+        return bool(low <= value <= high)  # type: ignore[operator]
+    except TypeError:
+        return None

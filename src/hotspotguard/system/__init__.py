@@ -1,0 +1,1 @@
+"""Adapters to the live system: libnftables, iptables, sysctl, routes, NetworkManager."""

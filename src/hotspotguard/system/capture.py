@@ -1,0 +1,204 @@
+"""Capture the live machine into a snapshot document (root: reading the ruleset needs it).
+
+The nft listing runs in-process through libnftables while the iptables save tools run
+beside it as child processes, so the slowest of them sets the pace, not their sum.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterable
+from typing import Any
+
+from hotspotguard.ruleset.snapshot import FORMAT
+
+CLEAN_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}
+SAVE_TOOLS = {
+    "iptables_nft_save": "iptables-nft-save",
+    "ip6tables_nft_save": "ip6tables-nft-save",
+    "iptables_legacy_save": "iptables-legacy-save",
+    "ip6tables_legacy_save": "ip6tables-legacy-save",
+}
+# The kernel's rule for interface names: 1-15 bytes, no '/', ':', whitespace; not "." or "..".
+IFNAME = re.compile(r"^(?!\.{1,2}$)[^/:\s]{1,15}$")
+
+
+class CaptureError(RuntimeError):
+    """The live machine could not be read; the message is one line for a person."""
+
+
+def _tool(name: str) -> str | None:
+    return shutil.which(name, path=CLEAN_ENV["PATH"])
+
+
+def _read_nft() -> dict[str, Any]:
+    try:
+        import nftables  # type: ignore[import-untyped]
+    except ImportError:
+        nftables = None
+    if nftables is not None:
+        try:
+            nft = nftables.Nftables()
+            nft.set_json_output(True)
+            rc, out, err = nft.cmd("list ruleset")
+        except OSError:  # libnftables.so missing
+            rc, out, err = -1, "", ""
+        if rc == 0:
+            return json.loads(out) if out.strip() else {"nftables": []}
+        if "Operation not permitted" in err:
+            raise CaptureError("cannot read the firewall: not root (run as root or through sudo)")
+    binary = _tool("nft")
+    if binary is None:
+        raise CaptureError("cannot read the firewall: neither libnftables nor nft is installed")
+    proc = subprocess.run(
+        [binary, "-j", "list", "ruleset"],
+        capture_output=True,
+        text=True,
+        env=CLEAN_ENV,
+        check=False,
+    )
+    if proc.returncode != 0:
+        if "Operation not permitted" in proc.stderr:
+            raise CaptureError("cannot read the firewall: not root (run as root or through sudo)")
+        raise CaptureError(f"cannot read the firewall: nft says {proc.stderr.strip()[:200]}")
+    return json.loads(proc.stdout) if proc.stdout.strip() else {"nftables": []}
+
+
+def _start_saves() -> dict[str, subprocess.Popen[str]]:
+    procs: dict[str, subprocess.Popen[str]] = {}
+    for key, name in SAVE_TOOLS.items():
+        binary = _tool(name)
+        if binary is None:
+            continue
+        procs[key] = subprocess.Popen(
+            [binary],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=CLEAN_ENV,
+        )
+    return procs
+
+
+def _read_sysctl(name: str) -> str | None:
+    try:
+        with open("/proc/sys/" + name.replace(".", "/")) as handle:
+            return handle.read().strip()
+    except OSError:
+        return None
+
+
+def _sysctls(ifaces: Iterable[str]) -> dict[str, str]:
+    names = ["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"]
+    names += [f"net.ipv4.conf.{iface}.forwarding" for iface in ifaces if "." not in iface]
+    values = {name: _read_sysctl(name) for name in names}
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def interface_addresses(iface: str) -> tuple[list[str], list[str]]:
+    """IPv4 and IPv6 addresses (with prefix) of `iface`; CaptureError if it does not exist."""
+    if not IFNAME.match(iface):
+        raise CaptureError(f"{iface!r} is not a valid interface name")
+    from pyroute2 import IPRoute
+
+    with IPRoute() as ipr:
+        links = ipr.link_lookup(ifname=iface)
+        if not links:
+            raise CaptureError(f"there is no interface named {iface}")
+        v4: list[str] = []
+        v6: list[str] = []
+        for msg in ipr.get_addr(index=links[0]):
+            addr = msg.get_attr("IFA_ADDRESS")
+            if addr is None:
+                continue
+            text = f"{addr}/{msg['prefixlen']}"
+            (v6 if ":" in addr else v4).append(text)
+    return v4, v6
+
+
+def default_uplinks() -> list[str]:
+    """Interfaces of the default routes, IPv4 first."""
+    from pyroute2 import IPRoute
+
+    uplinks: list[str] = []
+    with IPRoute() as ipr:
+        names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
+        for family in (2, 10):
+            for route in ipr.get_routes(family=family, table=254):
+                if route["dst_len"] != 0 or route.get_attr("RTA_DST") is not None:
+                    continue
+                oif = route.get_attr("RTA_OIF")
+                name = names.get(oif)
+                if name is None:
+                    multipath = route.get_attr("RTA_MULTIPATH") or []
+                    for hop in multipath:
+                        hop_name = names.get(hop.get("oif"))
+                        if hop_name and hop_name not in uplinks:
+                            uplinks.append(hop_name)
+                elif name not in uplinks:
+                    uplinks.append(name)
+    return uplinks
+
+
+def shared_interfaces(nft: dict[str, Any], saves: dict[str, str]) -> list[str]:
+    """Interfaces NetworkManager shares, read from its firewall tables (nm-shared-IFACE,
+    or nm-sh-fw-IFACE chains with its iptables backend). The D-Bus watcher supersedes this."""
+    found: list[str] = []
+    for item in nft.get("nftables", []):
+        table = item.get("table") if isinstance(item, dict) else None
+        if isinstance(table, dict) and str(table.get("name", "")).startswith("nm-shared-"):
+            found.append(str(table["name"])[len("nm-shared-") :])
+    for text in saves.values():
+        found += re.findall(r"^:nm-sh-fw-(\S+)", text, flags=re.M)
+    return list(dict.fromkeys(i for i in found if IFNAME.match(i)))
+
+
+def capture_snapshot(ifaces: list[str] | None = None) -> dict[str, Any]:
+    """The live machine as a `hotspotguard-snapshot/1` document.
+
+    `ifaces` names the hotspot interfaces; None finds them from NetworkManager's tables."""
+    if ifaces:
+        hotspots_addrs = {iface: interface_addresses(iface) for iface in ifaces}
+    procs = _start_saves()
+    try:
+        nft = _read_nft()
+        saves: dict[str, str] = {}
+        for key, proc in procs.items():
+            out, _ = proc.communicate()
+            if proc.returncode == 0 and out.strip():
+                saves[key] = out
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    if not ifaces:
+        ifaces = shared_interfaces(nft, saves)
+        hotspots_addrs = {}
+        for iface in ifaces:
+            try:
+                hotspots_addrs[iface] = interface_addresses(iface)
+            except CaptureError:
+                continue  # a stale table of an interface that is gone
+    hotspots = [
+        {"iface": iface, "ipv4": v4, "ipv6": v6} for iface, (v4, v6) in hotspots_addrs.items()
+    ]
+    uplinks = [u for u in default_uplinks() if u not in hotspots_addrs]
+    doc: dict[str, Any] = {
+        "format": FORMAT,
+        "nft": nft,
+        **saves,
+        "sysctl": _sysctls([*hotspots_addrs, *uplinks]),
+        "hotspots": hotspots,
+        "uplinks": uplinks,
+    }
+    return doc
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0

@@ -1,0 +1,1 @@
+"""The Qt tray applet; arrives with the applet issue."""

@@ -1,0 +1,613 @@
+"""Pure evaluation of a flow through every base chain on every hook it crosses.
+
+Netfilter's rules, as the kernel applies them: base chains registered on a hook run in
+priority order; `accept` ends only its own base chain, `drop`/`reject` anywhere is
+final; `jump` returns, `goto` does not; a verdict map is a jump table; nat chains see
+only a connection's first packet. Where a rule cannot be decided (an unreadable match,
+a `limit`), evaluation forks: both outcomes are followed, and the flow is `unknown`
+only when they disagree. Never a false "accept".
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from hotspotguard.ruleset.model import (
+    AnonSet,
+    Chain,
+    Concat,
+    Ct,
+    Effect,
+    Fib,
+    Flags,
+    Key,
+    Masked,
+    Match,
+    Meta,
+    NamedSet,
+    Nat,
+    Notrack,
+    Opaque,
+    Payload,
+    Range,
+    Rule,
+    RuleRef,
+    Ruleset,
+    SetElements,
+    SetMark,
+    SetRef,
+    Table,
+    Uncertain,
+    Verdict,
+    VerdictMap,
+)
+from hotspotguard.ruleset.render import rule_text
+from hotspotguard.verdict.flows import Flow, Packet
+
+FlowVerdict = Literal["accept", "drop", "unknown"]
+
+CONNTRACK_PRIORITY = -200
+MAX_JUMP_DEPTH = 16  # the kernel's NFT_JUMP_STACK_SIZE
+MAX_BRANCHES = 256
+PORT_PROTOCOLS = frozenset({6, 17, 33, 132, 136})
+L4_NUMBERS = {"tcp": 6, "udp": 17, "dccp": 33, "sctp": 132, "udplite": 136, "icmp": 1, "icmpv6": 58}
+FAMILIES_FOR = {"ip": ("ip", "inet"), "ip6": ("ip6", "inet")}
+
+
+class _Break:
+    """The kernel's NFT_BREAK: the expression cannot apply, so the rule does not match."""
+
+
+BREAK = _Break()
+
+
+# --- what the report needs ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One rule that acted on the packet in a chain (or the chain's policy: index -1)."""
+
+    chain: str
+    index: int
+    action: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChainVisit:
+    hook: str
+    family: str
+    table: str
+    chain: str
+    priority: int
+    source: str
+    owner: str
+    policy: str
+    verdict: FlowVerdict
+    steps: tuple[Step, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Drop:
+    """The rule (or policy, or setting) that stops a flow, and who wrote it."""
+
+    owner: str
+    family: str | None
+    table: str | None
+    chain: str | None
+    rule: str
+    hook: str
+    source: str = "nft"
+
+
+@dataclass(frozen=True)
+class FlowResult:
+    flow: Flow
+    verdict: FlowVerdict
+    visits: tuple[ChainVisit, ...]
+    dropped_by: Drop | None = None
+    nat: str | None = None
+    uncertain: tuple[RuleRef, ...] = ()
+    reason: str | None = None
+
+
+# --- the base chains of each hook, in the kernel's order ------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HookEntry:
+    table: Table
+    chain: Chain
+    order: int
+
+
+@dataclass
+class HookIndex:
+    """Base chains per (packet family, hook), sorted by priority then registration order."""
+
+    entries: dict[tuple[str, str], list[HookEntry]] = field(default_factory=dict)
+    ingress: list[HookEntry] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, ruleset: Ruleset) -> HookIndex:
+        index = cls()
+        order = 0
+        for table in ruleset.tables:
+            for chain in table.base_chains:
+                order += 1
+                entry = HookEntry(table, chain, order)
+                if chain.hook == "ingress":
+                    if table.family in {"netdev", "inet"}:
+                        index.ingress.append(entry)
+                    continue
+                for packet_family, families in FAMILIES_FOR.items():
+                    if table.family in families:
+                        index.entries.setdefault((packet_family, str(chain.hook)), []).append(entry)
+        for entries in index.entries.values():
+            entries.sort(key=lambda e: (e.chain.priority, e.order))
+        index.ingress.sort(key=lambda e: (e.chain.priority, e.order))
+        return index
+
+    def chains(self, family: str, hook: str, device: str) -> list[HookEntry]:
+        if hook == "ingress":
+            return [
+                e
+                for e in self.ingress
+                if device in e.chain.devices
+                and (e.table.family == "netdev" or FAMILIES_FOR[family][1] == e.table.family)
+            ]
+        return self.entries.get((family, hook), [])
+
+
+# --- reading packet fields ------------------------------------------------------------------
+
+
+def read(key: Key, packet: Packet) -> object:
+    """The value of `key` for `packet`: a value, None (unknown) or BREAK (cannot apply)."""
+    if isinstance(key, Meta):
+        name = key.key
+        if name in {"iifname", "iif"}:
+            return packet.iif
+        if name in {"oifname", "oif"}:
+            return packet.oif
+        if name == "l4proto":
+            return packet.l4proto
+        if name == "nfproto":
+            return "ipv4" if packet.family == "ip" else "ipv6"
+        if name == "protocol":
+            return packet.family
+        if name == "mark":
+            return packet.mark
+        if name == "pkttype":
+            return packet.pkttype
+        if name in {"bridged", "fragment"}:
+            return 0
+        return None
+    if isinstance(key, Payload):
+        proto = key.protocol
+        if proto in {"ip", "ip6"}:
+            if proto != packet.family:
+                return BREAK
+            if key.field == "saddr":
+                return packet.saddr
+            if key.field == "daddr":
+                return packet.daddr
+            if key.field in {"protocol", "nexthdr"}:
+                return packet.l4proto
+            return None
+        if proto == "th":
+            if packet.l4proto not in PORT_PROTOCOLS:
+                return None
+        elif proto in L4_NUMBERS:
+            if packet.l4proto != L4_NUMBERS[proto]:
+                return BREAK
+        else:
+            return None
+        if key.field == "sport":
+            return packet.sport
+        if key.field == "dport":
+            return packet.dport
+        if key.field == "flags" and proto == "tcp":
+            return packet.tcp_flags
+        return None
+    if isinstance(key, Ct):
+        if key.key == "state":
+            return (
+                packet.ct_state
+                if packet.tracked
+                else ("untracked" if packet.ct_state == "untracked" else "invalid")
+            )
+        if not packet.tracked:
+            return BREAK
+        if key.key == "direction":
+            return packet.ct_direction
+        if key.key == "mark":
+            return 0
+        return None
+    if isinstance(key, Fib):
+        if key.result == "type" and "daddr" in key.flags:
+            return packet.fib_daddr_type
+        if key.result == "type" and "saddr" in key.flags:
+            return packet.fib_saddr_type
+        return None
+    if isinstance(key, Masked):
+        value = read(key.key, packet)
+        if isinstance(value, int):
+            return value & key.mask
+        return value if value is BREAK else None
+    if isinstance(key, Concat):
+        parts = [read(k, packet) for k in key.keys]
+        if any(p is BREAK for p in parts):
+            return BREAK
+        if any(p is None for p in parts):
+            return None
+        return tuple(parts)
+    return None
+
+
+def _element_matches(actual: object, element: object) -> bool | None:
+    if isinstance(element, ipaddress.IPv4Network | ipaddress.IPv6Network):
+        if isinstance(actual, ipaddress.IPv4Address | ipaddress.IPv6Address):
+            return actual.version == element.version and actual in element
+        return None
+    if isinstance(element, Range):
+        try:
+            return bool(element.low <= actual <= element.high)  # type: ignore[operator]
+        except TypeError:
+            return None
+    if isinstance(element, tuple):
+        if not isinstance(actual, tuple) or len(actual) != len(element):
+            return None
+        result: bool | None = True
+        for a, e in zip(actual, element, strict=True):
+            part = _element_matches(a, e)
+            if part is False:
+                return False
+            if part is None:
+                result = None
+        return result
+    if isinstance(element, str) and isinstance(actual, str) and element.endswith("*"):
+        if element.endswith("\\*"):
+            return actual == element[:-2] + "*"
+        return actual.startswith(element[:-1])
+    if isinstance(element, Opaque):
+        return None
+    return actual == element
+
+
+def _in_elements(actual: object, elements: SetElements) -> bool | None:
+    try:
+        if actual in elements.exact:
+            return True
+    except TypeError:
+        return None
+    result: bool | None = False
+    for element in elements.other:
+        found = _element_matches(actual, element)
+        if found:
+            return True
+        if found is None:
+            result = None
+    return result
+
+
+def _equals(actual: object, right: object, sets: Mapping[str, NamedSet]) -> bool | None:
+    if isinstance(right, AnonSet):
+        return _in_elements(actual, right.elements)
+    if isinstance(right, SetRef):
+        named = sets.get(right.name)
+        return None if named is None else _in_elements(actual, named.elements)
+    if isinstance(right, Flags):
+        return actual in right.names if isinstance(actual, str) else None
+    return _element_matches(actual, right)
+
+
+def test(match: Match, packet: Packet, sets: Mapping[str, NamedSet]) -> bool | _Break | None:
+    actual = read(match.left, packet)
+    if actual is BREAK:
+        return BREAK
+    if actual is None or isinstance(match.right, Opaque):
+        return None
+    op = match.op
+    if op in {"==", "in"}:
+        return _equals(actual, match.right, sets)
+    if op == "!=":
+        equal = _equals(actual, match.right, sets)
+        return None if equal is None else not equal
+    try:
+        if op == "<":
+            return bool(actual < match.right)  # type: ignore[operator]
+        if op == ">":
+            return bool(actual > match.right)  # type: ignore[operator]
+        if op == "<=":
+            return bool(actual <= match.right)  # type: ignore[operator]
+        if op == ">=":
+            return bool(actual >= match.right)  # type: ignore[operator]
+    except TypeError:
+        return None
+    return None
+
+
+# --- one rule -------------------------------------------------------------------------------
+
+RuleOutcome = Literal["nomatch", "fallthrough", "verdict", "fork"]
+
+
+def run_rule(
+    rule: Rule, packet: Packet, sets: Mapping[str, NamedSet], assume_match: bool
+) -> tuple[RuleOutcome, Packet, object]:
+    """Evaluate one rule. Returns what happened, the packet after its statements, and the
+    terminal expression reached (Verdict, VerdictMap or Nat) if any. With `assume_match`,
+    undecidable matches count as matching; otherwise reaching an effect after one forks."""
+    pending = False
+    for expr in rule.exprs:
+        if isinstance(expr, Match):
+            result = test(expr, packet, sets)
+            if result is False or result is BREAK:
+                return "nomatch", packet, None
+            if result is None and not assume_match:
+                pending = True
+            continue
+        if isinstance(expr, Effect):
+            continue
+        if isinstance(expr, Uncertain):
+            if not assume_match:
+                pending = True
+            continue
+        if pending:
+            return "fork", packet, None
+        if isinstance(expr, SetMark):
+            packet = packet.with_mark((packet.mark & expr.mask) | expr.value)
+        elif isinstance(expr, Notrack):
+            if packet.ct_state != "untracked":
+                packet = replace(packet, ct_state="untracked", tracked=False)
+        else:
+            return "verdict", packet, expr
+    if pending:
+        return "fork", packet, None
+    return "fallthrough", packet, None
+
+
+# --- one base chain -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChainOutcome:
+    verdict: FlowVerdict
+    packet: Packet
+    steps: tuple[Step, ...]
+    assumptions: tuple[RuleRef, ...]
+    nat: str | None = None
+    final: Step | None = None
+    final_chain: Chain | None = None
+    reason: str | None = None
+
+
+@dataclass(slots=True)
+class _State:
+    stack: tuple[tuple[Chain, int], ...]
+    packet: Packet
+    steps: tuple[Step, ...] = ()
+    assumptions: tuple[RuleRef, ...] = ()
+    forced: tuple[str, int] | None = None  # (chain, index) to evaluate assuming a match
+    pending: tuple[Verdict, Chain, Step] | None = None  # an assumed verdict-map entry
+
+
+def _ref(table: Table, chain: Chain, index: int, rule: Rule) -> RuleRef:
+    return RuleRef(
+        table.family, table.name, chain.name, index, rule_text(rule), table.source, rule.handle
+    )
+
+
+def _verdict_text(verdict: Verdict | Nat | None) -> str:
+    if isinstance(verdict, Verdict):
+        return f"{verdict.kind} {verdict.target}" if verdict.target else verdict.kind
+    if isinstance(verdict, Nat):
+        return verdict.kind
+    return "no map entry"
+
+
+class _ChainRun:
+    """Runs one base chain for one packet, following every branch an undecidable rule opens."""
+
+    def __init__(self, table: Table, base: Chain, budget: list[int]) -> None:
+        self.table = table
+        self.base = base
+        self.sets = table.sets
+        self.budget = budget
+        self.work: list[_State] = []
+
+    def outcomes(self, packet: Packet) -> list[ChainOutcome]:
+        self.work = [_State(((self.base, 0),), packet)]
+        results: list[ChainOutcome] = []
+        while self.work:
+            results.append(self._run(self.work.pop()))
+        return results
+
+    def _end(
+        self,
+        state: _State,
+        verdict: FlowVerdict,
+        step: Step | None = None,
+        chain: Chain | None = None,
+        nat: str | None = None,
+        reason: str | None = None,
+    ) -> ChainOutcome:
+        return ChainOutcome(
+            verdict,
+            state.packet,
+            state.steps,
+            state.assumptions,
+            nat=nat,
+            final=step,
+            final_chain=chain,
+            reason=reason,
+        )
+
+    def _spend(self, cost: int) -> bool:
+        self.budget[0] -= cost
+        return self.budget[0] > 0
+
+    def _run(self, state: _State) -> ChainOutcome:
+        if state.pending is not None:
+            verdict, chain, step = state.pending
+            state.pending = None
+            result = self._apply(verdict, chain, state, step)
+            if result is not None:
+                return result
+        while True:
+            if not state.stack:
+                step = Step(
+                    self.base.name, -1, f"policy {self.base.policy}", f"policy {self.base.policy}"
+                )
+                state.steps = (*state.steps, step)
+                policy: FlowVerdict = "accept" if self.base.policy == "accept" else "drop"
+                return self._end(state, policy, step, self.base)
+            chain, index = state.stack[-1]
+            if index >= len(chain.rules):
+                state.stack = state.stack[:-1]  # end of a chain: implicit return
+                continue
+            state.stack = (*state.stack[:-1], (chain, index + 1))
+            rule = chain.rules[index]
+            forced = state.forced == (chain.name, index)
+            if forced:
+                state.forced = None
+            kind, packet, terminal = run_rule(rule, state.packet, self.sets, forced)
+            if kind == "nomatch":
+                continue
+            if kind == "fork":
+                ref = _ref(self.table, chain, index, rule)
+                if not self._spend(1):
+                    state.assumptions = (*state.assumptions, ref)
+                    return self._end(state, "unknown", reason="too many undecidable rules")
+                self.work.append(
+                    _State(
+                        (*state.stack[:-1], (chain, index)),
+                        state.packet,
+                        (*state.steps, Step(chain.name, index, "assumed to match", ref.text)),
+                        (*state.assumptions, ref),
+                        forced=(chain.name, index),
+                    )
+                )
+                state.steps = (
+                    *state.steps,
+                    Step(chain.name, index, "assumed not to match", ref.text),
+                )
+                state.assumptions = (*state.assumptions, ref)
+                continue
+            state.packet = packet
+            if kind == "fallthrough":
+                if any(isinstance(e, SetMark | Notrack) for e in rule.exprs):
+                    state.steps = (
+                        *state.steps,
+                        Step(chain.name, index, "changed the packet", rule_text(rule)),
+                    )
+                continue
+            resolved = _resolve(terminal, packet, self.sets)
+            if resolved is None:
+                continue  # a verdict map without a matching element: the rule does not match
+            text = rule_text(rule)
+            if isinstance(resolved, list):  # a verdict map whose key is undecidable
+                ref = _ref(self.table, chain, index, rule)
+                state.assumptions = (*state.assumptions, ref)
+                if not self._spend(len(resolved)):
+                    return self._end(state, "unknown", reason="too many undecidable rules")
+                for alternative in resolved[1:]:
+                    assert alternative is not None
+                    step = Step(chain.name, index, f"assumed {_verdict_text(alternative)}", text)
+                    self.work.append(
+                        _State(
+                            state.stack,
+                            state.packet,
+                            state.steps,
+                            state.assumptions,
+                            pending=(alternative, chain, step),
+                        )
+                    )
+                state.steps = (*state.steps, Step(chain.name, index, "assumed no map entry", text))
+                continue
+            step = Step(chain.name, index, _verdict_text(resolved), text)
+            result = self._apply(resolved, chain, state, step)
+            if result is not None:
+                return result
+
+    def _apply(
+        self, verdict: Verdict | Nat, chain: Chain, state: _State, step: Step
+    ) -> ChainOutcome | None:
+        """Apply a verdict; returns the chain's outcome when the verdict ends the base chain."""
+        if isinstance(verdict, Nat):
+            state.steps = (*state.steps, step)
+            if verdict.kind in {"masquerade", "snat"}:
+                return self._end(state, "accept", step, chain, nat=verdict.kind)
+            return self._end(
+                state, "unknown", step, chain, reason=f"{verdict.kind} rewrites the destination"
+            )
+        kind = verdict.kind
+        if kind == "continue":
+            return None
+        state.steps = (*state.steps, step)
+        if kind == "accept":
+            return self._end(state, "accept", step, chain)
+        if kind in {"drop", "reject"}:
+            return self._end(state, "drop", step, chain)
+        if kind == "queue":
+            return self._end(
+                state,
+                "unknown",
+                step,
+                chain,
+                reason="a rule hands the packet to a program or an unknown target",
+            )
+        if kind == "return":
+            state.stack = state.stack[:-1]
+            return None
+        target = self.table.chain(verdict.target or "")
+        if target is None:
+            return self._end(
+                state,
+                "unknown",
+                step,
+                chain,
+                reason=f"{kind} to a chain that does not exist: {verdict.target}",
+            )
+        if len(state.stack) >= MAX_JUMP_DEPTH:
+            return self._end(state, "unknown", step, chain, reason="jumps nested too deep")
+        if kind == "jump":
+            state.stack = (*state.stack, (target, 0))
+        else:  # goto replaces the current chain
+            state.stack = (*state.stack[:-1], (target, 0))
+        return None
+
+
+def _resolve(
+    terminal: object, packet: Packet, sets: Mapping[str, NamedSet]
+) -> Verdict | Nat | list[Verdict | None] | None:
+    """The verdict a terminal expression gives: a Verdict/Nat, None for a verdict-map miss,
+    or the possible verdicts (None first, for "no entry") when the map's key is undecidable."""
+    if isinstance(terminal, Verdict | Nat):
+        return terminal
+    if isinstance(terminal, VerdictMap):
+        entries: tuple[tuple[object, object], ...]
+        if terminal.name is not None:
+            named = sets.get(terminal.name)
+            if named is None:
+                return Verdict("queue")
+            entries = named.entries
+        else:
+            entries = tuple(terminal.entries or ())
+        value = read(terminal.key, packet)
+        if value is BREAK:
+            return None
+        possible: list[Verdict | None] = [None]
+        for element, verdict in entries:
+            found = None if value is None else _element_matches(value, element)
+            if found and isinstance(verdict, Verdict):
+                return verdict
+            if found is None and isinstance(verdict, Verdict) and verdict not in possible:
+                possible.append(verdict)
+        return possible if len(possible) > 1 else None
+    return Verdict("queue")

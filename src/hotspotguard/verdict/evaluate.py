@@ -1,0 +1,252 @@
+"""From a snapshot to a verdict per hotspot: every flow through every hook it crosses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from hotspotguard.fixes import candidate_fixes
+from hotspotguard.ruleset import Hotspot, Ruleset, Snapshot
+from hotspotguard.ruleset.model import RuleRef
+from hotspotguard.ruleset.owners import chain_owner, nm_backend, rule_owner
+from hotspotguard.verdict.engine import (
+    CONNTRACK_PRIORITY,
+    MAX_BRANCHES,
+    ChainOutcome,
+    ChainVisit,
+    Drop,
+    FlowResult,
+    FlowVerdict,
+    HookEntry,
+    HookIndex,
+    _ChainRun,
+)
+from hotspotguard.verdict.flows import FLOW_ORDER, Flow, Packet, hotspot_flows
+
+HotspotState = Literal["ok", "blocked", "unknown"]
+
+
+@dataclass(frozen=True)
+class HotspotVerdict:
+    hotspot: Hotspot
+    verdict: HotspotState
+    flows: dict[str, FlowResult]
+    blocked_by: Drop | None
+    blocked_flow: str | None
+    nm_backend: str | None
+    fixes: tuple[str, ...]
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Report:
+    hotspots: tuple[HotspotVerdict, ...]
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _Branch:
+    packet: Packet
+    visits: tuple[ChainVisit, ...] = ()
+    assumptions: tuple[RuleRef, ...] = ()
+    nat: str | None = None
+    verdict: FlowVerdict | None = None  # set when the branch has ended (drop/unknown)
+    dropped_by: Drop | None = None
+    reason: str | None = None
+
+
+def _packet_at(flow: Flow, base: Packet, hook: str, priority: int) -> Packet:
+    """The packet as a chain at `hook`/`priority` sees it (devices, conntrack state)."""
+    iif = flow.in_device if hook in {"ingress", "prerouting", "input", "forward"} else ""
+    oif = flow.out_device if hook in {"forward", "postrouting"} else ""
+    packet = replace(base, iif=iif, oif=oif)
+    if base.ct_state == "untracked":
+        return packet
+    before_conntrack = hook == "ingress" or (
+        hook in {"prerouting", "output"} and priority <= CONNTRACK_PRIORITY
+    )
+    if before_conntrack:
+        return replace(packet, ct_state="invalid", tracked=False)
+    return packet
+
+
+def _forwarding(flow: Flow, sysctl: dict[str, str] | object) -> tuple[bool | None, str]:
+    """Whether the kernel forwards this flow's packets, and the setting that decides."""
+    assert isinstance(sysctl, dict)
+    if flow.family == "ip":
+        per_device = f"net.ipv4.conf.{flow.in_device}.forwarding"
+        key = per_device if per_device in sysctl else "net.ipv4.ip_forward"
+    else:
+        key = "net.ipv6.conf.all.forwarding"
+    value = sysctl.get(key)
+    if value is None:
+        return None, key
+    return value.strip() not in {"0", ""}, key
+
+
+def evaluate_flow(
+    flow: Flow, index: HookIndex, sysctl: dict[str, str], max_branches: int = MAX_BRANCHES
+) -> FlowResult:
+    budget = [max_branches]
+    branches = [_Branch(flow.packet)]
+    for hook in flow.path:
+        if hook == "forward":
+            branches = [_route_forward(flow, b, sysctl) for b in branches]
+        device = flow.in_device if hook == "ingress" else ""
+        for entry in index.chains(flow.family, hook, device):
+            branches = [
+                new
+                for branch in branches
+                for new in _through_chain(flow, branch, entry, hook, budget)
+            ]
+    return _combine(flow, branches)
+
+
+def _route_forward(flow: Flow, branch: _Branch, sysctl: dict[str, str]) -> _Branch:
+    if branch.verdict is not None:
+        return branch
+    if not flow.out_device:
+        return replace(
+            branch,
+            verdict="drop",
+            reason="no default route: the host has no uplink",
+            dropped_by=Drop("routing", None, None, None, "no default route", "routing"),
+        )
+    enabled, key = _forwarding(flow, sysctl)
+    if enabled:
+        return branch
+    if enabled is None:
+        return replace(branch, verdict="unknown", reason=f"{key} is not in the snapshot")
+    drop = Drop("sysctl", None, None, None, f"{key} = 0", "routing", "sysctl")
+    return replace(branch, verdict="drop", dropped_by=drop, reason=f"forwarding is off ({key} = 0)")
+
+
+def _through_chain(
+    flow: Flow, branch: _Branch, entry: HookEntry, hook: str, budget: list[int]
+) -> list[_Branch]:
+    if branch.verdict is not None:
+        return [branch]
+    chain, table = entry.chain, entry.table
+    packet = _packet_at(flow, branch.packet, hook, chain.priority)
+    if chain.type == "nat" and (packet.ct_state != "new" or not packet.tracked):
+        return [branch]  # nat chains see only the first packet of a tracked connection
+    outcomes = _ChainRun(table, chain, budget).outcomes(packet)
+    owner = chain_owner(table, chain)
+    results = []
+    for outcome in outcomes:
+        visit = ChainVisit(
+            hook,
+            table.family,
+            table.name,
+            chain.name,
+            chain.priority,
+            table.source,
+            owner,
+            chain.policy,
+            outcome.verdict,
+            outcome.steps,
+        )
+        # carry packet changes (mark, notrack) on, but not this chain's view of conntrack
+        carried = replace(branch.packet, mark=outcome.packet.mark)
+        if outcome.packet.ct_state == "untracked":
+            carried = replace(carried, ct_state="untracked", tracked=False)
+        results.append(
+            replace(
+                branch,
+                packet=carried,
+                visits=(*branch.visits, visit),
+                assumptions=branch.assumptions + outcome.assumptions,
+                nat=outcome.nat or branch.nat,
+                verdict=None if outcome.verdict == "accept" else outcome.verdict,
+                dropped_by=_drop(entry, hook, outcome) if outcome.verdict == "drop" else None,
+                reason=outcome.reason,
+            )
+        )
+    return results
+
+
+def _drop(entry: HookEntry, hook: str, outcome: ChainOutcome) -> Drop:
+    table = entry.table
+    chain = outcome.final_chain or entry.chain
+    step = outcome.final
+    comment = None
+    if step is not None and step.index >= 0:
+        comment = chain.rules[step.index].comment
+    owner = (
+        rule_owner(table, chain, comment) if step and step.index >= 0 else chain_owner(table, chain)
+    )
+    return Drop(
+        owner, table.family, table.name, chain.name, step.text if step else "", hook, table.source
+    )
+
+
+def _combine(flow: Flow, branches: list[_Branch]) -> FlowResult:
+    primary = branches[0]
+    verdicts = {b.verdict or "accept" for b in branches}
+    assumptions = tuple(dict.fromkeys(r for b in branches for r in b.assumptions))
+    if len(verdicts) == 1:
+        verdict: FlowVerdict = verdicts.pop()
+    else:
+        verdict = "unknown"
+    nat = primary.nat
+    reason = primary.reason
+    if verdict == "accept" and flow.needs_nat and len({b.nat for b in branches}) > 1:
+        verdict, reason = "unknown", "whether the connection is masqueraded is undecidable"
+    if verdict == "unknown" and reason is None:
+        reason = next((b.reason for b in branches if b.reason), None)
+        if reason is None and assumptions:
+            reason = "the outcome depends on rules the engine cannot decide"
+    return FlowResult(
+        flow,
+        verdict,
+        primary.visits,
+        primary.dropped_by if verdict == "drop" else None,
+        nat if verdict == "accept" else None,
+        assumptions if verdict == "unknown" else (),
+        reason if verdict != "accept" else None,
+    )
+
+
+def evaluate_hotspot(
+    hotspot: Hotspot, ruleset: Ruleset, index: HookIndex, snapshot: Snapshot
+) -> HotspotVerdict:
+    flows = hotspot_flows(hotspot, snapshot.uplinks)
+    sysctl = dict(snapshot.sysctl)
+    results = {flow.name: evaluate_flow(flow, index, sysctl) for flow in flows}
+    ordered = [results[name] for name in FLOW_ORDER if name in results]
+    state: HotspotState = "ok"
+    blocked_by: Drop | None = None
+    blocked_flow: str | None = None
+    reason: str | None = None
+    for result in ordered:
+        if result.verdict == "drop":
+            state, blocked_by, blocked_flow = "blocked", result.dropped_by, result.flow.name
+            reason = result.reason
+            break
+    if state == "ok":
+        for result in ordered:
+            if result.verdict == "accept" and result.flow.needs_nat and result.nat is None:
+                state, blocked_flow = "blocked", result.flow.name
+                src = hotspot.ipv4[0].network if hotspot.ipv4 else "the hotspot"
+                text = f"no masquerade for {src} leaving via {result.flow.out_device}"
+                blocked_by = Drop("nat", None, None, None, text, "postrouting", "nft")
+                reason = "the connection leaves unmasqueraded: replies cannot find the client"
+                break
+    if state == "ok" and any(r.verdict == "unknown" for r in ordered):
+        state = "unknown"
+    if not ordered:
+        reason = "the hotspot has no address"
+    backend = nm_backend(ruleset.tables, hotspot.iface)
+    fixes = candidate_fixes(blocked_by.owner, blocked_flow) if blocked_by and blocked_flow else ()
+    return HotspotVerdict(
+        hotspot, state, results, blocked_by, blocked_flow, backend, tuple(fixes), reason
+    )
+
+
+def evaluate(snapshot: Snapshot, ruleset: Ruleset) -> Report:
+    """The verdict for every hotspot of the snapshot."""
+    index = HookIndex.build(ruleset)
+    return Report(
+        tuple(evaluate_hotspot(h, ruleset, index, snapshot) for h in snapshot.hotspots),
+        ruleset.warnings,
+    )

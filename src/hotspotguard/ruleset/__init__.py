@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from hotspotguard.gcpause import gc_paused
 from hotspotguard.ruleset.iptables import BUILTIN_CHAINS, chain_rules, parse_save
 from hotspotguard.ruleset.model import Chain, Rule, Ruleset, Table
 from hotspotguard.ruleset.nft import has_xt, parse_nft
@@ -31,6 +32,11 @@ __all__ = [
 def parse_ruleset(snapshot: Snapshot) -> Ruleset:
     """Everything the kernel runs: nft tables (iptables-nft's xt gaps filled from the save
     texts) followed by the iptables-legacy tables, which nft cannot see."""
+    with gc_paused():
+        return _parse_ruleset(snapshot)
+
+
+def _parse_ruleset(snapshot: Snapshot) -> Ruleset:
     tables, warnings = parse_nft(snapshot.nft)
     saves = {4: snapshot.iptables_nft_save, 6: snapshot.ip6tables_nft_save}
     filled: list[Table] = []

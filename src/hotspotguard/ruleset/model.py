@@ -270,6 +270,8 @@ class Table:
 class Ruleset:
     tables: tuple[Table, ...] = ()
     warnings: tuple[str, ...] = ()
+    # Derived lookup structures (the engine's hook and rule indexes), built once per ruleset.
+    derived: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
     def table(self, family: str, name: str, source: str | None = None) -> Table | None:
         for table in self.tables:
@@ -290,3 +292,9 @@ class RuleRef:
     text: str
     source: Source = "nft"
     handle: int | None = None
+
+
+# Type tuples for isinstance() in hot paths (a `X | Y` union is rebuilt on every call).
+ADDRESS_TYPES = (ipaddress.IPv4Address, ipaddress.IPv6Address)
+NETWORK_TYPES = (ipaddress.IPv4Network, ipaddress.IPv6Network)
+PACKET_CHANGES = (SetMark, Notrack)

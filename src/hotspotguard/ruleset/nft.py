@@ -8,6 +8,7 @@ never silently a match or a non-match.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from hotspotguard.ruleset.model import (
@@ -203,11 +204,46 @@ def parse_map_data(raw: object) -> object:
     return raw
 
 
+@lru_cache(maxsize=1 << 16)
+def _simple_match(op: str, left_kind: str, first: str, second: str, right: str | int) -> Match:
+    """A match of a meta/payload key with a scalar: by far the most common, so memoised."""
+    body = {"key": first} if left_kind == "meta" else {"protocol": first, "field": second}
+    key = parse_key({left_kind: body})
+    if op not in OPS:
+        return Match(key, "==", UNKNOWN_VALUE)
+    return Match(key, op, parse_value(key, right))  # type: ignore[arg-type]
+
+
+_CONSTANT_STATEMENTS: dict[str, Expr] = {
+    "accept": Verdict("accept"),
+    "drop": Verdict("drop"),
+    "return": Verdict("return"),
+    "continue": Verdict("continue"),
+    "counter": Effect("counter"),
+    "masquerade": Nat("masquerade"),
+}
+
+
 def parse_statement(raw: object) -> Expr:
     if not isinstance(raw, dict) or len(raw) != 1:
         return Uncertain(f"statement {str(raw)[:40]}")
     ((kind, body),) = raw.items()
+    constant = _CONSTANT_STATEMENTS.get(kind)
+    if constant is not None and (body is None or kind == "counter" or kind == "masquerade"):
+        return constant
     if kind == "match" and isinstance(body, dict):
+        left, right = body.get("left"), body.get("right")
+        if isinstance(left, dict) and len(left) == 1 and isinstance(right, str | int):
+            ((left_kind, left_body),) = left.items()
+            if isinstance(left_body, dict):
+                if left_kind == "meta" and len(left_body) == 1:
+                    first = left_body.get("key")
+                    if isinstance(first, str):
+                        return _simple_match(body.get("op", "=="), "meta", first, "", right)
+                elif left_kind == "payload" and len(left_body) == 2:
+                    first, second = left_body.get("protocol"), left_body.get("field")
+                    if isinstance(first, str) and isinstance(second, str):
+                        return _simple_match(body.get("op", "=="), "payload", first, second, right)
         op = body.get("op", "==")
         key = parse_key(body.get("left"))
         if op not in OPS:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import ipaddress
-
 from hotspotguard.ruleset.model import (
+    NETWORK_TYPES,
     AnonSet,
     Concat,
     Ct,
@@ -57,7 +56,7 @@ def render_value(value: object, key: Key | None = None) -> str:
         return value
     if isinstance(value, int) and isinstance(key, Meta) and key.key == "l4proto":
         return PROTOCOL_NAMES.get(value, str(value))
-    if isinstance(value, ipaddress.IPv4Network | ipaddress.IPv6Network):
+    if isinstance(value, NETWORK_TYPES):
         return str(value)
     if isinstance(value, Range):
         return f"{value.low}-{value.high}"

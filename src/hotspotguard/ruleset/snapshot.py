@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from hotspotguard.gcpause import gc_paused
+
 FORMAT = "hotspotguard-snapshot/1"
 REQUIRED_KEYS = ("format", "nft", "sysctl", "hotspots", "uplinks")
 SAVE_KEYS = (
@@ -141,7 +143,8 @@ def read_snapshot_file(path: str, max_bytes: int = MAX_FILE_BYTES) -> Snapshot:
     if len(data) > max_bytes:
         raise SnapshotError(f"the snapshot is larger than {max_bytes // 2**20} MiB")
     try:
-        doc = json.loads(data)
+        with gc_paused():
+            doc = json.loads(data)
     except (ValueError, RecursionError) as error:
         raise SnapshotError(f"{path} is not valid JSON ({error})") from None
     return load_snapshot(doc)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 from typing import Literal
 
 from hotspotguard.ruleset.model import (
     Concat,
     Ct,
     Fib,
+    IPAddress,
     IPNetwork,
     Key,
     Masked,
@@ -131,13 +133,22 @@ def to_int(raw: object) -> int | None:
     return None
 
 
+def parse_address(text: str) -> IPAddress | None:
+    """An address from its text, None if it is not one (inet_pton is much faster than
+    ipaddress's own parser, which matters on rulesets of 100,000 rules)."""
+    try:
+        if ":" in text:
+            return ipaddress.IPv6Address(socket.inet_pton(socket.AF_INET6, text))
+        return ipaddress.IPv4Address(socket.inet_pton(socket.AF_INET, text))
+    except OSError:
+        return None
+
+
 def scalar(kind: Kind, raw: object) -> object:
     """Type one scalar value; returns an `ipaddress` object, an int or a str."""
     if kind == "addr" and isinstance(raw, str):
-        try:
-            return ipaddress.ip_address(raw)
-        except ValueError:
-            return raw
+        address = parse_address(raw)
+        return raw if address is None else address
     if kind == "proto":
         if isinstance(raw, str):
             number = PROTOCOLS.get(raw.lower())

@@ -14,6 +14,7 @@ import subprocess
 from collections.abc import Iterable
 from typing import Any
 
+from hotspotguard.gcpause import gc_paused
 from hotspotguard.ruleset.snapshot import FORMAT
 
 CLEAN_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}
@@ -35,6 +36,12 @@ def _tool(name: str) -> str | None:
     return shutil.which(name, path=CLEAN_ENV["PATH"])
 
 
+def _decode(text: str) -> dict[str, Any]:
+    with gc_paused():
+        doc: dict[str, Any] = json.loads(text)
+    return doc
+
+
 def _read_nft() -> dict[str, Any]:
     try:
         import nftables  # type: ignore[import-untyped]
@@ -48,7 +55,7 @@ def _read_nft() -> dict[str, Any]:
         except OSError:  # libnftables.so missing
             rc, out, err = -1, "", ""
         if rc == 0:
-            return json.loads(out) if out.strip() else {"nftables": []}
+            return _decode(out) if out.strip() else {"nftables": []}
         if "Operation not permitted" in err:
             raise CaptureError("cannot read the firewall: not root (run as root or through sudo)")
     binary = _tool("nft")
@@ -65,7 +72,7 @@ def _read_nft() -> dict[str, Any]:
         if "Operation not permitted" in proc.stderr:
             raise CaptureError("cannot read the firewall: not root (run as root or through sudo)")
         raise CaptureError(f"cannot read the firewall: nft says {proc.stderr.strip()[:200]}")
-    return json.loads(proc.stdout) if proc.stdout.strip() else {"nftables": []}
+    return _decode(proc.stdout) if proc.stdout.strip() else {"nftables": []}
 
 
 def _start_saves() -> dict[str, subprocess.Popen[str]]:

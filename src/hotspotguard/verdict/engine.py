@@ -10,12 +10,15 @@ only when they disagree. Never a false "accept".
 
 from __future__ import annotations
 
-import ipaddress
+from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from hotspotguard.ruleset.model import (
+    ADDRESS_TYPES,
+    NETWORK_TYPES,
+    PACKET_CHANGES,
     AnonSet,
     Chain,
     Concat,
@@ -44,8 +47,10 @@ from hotspotguard.ruleset.model import (
     Verdict,
     VerdictMap,
 )
+from hotspotguard.ruleset.owners import chain_owner
 from hotspotguard.ruleset.render import rule_text
 from hotspotguard.verdict.flows import Flow, Packet
+from hotspotguard.verdict.index import ChainIndex, RuleIndexes
 
 FlowVerdict = Literal["accept", "drop", "unknown"]
 
@@ -131,6 +136,23 @@ class HookIndex:
 
     entries: dict[tuple[str, str], list[HookEntry]] = field(default_factory=dict)
     ingress: list[HookEntry] = field(default_factory=list)
+    rules: RuleIndexes = field(default_factory=RuleIndexes)
+    owners: dict[int, str] = field(default_factory=dict)
+
+    def owner(self, entry: HookEntry) -> str:
+        """Who owns a base chain (and its policy); remembered, as it reads the whole chain."""
+        ident = id(entry.chain)
+        if ident not in self.owners:
+            self.owners[ident] = chain_owner(entry.table, entry.chain)
+        return self.owners[ident]
+
+    @classmethod
+    def of(cls, ruleset: Ruleset) -> HookIndex:
+        """The index of `ruleset`, built on first use and kept with it."""
+        index = ruleset.derived.get("hook_index")
+        if not isinstance(index, HookIndex):
+            index = ruleset.derived["hook_index"] = cls.build(ruleset)
+        return index
 
     @classmethod
     def build(cls, ruleset: Ruleset) -> HookIndex:
@@ -250,8 +272,8 @@ def read(key: Key, packet: Packet) -> object:
 
 
 def _element_matches(actual: object, element: object) -> bool | None:
-    if isinstance(element, ipaddress.IPv4Network | ipaddress.IPv6Network):
-        if isinstance(actual, ipaddress.IPv4Address | ipaddress.IPv6Address):
+    if isinstance(element, NETWORK_TYPES):
+        if isinstance(actual, ADDRESS_TYPES):
             return actual.version == element.version and actual in element
         return None
     if isinstance(element, Range):
@@ -414,7 +436,10 @@ def _verdict_text(verdict: Verdict | Nat | None) -> str:
 class _ChainRun:
     """Runs one base chain for one packet, following every branch an undecidable rule opens."""
 
-    def __init__(self, table: Table, base: Chain, budget: list[int]) -> None:
+    def __init__(
+        self, table: Table, base: Chain, budget: list[int], indexes: RuleIndexes | None = None
+    ) -> None:
+        self.indexes = indexes or RuleIndexes()
         self.table = table
         self.base = base
         self.sets = table.sets
@@ -468,6 +493,9 @@ class _ChainRun:
                 policy: FlowVerdict = "accept" if self.base.policy == "accept" else "drop"
                 return self._end(state, policy, step, self.base)
             chain, index = state.stack[-1]
+            chain_index = self.indexes.get(chain)
+            if chain_index is not None:
+                index = _next_candidate(chain_index, chain, index, state.packet)
             if index >= len(chain.rules):
                 state.stack = state.stack[:-1]  # end of a chain: implicit return
                 continue
@@ -501,7 +529,7 @@ class _ChainRun:
                 continue
             state.packet = packet
             if kind == "fallthrough":
-                if any(isinstance(e, SetMark | Notrack) for e in rule.exprs):
+                if any(isinstance(e, PACKET_CHANGES) for e in rule.exprs):
                     state.steps = (
                         *state.steps,
                         Step(chain.name, index, "changed the packet", rule_text(rule)),
@@ -581,6 +609,17 @@ class _ChainRun:
         else:  # goto replaces the current chain
             state.stack = (*state.stack[:-1], (target, 0))
         return None
+
+
+def _next_candidate(chain_index: ChainIndex, chain: Chain, index: int, packet: Packet) -> int:
+    """The first rule at or after `index` that the chain's index cannot rule out."""
+    value = read(chain_index.key, packet)
+    broken = value is BREAK
+    candidates = chain_index.candidates(None if broken else value, broken)
+    if candidates is None:
+        return index
+    position = bisect_left(candidates, index)
+    return candidates[position] if position < len(candidates) else len(chain.rules)
 
 
 def _resolve(

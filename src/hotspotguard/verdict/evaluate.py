@@ -97,7 +97,7 @@ def evaluate_flow(
             branches = [
                 new
                 for branch in branches
-                for new in _through_chain(flow, branch, entry, hook, budget)
+                for new in _through_chain(flow, branch, entry, hook, budget, index)
             ]
     return _combine(flow, branches)
 
@@ -122,7 +122,7 @@ def _route_forward(flow: Flow, branch: _Branch, sysctl: dict[str, str]) -> _Bran
 
 
 def _through_chain(
-    flow: Flow, branch: _Branch, entry: HookEntry, hook: str, budget: list[int]
+    flow: Flow, branch: _Branch, entry: HookEntry, hook: str, budget: list[int], index: HookIndex
 ) -> list[_Branch]:
     if branch.verdict is not None:
         return [branch]
@@ -130,8 +130,8 @@ def _through_chain(
     packet = _packet_at(flow, branch.packet, hook, chain.priority)
     if chain.type == "nat" and (packet.ct_state != "new" or not packet.tracked):
         return [branch]  # nat chains see only the first packet of a tracked connection
-    outcomes = _ChainRun(table, chain, budget).outcomes(packet)
-    owner = chain_owner(table, chain)
+    outcomes = _ChainRun(table, chain, budget, index.rules).outcomes(packet)
+    owner = index.owner(entry)
     results = []
     for outcome in outcomes:
         visit = ChainVisit(
@@ -245,7 +245,7 @@ def evaluate_hotspot(
 
 def evaluate(snapshot: Snapshot, ruleset: Ruleset) -> Report:
     """The verdict for every hotspot of the snapshot."""
-    index = HookIndex.build(ruleset)
+    index = HookIndex.of(ruleset)
     return Report(
         tuple(evaluate_hotspot(h, ruleset, index, snapshot) for h in snapshot.hotspots),
         ruleset.warnings,

@@ -5,8 +5,14 @@ from __future__ import annotations
 from dataclasses import replace
 
 from hotspotguard.gcpause import gc_paused
-from hotspotguard.ruleset.iptables import BUILTIN_CHAINS, chain_rules, parse_save
-from hotspotguard.ruleset.model import Chain, Rule, Ruleset, Table
+from hotspotguard.ruleset.iptables import (
+    BUILTIN_CHAINS,
+    chain_lines,
+    declared_chains,
+    parse_rule_line,
+    parse_save,
+)
+from hotspotguard.ruleset.model import Chain, Ruleset, Table
 from hotspotguard.ruleset.nft import has_xt, parse_nft
 from hotspotguard.ruleset.snapshot import (
     FORMAT,
@@ -40,7 +46,7 @@ def _parse_ruleset(snapshot: Snapshot) -> Ruleset:
     tables, warnings = parse_nft(snapshot.nft)
     saves = {4: snapshot.iptables_nft_save, 6: snapshot.ip6tables_nft_save}
     filled: list[Table] = []
-    gap_rules: dict[int, dict[tuple[str, str], list[Rule]]] = {}
+    gap_lines: dict[int, tuple[dict[tuple[str, str], list[str]], dict[str, frozenset[str]]]] = {}
     for table in tables:
         version = {"ip": 4, "ip6": 6}.get(table.family)
         if (
@@ -50,9 +56,11 @@ def _parse_ruleset(snapshot: Snapshot) -> Ruleset:
         ):
             filled.append(table)
             continue
-        if version not in gap_rules:
-            gap_rules[version] = chain_rules(saves[version], version) if saves[version] else {}
-        table = _fill_xt(table, gap_rules[version], warnings)
+        if version not in gap_lines:
+            text = saves[version]
+            gap_lines[version] = (chain_lines(text), declared_chains(text))
+        lines, declared = gap_lines[version]
+        table = _fill_xt(table, version, lines, declared.get(table.name, frozenset()), warnings)
         filled.append(table)
     for version, text in ((4, snapshot.iptables_legacy_save), (6, snapshot.ip6tables_legacy_save)):
         if text:
@@ -62,17 +70,25 @@ def _parse_ruleset(snapshot: Snapshot) -> Ruleset:
     return Ruleset(tuple(filled), tuple(warnings))
 
 
-def _fill_xt(table: Table, saved: dict[tuple[str, str], list[Rule]], warnings: list[str]) -> Table:
-    """Replace the rules with opaque xt expressions by the same rules from the save text."""
+def _fill_xt(
+    table: Table,
+    version: int,
+    saved: dict[tuple[str, str], list[str]],
+    declared: frozenset[str],
+    warnings: list[str],
+) -> Table:
+    """Give an iptables-nft table's rules their save lines as text, and replace the rules with
+    opaque xt expressions by the same rules parsed from those lines (only those: parsing
+    50,000 lines that nft's JSON already describes would be wasted)."""
     chains: list[Chain] = []
     for chain in table.chains:
-        text_rules = saved.get((table.name, chain.name))
-        if text_rules is not None and len(text_rules) == len(chain.rules):
+        lines = saved.get((table.name, chain.name), [])
+        if len(lines) == len(chain.rules):
             rules = tuple(
-                replace(saved_rule, handle=rule.handle)
+                replace(parse_rule_line(line, version, declared), handle=rule.handle)
                 if has_xt(rule)
-                else replace(rule, text=saved_rule.text, comment=rule.comment or saved_rule.comment)
-                for rule, saved_rule in zip(chain.rules, text_rules, strict=True)
+                else replace(rule, text=line)
+                for rule, line in zip(chain.rules, lines, strict=True)
             )
             chains.append(replace(chain, rules=rules))
         elif any(has_xt(r) for r in chain.rules):

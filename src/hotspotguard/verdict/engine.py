@@ -271,7 +271,23 @@ def read(key: Key, packet: Packet) -> object:
     return None
 
 
+def _range_matches(actual: Range, element: object) -> bool | None:
+    """Whether an unknown value within `actual` (an ephemeral port) equals `element`."""
+    low, high = actual.low, actual.high
+    if isinstance(element, Range):
+        if element.low <= low and high <= element.high:  # type: ignore[operator]
+            return True
+        if element.high < low or high < element.low:  # type: ignore[operator]
+            return False
+        return None
+    if isinstance(element, int):
+        return None if low <= element <= high else False  # type: ignore[operator]
+    return None
+
+
 def _element_matches(actual: object, element: object) -> bool | None:
+    if isinstance(actual, Range):
+        return _range_matches(actual, element)
     if isinstance(element, NETWORK_TYPES):
         if isinstance(actual, ADDRESS_TYPES):
             return actual.version == element.version and actual in element
@@ -302,6 +318,15 @@ def _element_matches(actual: object, element: object) -> bool | None:
 
 
 def _in_elements(actual: object, elements: SetElements) -> bool | None:
+    if isinstance(actual, Range):
+        possible: bool | None = False
+        for element in (*elements.exact, *elements.other):
+            found = _range_matches(actual, element)
+            if found:
+                return True
+            if found is None:
+                possible = None
+        return possible
     try:
         if actual in elements.exact:
             return True
@@ -340,6 +365,8 @@ def test(match: Match, packet: Packet, sets: Mapping[str, NamedSet]) -> bool | _
     if op == "!=":
         equal = _equals(actual, match.right, sets)
         return None if equal is None else not equal
+    if isinstance(actual, Range):
+        return _compare_range(actual, op, match.right)
     try:
         if op == "<":
             return bool(actual < match.right)  # type: ignore[operator]
@@ -352,6 +379,21 @@ def test(match: Match, packet: Packet, sets: Mapping[str, NamedSet]) -> bool | _
     except TypeError:
         return None
     return None
+
+
+def _compare_range(actual: Range, op: str, right: object) -> bool | None:
+    if not isinstance(right, int):
+        return None
+    low, high = actual.low, actual.high
+    assert isinstance(low, int) and isinstance(high, int)
+    checks = {
+        "<": (high < right, low >= right),
+        ">": (low > right, high <= right),
+        "<=": (high <= right, low > right),
+        ">=": (low >= right, high < right),
+    }
+    always, never = checks.get(op, (False, False))
+    return True if always else False if never else None
 
 
 # --- one rule -------------------------------------------------------------------------------
@@ -614,6 +656,8 @@ class _ChainRun:
 def _next_candidate(chain_index: ChainIndex, chain: Chain, index: int, packet: Packet) -> int:
     """The first rule at or after `index` that the chain's index cannot rule out."""
     value = read(chain_index.key, packet)
+    if isinstance(value, Range):
+        value = None  # one unknown port of a range: every rule is a candidate
     broken = value is BREAK
     candidates = chain_index.candidates(None if broken else value, broken)
     if candidates is None:

@@ -11,7 +11,7 @@ import ipaddress
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from hotspotguard.ruleset.model import IPAddress
+from hotspotguard.ruleset.model import IPAddress, Range
 from hotspotguard.ruleset.snapshot import Hotspot
 
 # Where the engine sends the client's outbound flow: an address standing for "the internet".
@@ -20,6 +20,9 @@ INTERNET_V6 = ipaddress.IPv6Address("2001:db8:113::10")
 OUTBOUND_PORT = 443
 CLIENT_HOST_INDEX = 10  # NetworkManager's shared DHCP range starts at .10
 CLIENT_LINK_LOCAL = ipaddress.IPv6Address("fe80::10")
+
+# A client's source port: one of Linux's default ephemeral ports, which one unknown.
+EPHEMERAL_PORTS = Range(32768, 60999)
 
 TCP, UDP = 6, 17
 SYN, ACK = 0x02, 0x10
@@ -36,8 +39,8 @@ class Packet:
     saddr: IPAddress
     daddr: IPAddress
     l4proto: int
-    sport: int | None
-    dport: int | None
+    sport: int | Range | None
+    dport: int | Range | None
     iif: str = ""
     oif: str = ""
     tcp_flags: int | None = None
@@ -153,15 +156,15 @@ def _family_flows(
         fib_saddr_type="unicast" if v6 else "broadcast",
         pkttype="multicast" if v6 else "broadcast",
     )
-    dns = Packet(family, client, gateway, UDP, None, 53, fib_daddr_type="local")
-    outbound = Packet(family, client, internet, TCP, None, OUTBOUND_PORT, tcp_flags=SYN)
+    dns = Packet(family, client, gateway, UDP, EPHEMERAL_PORTS, 53, fib_daddr_type="local")
+    outbound = Packet(family, client, internet, TCP, EPHEMERAL_PORTS, OUTBOUND_PORT, tcp_flags=SYN)
     reply = Packet(
         family,
         internet,
         client,
         TCP,
         OUTBOUND_PORT,
-        None,
+        EPHEMERAL_PORTS,
         tcp_flags=SYN | ACK,
         ct_state="established",
         ct_direction="reply",

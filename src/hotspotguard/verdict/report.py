@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hotspotguard.fixes import STRATEGIES
-from hotspotguard.ruleset.model import RuleRef
+from hotspotguard.ruleset.model import Range, RuleRef
 from hotspotguard.ruleset.owners import display_owner
 from hotspotguard.verdict.engine import ChainVisit, Drop, FlowResult
 from hotspotguard.verdict.evaluate import HotspotVerdict, Report
@@ -66,6 +66,11 @@ def _visit_json(visit: ChainVisit) -> dict[str, Any]:
     }
 
 
+def _port(port: int | Range | None) -> int | str | None:
+    """A port, or "32768-60999" for "one of the ephemeral ports"."""
+    return f"{port.low}-{port.high}" if isinstance(port, Range) else port
+
+
 def flow_json(result: FlowResult) -> dict[str, Any]:
     flow, packet = result.flow, result.flow.packet
     return {
@@ -76,8 +81,8 @@ def flow_json(result: FlowResult) -> dict[str, Any]:
             "saddr": str(packet.saddr),
             "daddr": str(packet.daddr),
             "protocol": {6: "tcp", 17: "udp"}.get(packet.l4proto, packet.l4proto),
-            "sport": packet.sport,
-            "dport": packet.dport,
+            "sport": _port(packet.sport),
+            "dport": _port(packet.dport),
             "iif": flow.in_device,
             "oif": flow.out_device or None,
             "ct_state": packet.ct_state,

@@ -95,6 +95,7 @@ ADDRTYPES = {
     "PROHIBIT": "prohibit",
     "UNSPEC": "unspec",
 }
+EXTENSION_HEADER_MATCHES = frozenset({"rt", "frag", "hbh", "dst"})
 CT_STATES = {"NEW", "ESTABLISHED", "RELATED", "INVALID", "UNTRACKED"}
 
 
@@ -248,6 +249,13 @@ class _RuleParser:
 
     def module(self, name: str, i: int) -> int:
         tokens = self.tokens
+        if name in EXTENSION_HEADER_MATCHES:
+            # no such IPv6 extension header in the packet: the match is false, whatever its
+            # options or their negation (ip6t_rt.c and friends)
+            self.exprs.append(Match(Meta("exthdr"), "==", 1))
+            while i < len(tokens) and tokens[i] not in {"-m", "--match", "-j", "-g"}:
+                i += 1
+            return i
         while i < len(tokens):
             negated, j = _negatable(tokens, i)
             if j >= len(tokens) or not tokens[j].startswith("--"):

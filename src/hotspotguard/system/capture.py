@@ -11,7 +11,7 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from hotspotguard.gcpause import gc_paused
@@ -55,7 +55,9 @@ def _read_nft() -> dict[str, Any]:
         except OSError:  # libnftables.so missing
             rc, out, err = -1, "", ""
         if rc == 0:
-            return _decode(out) if out.strip() else {"nftables": []}
+            doc = _decode(out) if out.strip() else {"nftables": []}
+            _add_devices(doc, lambda: _nft_text(nft, "list chains"))
+            return doc
         if "Operation not permitted" in err:
             raise CaptureError("cannot read the firewall: not root (run as root or through sudo)")
     binary = _tool("nft")
@@ -72,7 +74,69 @@ def _read_nft() -> dict[str, Any]:
         if "Operation not permitted" in proc.stderr:
             raise CaptureError("cannot read the firewall: not root (run as root or through sudo)")
         raise CaptureError(f"cannot read the firewall: nft says {proc.stderr.strip()[:200]}")
-    return _decode(proc.stdout) if proc.stdout.strip() else {"nftables": []}
+    doc = _decode(proc.stdout) if proc.stdout.strip() else {"nftables": []}
+    _add_devices(doc, lambda: _nft_binary_text(binary, "list", "chains"))
+    return doc
+
+
+def _nft_text(nft: Any, command: str) -> str:
+    nft.set_json_output(False)
+    try:
+        rc, out, _ = nft.cmd(command)
+    finally:
+        nft.set_json_output(True)
+    return str(out) if rc == 0 else ""
+
+
+def _nft_binary_text(binary: str, *args: str) -> str:
+    proc = subprocess.run(
+        [binary, *args], capture_output=True, text=True, env=CLEAN_ENV, check=False
+    )
+    return proc.stdout if proc.returncode == 0 else ""
+
+
+_TABLE_LINE = re.compile(r"^table (\S+) (\S+) \{")
+_CHAIN_LINE = re.compile(r"^\s*chain (\S+) \{")
+_DEVICE = re.compile(r'\bdevice "?([^"\s;]+)"?')
+_DEVICES = re.compile(r"\bdevices = \{([^}]*)\}")
+
+
+def chain_devices(listing: str) -> dict[tuple[str, str, str], list[str]]:
+    """Devices of netdev/inet ingress chains from `nft list chains` text, by (family, table,
+    chain). nft 1.0.x leaves them out of its JSON, so the snapshot adds them back."""
+    devices: dict[tuple[str, str, str], list[str]] = {}
+    family = table = chain = ""
+    for line in listing.splitlines():
+        if match := _TABLE_LINE.match(line):
+            family, table = match.groups()
+        elif match := _CHAIN_LINE.match(line):
+            chain = match.group(1)
+        elif " hook " in line:
+            if match := _DEVICES.search(line):
+                names = [d.strip().strip('"') for d in match.group(1).split(",")]
+                devices[(family, table, chain)] = [n for n in names if n]
+            elif match := _DEVICE.search(line):
+                devices[(family, table, chain)] = [match.group(1)]
+    return devices
+
+
+def _add_devices(nft: dict[str, Any], listing_chains: Callable[[], str]) -> None:
+    """Fill in "dev" of ingress/egress chains where the JSON lacks it."""
+    missing = [
+        item["chain"]
+        for item in nft.get("nftables", [])
+        if isinstance(item, dict)
+        and isinstance(item.get("chain"), dict)
+        and item["chain"].get("hook") in {"ingress", "egress"}
+        and "dev" not in item["chain"]
+    ]
+    if not missing:
+        return
+    devices = chain_devices(listing_chains())
+    for chain in missing:
+        found = devices.get((chain.get("family"), chain.get("table"), chain.get("name")))
+        if found:
+            chain["dev"] = found[0] if len(found) == 1 else found
 
 
 def _start_saves() -> dict[str, subprocess.Popen[str]]:

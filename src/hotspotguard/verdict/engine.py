@@ -62,6 +62,11 @@ L4_NUMBERS = {"tcp": 6, "udp": 17, "dccp": 33, "sctp": 132, "udplite": 136, "icm
 FAMILIES_FOR = {"ip": ("ip", "inet"), "ip6": ("ip6", "inet")}
 
 
+# Pseudo keys of iptables matches that are false for our packets, which are never bridged,
+# fragmented, or carry IPv6 extension headers (xt_physdev, -f, ip6t_rt/frag/hbh/dst).
+PSEUDO_ZERO = frozenset({"bridged", "fragment", "exthdr"})
+
+
 class _Break:
     """The kernel's NFT_BREAK: the expression cannot apply, so the rule does not match."""
 
@@ -118,6 +123,7 @@ class FlowResult:
     nat: str | None = None
     uncertain: tuple[RuleRef, ...] = ()
     reason: str | None = None
+    untracked: bool = False  # the packet left untracked (notrack): no NAT, no reply entry
 
 
 # --- the base chains of each hook, in the kernel's order ------------------------------------
@@ -206,7 +212,7 @@ def read(key: Key, packet: Packet) -> object:
             return packet.mark
         if name == "pkttype":
             return packet.pkttype
-        if name in {"bridged", "fragment"}:
+        if name in PSEUDO_ZERO:
             return 0
         return None
     if isinstance(key, Payload):

@@ -57,7 +57,8 @@ class _Branch:
 
 def _packet_at(flow: Flow, base: Packet, hook: str, priority: int) -> Packet:
     """The packet as a chain at `hook`/`priority` sees it (devices, conntrack state)."""
-    iif = flow.in_device if hook in {"ingress", "prerouting", "input", "forward"} else ""
+    # postrouting of a forwarded packet still knows its input device (ip_output's indev)
+    iif = flow.in_device if hook != "output" else ""
     oif = flow.out_device if hook in {"forward", "postrouting"} else ""
     packet = replace(base, iif=iif, oif=oif)
     if base.ct_state == "untracked":
@@ -94,12 +95,36 @@ def evaluate_flow(
             branches = [_route_forward(flow, b, sysctl) for b in branches]
         device = flow.in_device if hook == "ingress" else ""
         for entry in index.chains(flow.family, hook, device):
+            if hook == "ingress" and not entry.chain.devices:
+                branches = _device_unknown(flow, branches, entry, budget, index)
+                continue
             branches = [
                 new
                 for branch in branches
                 for new in _through_chain(flow, branch, entry, hook, budget, index)
             ]
     return _combine(flow, branches)
+
+
+def _device_unknown(
+    flow: Flow, branches: list[_Branch], entry: HookEntry, budget: list[int], index: HookIndex
+) -> list[_Branch]:
+    """An ingress chain whose device the snapshot does not say: it may or may not apply."""
+    table, chain = entry.table, entry.chain
+    ref = RuleRef(
+        table.family,
+        table.name,
+        chain.name,
+        -1,
+        "ingress chain of an unknown device",
+        table.source,
+    )
+    result: list[_Branch] = []
+    for branch in branches:
+        assumed = replace(branch, assumptions=(*branch.assumptions, ref))
+        result.append(assumed)
+        result.extend(_through_chain(flow, assumed, entry, "ingress", budget, index))
+    return result
 
 
 def _route_forward(flow: Flow, branch: _Branch, sysctl: dict[str, str]) -> _Branch:
@@ -204,6 +229,7 @@ def _combine(flow: Flow, branches: list[_Branch]) -> FlowResult:
         nat if verdict == "accept" else None,
         assumptions if verdict == "unknown" else (),
         reason if verdict != "accept" else None,
+        untracked=primary.packet.ct_state == "untracked",
     )
 
 
@@ -212,7 +238,14 @@ def evaluate_hotspot(
 ) -> HotspotVerdict:
     flows = hotspot_flows(hotspot, snapshot.uplinks)
     sysctl = dict(snapshot.sysctl)
-    results = {flow.name: evaluate_flow(flow, index, sysctl) for flow in flows}
+    results: dict[str, FlowResult] = {}
+    for flow in flows:
+        outbound = results.get(flow.name.replace("reply", "outbound"))
+        if flow.name.startswith("reply") and outbound is not None and outbound.untracked:
+            # the connection was never tracked, so its reply matches no conntrack entry
+            packet = replace(flow.packet, ct_state="invalid", tracked=False)
+            flow = replace(flow, packet=packet)
+        results[flow.name] = evaluate_flow(flow, index, sysctl)
     ordered = [results[name] for name in FLOW_ORDER if name in results]
     state: HotspotState = "ok"
     blocked_by: Drop | None = None

@@ -1,0 +1,51 @@
+"""Shared fixtures.  `lab` / `clean_lab`: the kernel oracle (see tests/lab.py)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.lab import Lab, LabError, lab_unavailable_reason
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[Lab]:
+    """One phone/host/inet namespace lab for the whole session (skips when it cannot run).
+
+    Use `clean_lab` in tests: it resets the host before handing the lab out.
+    """
+    reason = lab_unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    # SIGTERM (a CI timeout, `kill`) skips atexit: turn it into KeyboardInterrupt, on which pytest
+    # stops the run and still finalizes session fixtures (SystemExit would only fail one test)
+    previous: Any = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.getsignal(signal.SIGTERM)
+        if previous == signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        the_lab = Lab()
+    except LabError as error:  # the half-built lab is already torn down
+        pytest.fail(f"cannot build the kernel lab: {error}")
+    try:
+        yield the_lab
+    finally:
+        the_lab.close()
+        if previous == signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@pytest.fixture
+def clean_lab(lab: Lab) -> Iterator[Lab]:
+    """The session lab, reset to a clean host (no rules, no conntrack, forwarding on)."""
+    lab.reset()
+    yield lab

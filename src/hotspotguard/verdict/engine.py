@@ -488,6 +488,7 @@ class _ChainRun:
         self, table: Table, base: Chain, budget: list[int], indexes: RuleIndexes | None = None
     ) -> None:
         self.indexes = indexes or RuleIndexes()
+        self.candidate_cache: dict[int, list[int] | None] = {}
         self.table = table
         self.base = base
         self.sets = table.sets
@@ -521,6 +522,17 @@ class _ChainRun:
             reason=reason,
         )
 
+    def _candidates(self, chain: Chain, packet: Packet) -> list[int] | None:
+        """Candidate rules of `chain` for this run's packet (its indexed fields never change
+        within one base chain: marks and conntrack state are not indexed)."""
+        ident = id(chain)
+        if ident not in self.candidate_cache:
+            chain_index = self.indexes.get(chain)
+            self.candidate_cache[ident] = (
+                None if chain_index is None else chain_candidates(chain_index, packet)
+            )
+        return self.candidate_cache[ident]
+
     def _spend(self, cost: int) -> bool:
         self.budget[0] -= cost
         return self.budget[0] > 0
@@ -541,9 +553,7 @@ class _ChainRun:
                 policy: FlowVerdict = "accept" if self.base.policy == "accept" else "drop"
                 return self._end(state, policy, step, self.base)
             chain, index = state.stack[-1]
-            chain_index = self.indexes.get(chain)
-            if chain_index is not None:
-                index = _next_candidate(chain_index, chain, index, state.packet)
+            index = _next_candidate(self._candidates(chain, state.packet), chain, index)
             if index >= len(chain.rules):
                 state.stack = state.stack[:-1]  # end of a chain: implicit return
                 continue
@@ -659,17 +669,26 @@ class _ChainRun:
         return None
 
 
-def _next_candidate(chain_index: ChainIndex, chain: Chain, index: int, packet: Packet) -> int:
+def _next_candidate(candidates: list[int] | None, chain: Chain, index: int) -> int:
     """The first rule at or after `index` that the chain's index cannot rule out."""
-    value = read(chain_index.key, packet)
-    if isinstance(value, Range):
-        value = None  # one unknown port of a range: every rule is a candidate
-    broken = value is BREAK
-    candidates = chain_index.candidates(None if broken else value, broken)
     if candidates is None:
         return index
     position = bisect_left(candidates, index)
     return candidates[position] if position < len(candidates) else len(chain.rules)
+
+
+def chain_candidates(chain_index: ChainIndex, packet: Packet) -> list[int] | None:
+    """The rules of an indexed chain that may match `packet`, in order (None: all)."""
+    values: list[tuple[object, bool]] = []
+    for key_index in chain_index.keys:
+        value = read(key_index.key, packet)
+        if value is BREAK:
+            values.append((None, True))
+        elif isinstance(value, Range):
+            values.append((None, False))  # one unknown port of a range: no constraint
+        else:
+            values.append((value, False))
+    return chain_index.candidates(values)
 
 
 def _resolve(

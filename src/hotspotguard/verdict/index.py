@@ -11,7 +11,6 @@ false for this packet.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from hotspotguard.ruleset.model import (
@@ -27,6 +26,7 @@ from hotspotguard.ruleset.model import (
 )
 
 MIN_RULES = 48  # shorter chains are faster to walk than to index
+MAX_KEYS = 4
 INDEXABLE_META = frozenset({"iifname", "oifname", "iif", "oif", "l4proto"})
 INDEXABLE_FIELDS = frozenset({"saddr", "daddr", "sport", "dport"})
 
@@ -80,12 +80,49 @@ def _requirements(chain: Chain) -> list[dict[Key, list[object]]]:
 
 
 @dataclass
-class ChainIndex:
+class KeyIndex:
+    """The rules of a chain bucketed by the value they require of one key."""
+
     key: Key
     exact: dict[object, list[int]] = field(default_factory=dict)
     networks: dict[tuple[int, int], dict[int, list[int]]] = field(default_factory=dict)
     wildcard: list[int] = field(default_factory=list)
-    cache: dict[object, list[int] | None] = field(default_factory=dict)
+
+    def add(self, position: int, values: list[object] | None) -> None:
+        if values is None:
+            self.wildcard.append(position)
+            return
+        for value in values:
+            if isinstance(value, NETWORK_TYPES):
+                bucket = self.networks.setdefault((value.version, value.prefixlen), {})
+                bucket.setdefault(int(value.network_address), []).append(position)
+            else:
+                self.exact.setdefault(value, []).append(position)
+
+    def allowed(self, value: object) -> set[int]:
+        """Positions of the rules that may match when the key reads `value` (BREAK-like
+        values, for which no rule testing the key can match, pass `None`)."""
+        allowed = set(self.wildcard)
+        if value is None:
+            return allowed
+        allowed.update(self.exact.get(value, ()))
+        if isinstance(value, ADDRESS_TYPES):
+            number = int(value)
+            bits = value.max_prefixlen
+            for (version, prefixlen), bucket in self.networks.items():
+                if version == value.version:
+                    shift = bits - prefixlen
+                    allowed.update(bucket.get((number >> shift) << shift, ()))
+        return allowed
+
+
+@dataclass
+class ChainIndex:
+    """Up to MAX_KEYS key indexes of one chain; a rule is a candidate only if none of them
+    rules it out."""
+
+    keys: list[KeyIndex]
+    size: int
 
     @classmethod
     def build(cls, chain: Chain) -> ChainIndex | None:
@@ -96,53 +133,28 @@ class ChainIndex:
         for required in requirements:
             for key in required:
                 counts[key] = counts.get(key, 0) + 1
-        if not counts:
+        chosen = sorted(
+            (k for k, n in counts.items() if n * 10 >= len(chain.rules)),
+            key=lambda k: -counts[k],
+        )[:MAX_KEYS]
+        if not chosen:
             return None
-        key = max(counts, key=lambda k: counts[k])
-        if counts[key] * 4 < len(chain.rules):
-            return None
-        index = cls(key)
+        keys = [KeyIndex(key) for key in chosen]
         for position, required in enumerate(requirements):
-            values = required.get(key)
-            if values is None:
-                index.wildcard.append(position)
+            for key_index in keys:
+                key_index.add(position, required.get(key_index.key))
+        return cls(keys, len(chain.rules))
+
+    def candidates(self, values: list[tuple[object, bool]]) -> list[int] | None:
+        """Sorted rule positions not ruled out, given each key's (value, cannot-apply);
+        None when nothing can be ruled out. A value of None is unknown: no constraint."""
+        allowed: set[int] | None = None
+        for key_index, (value, broken) in zip(self.keys, values, strict=True):
+            if value is None and not broken:
                 continue
-            for value in values:
-                if isinstance(value, NETWORK_TYPES):
-                    bucket = index.networks.setdefault((value.version, value.prefixlen), {})
-                    bucket.setdefault(int(value.network_address), []).append(position)
-                else:
-                    index.exact.setdefault(value, []).append(position)
-        return index
-
-    def candidates(self, value: object, broken: bool) -> list[int] | None:
-        """Rule positions that may match a packet whose key reads `value` (sorted), or None
-        when every rule is a candidate. `broken`: the key cannot apply to this packet."""
-        cache_key = ("break",) if broken else value
-        try:
-            return self.cache[cache_key]
-        except KeyError:
-            pass
-        except TypeError:
-            return None
-        if broken:
-            found: list[int] | None = self.wildcard
-        elif value is None:
-            found = None
-        else:
-            found = sorted(set(self._hits(value)) | set(self.wildcard))
-        self.cache[cache_key] = found
-        return found
-
-    def _hits(self, value: object) -> Iterable[int]:
-        yield from self.exact.get(value, ())
-        if isinstance(value, ADDRESS_TYPES):
-            number = int(value)
-            bits = value.max_prefixlen
-            for (version, prefixlen), bucket in self.networks.items():
-                if version == value.version:
-                    shift = bits - prefixlen
-                    yield from bucket.get((number >> shift) << shift, ())
+            found = key_index.allowed(None if broken else value)
+            allowed = found if allowed is None else allowed & found
+        return None if allowed is None else sorted(allowed)
 
 
 class RuleIndexes:

@@ -171,48 +171,50 @@ def _sysctls(ifaces: Iterable[str]) -> dict[str, str]:
     return {name: value for name, value in values.items() if value is not None}
 
 
+def _ip_json(*args: str) -> tuple[int, Any, str]:
+    """Run iproute2's `ip -j ARGS` (its JSON is stable; importing pyroute2 alone costs 0.2 s
+    of start-up, more than the whole capture of a small ruleset)."""
+    binary = _tool("ip")
+    if binary is None:
+        raise CaptureError("iproute2's ip command is not installed")
+    proc = subprocess.run(
+        [binary, "-j", *args], capture_output=True, text=True, env=CLEAN_ENV, check=False
+    )
+    try:
+        data = json.loads(proc.stdout) if proc.stdout.strip() else []
+    except ValueError:
+        data = []
+    return proc.returncode, data, proc.stderr.strip()
+
+
 def interface_addresses(iface: str) -> tuple[list[str], list[str]]:
     """IPv4 and IPv6 addresses (with prefix) of `iface`; CaptureError if it does not exist."""
     if not IFNAME.match(iface):
         raise CaptureError(f"{iface!r} is not a valid interface name")
-    from pyroute2 import IPRoute
-
-    with IPRoute() as ipr:
-        links = ipr.link_lookup(ifname=iface)
-        if not links:
-            raise CaptureError(f"there is no interface named {iface}")
-        v4: list[str] = []
-        v6: list[str] = []
-        for msg in ipr.get_addr(index=links[0]):
-            addr = msg.get_attr("IFA_ADDRESS")
-            if addr is None:
-                continue
-            text = f"{addr}/{msg['prefixlen']}"
-            (v6 if ":" in addr else v4).append(text)
+    rc, links, _ = _ip_json("addr", "show", "dev", iface)
+    if rc != 0 or not links:
+        raise CaptureError(f"there is no interface named {iface}")
+    v4: list[str] = []
+    v6: list[str] = []
+    for info in links[0].get("addr_info", []):
+        local, length = info.get("local"), info.get("prefixlen")
+        if not isinstance(local, str) or not isinstance(length, int):
+            continue
+        (v6 if info.get("family") == "inet6" else v4).append(f"{local}/{length}")
     return v4, v6
 
 
 def default_uplinks() -> list[str]:
-    """Interfaces of the default routes, IPv4 first."""
-    from pyroute2 import IPRoute
-
+    """Interfaces of the default routes (main table), IPv4 first."""
     uplinks: list[str] = []
-    with IPRoute() as ipr:
-        names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
-        for family in (2, 10):
-            for route in ipr.get_routes(family=family, table=254):
-                if route["dst_len"] != 0 or route.get_attr("RTA_DST") is not None:
-                    continue
-                oif = route.get_attr("RTA_OIF")
-                name = names.get(oif)
-                if name is None:
-                    multipath = route.get_attr("RTA_MULTIPATH") or []
-                    for hop in multipath:
-                        hop_name = names.get(hop.get("oif"))
-                        if hop_name and hop_name not in uplinks:
-                            uplinks.append(hop_name)
-                elif name not in uplinks:
-                    uplinks.append(name)
+    for family in ("-4", "-6"):
+        _, routes, _ = _ip_json(family, "route", "show", "default")
+        for route in routes if isinstance(routes, list) else []:
+            hops = route.get("nexthops") or [route]
+            for hop in hops:
+                dev = hop.get("dev")
+                if isinstance(dev, str) and dev not in uplinks:
+                    uplinks.append(dev)
     return uplinks
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -71,9 +72,9 @@ def _packet_at(flow: Flow, base: Packet, hook: str, priority: int) -> Packet:
     return packet
 
 
-def _forwarding(flow: Flow, sysctl: dict[str, str] | object) -> tuple[bool | None, str]:
-    """Whether the kernel forwards this flow's packets, and the setting that decides."""
-    assert isinstance(sysctl, dict)
+def _forwarding(flow: Flow, sysctl: Mapping[str, str]) -> tuple[bool | None, str]:
+    """Whether the kernel forwards this flow's packets, and the setting that decides (IPv4:
+    the input device's `forwarding`, which `ip_forward` sets for all; IPv6: `all`)."""
     if flow.family == "ip":
         per_device = f"net.ipv4.conf.{flow.in_device}.forwarding"
         key = per_device if per_device in sysctl else "net.ipv4.ip_forward"

@@ -68,7 +68,6 @@ EFFECT_TARGETS = frozenset(
         "TCPMSS",
         "CHECKSUM",
         "TRACE",
-        "CONNMARK",
         "TOS",
         "TTL",
         "HL",
@@ -385,8 +384,13 @@ class _RuleParser:
             self.verdict.append(Notrack())
         elif name == "CT":
             self.verdict.append(Effect("CT"))
-        elif name == "MARK":
-            self.verdict.append(_mark_target(args))
+        elif name in {"MARK", "CONNMARK"}:
+            mark = _mark_target(args)
+            if isinstance(mark, SetMark) and name == "CONNMARK":
+                mark = SetMark(mark.value, mark.mask, connection=True)
+            elif name == "CONNMARK" and not any(a.startswith("--set") for a in args):
+                mark = Uncertain("CONNMARK " + " ".join(args))  # copies marks: not modelled
+            self.verdict.append(mark)
         elif name in EFFECT_TARGETS:
             self.verdict.append(Effect(name))
         elif name in {"QUEUE", "NFQUEUE"}:

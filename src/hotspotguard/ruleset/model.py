@@ -175,17 +175,24 @@ NatKind = Literal["masquerade", "snat", "dnat", "redirect"]
 
 @dataclass(frozen=True, slots=True)
 class Nat:
-    """A NAT statement; like the kernel's, it ends the rule with accept in a nat chain."""
+    """A NAT statement; like the kernel's, it ends the rule with accept in a nat chain.
+    `family` ("ip"/"ip6") restricts an inet table's `snat ip to ...` to that family: for
+    packets of the other family it does nothing and the rule goes on."""
 
     kind: NatKind
+    family: str | None = None
+    address: IPAddress | None = None  # snat's fixed address, when it is one
 
 
 @dataclass(frozen=True, slots=True)
 class SetMark:
-    """`meta mark set VALUE` (MARK --set-mark); `mask` keeps bits as --set-xmark does."""
+    """`meta mark set VALUE` (MARK --set-mark); `mask` keeps bits as --set-xmark does.
+    With `connection`, the connection's mark (`ct mark set`, CONNMARK), which its replies
+    carry too."""
 
     value: int
     mask: int = 0
+    connection: bool = False
 
 
 @dataclass(frozen=True, slots=True)

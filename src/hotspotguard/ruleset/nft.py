@@ -41,6 +41,7 @@ from hotspotguard.ruleset.model import (
     Verdict,
     VerdictMap,
 )
+from hotspotguard.ruleset.render import render_key
 from hotspotguard.ruleset.values import (
     SET_TYPE_KINDS,
     TCP_FLAGS,
@@ -48,6 +49,7 @@ from hotspotguard.ruleset.values import (
     build_elements,
     key_kind,
     network,
+    parse_address,
     scalar,
     to_int,
 )
@@ -269,16 +271,19 @@ def parse_statement(raw: object) -> Expr:
             return VerdictMap(key, tuple(entries))
         return Uncertain("verdict map")
     if kind in {"masquerade", "snat", "dnat", "redirect"}:
-        return Nat(kind)
+        family = body.get("family") if isinstance(body, dict) else None
+        addr = body.get("addr") if isinstance(body, dict) else None
+        address = parse_address(addr) if isinstance(addr, str) else None
+        return Nat(kind, family if family in {"ip", "ip6"} else None, address)
     if kind == "notrack":
         return Notrack()
     if kind == "mangle" and isinstance(body, dict):
         key = parse_key(body.get("key"))
-        if key == Meta("mark"):
+        if key in (Meta("mark"), Ct("mark")):
             value = to_int(body.get("value"))
             if value is not None:
-                return SetMark(value, 0)
-            return Uncertain("meta mark set (computed)")
+                return SetMark(value, 0, connection=isinstance(key, Ct))
+            return Uncertain(f"{render_key(key)} set (computed)")
         if isinstance(key, Meta | Ct) and key.key in {"priority", "nftrace", "mark"}:
             return Effect(f"{kind} {key.key}")
         return Uncertain("packet mangling")
@@ -341,6 +346,26 @@ def _named_set(body: Mapping[str, Any], is_map: bool) -> NamedSet:
     )
 
 
+# `reject with icmp|icmpv6|tcp reset` carries a match that nft's listing hides: the kernel
+# rule also has `meta nfproto ipv4|ipv6` (in inet tables) or `meta l4proto tcp`.
+_REJECT_IMPLIES: dict[str, Match] = {
+    "icmp": Match(Meta("nfproto"), "==", "ipv4"),
+    "icmpv6": Match(Meta("nfproto"), "==", "ipv6"),
+    "tcp reset": Match(Meta("l4proto"), "==", 6),
+}
+
+
+def parse_rule_exprs(raw: list[object]) -> tuple[Expr, ...]:
+    exprs: list[Expr] = []
+    for item in raw:
+        if isinstance(item, dict) and isinstance(item.get("reject"), dict):
+            implied = _REJECT_IMPLIES.get(str(item["reject"].get("type")))
+            if implied is not None:
+                exprs.append(implied)
+        exprs.append(parse_statement(item))
+    return tuple(exprs)
+
+
 def parse_nft(doc: Mapping[str, Any]) -> tuple[list[Table], list[str]]:
     """Parse `nft -j list ruleset` output; returns the tables and warnings for a person."""
     warnings: list[str] = []
@@ -371,7 +396,7 @@ def parse_nft(doc: Mapping[str, Any]) -> tuple[list[Table], list[str]]:
         elif kind == "rule" and isinstance(body.get("chain"), str):
             exprs = body.get("expr", [])
             parsed = (
-                tuple(parse_statement(e) for e in exprs)
+                parse_rule_exprs(exprs)
                 if isinstance(exprs, list)
                 else (Uncertain("rule without expressions"),)
             )

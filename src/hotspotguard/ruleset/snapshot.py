@@ -43,6 +43,10 @@ class Snapshot:
     ip6tables_nft_save: str = ""
     iptables_legacy_save: str = ""
     ip6tables_legacy_save: str = ""
+    # optional: the uplinks' addresses (what a masquerade makes a client's source)
+    uplink_addresses: Mapping[
+        str, tuple[ipaddress.IPv4Interface | ipaddress.IPv6Interface, ...]
+    ] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -106,12 +110,24 @@ def load_snapshot(doc: object) -> Snapshot:
         if not isinstance(value, str):
             raise SnapshotError(f"'{key}' must be the text iptables-save prints")
         saves[key] = value
-    known = set(REQUIRED_KEYS) | set(SAVE_KEYS)
+    uplink_addresses: dict[str, tuple[Any, ...]] = {}
+    raw_addresses = doc.get("uplink_addresses") or {}
+    if not isinstance(raw_addresses, dict):
+        raise SnapshotError("'uplink_addresses' must map interface names to address lists")
+    for name, addresses in raw_addresses.items():
+        where = f"uplink_addresses[{name!r}]"
+        if not isinstance(addresses, list):
+            raise SnapshotError(f"{where} must be a list of addresses")
+        v4 = [a for a in addresses if ":" not in str(a)]
+        v6 = [a for a in addresses if ":" in str(a)]
+        uplink_addresses[str(name)] = _interfaces(v4, 4, where) + _interfaces(v6, 6, where)
+    known = set(REQUIRED_KEYS) | set(SAVE_KEYS) | {"uplink_addresses"}
     return Snapshot(
         nft=nft,
         sysctl={str(k): str(v) for k, v in sysctl.items()},
         hotspots=tuple(hotspots),
         uplinks=tuple(uplinks),
+        uplink_addresses=uplink_addresses,
         extra={k: v for k, v in doc.items() if k not in known},
         **saves,
     )

@@ -14,8 +14,8 @@ import subprocess
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from hotspotguard.gcpause import gc_paused
 from hotspotguard.ruleset.snapshot import FORMAT
+from hotspotguard.system import nftables
 
 CLEAN_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}
 SAVE_TOOLS = {
@@ -36,56 +36,20 @@ def _tool(name: str) -> str | None:
     return shutil.which(name, path=CLEAN_ENV["PATH"])
 
 
-def _decode(text: str) -> dict[str, Any]:
-    with gc_paused():
-        doc: dict[str, Any] = json.loads(text)
-    return doc
-
-
 def _read_nft() -> dict[str, Any]:
+    """`nft -j list ruleset`'s document, read table by table (see system.nftables), with the
+    ingress chains' devices that nft 1.0.x leaves out of its JSON put back."""
     try:
-        import nftables  # type: ignore[import-untyped]
-    except ImportError:
-        nftables = None
-    if nftables is not None:
-        try:
-            nft = nftables.Nftables()
-            nft.set_json_output(True)
-            rc, out, err = nft.cmd("list ruleset")
-        except OSError:  # libnftables.so missing
-            rc, out, err = -1, "", ""
-        if rc == 0:
-            doc = _decode(out) if out.strip() else {"nftables": []}
-            _add_devices(doc, lambda: _nft_text(nft, "list chains"))
-            return doc
-        if "Operation not permitted" in err:
-            raise CaptureError("cannot read the firewall: not root (run as root or through sudo)")
+        doc = nftables.list_ruleset_json()
+    except PermissionError:
+        raise CaptureError(
+            "cannot read the firewall: not root (run as root or through sudo)"
+        ) from None
+    except (nftables.NftablesError, OSError) as error:
+        raise CaptureError(f"cannot read the firewall: {error}") from None
     binary = _tool("nft")
-    if binary is None:
-        raise CaptureError("cannot read the firewall: neither libnftables nor nft is installed")
-    proc = subprocess.run(
-        [binary, "-j", "list", "ruleset"],
-        capture_output=True,
-        text=True,
-        env=CLEAN_ENV,
-        check=False,
-    )
-    if proc.returncode != 0:
-        if "Operation not permitted" in proc.stderr:
-            raise CaptureError("cannot read the firewall: not root (run as root or through sudo)")
-        raise CaptureError(f"cannot read the firewall: nft says {proc.stderr.strip()[:200]}")
-    doc = _decode(proc.stdout) if proc.stdout.strip() else {"nftables": []}
-    _add_devices(doc, lambda: _nft_binary_text(binary, "list", "chains"))
+    _add_devices(doc, lambda: _nft_binary_text(binary, "list", "chains") if binary else "")
     return doc
-
-
-def _nft_text(nft: Any, command: str) -> str:
-    nft.set_json_output(False)
-    try:
-        rc, out, _ = nft.cmd(command)
-    finally:
-        nft.set_json_output(True)
-    return str(out) if rc == 0 else ""
 
 
 def _nft_binary_text(binary: str, *args: str) -> str:
@@ -204,6 +168,14 @@ def interface_addresses(iface: str) -> tuple[list[str], list[str]]:
     return v4, v6
 
 
+def _all_addresses(iface: str) -> list[str]:
+    try:
+        v4, v6 = interface_addresses(iface)
+    except CaptureError:  # gone since the routes were read
+        return []
+    return v4 + v6
+
+
 def default_uplinks() -> list[str]:
     """Interfaces of the default routes (main table), IPv4 first."""
     uplinks: list[str] = []
@@ -269,6 +241,7 @@ def capture_snapshot(ifaces: list[str] | None = None) -> dict[str, Any]:
         "sysctl": _sysctls([*hotspots_addrs, *uplinks]),
         "hotspots": hotspots,
         "uplinks": uplinks,
+        "uplink_addresses": {u: _all_addresses(u) for u in uplinks},
     }
     return doc
 

@@ -26,6 +26,7 @@ from hotspotguard.ruleset.model import (
     Effect,
     Fib,
     Flags,
+    IPAddress,
     Key,
     Masked,
     Match,
@@ -124,6 +125,8 @@ class FlowResult:
     uncertain: tuple[RuleRef, ...] = ()
     reason: str | None = None
     untracked: bool = False  # the packet left untracked (notrack): no NAT, no reply entry
+    nat_address: IPAddress | None = None  # the source the NAT gave (None: unknown)
+    ct_mark: int = 0  # the connection's mark after this packet, which replies carry
 
 
 # --- the base chains of each hook, in the kernel's order ------------------------------------
@@ -136,6 +139,54 @@ class HookEntry:
     order: int
 
 
+def _uses_conntrack(expr: object) -> bool:
+    if isinstance(expr, Match):
+        keys = expr.left.keys if isinstance(expr.left, Concat) else (expr.left,)
+        return any(
+            isinstance(k, Ct) or (isinstance(k, Masked) and isinstance(k.key, Ct)) for k in keys
+        )
+    if isinstance(expr, VerdictMap):
+        return isinstance(expr.key, Ct)
+    return isinstance(expr, Nat)
+
+
+def conntrack_families(ruleset: Ruleset) -> frozenset[str]:
+    """Packet families whose connection tracking runs. The kernel starts it for a family
+    only when a rule needs it (a ct match, a NAT statement; an iptables nat table): until
+    then nat chains never run, whatever they say."""
+    families: set[str] = set()
+    for table in ruleset.tables:
+        own = {"ip": {"ip"}, "ip6": {"ip6"}, "inet": {"ip", "ip6"}}.get(table.family, set())
+        if not own or own <= families:
+            continue
+        if table.source == "iptables-legacy" and table.name == "nat":
+            families |= own
+            continue
+        for chain in table.chains:
+            for rule in chain.rules:
+                for expr in rule.exprs:
+                    if _uses_conntrack(expr):
+                        if isinstance(expr, Nat) and expr.family in own:
+                            families.add(expr.family)
+                        else:
+                            families |= own
+    return frozenset(families)
+
+
+NAT_CORE_PRIORITY = {"prerouting": -100, "output": -100, "input": 100, "postrouting": 100}
+
+
+def _hook_order(entry: HookEntry) -> tuple[int, int, int]:
+    """Where a base chain runs on its hook. nat chains run inside the nat core's own hook
+    (dstnat -100 / srcnat 100), ordered among themselves by their priority. Of equal
+    priorities the most recently registered runs first (nf_hook_entries_grow inserts a new
+    hook before its equals); the listing is in creation order."""
+    chain = entry.chain
+    if chain.type == "nat" and chain.hook in NAT_CORE_PRIORITY:
+        return (NAT_CORE_PRIORITY[chain.hook], chain.priority, -entry.order)
+    return (chain.priority, 0, -entry.order)
+
+
 @dataclass
 class HookIndex:
     """Base chains per (packet family, hook), sorted by priority then registration order."""
@@ -144,6 +195,7 @@ class HookIndex:
     ingress: list[HookEntry] = field(default_factory=list)
     rules: RuleIndexes = field(default_factory=RuleIndexes)
     owners: dict[int, str] = field(default_factory=dict)
+    conntrack: frozenset[str] = frozenset()  # packet families whose conntrack is running
 
     def owner(self, entry: HookEntry) -> str:
         """Who owns a base chain (and its policy); remembered, as it reads the whole chain."""
@@ -175,9 +227,10 @@ class HookIndex:
                 for packet_family, families in FAMILIES_FOR.items():
                     if table.family in families:
                         index.entries.setdefault((packet_family, str(chain.hook)), []).append(entry)
+        index.conntrack = conntrack_families(ruleset)
         for entries in index.entries.values():
-            entries.sort(key=lambda e: (e.chain.priority, e.order))
-        index.ingress.sort(key=lambda e: (e.chain.priority, e.order))
+            entries.sort(key=_hook_order)
+        index.ingress.sort(key=_hook_order)
         return index
 
     def chains(self, family: str, hook: str, device: str) -> list[HookEntry]:
@@ -243,6 +296,8 @@ def read(key: Key, packet: Packet) -> object:
             return packet.tcp_flags
         return None
     if isinstance(key, Ct):
+        if packet.ct_state == "unknown":
+            return None
         if key.key == "state":
             return (
                 packet.ct_state
@@ -254,7 +309,7 @@ def read(key: Key, packet: Packet) -> object:
         if key.key == "direction":
             return packet.ct_direction
         if key.key == "mark":
-            return 0
+            return packet.ct_mark
         return None
     if isinstance(key, Fib):
         if key.result == "type" and "daddr" in key.flags:
@@ -366,6 +421,8 @@ def test(match: Match, packet: Packet, sets: Mapping[str, NamedSet]) -> bool | _
     if actual is None or isinstance(match.right, Opaque):
         return None
     op = match.op
+    if op == "in" and isinstance(match.right, int) and isinstance(actual, int):
+        return actual & match.right != 0  # `tcp flags syn`: a bit test, not equality
     if op in {"==", "in"}:
         return _equals(actual, match.right, sets)
     if op == "!=":
@@ -431,9 +488,13 @@ def run_rule(
         if pending:
             return "fork", packet, None
         if isinstance(expr, SetMark):
-            packet = packet.with_mark((packet.mark & expr.mask) | expr.value)
+            if not expr.connection:
+                packet = packet.with_mark((packet.mark & expr.mask) | expr.value)
+            elif packet.tracked:  # without a connection `ct mark set` does nothing
+                packet = replace(packet, ct_mark=(packet.ct_mark & expr.mask) | expr.value)
         elif isinstance(expr, Notrack):
-            if packet.ct_state != "untracked":
+            # effective only before conntrack has looked the packet up; a no-op after
+            if not packet.tracked and packet.ct_state == "invalid":
                 packet = replace(packet, ct_state="untracked", tracked=False)
         else:
             return "verdict", packet, expr
@@ -452,6 +513,7 @@ class ChainOutcome:
     steps: tuple[Step, ...]
     assumptions: tuple[RuleRef, ...]
     nat: str | None = None
+    nat_to: IPAddress | None = None  # snat's fixed address (masquerade: the uplink's)
     final: Step | None = None
     final_chain: Chain | None = None
     reason: str | None = None
@@ -626,9 +688,12 @@ class _ChainRun:
     ) -> ChainOutcome | None:
         """Apply a verdict; returns the chain's outcome when the verdict ends the base chain."""
         if isinstance(verdict, Nat):
+            if verdict.family is not None and verdict.family != state.packet.family:
+                return None  # an inet table's NAT for the other family: a no-op
             state.steps = (*state.steps, step)
             if verdict.kind in {"masquerade", "snat"}:
-                return self._end(state, "accept", step, chain, nat=verdict.kind)
+                outcome = self._end(state, "accept", step, chain, nat=verdict.kind)
+                return replace(outcome, nat_to=verdict.address)
             return self._end(
                 state, "unknown", step, chain, reason=f"{verdict.kind} rewrites the destination"
             )

@@ -8,11 +8,12 @@ from typing import Literal
 
 from hotspotguard.fixes import candidate_fixes
 from hotspotguard.ruleset import Hotspot, Ruleset, Snapshot
-from hotspotguard.ruleset.model import RuleRef
+from hotspotguard.ruleset.model import IPAddress, RuleRef
 from hotspotguard.ruleset.owners import chain_owner, nm_backend, rule_owner
 from hotspotguard.verdict.engine import (
     CONNTRACK_PRIORITY,
     MAX_BRANCHES,
+    NAT_CORE_PRIORITY,
     ChainOutcome,
     ChainVisit,
     Drop,
@@ -23,6 +24,8 @@ from hotspotguard.verdict.engine import (
     _ChainRun,
 )
 from hotspotguard.verdict.flows import FLOW_ORDER, Flow, Packet, hotspot_flows
+
+NAT_CORE_DSTNAT = NAT_CORE_PRIORITY["prerouting"]
 
 HotspotState = Literal["ok", "blocked", "unknown"]
 
@@ -62,13 +65,17 @@ def _packet_at(flow: Flow, base: Packet, hook: str, priority: int) -> Packet:
     iif = flow.in_device if hook != "output" else ""
     oif = flow.out_device if hook in {"forward", "postrouting"} else ""
     packet = replace(base, iif=iif, oif=oif)
+    before_denat = hook == "ingress" or (hook == "prerouting" and priority < NAT_CORE_DSTNAT)
+    if flow.nat_daddr != "" and before_denat:
+        # a reply to a NATed connection is translated back only in the nat core (-100)
+        packet = replace(packet, daddr=flow.nat_daddr, fib_daddr_type="local")
     if base.ct_state == "untracked":
         return packet
-    before_conntrack = hook == "ingress" or (
-        hook in {"prerouting", "output"} and priority <= CONNTRACK_PRIORITY
-    )
-    if before_conntrack:
+    conntrack_hook = hook in {"prerouting", "output"}
+    if hook == "ingress" or (conntrack_hook and priority < CONNTRACK_PRIORITY):
         return replace(packet, ct_state="invalid", tracked=False)
+    if conntrack_hook and priority == CONNTRACK_PRIORITY:
+        return replace(packet, ct_state="unknown")
     return packet
 
 
@@ -131,6 +138,10 @@ def _device_unknown(
 def _route_forward(flow: Flow, branch: _Branch, sysctl: dict[str, str]) -> _Branch:
     if branch.verdict is not None:
         return branch
+    if flow.nat_daddr != "" and branch.packet.ct_state == "untracked":
+        drop = Drop("conntrack", None, None, None, "untracked reply", "prerouting", "nft")
+        reason = "the reply is untracked, so nothing translates it back to the client"
+        return replace(branch, verdict="drop", dropped_by=drop, reason=reason)
     if not flow.out_device:
         return replace(
             branch,
@@ -154,7 +165,9 @@ def _through_chain(
         return [branch]
     chain, table = entry.chain, entry.table
     packet = _packet_at(flow, branch.packet, hook, chain.priority)
-    if chain.type == "nat" and (packet.ct_state != "new" or not packet.tracked):
+    if chain.type == "nat" and (
+        packet.ct_state != "new" or not packet.tracked or flow.family not in index.conntrack
+    ):
         return [branch]  # nat chains see only the first packet of a tracked connection
     outcomes = _ChainRun(table, chain, budget, index.rules).outcomes(packet)
     owner = index.owner(entry)
@@ -173,7 +186,10 @@ def _through_chain(
             outcome.steps,
         )
         # carry packet changes (mark, notrack) on, but not this chain's view of conntrack
-        carried = replace(branch.packet, mark=outcome.packet.mark)
+        carried = replace(branch.packet, mark=outcome.packet.mark, ct_mark=outcome.packet.ct_mark)
+        if outcome.nat:  # later chains see the translated source
+            source = outcome.nat_to if outcome.nat == "snat" else flow.masquerade_address
+            carried = replace(carried, saddr=source)
         if outcome.packet.ct_state == "untracked":
             carried = replace(carried, ct_state="untracked", tracked=False)
         results.append(
@@ -216,7 +232,7 @@ def _combine(flow: Flow, branches: list[_Branch]) -> FlowResult:
         verdict = "unknown"
     nat = primary.nat
     reason = primary.reason
-    if verdict == "accept" and flow.needs_nat and len({b.nat for b in branches}) > 1:
+    if verdict == "accept" and len({b.nat for b in branches}) > 1:
         verdict, reason = "unknown", "whether the connection is masqueraded is undecidable"
     if verdict == "unknown" and reason is None:
         reason = next((b.reason for b in branches if b.reason), None)
@@ -231,21 +247,34 @@ def _combine(flow: Flow, branches: list[_Branch]) -> FlowResult:
         assumptions if verdict == "unknown" else (),
         reason if verdict != "accept" else None,
         untracked=primary.packet.ct_state == "untracked",
+        nat_address=primary.packet.saddr if nat else None,
+        ct_mark=primary.packet.ct_mark,
     )
+
+
+def _reply_of(reply: Flow, outbound: FlowResult) -> Flow:
+    """The reply as the outbound packet's connection shapes it: its mark, its NAT, whether
+    conntrack knows it at all."""
+    packet = replace(reply.packet, ct_mark=outbound.ct_mark)
+    if outbound.untracked:
+        # the connection was never tracked: its reply matches no conntrack entry
+        packet = replace(packet, ct_state="invalid", tracked=False)
+    nat_daddr: IPAddress | Literal[""] | None = ""
+    if outbound.nat is not None:
+        nat_daddr = outbound.nat_address
+    return replace(reply, packet=packet, nat_daddr=nat_daddr)
 
 
 def evaluate_hotspot(
     hotspot: Hotspot, ruleset: Ruleset, index: HookIndex, snapshot: Snapshot
 ) -> HotspotVerdict:
-    flows = hotspot_flows(hotspot, snapshot.uplinks)
+    flows = hotspot_flows(hotspot, snapshot.uplinks, snapshot.uplink_addresses)
     sysctl = dict(snapshot.sysctl)
     results: dict[str, FlowResult] = {}
     for flow in flows:
         outbound = results.get(flow.name.replace("reply", "outbound"))
-        if flow.name.startswith("reply") and outbound is not None and outbound.untracked:
-            # the connection was never tracked, so its reply matches no conntrack entry
-            packet = replace(flow.packet, ct_state="invalid", tracked=False)
-            flow = replace(flow, packet=packet)
+        if flow.name.startswith("reply") and outbound is not None:
+            flow = _reply_of(flow, outbound)
         results[flow.name] = evaluate_flow(flow, index, sysctl)
     ordered = [results[name] for name in FLOW_ORDER if name in results]
     state: HotspotState = "ok"

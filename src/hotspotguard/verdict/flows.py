@@ -8,17 +8,21 @@ uncertain rather than guessed.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
 from hotspotguard.ruleset.model import IPAddress, Range
 from hotspotguard.ruleset.snapshot import Hotspot
 
+IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+
 # Where the engine sends the client's outbound flow: an address standing for "the internet".
 INTERNET_V4 = ipaddress.IPv4Address("203.0.113.10")
 INTERNET_V6 = ipaddress.IPv6Address("2001:db8:113::10")
 OUTBOUND_PORT = 443
-CLIENT_HOST_INDEX = 10  # NetworkManager's shared DHCP range starts at .10
+# A typical client's host part: .10 (NetworkManager's DHCP range starts there) and ::10.
+CLIENT_HOST_INDEX = {4: 10, 6: 0x10}
 CLIENT_LINK_LOCAL = ipaddress.IPv6Address("fe80::10")
 
 # A client's source port: one of Linux's default ephemeral ports, which one unknown.
@@ -27,7 +31,9 @@ EPHEMERAL_PORTS = Range(32768, 60999)
 TCP, UDP = 6, 17
 SYN, ACK = 0x02, 0x10
 
-CtState = Literal["new", "established", "related", "invalid", "untracked"]
+# "unknown": a chain at exactly conntrack's priority (-200), which may run before or after
+# conntrack depending on which was registered last.
+CtState = Literal["new", "established", "related", "invalid", "untracked", "unknown"]
 FLOW_ORDER = ("dhcp", "dns", "outbound", "reply", "dhcp6", "dns6", "outbound6", "reply6")
 
 
@@ -36,8 +42,8 @@ class Packet:
     """One packet as the rules see it; `oif`/`iif` are "" where the hook has no such device."""
 
     family: Literal["ip", "ip6"]
-    saddr: IPAddress
-    daddr: IPAddress
+    saddr: IPAddress | None  # None: not known (translated to an address the snapshot lacks)
+    daddr: IPAddress | None
     l4proto: int
     sport: int | Range | None
     dport: int | Range | None
@@ -51,6 +57,7 @@ class Packet:
     fib_saddr_type: str = "unicast"
     pkttype: str = "host"
     mark: int = 0
+    ct_mark: int = 0
 
     def with_mark(self, mark: int) -> Packet:
         return replace(self, mark=mark)
@@ -65,6 +72,11 @@ class Flow:
     in_device: str
     out_device: str = ""
     needs_nat: bool = False
+    # The uplink's address, the source a masquerade gives the outbound flow (None: unknown).
+    masquerade_address: IPAddress | None = None
+    # For a reply to a NATed connection: its destination until the nat core translates it
+    # back at prerouting -100 ("" when the connection was not NATed, None when unknown).
+    nat_daddr: IPAddress | Literal[""] | None = ""
 
     @property
     def forwarded(self) -> bool:
@@ -82,8 +94,9 @@ FORWARD_PATH = ("ingress", "prerouting", "forward", "postrouting")
 def client_address(interface: ipaddress.IPv4Interface | ipaddress.IPv6Interface) -> IPAddress:
     """The address a typical client of this hotspot has (.10 / ::10 of its network)."""
     net = interface.network
-    if net.num_addresses > CLIENT_HOST_INDEX + 2:
-        candidate = net.network_address + CLIENT_HOST_INDEX
+    host_index = CLIENT_HOST_INDEX[net.version]
+    if net.num_addresses > host_index + 2:
+        candidate = net.network_address + host_index
         if candidate != interface.ip:
             return candidate
     for host in net.hosts():
@@ -92,11 +105,21 @@ def client_address(interface: ipaddress.IPv4Interface | ipaddress.IPv6Interface)
     return interface.ip
 
 
-def hotspot_flows(hotspot: Hotspot, uplinks: tuple[str, ...]) -> list[Flow]:
+def hotspot_flows(
+    hotspot: Hotspot,
+    uplinks: tuple[str, ...],
+    uplink_addresses: Mapping[str, tuple[IPInterface, ...]] | None = None,
+) -> list[Flow]:
     """The flows of a client of `hotspot`, IPv4 where it has IPv4, IPv6 where it has IPv6."""
     flows: list[Flow] = []
     iface = hotspot.iface
     uplink = uplinks[0] if uplinks else ""
+    own = (uplink_addresses or {}).get(uplink, ())
+
+    def masquerade_address(version: int) -> IPAddress | None:
+        usable = [a.ip for a in own if a.version == version and not a.ip.is_link_local]
+        return usable[0] if usable else None
+
     if hotspot.ipv4:
         gateway = hotspot.ipv4[0]
         client = client_address(gateway)
@@ -128,7 +151,11 @@ def hotspot_flows(hotspot: Hotspot, uplinks: tuple[str, ...]) -> list[Flow]:
                 dhcp_dst=ipaddress.IPv6Address("ff02::1:2"),
                 dhcp_ports=(546, 547),
             )
-    return flows
+    return [_with_masquerade(f, masquerade_address(4 if f.family == "ip" else 6)) for f in flows]
+
+
+def _with_masquerade(flow: Flow, address: IPAddress | None) -> Flow:
+    return replace(flow, masquerade_address=address) if flow.name.startswith("outbound") else flow
 
 
 def _family_flows(

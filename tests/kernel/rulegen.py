@@ -1323,6 +1323,7 @@ KNOWN_CASES: list[KnownCase] = [
         "Any ct/nat expression anywhere for that family (even in an output chain) makes it drop. "
         "Engine: run nat chains only if some rule of the snapshot uses conntrack for that "
         "family (inet counts for both), else skip them (or call them uncertain).",
+        fixed_in="83096c3",
     ),
     KnownCase(
         "nat-chain-skipped-without-conntrack-v6",
@@ -1343,6 +1344,7 @@ table ip6 t1 {
         {"dns6": "drop"},
         "As nat-chain-skipped-without-conntrack, per family: the ip masquerade enables IPv4 "
         "conntrack only, so the ip6 nat chain never runs.",
+        fixed_in="83096c3",
     ),
     KnownCase(
         "ipv6-client-address",
@@ -1361,6 +1363,7 @@ table ip6 t1 {
         "privacy addresses, so a rule on one exact client address should make the flow "
         "uncertain rather than decide it with a guessed address.",
         false_ok=("dns6",),
+        fixed_in="83096c3",
     ),
     KnownCase(
         "notrack-after-conntrack-is-a-no-op",
@@ -1382,6 +1385,7 @@ table ip6 t1 {
         "(prerouting/output priority > -200, and every input/forward/postrouting chain); the "
         "kernel accepts notrack in those hooks. The engine's run_rule() makes the packet "
         "untracked wherever notrack appears: apply it only before conntrack.",
+        fixed_in="83096c3",
     ),
     KnownCase(
         "notrack-syn-makes-reply-invalid",
@@ -1430,6 +1434,7 @@ table ip6 t1 {
         "saddr = the uplink's address (masquerade) or the snat address (and the inverse case "
         "`ip saddr 10.42.0.0/24 drop` there is a false drop).",
         false_ok=("outbound",),
+        fixed_in="83096c3",
     ),
     KnownCase(
         "masquerade-rewrites-source-false-drop",
@@ -1447,6 +1452,7 @@ table ip6 t1 {
         _k(outbound="masq"),
         {"outbound": "drop"},
         "The other side of masquerade-rewrites-source-for-later-postrouting-chains.",
+        fixed_in="83096c3",
     ),
     KnownCase(
         "reply-seen-before-de-nat",
@@ -1470,6 +1476,7 @@ table ip6 t1 {
         "before -100 must carry the translated address (the inverse, `ip daddr 10.42.0.10 "
         "drop` at -150, is a false drop).",
         false_ok=("reply",),
+        fixed_in="83096c3",
     ),
     KnownCase(
         "reply-seen-before-de-nat-false-drop",
@@ -1487,6 +1494,7 @@ table ip6 t1 {
         _k(outbound="masq"),
         {"reply": "drop"},
         "The other side of reply-seen-before-de-nat.",
+        fixed_in="83096c3",
     ),
     KnownCase(
         "nat-chain-runs-at-nat-hook-priority",
@@ -1510,6 +1518,7 @@ table ip6 t1 {
         "filter chain at 200, which sees the mark and drops. The engine orders the nat chain "
         "by its own priority (after 200).",
         false_ok=("outbound",),
+        fixed_in="83096c3",
     ),
     KnownCase(
         "nat-chain-runs-at-nat-hook-priority-false-drop",
@@ -1528,6 +1537,7 @@ table ip6 t1 {
         {"outbound": "drop"},
         "The other side of nat-chain-runs-at-nat-hook-priority: the nat chain at -100 really "
         "runs at 100, after the filter chain at 0.",
+        fixed_in="83096c3",
     ),
     KnownCase(
         "equal-priority-newest-chain-first",
@@ -1553,6 +1563,7 @@ table ip t1 {
         "chain first (holds within one table too), or call the flow uncertain where the order "
         "matters (marks, notrack, nat) and registration order is not known (legacy tables).",
         false_ok=("outbound",),
+        fixed_in="83096c3",
     ),
     KnownCase(
         "equal-priority-newest-chain-first-false-drop",
@@ -1572,6 +1583,7 @@ table ip t1 {
         _k(),
         {"outbound": "drop", "reply": "drop"},
         "The other side of equal-priority-newest-chain-first.",
+        fixed_in="83096c3",
     ),
     KnownCase(
         "ct-state-at-conntrack-priority",
@@ -1592,6 +1604,7 @@ table ip t1 {
         "flows pass). Engine: at exactly -200 the ct state is undecidable from the snapshot "
         "(uncertain), unless registration order is derived.",
         false_ok=("dhcp", "dns", "outbound"),
+        fixed_in="83096c3",
     ),
     KnownCase(
         "untracked-reply-is-not-un-nated",
@@ -1615,6 +1628,7 @@ table ip t1 {
         "a reply made untracked while the outbound was NATed is not delivered (drop, or "
         "unknown), whatever the filter rules say.",
         false_ok=("reply", "reply6"),
+        fixed_in="83096c3",
     ),
     KnownCase(
         "inet-nat-statement-of-one-family",
@@ -1638,6 +1652,7 @@ table ip t1 {
         "The engine takes every nat statement as terminal for both families (FALSE OK on "
         "outbound6, and nat=snat for a connection that is not translated).",
         false_ok=("outbound6",),
+        fixed_in="83096c3",
     ),
     KnownCase(
         "nat-statement-enables-conntrack-for-its-family-only",
@@ -1655,6 +1670,7 @@ table ip t1 {
         "IPv4 only (the statement's family, not the table's), so with no other conntrack user "
         "the inet nat chain never runs for IPv6: outbound6 is neither translated nor dropped "
         "by the `drop` after it. The engine reports nat=snat for outbound6 (a nat mismatch).",
+        fixed_in="83096c3",
     ),
     KnownCase(
         "ct-mark-is-per-connection",
@@ -1673,6 +1689,7 @@ table ip t1 {
         'reads ct mark as 0 (engine.read: `if key.key == "mark": return 0`). Engine: carry '
         "ct mark from the outbound branch into the reply flow, or make ct mark uncertain.",
         false_ok=("reply", "reply6"),
+        fixed_in="83096c3",
     ),
     KnownCase(
         "tcp-flags-in-is-a-bit-test",
@@ -1690,6 +1707,7 @@ table ip t1 {
         '(0x12 == 0x02). Engine: for op "in" with a flag or bitmask value on an integer '
         "key, match when `actual & value != 0` (and for a list of flags, against their OR).",
         false_ok=("reply", "reply6"),
+        fixed_in="83096c3",
     ),
     KnownCase(
         "reject-type-hides-nfproto-match",
@@ -1709,6 +1727,7 @@ table ip t1 {
         "engine reads an unconditional reject and drops the IPv6 flows too. Engine: in "
         "inet/netdev/bridge tables a reject of type icmp implies nfproto ipv4, icmpv6 "
         "implies ipv6 (icmpx: both).",
+        fixed_in="83096c3",
     ),
     KnownCase(
         "reject-tcp-reset-hides-protocol-match",
@@ -1726,6 +1745,7 @@ table ip t1 {
         "payload load 1b @ network header + 9; cmp eq 6; reject type 1). The engine drops "
         'the UDP flows. Engine: a reject of type "tcp reset" implies l4proto tcp (in inet '
         "tables nft keeps the `meta l4proto tcp` match visible, in ip/ip6 tables it does not).",
+        fixed_in="83096c3",
     ),
     KnownCase(
         "inet-nat-statement-of-one-family-v4",
@@ -1744,6 +1764,7 @@ table ip t1 {
         "outbound nat=snat: the hotspot's IPv4 traffic leaves unmasqueraded while the engine "
         "says it is translated (a false ok on the nat requirement).",
         false_ok=("outbound",),
+        fixed_in="83096c3",
     ),
     KnownCase(
         "uncertain-masquerade-reported-as-none-v6",
@@ -1761,5 +1782,6 @@ table ip t1 {
         "certain, while the kernel (first packet within the rate) masquerades. For IPv4 the "
         "same ruleset gives `unknown`, correctly. Engine: report the nat as undecidable (or "
         "None only when every branch agrees).",
+        fixed_in="83096c3",
     ),
 ]

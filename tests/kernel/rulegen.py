@@ -1784,4 +1784,27 @@ table ip t1 {
         "None only when every branch agrees).",
         fixed_in="83096c3",
     ),
+    KnownCase(
+        "first-nat-chain-to-translate-ends-the-nat-core",
+        """table ip6 t0 {
+  chain b0 {
+    type nat hook postrouting priority -150; policy accept;
+    masquerade
+  }
+}
+table inet t1 {
+  chain b0 {
+    type nat hook postrouting priority -10; policy accept;
+    drop
+  }
+}
+""",
+        _k(outbound6="masq"),
+        {"outbound6": "drop"},
+        "nf_nat_inet_fn() runs a hook's nat chains in priority order only until one of them "
+        "has set up the translation (`if (nf_nat_initialized(ct, maniptype)) goto do_nat`): "
+        "after the ip6 masquerade the inet chain's drop never runs. For IPv4 nothing enables "
+        "conntrack (the inet chain has no ct/nat expression), so no nat chain runs at all.",
+        fixed_in="after 83096c3",
+    ),
 ]

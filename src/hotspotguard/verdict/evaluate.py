@@ -54,6 +54,7 @@ class _Branch:
     visits: tuple[ChainVisit, ...] = ()
     assumptions: tuple[RuleRef, ...] = ()
     nat: str | None = None
+    nat_hook: str | None = None  # where the NAT was set up: later nat chains there do not run
     verdict: FlowVerdict | None = None  # set when the branch has ended (drop/unknown)
     dropped_by: Drop | None = None
     reason: str | None = None
@@ -166,9 +167,14 @@ def _through_chain(
     chain, table = entry.chain, entry.table
     packet = _packet_at(flow, branch.packet, hook, chain.priority)
     if chain.type == "nat" and (
-        packet.ct_state != "new" or not packet.tracked or flow.family not in index.conntrack
+        packet.ct_state != "new"
+        or not packet.tracked
+        or flow.family not in index.conntrack
+        or branch.nat_hook == hook
     ):
-        return [branch]  # nat chains see only the first packet of a tracked connection
+        # nat chains see only the first packet of a tracked connection, and only until one
+        # of them has set up the translation (nf_nat_inet_fn)
+        return [branch]
     outcomes = _ChainRun(table, chain, budget, index.rules).outcomes(packet)
     owner = index.owner(entry)
     results = []
@@ -199,6 +205,7 @@ def _through_chain(
                 visits=(*branch.visits, visit),
                 assumptions=branch.assumptions + outcome.assumptions,
                 nat=outcome.nat or branch.nat,
+                nat_hook=hook if outcome.nat else branch.nat_hook,
                 verdict=None if outcome.verdict == "accept" else outcome.verdict,
                 dropped_by=_drop(entry, hook, outcome) if outcome.verdict == "drop" else None,
                 reason=outcome.reason,

@@ -1807,4 +1807,72 @@ table inet t1 {
         "conntrack (the inet chain has no ct/nat expression), so no nat chain runs at all.",
         fixed_in="after 83096c3",
     ),
+    KnownCase(
+        "iptables-nat-table-does-not-start-conntrack",
+        """table ip t0 {
+  chain b0 {
+    type nat hook prerouting priority 300; policy accept;
+    reject
+  }
+}
+""",
+        _k(),
+        {"dhcp": "drop", "dns": "drop", "outbound": "drop"},
+        "An iptables-legacy nat table (left empty by earlier tests) registers the nat hooks "
+        "but starts no connection tracking; only its rules' targets (MASQUERADE, SNAT, DNAT, "
+        "CT) and conntrack/state matches do (their checkentry calls nf_ct_netns_get). With no "
+        "conntrack the nft nat chain never runs.",
+        iptables=(
+            ("*nat\n:PREROUTING ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n", False, True),
+        ),
+        fixed_in="after 83096c3",
+    ),
+    KnownCase(
+        "ct-mark-set-starts-conntrack",
+        """table inet t0 {
+  chain b0 {
+    type nat hook prerouting priority 10; policy accept;
+    reject
+  }
+  chain b1 {
+    type filter hook postrouting priority 0; policy accept;
+    tcp dport 80 ct mark set 0x00000003
+  }
+}
+""",
+        _k(
+            dhcp="False",
+            dns="False",
+            outbound="False",
+            reply="None",
+            dhcp6="False",
+            dns6="False",
+            outbound6="False",
+            reply6="None",
+        ),
+        {"outbound6": "accept"},
+        "`ct mark set` needs a connection: nft_ct's set expression starts conntrack for the "
+        "table's families (inet: both), so the nat chain's reject runs.",
+        false_ok=("outbound6",),
+        fixed_in="after 83096c3",
+    ),
+    KnownCase(
+        "xt-addrtype-unicast-includes-local-on-ipv6",
+        "",
+        _k(dhcp6="False"),
+        {"dns6": "drop"},
+        "ip6tables' addrtype UNICAST tests the address's kind (ipv6_addr_type), so the host's "
+        "own unicast address is UNICAST as well as LOCAL; for IPv4 inet_addr_type says LOCAL "
+        "only, and nft's fib says local on both.",
+        iptables=(
+            (
+                "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+                "-A INPUT -i hs+ -m addrtype --dst-type UNICAST -j ACCEPT\n"
+                "-A INPUT -m conntrack ! --ctstate ESTABLISHED,UNTRACKED -j DROP\nCOMMIT\n",
+                True,
+                False,
+            ),
+        ),
+        fixed_in="after 83096c3",
+    ),
 ]

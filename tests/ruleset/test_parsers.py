@@ -73,7 +73,7 @@ def test_iptables_save_chains_policies_and_matches() -> None:
     assert user[0].comment == "a b"
     assert user[0].exprs[-1] == Verdict("return")
     assert user[1].exprs[0] == Match(
-        Fib("type", ("daddr",)),
+        Fib("addrtype", ("daddr",)),
         "==",
         AnonSet(user[1].exprs[0].right.elements),  # type: ignore[union-attr]
     )

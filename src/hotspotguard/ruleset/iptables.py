@@ -326,7 +326,7 @@ class _RuleParser:
                     self.exprs.append(Uncertain(f"addrtype {arg}"))
                 else:
                     values = build_elements([n for n in names if n is not None])
-                    self.add(Fib("type", (flag,)), negated, AnonSet(values))
+                    self.add(Fib("addrtype", (flag,)), negated, AnonSet(values))
                 return i + 2
             if opt in {"--limit-iface-in", "--limit-iface-out"}:
                 return i + 1

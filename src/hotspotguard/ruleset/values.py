@@ -17,7 +17,6 @@ from hotspotguard.ruleset.model import (
     Meta,
     Opaque,
     Payload,
-    Range,
     SetElements,
 )
 
@@ -112,7 +111,7 @@ def key_kind(key: Key) -> Kind:
             return "proto"
         return "int"
     if isinstance(key, Fib):
-        return "str" if key.result == "type" else "name"
+        return "str" if key.result in {"type", "addrtype"} else "name"
     if isinstance(key, Masked):
         return "int"
     if isinstance(key, Concat | Opaque):
@@ -189,10 +188,3 @@ def build_elements(values: list[object]) -> SetElements:
             other.append(value)
     return SetElements(frozenset(exact), tuple(other))
 
-
-def in_range(value: object, rng: Range) -> bool | None:
-    low, high = rng.low, rng.high
-    try:
-        return bool(low <= value <= high)  # type: ignore[operator]
-    except TypeError:
-        return None

@@ -147,6 +147,8 @@ def _uses_conntrack(expr: object) -> bool:
         )
     if isinstance(expr, VerdictMap):
         return isinstance(expr.key, Ct)
+    if isinstance(expr, SetMark):
+        return expr.connection
     return isinstance(expr, Nat)
 
 
@@ -159,13 +161,12 @@ def conntrack_families(ruleset: Ruleset) -> frozenset[str]:
         own = {"ip": {"ip"}, "ip6": {"ip6"}, "inet": {"ip", "ip6"}}.get(table.family, set())
         if not own or own <= families:
             continue
-        if table.source == "iptables-legacy" and table.name == "nat":
-            families |= own
-            continue
+        # iptables' CT --notrack starts conntrack (xt_CT); nft's notrack does not
+        xt_notrack = table.source != "nft"
         for chain in table.chains:
             for rule in chain.rules:
                 for expr in rule.exprs:
-                    if _uses_conntrack(expr):
+                    if _uses_conntrack(expr) or (xt_notrack and isinstance(expr, Notrack)):
                         if isinstance(expr, Nat) and expr.family in own:
                             families.add(expr.family)
                         else:
@@ -312,10 +313,13 @@ def read(key: Key, packet: Packet) -> object:
             return packet.ct_mark
         return None
     if isinstance(key, Fib):
-        if key.result == "type" and "daddr" in key.flags:
-            return packet.fib_daddr_type
-        if key.result == "type" and "saddr" in key.flags:
-            return packet.fib_saddr_type
+        if key.result in {"type", "addrtype"}:
+            kind = packet.fib_daddr_type if "daddr" in key.flags else packet.fib_saddr_type
+            if key.result == "addrtype" and packet.family == "ip6" and kind == "local":
+                # xt_addrtype on IPv6: UNICAST is the address's kind, so a local unicast
+                # address is both (nft's fib says just "local")
+                return frozenset({"local", "unicast"})
+            return kind
         return None
     if isinstance(key, Masked):
         value = read(key.key, packet)
@@ -421,6 +425,12 @@ def test(match: Match, packet: Packet, sets: Mapping[str, NamedSet]) -> bool | _
     if actual is None or isinstance(match.right, Opaque):
         return None
     op = match.op
+    if isinstance(actual, frozenset):  # several kinds at once: equal if any is
+        results = {_equals(a, match.right, sets) for a in actual}
+        equal = True if True in results else (None if None in results else False)
+        if op in {"==", "in"}:
+            return equal
+        return None if equal is None or op != "!=" else not equal
     if op == "in" and isinstance(match.right, int) and isinstance(actual, int):
         return actual & match.right != 0  # `tcp flags syn`: a bit test, not equality
     if op in {"==", "in"}:

@@ -187,4 +187,3 @@ def build_elements(values: list[object]) -> SetElements:
         else:
             other.append(value)
     return SetElements(frozenset(exact), tuple(other))
-

@@ -275,3 +275,15 @@ def test_ipv6_twins_exist_when_the_hotspot_has_ipv6() -> None:
         "reply6",
     }
     assert result.flows["outbound6"].verdict == "accept"
+
+
+def test_named_concatenated_set_with_element_options() -> None:
+    """Real `nft -j` output: a set of address . port, one element with a timeout."""
+    import json
+
+    from tests.helpers import DATA
+
+    nft = json.loads((DATA / "nft-concat-set-timeout.json").read_text())
+    result = verdict_of(document(nft))
+    assert result.flows["dns"].verdict == "drop"  # 10.42.0.10 . 53 (the element with a timeout)
+    assert result.flows["dhcp"].verdict == "accept"

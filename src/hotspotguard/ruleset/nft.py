@@ -316,25 +316,23 @@ def _devices(body: Mapping[str, Any]) -> tuple[str, ...]:
 
 def _named_set(body: Mapping[str, Any], is_map: bool) -> NamedSet:
     set_type = body.get("type")
-    if isinstance(set_type, list):
-        kinds: list[Kind] = [SET_TYPE_KINDS.get(str(t), "any") for t in set_type]
-        key: Key | None = None
-    else:
-        kinds = [SET_TYPE_KINDS.get(str(set_type), "any")]
+    types = set_type if isinstance(set_type, list) else [set_type]
+    kinds: list[Kind] = [SET_TYPE_KINDS.get(str(t), "any") for t in types]
     values: list[object] = []
     entries: list[tuple[object, object]] = []
     for raw in body.get("elem", []) or []:
         data: object = None
         if is_map and isinstance(raw, list) and len(raw) == 2:
             raw, data = raw
+        if isinstance(raw, dict) and isinstance(raw.get("elem"), dict):
+            raw = raw["elem"].get("val")  # an element with a timeout, counter or comment
         if isinstance(raw, dict) and isinstance(raw.get("concat"), list) and len(kinds) > 1:
             value: object = tuple(
                 parse_element(kinds[i] if i < len(kinds) else "any", part)
                 for i, part in enumerate(raw["concat"])
             )
         else:
-            key = None
-            value = parse_element(kinds[0], raw, key)
+            value = parse_element(kinds[0], raw)
         values.append(value)
         if is_map:
             entries.append((value, parse_map_data(data)))

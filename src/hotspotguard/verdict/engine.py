@@ -553,7 +553,7 @@ def _verdict_text(verdict: Verdict | Nat | None) -> str:
     return "no map entry"
 
 
-class _ChainRun:
+class ChainRun:
     """Runs one base chain for one packet, following every branch an undecidable rule opens."""
 
     def __init__(

@@ -15,13 +15,13 @@ from hotspotguard.verdict.engine import (
     MAX_BRANCHES,
     NAT_CORE_PRIORITY,
     ChainOutcome,
+    ChainRun,
     ChainVisit,
     Drop,
     FlowResult,
     FlowVerdict,
     HookEntry,
     HookIndex,
-    _ChainRun,
 )
 from hotspotguard.verdict.flows import FLOW_ORDER, Flow, Packet, hotspot_flows
 
@@ -175,7 +175,7 @@ def _through_chain(
         # nat chains see only the first packet of a tracked connection, and only until one
         # of them has set up the translation (nf_nat_inet_fn)
         return [branch]
-    outcomes = _ChainRun(table, chain, budget, index.rules).outcomes(packet)
+    outcomes = ChainRun(table, chain, budget, index.rules).outcomes(packet)
     owner = index.owner(entry)
     results = []
     for outcome in outcomes:

@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 # Debian packages the tests drive for real (kernel rules, packets, a real dnsmasq and dockerd).
-DEB_TEST_PACKAGES := nftables iptables libnftables1 iproute2 dnsmasq-base conntrack docker.io procps
+DEB_TEST_PACKAGES := nftables iptables libnftables1 iproute2 dnsmasq-base conntrack docker.io procps \
+                     network-manager dbus-daemon
 PYTEST_ARGS ?=
 
 .PHONY: run test test-full lint typecheck bench system-deps venv clean

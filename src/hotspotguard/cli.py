@@ -41,6 +41,11 @@ def _parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="the verdict for every shared connection, in short")
     status.add_argument("--iface", action="append", help="a hotspot interface (repeatable)")
     status.add_argument("--json", action="store_true", help="print JSON")
+    status.add_argument(
+        "--watch",
+        action="store_true",
+        help="keep watching: print a line (JSON lines with --json) on every change of state",
+    )
 
     explain = sub.add_parser("explain", help="why a hotspot's clients get through or not")
     explain.add_argument("source", nargs="?", choices=["live"], help="read the live machine")
@@ -104,12 +109,25 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    if args.watch:
+        return _watch_status(args)
     report = _report(args)
     if args.json:
         _print_json(report_json(report))
     else:
         print(explain_text(report, trace=False))
     return _exit_code(report)
+
+
+def _watch_status(args: argparse.Namespace) -> int:
+    if os.geteuid() != 0:
+        raise UsageError(
+            "watching needs to read the firewall, which needs root or the hotspotguard helper "
+            "(not available yet): run it with sudo"
+        )
+    from hotspotguard.watch import watch_lines
+
+    return watch_lines(args.iface, args.json)
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:

@@ -1,0 +1,485 @@
+"""Watching the live machine: a fresh verdict whenever the kernel reports a change.
+
+Pieces:
+
+- a :class:`HotspotSource` says which interfaces are hotspots (and of which connection), and
+  calls back when that changes. :class:`StaticHotspots` is ``--iface``: fixed names whose
+  addresses are read from the kernel on every evaluation (link/address events trigger one);
+  :class:`FirewallHotspots` finds them in NetworkManager's firewall tables. The D-Bus source
+  (``system.networkmanager.NetworkManagerWatch``) plugs in here: anything with ``hotspots()``,
+  ``status``, ``start(on_change)`` and ``close()`` will do — see :func:`source_for`.
+- :func:`assess` (blocking, never raises) turns the source and a live capture into a
+  :class:`WatchState`.
+- :class:`Watcher` ties :class:`hotspotguard.system.netlink.KernelEvents` to :func:`assess`.
+
+Coalescing (bursts: Docker starting 100 containers sends thousands of events): an evaluation
+starts once no event has come for ``settle`` (10 ms) — the rest of a transaction or of a
+command sequence lands first — but no later than ``max_delay`` (1 s) after the first pending
+event, so a never-ending stream (a daemon adding set elements) still gets a fresh state every
+second. Evaluating in the middle of a storm is wasted: the result is stale at birth, and the
+capture keeps re-reading a ruleset whose generation keeps moving. While an evaluation runs (in
+a worker thread; the loop keeps draining the sockets meanwhile), events only mark the state
+dirty; when it ends dirty, the next one starts no earlier than ``min_interval`` (50 ms) after
+the previous one started and no earlier than one evaluation's duration after it ended (at most
+about half a CPU). The last change of a burst is therefore always evaluated. When nothing
+happens there is no timer at all: zero wake-ups.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from hotspotguard.system.netlink import KernelEvents, Kinds, legacy_tables
+
+State = Literal["no-hotspot", "ok", "blocked", "unknown", "error"]
+#: capture_snapshot's signature: hotspot interfaces (None: find them) -> snapshot document
+Capture = Callable[[list[str] | None], dict[str, Any]]
+
+SETTLE = 0.010
+MIN_INTERVAL = 0.050
+MAX_DELAY = 1.0
+#: evaluations in a row that hit a vanishing interface before giving up for this event
+RETRIES = 3
+
+
+@dataclass(frozen=True)
+class Connection:
+    """The NetworkManager connection that shares an interface."""
+
+    id: str
+    uuid: str
+    type: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"id": self.id, "uuid": self.uuid, "type": self.type}
+
+
+@dataclass(frozen=True)
+class HotspotInfo:
+    iface: str
+    connection: Connection | None = None
+
+
+class HotspotSource(Protocol):
+    """Where the hotspots come from. Call order: ``start(on_change)``, then ``hotspots()`` and
+    ``status`` at each evaluation (from a worker thread: return plain data), ``close()``.
+    ``on_change`` must be called from the event loop's thread."""
+
+    def hotspots(self) -> list[HotspotInfo] | None:
+        """The hotspots now; None: find them in NetworkManager's firewall tables."""
+        ...
+
+    @property
+    def status(self) -> str | None:
+        """None while the source works; else why not, for a person ("NetworkManager is not
+        running")."""
+        ...
+
+    def start(self, on_change: Callable[[], None]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class StaticHotspots:
+    """``--iface NAME``: these interfaces are the hotspots, whatever NetworkManager says; the
+    watcher's link/address events cover their addresses, so this source never calls back."""
+
+    def __init__(self, ifaces: list[str]) -> None:
+        self.ifaces = list(dict.fromkeys(ifaces))
+
+    def hotspots(self) -> list[HotspotInfo] | None:
+        return [HotspotInfo(iface) for iface in self.ifaces]
+
+    @property
+    def status(self) -> str | None:
+        return None
+
+    def start(self, on_change: Callable[[], None]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class FirewallHotspots(StaticHotspots):
+    """No ``--iface`` and no D-Bus source: the interfaces of NetworkManager's nm-shared-IFACE
+    tables (or nm-sh-fw-IFACE chains), found anew at each evaluation."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+
+    def hotspots(self) -> list[HotspotInfo] | None:
+        return None
+
+
+def source_for(ifaces: list[str] | None) -> HotspotSource:
+    """The source for the command line. The NetworkManager D-Bus source plugs in here (when no
+    ``--iface`` is given) once ``system.networkmanager`` is there."""
+    if ifaces:
+        return StaticHotspots(ifaces)
+    return FirewallHotspots()
+
+
+_KEY_FIELDS = ("iface", "state", "blocked_by", "blocked_flow", "ipv4", "ipv6", "connection")
+
+
+@dataclass(frozen=True)
+class WatchState:
+    """What the watcher publishes: ``hotspots`` are ``explain --json``'s hotspot objects plus
+    "state" and "connection"."""
+
+    state: State
+    hotspots: tuple[dict[str, Any], ...] = ()
+    reason: str | None = None
+
+    @property
+    def blocked_by(self) -> dict[str, Any] | None:
+        for hotspot in self.hotspots:
+            if hotspot.get("state") == "blocked":
+                found: dict[str, Any] | None = hotspot.get("blocked_by")
+                return found
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"state": self.state, "hotspots": list(self.hotspots), "reason": self.reason}
+
+    def key(self) -> str:
+        """What a change of state means: the states, their causes, the hotspots' addresses and
+        connections — not the traces (a rule added elsewhere changes them, not the verdict)."""
+        parts = [{k: h.get(k) for k in _KEY_FIELDS} for h in self.hotspots]
+        return json.dumps([self.state, self.reason, parts], sort_keys=True, default=str)
+
+    def text(self) -> str:
+        """One line for a person."""
+        if self.state in ("ok", "blocked", "unknown") and self.hotspots:
+            return "; ".join(f"{h['iface']}: {h['summary']}" for h in self.hotspots)
+        return f"{self.state}: {self.reason}" if self.reason else self.state
+
+
+def _worst(states: list[str]) -> State:
+    state: State
+    for state in ("blocked", "unknown"):
+        if state in states:
+            return state
+    return "ok"
+
+
+def _exists(iface: str) -> bool:
+    try:
+        socket.if_nametoindex(iface)
+    except OSError:
+        return False
+    return True
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+def assess(source: HotspotSource, capture: Capture | None = None) -> WatchState:
+    """The state of the live machine now; never raises (faults become an ``error`` state)."""
+    try:
+        return _assess(source, capture)
+    except Exception as error:  # a parser surprise, a tool that changed: say it, keep going
+        if os.environ.get("HOTSPOTGUARD_DEBUG"):
+            import traceback
+
+            traceback.print_exc()
+        return WatchState(
+            "error",
+            reason=f"could not evaluate the firewall: {type(error).__name__}: {_one_line(error)}",
+        )
+
+
+def _assess(source: HotspotSource, capture: Capture | None) -> WatchState:
+    from hotspotguard.ruleset import SnapshotError, load_snapshot, parse_ruleset
+    from hotspotguard.system.capture import CaptureError, capture_snapshot
+    from hotspotguard.verdict import evaluate
+    from hotspotguard.verdict.report import hotspot_json
+
+    status = source.status
+    if status:
+        return WatchState("error", reason=status)
+    capture = capture or capture_snapshot
+    last_error = ""
+    for _ in range(RETRIES):
+        wanted = source.hotspots()
+        missing: list[str] = []
+        if wanted is not None:
+            missing = [h.iface for h in wanted if not _exists(h.iface)]
+            wanted = [h for h in wanted if h.iface not in missing]
+            if not wanted:
+                names = " or ".join(missing) or "hotspot"
+                return WatchState("no-hotspot", reason=f"there is no interface named {names}")
+        connections = {h.iface: h.connection for h in wanted or ()}
+        try:
+            doc = capture([h.iface for h in wanted] if wanted is not None else None)
+        except CaptureError as error:
+            last_error = str(error)
+            if wanted is not None and not all(_exists(h.iface) for h in wanted):
+                continue  # an interface went away during the capture: look again
+            return WatchState("error", reason=last_error)
+        try:
+            snapshot = load_snapshot(doc)
+        except SnapshotError as error:
+            return WatchState("error", reason=f"the captured firewall is unreadable: {error}")
+        report = evaluate(snapshot, parse_ruleset(snapshot))
+        if not report.hotspots:
+            return WatchState("no-hotspot", reason="no connection shares an interface")
+        hotspots: list[dict[str, Any]] = []
+        for verdict in report.hotspots:
+            item = hotspot_json(verdict)
+            item["state"] = verdict.verdict
+            conn = connections.get(verdict.hotspot.iface)
+            item["connection"] = conn.to_json() if conn else None
+            hotspots.append(item)
+        state = _worst([h["state"] for h in hotspots])
+        reason = next((h["summary"] for h in hotspots if h["state"] == state), None)
+        if state == "ok":
+            reason = None
+        if missing:
+            gone = f"there is no interface named {' or '.join(missing)}"
+            reason = f"{reason}; {gone}" if reason else gone
+        return WatchState(state, tuple(hotspots), reason)
+    return WatchState("error", reason=last_error or "the hotspot interfaces keep changing")
+
+
+@dataclass
+class WatchStats:
+    events: int = 0
+    ignored: int = 0  # legacy lock events of other namespaces
+    evaluations: int = 0
+    published: int = 0
+    busy_seconds: float = 0.0
+    kinds: set[str] = field(default_factory=set)
+
+
+class Watcher:
+    """Evaluates on kernel events (coalesced, see the module's docstring) and calls
+    ``publish(state)`` for the first state and for each state that differs from the last."""
+
+    def __init__(
+        self,
+        source: HotspotSource,
+        publish: Callable[[WatchState], None],
+        *,
+        capture: Capture | None = None,
+        settle: float = SETTLE,
+        min_interval: float = MIN_INTERVAL,
+        max_delay: float = MAX_DELAY,
+        events: Callable[[Callable[[Kinds], None]], KernelEvents] | None = None,
+        debug: Callable[[str], None] | None = None,
+        has_legacy: Callable[[], bool] | None = None,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
+        self.source = source
+        self.publish = publish
+        self.capture = capture
+        self.settle = settle
+        self.min_interval = min_interval
+        self.stats = WatchStats()
+        self.last: WatchState | None = None
+        self._make_events = events or KernelEvents
+        self._debug = debug
+        self._warn = warn
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._running = False
+        self._dirty = False
+        self._last_start = -1e9
+        self._last_end = -1e9
+        self._last_duration = 0.0
+        self._stopped: asyncio.Event | None = None
+        self._pending_kinds: set[str] = set()
+        self._first_pending: float | None = None
+        self._last_event = 0.0
+        self.max_delay = max_delay
+        self._has_legacy = has_legacy or legacy_tables
+        self._legacy = self._has_legacy()
+        self._evaluating_kinds: set[str] = set()
+
+    # -- events --
+    def _on_kernel(self, kinds: Kinds) -> None:
+        if kinds == {"legacy"} and not self._legacy:
+            # the xtables lock is global: with no legacy table here (~10 µs to check), it was
+            # another namespace's iptables-legacy (or a listing)
+            self._legacy = self._has_legacy()
+            if not self._legacy:
+                self.stats.ignored += 1
+                return
+        self.stats.events += 1
+        self.stats.kinds |= kinds
+        self._pending_kinds |= kinds
+        self.poke()
+
+    def poke(self) -> None:
+        """Something may have changed (call from the loop's thread). Cheap: during a storm it
+        only notes the time; the one timer re-arms itself when it fires too early."""
+        now = self._now()
+        self._dirty = True
+        self._last_event = now
+        if self._first_pending is None:
+            self._first_pending = now
+        if not self._running and self._timer is None:
+            self._schedule()
+
+    def poke_threadsafe(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.poke)
+
+    def _now(self) -> float:
+        assert self._loop is not None
+        return self._loop.time()
+
+    def _due(self) -> float:
+        """When to evaluate: ``settle`` after the latest event, ``max_delay`` after the first
+        pending one at the latest, and never sooner than the rate limit allows."""
+        first = self._first_pending if self._first_pending is not None else self._last_event
+        at = min(self._last_event + self.settle, first + self.max_delay)
+        return max(
+            at,
+            self._last_start + self.min_interval,
+            self._last_end + self._last_duration,
+        )
+
+    def _schedule(self) -> None:
+        assert self._loop is not None
+        self._timer = self._loop.call_at(self._due(), self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        if self._running:
+            return
+        if self._now() < self._due() - 0.0005:  # events came meanwhile: not quiet yet
+            self._schedule()
+            return
+        self._evaluate()
+
+    def _evaluate(self) -> None:
+        assert self._loop is not None
+        self._dirty = False
+        self._first_pending = None
+        self._evaluating_kinds, self._pending_kinds = self._pending_kinds, set()
+        self._running = True
+        self._last_start = self._loop.time()
+        future = self._loop.run_in_executor(None, assess, self.source, self.capture)
+        future.add_done_callback(self._evaluated)
+
+    def _evaluated(self, future: asyncio.Future[WatchState]) -> None:
+        assert self._loop is not None
+        self._running = False
+        self._last_end = self._loop.time()
+        self._last_duration = self._last_end - self._last_start
+        self.stats.evaluations += 1
+        self.stats.busy_seconds += self._last_duration
+        if future.cancelled():
+            return
+        error = future.exception()
+        state = future.result() if error is None else WatchState("error", reason=str(error))
+        if self._debug:
+            self._debug(
+                f"evaluation {self.stats.evaluations}: {self._last_duration * 1000:.1f} ms, "
+                f"{state.state}, events {self.stats.events} "
+                f"({', '.join(sorted(self._evaluating_kinds)) or 'start'})"
+            )
+        if self.last is None or state.key() != self.last.key():
+            self.last = state
+            self.stats.published += 1
+            try:
+                self.publish(state)
+            except OSError:  # the reader went away (a closed pipe): nobody to tell
+                self.stop()
+                return
+        if self._dirty:
+            self._schedule()
+
+    # -- running --
+    async def run(self) -> None:
+        """Watch until :meth:`stop` (or cancellation)."""
+        self._loop = asyncio.get_running_loop()
+        self._stopped = asyncio.Event()
+        events = self._make_events(self._on_kernel)
+        for gap in events.gaps:
+            if self._warn:
+                self._warn(gap)
+        try:
+            events.attach(self._loop)
+            self.source.start(self.poke)
+            self.poke()  # the first state
+            await self._stopped.wait()
+        finally:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            events.close()
+            self.source.close()
+
+    def stop(self) -> None:
+        if self._stopped is not None:
+            self._stopped.set()
+
+
+def watch_lines(
+    ifaces: list[str] | None, as_json: bool, out: Callable[[str], None] | None = None
+) -> int:
+    """``hotspotguard status --watch``: one line per change of state until Ctrl-C (exit 0)."""
+    import signal
+
+    def write(text: str) -> None:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+
+    emit = out or write
+
+    def publish(state: WatchState) -> None:
+        if as_json:
+            emit(json.dumps(state.to_json()))
+        else:
+            emit(f"{time.strftime('%H:%M:%S')} {state.text()}")
+
+    debug = None
+    if os.environ.get("HOTSPOTGUARD_WATCH_DEBUG"):
+
+        def debug(text: str) -> None:
+            print(f"watch: {text}", file=sys.stderr, flush=True)
+
+    def warn(text: str) -> None:
+        print(f"hotspotguard: warning: {text}", file=sys.stderr, flush=True)
+
+    watcher = Watcher(source_for(ifaces), publish, debug=debug, warn=warn)
+
+    def on_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        error = context.get("exception")
+        if os.environ.get("HOTSPOTGUARD_DEBUG"):
+            loop.default_exception_handler(context)
+        elif error is not None:
+            warn(f"internal error: {type(error).__name__}: {_one_line(error)}")
+        else:
+            warn(str(context.get("message", "internal error")))
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(on_error)
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(signum, watcher.stop)
+        await watcher.run()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
+    if debug is not None:
+        debug(
+            f"stats: events {watcher.stats.events} (+{watcher.stats.ignored} ignored), "
+            f"evaluations {watcher.stats.evaluations}, "
+            f"busy {watcher.stats.busy_seconds:.3f} s, published {watcher.stats.published}"
+        )
+    return 0

@@ -1,0 +1,352 @@
+"""A real NetworkManager lab: NM 1.42 in private namespaces with its own system bus.
+
+Follows /work/shared/notes/lab-networkmanager.md::
+
+    netns PFX-phone       netns PFX-host (+ own mount and UTS namespace)          netns PFX-inet
+    ph0 <--veth--> hs0    profile "hotspot": ethernet, ipv4.method=shared (10.42.0.1/24)
+                   up0    profile "uplink": 198.51.100.2/24 gw .1  <--veth-->  in0 198.51.100.1/24
+                   a private system dbus-daemon + NetworkManager --debug (+ the dnsmasq it starts)
+
+A "holder" process (``sleep``) owns the host's mount and UTS namespaces, in which /sys is
+remounted read-only (else NM waits for udev forever and every device stays unmanaged) and per-lab
+directories are bind-mounted over /run, /var/lib/NetworkManager and NM's configuration
+directories.  dbus-daemon and NetworkManager are started with ``nsenter`` into the holder's
+namespaces, so each can be killed and restarted on its own.  Because /run is a bind of a lab
+directory, the bus is reachable from the root namespace at ``unix:path=LAB/run/dbus/...``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from tests.lab import _ENV, LabError, _kill_netns_processes, _proc_alive, _which
+
+__all__ = ["NmLab", "nm_lab_session", "nm_lab_unavailable_reason"]
+
+REQUIRED_TOOLS = (
+    "ip",
+    "unshare",
+    "nsenter",
+    "dbus-daemon",
+    "NetworkManager",
+    "nmcli",
+    "nm-online",
+    "dnsmasq",
+)
+
+NM_CONF = """\
+[main]
+plugins=keyfile
+no-auto-default=*
+dhcp=internal
+dns=none
+rc-manager=unmanaged
+hostname-mode=none
+auth-polkit=root-only
+firewall-backend=nftables
+[keyfile]
+unmanaged-devices=except:interface-name:hs0;except:interface-name:up0
+[connectivity]
+enabled=false
+"""
+
+# The stock system bus policy (/usr/share/dbus-1/system.conf) without a service directory (so
+# nothing is bus-activated), without fork/user/pidfile/syslog.
+BUS_CONF = """\
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path=/run/dbus/system_bus_socket</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <deny own="*"/>
+    <deny send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
+    <allow send_destination="org.freedesktop.DBus"
+           send_interface="org.freedesktop.DBus.Introspectable"/>
+    <allow send_destination="org.freedesktop.DBus"
+           send_interface="org.freedesktop.DBus.Properties"/>
+    <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"
+          send_member="UpdateActivationEnvironment"/>
+  </policy>
+  <policy user="root">
+    <allow send_destination="org.freedesktop.DBus"
+           send_interface="org.freedesktop.DBus.Monitoring"/>
+  </policy>
+  <includedir>/usr/share/dbus-1/system.d</includedir>
+  <includedir>/etc/dbus-1/system.d</includedir>
+</busconfig>
+"""
+
+# Runs in the host netns under `unshare --mount --uts`; $1 = lab dir, $2 = hostname.
+_HOLDER = r"""
+set -e
+L=$1
+mount -o remount,bind,ro /sys
+mount --bind "$L/run" /run
+mount --bind "$L/varlib" /var/lib/NetworkManager
+mount --bind "$L/conns" /etc/NetworkManager/system-connections
+mount --bind "$L/confd" /etc/NetworkManager/conf.d
+mount --bind "$L/shared" /etc/NetworkManager/dnsmasq-shared.d
+mount --bind "$L/resolv.conf" /etc/resolv.conf
+hostname "$2"
+mkdir -p /run/dbus
+echo ready > "$L/holder-ready"
+exec sleep 1000000
+"""
+
+
+_BIND_TARGETS = (
+    "/var/lib/NetworkManager",
+    "/etc/NetworkManager/system-connections",
+    "/etc/NetworkManager/conf.d",
+    "/etc/NetworkManager/dnsmasq-shared.d",
+    "/etc/resolv.conf",
+)
+
+
+def _run(
+    argv: list[str], *, check: bool = True, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        argv, text=True, capture_output=True, env=env or _ENV, check=False, timeout=timeout
+    )
+    if check and proc.returncode != 0:
+        raise LabError(
+            f"command failed (rc={proc.returncode}): {' '.join(argv)}\n"
+            f"stdout: {proc.stdout.strip()}\nstderr: {proc.stderr.strip()}"
+        )
+    return proc
+
+
+def nm_lab_unavailable_reason() -> str | None:
+    """Why the NetworkManager lab cannot run here (None if it can)."""
+    if os.geteuid() != 0:
+        return "the NetworkManager lab needs root (network and mount namespaces)"
+    missing = [t for t in REQUIRED_TOOLS if _which(t) is None]
+    if missing:
+        return "the NetworkManager lab needs: " + ", ".join(missing) + " (network-manager, dbus)"
+    for d in (*_BIND_TARGETS, "/usr/share/dbus-1/system.d/org.freedesktop.NetworkManager.conf"):
+        if not os.path.exists(d):
+            return f"the NetworkManager lab needs {d} (is network-manager installed?)"
+    return None
+
+
+class NmLab:
+    """Builds the lab on construction (tears a half-built lab down on failure); close() undoes."""
+
+    def __init__(self, prefix: str | None = None) -> None:
+        t0 = time.monotonic()
+        self.prefix = prefix or f"hgnm{os.getpid()}{secrets.token_hex(2)}"
+        self.phone, self.host, self.inet = (f"{self.prefix}-{s}" for s in ("phone", "host", "inet"))
+        self.dir = Path(tempfile.mkdtemp(prefix=f"{self.prefix}-", dir="/tmp"))
+        self.socket = self.dir / "run" / "dbus" / "system_bus_socket"
+        self.bus_address = f"unix:path={self.socket}"
+        self._created: list[str] = []
+        self._holder: subprocess.Popen[bytes] | None = None
+        self._dbus: subprocess.Popen[bytes] | None = None
+        self._nm: subprocess.Popen[bytes] | None = None
+        self._closed = False
+        atexit.register(self.close)
+        self.up_seconds = 0.0
+        self.down_seconds = 0.0
+        try:
+            self._build()
+        except BaseException:
+            self.close()
+            raise
+        self.up_seconds = time.monotonic() - t0
+
+    # -- building --
+    def _build(self) -> None:
+        for sub in ("run/dbus", "varlib", "conns", "confd", "shared"):
+            (self.dir / sub).mkdir(parents=True, exist_ok=True)
+        (self.dir / "resolv.conf").write_text("nameserver 198.51.100.1\n")
+        (self.dir / "nm.conf").write_text(NM_CONF)
+        (self.dir / "bus.conf").write_text(BUS_CONF)
+        (self.dir / "shared" / "no-ping.conf").write_text("no-ping\n")
+        for ns in (self.phone, self.host, self.inet):
+            _run(["ip", "netns", "add", ns])
+            self._created.append(ns)
+            _run(["ip", "-n", ns, "link", "set", "lo", "up"])
+        _run(["ip", "-n", self.host, "link", "add", "hs0", "type", "veth", "peer", "name", "ph0",
+              "netns", self.phone])  # fmt: skip
+        _run(["ip", "-n", self.host, "link", "add", "up0", "type", "veth", "peer", "name", "in0",
+              "netns", self.inet])  # fmt: skip
+        _run(["ip", "-n", self.phone, "addr", "add", "10.42.0.10/24", "dev", "ph0"])
+        _run(["ip", "-n", self.phone, "link", "set", "ph0", "up"])
+        _run(["ip", "-n", self.inet, "addr", "add", "198.51.100.1/24", "dev", "in0"])
+        _run(["ip", "-n", self.inet, "link", "set", "in0", "up"])
+        with open(self.dir / "holder.log", "wb") as logf:
+            self._holder = subprocess.Popen(
+                ["ip", "netns", "exec", self.host, "unshare", "--mount", "--uts", "--propagation",
+                 "private", "sh", "-c", _HOLDER, "holder", str(self.dir), self.prefix[:60]],
+                stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, env=_ENV,
+                start_new_session=True,
+            )  # fmt: skip
+        self._wait(lambda: (self.dir / "holder-ready").exists(), 10, "the namespace holder")
+        self.start_dbus()
+        self.start_networkmanager()
+
+    def _wait(self, cond: Callable[[], bool], timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not cond():
+            if time.monotonic() > deadline:
+                raise LabError(f"{what} did not come up in {timeout} s\n{self.logs()}")
+            if self._holder is not None and self._holder.poll() is not None:
+                raise LabError(f"the namespace holder exited\n{self.logs()}")
+            time.sleep(0.01)
+
+    def _holder_pid(self) -> int:
+        """The pid of `sleep` (exec'ed by sh, itself exec'ed by unshare / ip netns exec)."""
+        assert self._holder is not None
+        return self._holder.pid
+
+    def _spawn(self, argv: list[str], log: str) -> subprocess.Popen[bytes]:
+        with open(self.dir / log, "ab") as logf:
+            return subprocess.Popen(
+                ["nsenter", "-t", str(self._holder_pid()), "-m", "-u", "-n", "--", *argv],
+                stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, env=_ENV,
+                start_new_session=True,
+            )  # fmt: skip
+
+    def logs(self) -> str:
+        out = []
+        for name in ("holder.log", "dbus.log", "nm.log"):
+            with contextlib.suppress(OSError):
+                out.append(f"--- {name}\n" + (self.dir / name).read_text(errors="replace")[-3000:])
+        return "\n".join(out)
+
+    # -- the bus and NetworkManager --
+    def start_dbus(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.socket.unlink()
+        self._dbus = self._spawn(
+            ["dbus-daemon", f"--config-file={self.dir}/bus.conf", "--nofork"], "dbus.log"
+        )
+        self._wait(self.socket.exists, 10, "dbus-daemon")
+
+    def stop_dbus(self) -> None:
+        self._stop(self._dbus)
+        self._dbus = None
+
+    def restart_dbus(self, restart_networkmanager: bool = True) -> None:
+        """NetworkManager 1.42 stays running when its bus goes away but never joins the new one:
+        by default it is restarted too (as a service manager would)."""
+        self.stop_dbus()
+        self.start_dbus()
+        if restart_networkmanager and self._nm is not None:
+            self.restart_networkmanager()
+
+    def start_networkmanager(self, timeout: float = 30) -> None:
+        self._nm = self._spawn(
+            ["NetworkManager", "--debug", f"--config={self.dir}/nm.conf"], "nm.log"
+        )
+        proc = _run(["nm-online", "-s", "-q", "-t", str(int(timeout))], check=False, env=self.env)
+        if proc.returncode != 0 or self._nm.poll() is not None:
+            raise LabError(f"NetworkManager did not start (rc {proc.returncode})\n{self.logs()}")
+
+    def stop_networkmanager(self, sig: signal.Signals = signal.SIGTERM) -> None:
+        self._stop(self._nm, sig)
+        self._nm = None
+
+    def restart_networkmanager(self) -> None:
+        self.stop_networkmanager()
+        self.start_networkmanager()
+
+    @property
+    def networkmanager_running(self) -> bool:
+        return self._nm is not None and self._nm.poll() is None
+
+    @staticmethod
+    def _stop(proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM) -> None:
+        if proc is None or proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(sig)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**_ENV, "DBUS_SYSTEM_BUS_ADDRESS": self.bus_address}
+
+    def nmcli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """nmcli against the lab's bus (from the root namespace)."""
+        return _run(["nmcli", *args], check=check, env=self.env)
+
+    def add_profiles(self) -> None:
+        """The notes' "uplink" (static) and "hotspot" (ethernet, ipv4.method=shared) profiles."""
+        common = ("con", "add", "type", "ethernet", "autoconnect", "no", "ipv6.method", "disabled")
+        self.nmcli(*common, "ifname", "up0", "con-name", "uplink", "ipv4.method", "manual",
+                   "ipv4.addresses", "198.51.100.2/24", "ipv4.gateway", "198.51.100.1")  # fmt: skip
+        self.nmcli(*common, "ifname", "hs0", "con-name", "hotspot", "ipv4.method", "shared")
+
+    def up(self, profile: str) -> None:
+        self.nmcli("--wait", "30", "con", "up", profile)
+
+    def down(self, profile: str) -> None:
+        self.nmcli("--wait", "30", "con", "down", profile)
+
+    def host_pids(self) -> list[int]:
+        """Live processes in the host's network namespace (NM, the dnsmasq it started, ...)."""
+        out = _run(["ip", "netns", "pids", self.host], check=False).stdout
+        return [int(p) for p in out.split() if _proc_alive(int(p))]
+
+    def host_run(self, argv: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
+        return _run(["ip", "netns", "exec", self.host, *argv], check=check)
+
+    # -- teardown --
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(Exception):
+            atexit.unregister(self.close)
+        t0 = time.monotonic()
+        self._stop(self._nm)
+        self._stop(self._dbus)
+        self._stop(self._holder)
+        for ns in reversed(self._created):
+            _kill_netns_processes(ns)  # a stale dnsmasq (NM killed with SIGKILL), anything else
+            _run(["ip", "netns", "del", ns], check=False)
+        self._created.clear()
+        for proc in (self._nm, self._dbus, self._holder):
+            if proc is not None and _proc_alive(proc.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.down_seconds = time.monotonic() - t0
+
+
+@contextlib.contextmanager
+def nm_lab_session(prefix: str | None = None) -> Iterator[NmLab]:
+    """Build the NetworkManager lab with its two profiles, yield it, always tear it down."""
+    lab = NmLab(prefix)
+    try:
+        lab.add_profiles()
+        yield lab
+    finally:
+        lab.close()

@@ -17,6 +17,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from hotspotguard.system.nftables import netlink_attributes
+
 NETLINK_NETFILTER = 12
 NFNL_SUBSYS_NFTABLES = 10
 NLM_F_REQUEST = 0x1
@@ -84,17 +86,6 @@ class RulesetDump:
 def _nla(attr_type: int, value: bytes) -> bytes:
     data = _NLA.pack(_NLA.size + len(value), attr_type) + value
     return data + b"\0" * (-len(data) % 4)
-
-
-def _parse_nlas(payload: bytes, offset: int) -> dict[int, bytes]:
-    attrs: dict[int, bytes] = {}
-    while offset + _NLA.size <= len(payload):
-        length, attr_type = _NLA.unpack_from(payload, offset)
-        if length < _NLA.size:
-            break
-        attrs[attr_type & 0x3FFF] = payload[offset + _NLA.size : offset + length]
-        offset += (length + 3) & ~3
-    return attrs
 
 
 class NfnlSocket:
@@ -178,7 +169,7 @@ def generation_id() -> int:
     if mtype == NLMSG_ERROR:
         (err,) = struct.unpack_from("=i", payload, 0)
         raise OSError(-err, os.strerror(-err))
-    attrs = _parse_nlas(payload, _NFGENMSG.size)
+    attrs = netlink_attributes(payload, _NFGENMSG.size)
     (gen,) = struct.unpack(">I", attrs[NFTA_GEN_ID][:4])
     return int(gen)
 
@@ -193,7 +184,7 @@ def list_tables() -> list[tuple[str, str, int]]:
         payloads, _ = nl.dump(NFT_MSG_GETTABLE)
     tables = []
     for payload in payloads:
-        attrs = _parse_nlas(payload, _NFGENMSG.size)
+        attrs = netlink_attributes(payload, _NFGENMSG.size)
         name = attrs[NFTA_TABLE_NAME].rstrip(b"\0").decode()
         use = struct.unpack(">I", attrs[NFTA_TABLE_USE][:4])[0] if NFTA_TABLE_USE in attrs else 0
         tables.append((FAMILY_NAMES.get(payload[0], str(payload[0])), name, int(use)))
@@ -201,7 +192,7 @@ def list_tables() -> list[tuple[str, str, int]]:
 
 
 def _names(payload: bytes, table_attr: int, name_attr: int) -> tuple[int, str, str]:
-    attrs = _parse_nlas(payload, _NFGENMSG.size)
+    attrs = netlink_attributes(payload, _NFGENMSG.size)
     table = attrs[table_attr].rstrip(b"\0").decode()
     return payload[0], table, attrs[name_attr].rstrip(b"\0").decode()
 

@@ -662,7 +662,7 @@ def test_commands_are_json_whatever_the_names() -> None:
 def test_attributes_are_parsed_with_padding() -> None:
     name = b"filter\0"
     attrs = struct_nla(1, name) + struct_nla(3, (7).to_bytes(4, "big"))
-    parsed = nftables._attributes(b"\x02\x00\x00\x00" + attrs, 4)
+    parsed = nftables.netlink_attributes(b"\x02\x00\x00\x00" + attrs, 4)
     assert parsed == {1: name, 3: (7).to_bytes(4, "big")}
 
 

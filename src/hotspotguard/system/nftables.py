@@ -127,7 +127,8 @@ class Table:
 # ---------------------------------------------------------------------------------------------
 
 
-def _attributes(payload: bytes, offset: int) -> dict[int, bytes]:
+def netlink_attributes(payload: bytes, offset: int) -> dict[int, bytes]:
+    """Netlink attributes from `offset` of a message payload, by type (flags masked off)."""
     attrs: dict[int, bytes] = {}
     while offset + _NLA.size <= len(payload):
         length, attr_type = _NLA.unpack_from(payload, offset)
@@ -205,7 +206,7 @@ def generation() -> int:
     a listing mean that no change happened in between."""
     payloads, _ = _request(NFT_MSG_GETGEN, NLM_F_REQUEST, "reading the ruleset generation")
     for payload in payloads:
-        value = _attributes(payload, _NFGENMSG.size).get(NFTA_GEN_ID)
+        value = netlink_attributes(payload, _NFGENMSG.size).get(NFTA_GEN_ID)
         if value is not None and len(value) >= 4:
             return int(_BE32.unpack_from(value)[0])
     raise NftablesError("reading the ruleset generation: the kernel sent no generation id")
@@ -222,7 +223,7 @@ def tables() -> list[Table]:
             break
     found: list[Table] = []
     for payload in payloads:
-        attrs = _attributes(payload, _NFGENMSG.size)
+        attrs = netlink_attributes(payload, _NFGENMSG.size)
         name = attrs.get(NFTA_TABLE_NAME, b"").split(b"\0", 1)[0]
         use = attrs.get(NFTA_TABLE_USE, b"")
         family = FAMILIES.get(payload[0], str(payload[0]))

@@ -241,8 +241,10 @@ def test_the_source_status_and_connection() -> None:
     assert assess(StaticHotspots(["lo"]), _Capture()).hotspots[0]["connection"] is None
 
 
-def test_source_for_the_command_line() -> None:
+def test_source_for_the_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
     assert source_for(["hs0", "hs0"]).hotspots() == [HotspotInfo("hs0")]
+    # no system bus at all (a bare server): NetworkManager's firewall tables
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/nonexistent/bus")
     assert source_for(None).hotspots() is None
 
 

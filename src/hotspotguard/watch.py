@@ -121,11 +121,61 @@ class FirewallHotspots(StaticHotspots):
         return None
 
 
+class NetworkManagerHotspots:
+    """The connections NetworkManager shares, followed over D-Bus (system.networkmanager)."""
+
+    def __init__(self, bus_address: str | None = None) -> None:
+        from hotspotguard.system.networkmanager import NetworkManagerWatch
+
+        self.watch = NetworkManagerWatch(bus_address=bus_address)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)  # keep a reference until it is done
+        task.add_done_callback(self._tasks.discard)
+
+    def start(self, on_change: Callable[[], None]) -> None:
+        self.watch.on_change = on_change
+        self._spawn(self.watch.start())
+
+    def hotspots(self) -> list[HotspotInfo] | None:
+        if not self.watch.status.ok:
+            return []
+        return [
+            HotspotInfo(c.iface, Connection(c.id, c.uuid, c.type))
+            for c in self.watch.connections
+            if c.iface and c.activated
+        ]
+
+    @property
+    def status(self) -> str | None:
+        status = self.watch.status
+        return None if status.ok else status.message or status.kind
+
+    def close(self) -> None:
+        with contextlib.suppress(RuntimeError):  # no loop left: nothing to stop
+            self._spawn(self.watch.stop())
+
+
+def system_bus_reachable() -> bool:
+    """Whether a system bus socket is there (DBUS_SYSTEM_BUS_ADDRESS, else the standard one)."""
+    address = os.environ.get("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/run/dbus/system_bus_socket")
+    for part in address.split(";"):
+        if part.startswith("unix:path="):
+            return os.path.exists(part.split("=", 1)[1].split(",", 1)[0])
+        if part.startswith(("unix:abstract=", "tcp:")):
+            return True
+    return False
+
+
 def source_for(ifaces: list[str] | None) -> HotspotSource:
-    """The source for the command line. The NetworkManager D-Bus source plugs in here (when no
-    ``--iface`` is given) once ``system.networkmanager`` is there."""
+    """The source for the command line: the interfaces given, else NetworkManager over D-Bus,
+    else (no system bus at all, as on a bare server) NetworkManager's firewall tables."""
     if ifaces:
         return StaticHotspots(ifaces)
+    if system_bus_reachable():
+        return NetworkManagerHotspots()
     return FirewallHotspots()
 
 

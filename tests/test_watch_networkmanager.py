@@ -1,0 +1,108 @@
+"""`status --watch` following a real NetworkManager (in namespaces, on its own bus)."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.lab import _venv_python
+from tests.nmlab import NmLab, nm_lab_session, nm_lab_unavailable_reason
+
+RULESETS = Path(__file__).resolve().parent / "kernel" / "scenarios" / "rulesets"
+
+
+@pytest.fixture
+def nm_lab() -> Iterator[NmLab]:
+    reason = nm_lab_unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    with nm_lab_session() as lab:
+        lab.up("uplink")
+        yield lab
+
+
+class Watch:
+    """`hotspotguard status --watch --json` in the lab host, talking to the lab's bus."""
+
+    def __init__(self, lab: NmLab) -> None:
+        argv = ["ip", "netns", "exec", lab.host, _venv_python(), "-m", "hotspotguard"]
+        self.proc = subprocess.Popen(
+            [*argv, "status", "--watch", "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": lab.bus_address},
+        )
+        self.lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def until(self, state: str, timeout: float = 15.0) -> dict[str, Any]:
+        """The first line in `state` (earlier lines in between are allowed: transitions)."""
+        seen: list[str] = []
+        while True:
+            try:
+                line = self.lines.get(timeout=timeout)
+            except queue.Empty:
+                raise AssertionError(f"no {state!r} within {timeout} s; saw {seen}") from None
+            if line is None:
+                err = self.proc.stderr.read() if self.proc.stderr else ""
+                raise AssertionError(f"the watcher ended: {err}")
+            doc: dict[str, Any] = json.loads(line)
+            if doc["state"] == state:
+                return doc
+            seen.append(doc["state"])
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        try:
+            return self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+
+@pytest.mark.kernel
+def test_status_watch_follows_networkmanager(nm_lab: NmLab) -> None:
+    watch = Watch(nm_lab)
+    try:
+        assert watch.until("no-hotspot")["hotspots"] == []
+        nm_lab.up("hotspot")
+        ok = watch.until("ok")
+        (hotspot,) = ok["hotspots"]
+        assert hotspot["iface"] == "hs0"
+        assert hotspot["connection"]["id"] == "hotspot"
+        assert hotspot["connection"]["type"] == "802-3-ethernet"
+        assert hotspot["nm_backend"] == "nftables"
+        docker = (RULESETS / "docker27.rules").read_text()
+        subprocess.run(
+            ["ip", "netns", "exec", nm_lab.host, "iptables-nft-restore", "--noflush"],
+            input=docker,
+            text=True,
+            check=True,
+        )
+        blocked = watch.until("blocked")
+        assert blocked["hotspots"][0]["blocked_by"]["owner"] == "docker"
+        nm_lab.down("hotspot")
+        assert watch.until("no-hotspot")["hotspots"] == []
+        nm_lab.up("hotspot")  # a new active-connection path
+        again = watch.until("blocked")
+        assert again["hotspots"][0]["connection"]["id"] == "hotspot"
+    finally:
+        assert watch.stop() == 0

@@ -293,6 +293,10 @@ class NmLab:
     def env(self) -> dict[str, str]:
         return {**_ENV, "DBUS_SYSTEM_BUS_ADDRESS": self.bus_address}
 
+    def sysctl(self, key: str, value: str) -> None:
+        """Set a sysctl in the lab host's network namespace."""
+        self.host_run(["sysctl", "-q", "-w", f"{key}={value}"])
+
     def nmcli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """nmcli against the lab's bus (from the root namespace)."""
         return _run(["nmcli", *args], check=check, env=self.env)

@@ -52,8 +52,8 @@ class Watch:
             self.lines.put(line)
         self.lines.put(None)
 
-    def until(self, state: str, timeout: float = 15.0) -> dict[str, Any]:
-        """The first line in `state` (earlier lines in between are allowed: transitions)."""
+    def until(self, state: str, owner: str | None = None, timeout: float = 15.0) -> dict[str, Any]:
+        """The first line in `state` (blocked by `owner`); lines before it are transitions."""
         seen: list[str] = []
         while True:
             try:
@@ -64,9 +64,22 @@ class Watch:
                 err = self.proc.stderr.read() if self.proc.stderr else ""
                 raise AssertionError(f"the watcher ended: {err}")
             doc: dict[str, Any] = json.loads(line)
-            if doc["state"] == state:
+            blockers = [(h.get("blocked_by") or {}).get("owner") for h in doc["hotspots"]]
+            if doc["state"] == state and (owner is None or owner in blockers):
                 return doc
             seen.append(doc["state"])
+
+    def drain(self, seconds: float) -> list[dict[str, Any]]:
+        """The lines that come within `seconds`."""
+        found: list[dict[str, Any]] = []
+        while True:
+            try:
+                line = self.lines.get(timeout=seconds)
+            except queue.Empty:
+                return found
+            if line is None:
+                return found
+            found.append(json.loads(line))
 
     def stop(self) -> int:
         if self.proc.poll() is None:
@@ -104,5 +117,54 @@ def test_status_watch_follows_networkmanager(nm_lab: NmLab) -> None:
         nm_lab.up("hotspot")  # a new active-connection path
         again = watch.until("blocked")
         assert again["hotspots"][0]["connection"]["id"] == "hotspot"
+    finally:
+        assert watch.stop() == 0
+
+
+def _iptables(lab: NmLab, *args: str) -> None:
+    subprocess.run(["ip", "netns", "exec", lab.host, "iptables-nft", *args], check=True)
+
+
+@pytest.mark.kernel
+@pytest.mark.docker
+def test_timeline_with_a_real_dockerd(nm_lab: NmLab) -> None:
+    """The issue's timeline, every transition read from `status --watch --json`."""
+    from tests.lab import _which, start_dockerd
+
+    if _which("dockerd") is None:
+        pytest.skip("dockerd is not installed")
+    watch = Watch(nm_lab)
+    try:
+        watch.until("no-hotspot")
+        nm_lab.up("hotspot")
+        assert watch.until("ok")["hotspots"][0]["connection"]["id"] == "hotspot"
+        # dockerd starting at boot (forwarding still off): FORWARD policy DROP
+        with start_dockerd(nm_lab, forwarding_off_first=True):  # type: ignore[arg-type]
+            blocked = watch.until("blocked", owner="docker")
+            assert blocked["hotspots"][0]["blocked_by"]["chain"] == "FORWARD"
+            _iptables(nm_lab, "-I", "DOCKER-USER", "-i", "hs0", "-j", "ACCEPT")
+            _iptables(nm_lab, "-I", "DOCKER-USER", "-o", "hs0", "-j", "ACCEPT")
+            watch.until("ok")
+        # dockerd restarted: it keeps DOCKER-USER's rules, the hotspot stays ok
+        with start_dockerd(nm_lab, forwarding_off_first=False):  # type: ignore[arg-type]
+            later = watch.drain(1.5)
+            assert not later or later[-1]["state"] == "ok", later
+        nm_lab.down("hotspot")
+        watch.until("no-hotspot")
+        nm_lab.up("hotspot")  # a new active-connection path
+        watch.until("ok")
+        # NetworkManager stopped: said so; restarted: followed again
+        nm_lab.stop_networkmanager()
+        stopped = watch.until("error")
+        assert "NetworkManager" in (stopped["reason"] or "")
+        nm_lab.start_networkmanager()
+        nm_lab.up("uplink")
+        nm_lab.up("hotspot")
+        watch.until("ok")
+        # the bus daemon restarted (NetworkManager with it): reconnects
+        nm_lab.restart_dbus()
+        nm_lab.up("uplink")
+        nm_lab.up("hotspot")
+        assert watch.until("ok", timeout=30)["hotspots"][0]["iface"] == "hs0"
     finally:
         assert watch.stop() == 0

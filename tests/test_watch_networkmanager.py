@@ -168,3 +168,21 @@ def test_timeline_with_a_real_dockerd(nm_lab: NmLab) -> None:
         assert watch.until("ok", timeout=30)["hotspots"][0]["iface"] == "hs0"
     finally:
         assert watch.stop() == 0
+
+
+@pytest.mark.kernel
+def test_status_once_names_the_connection(nm_lab: NmLab) -> None:
+    nm_lab.up("hotspot")
+    argv = ["ip", "netns", "exec", nm_lab.host, _venv_python(), "-m", "hotspotguard", "status"]
+    env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": nm_lab.bus_address}
+    proc = subprocess.run([*argv, "--json"], capture_output=True, text=True, env=env, check=False)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["state"] == "ok"
+    (hotspot,) = doc["hotspots"]
+    assert (hotspot["iface"], hotspot["state"]) == ("hs0", "ok")
+    assert hotspot["connection"]["id"] == "hotspot"
+    text = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+    assert text.returncode == 0
+    assert text.stdout.startswith("ok: clients of hs0")
+    assert 'shared by NetworkManager\'s connection "hotspot"' in text.stdout

@@ -111,12 +111,27 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     if args.watch:
         return _watch_status(args)
-    report = _report(args)
+    from hotspotguard.watch import status_once
+
+    state = status_once(args.iface)
+    if state.state == "error":
+        raise UsageError(state.reason or "cannot tell the state")
     if args.json:
-        _print_json(report_json(report))
+        _print_json(state.to_json())
+    elif not state.hotspots:
+        print("no hotspot: no connection is being shared")
     else:
-        print(explain_text(report, trace=False))
-    return _exit_code(report)
+        for hotspot in state.hotspots:
+            print(hotspot["summary"])
+            connection = hotspot.get("connection")
+            if connection:
+                print(
+                    f'  shared by NetworkManager\'s connection "{connection["id"]}" '
+                    f"({connection['type']})"
+                )
+            if hotspot.get("fixes"):
+                print(f"  fixes: {', '.join(hotspot['fixes'])}")
+    return EXIT_FOUND if state.state in {"blocked", "unknown"} else EXIT_OK
 
 
 def _watch_status(args: argparse.Namespace) -> int:

@@ -479,6 +479,23 @@ class Watcher:
             self._stopped.set()
 
 
+def status_once(ifaces: list[str] | None) -> WatchState:
+    """`hotspotguard status` without --watch: the state now, from the watcher's own sources."""
+    source = source_for(ifaces)
+    if not isinstance(source, NetworkManagerHotspots):
+        return assess(source)
+    nm = source
+
+    async def read() -> WatchState:
+        await nm.watch.start()
+        try:
+            return await asyncio.to_thread(assess, nm)
+        finally:
+            await nm.watch.stop()
+
+    return asyncio.run(read())
+
+
 def watch_lines(
     ifaces: list[str] | None, as_json: bool, out: Callable[[str], None] | None = None
 ) -> int:

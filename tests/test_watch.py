@@ -311,3 +311,21 @@ def test_a_never_ending_stream_is_evaluated_every_max_delay() -> None:
         assert 3 <= capture.calls - start <= 6
 
     asyncio.run(_run(watcher, script))
+
+
+def test_without_the_firewall_the_shared_connections_are_still_said() -> None:
+    class Shared(StaticHotspots):
+        def hotspots(self) -> list[HotspotInfo] | None:
+            return [HotspotInfo("lo", Connection("Hotspot", "u-1", "802-11-wireless"))]
+
+    capture = _Capture()
+    capture.fail = CaptureError("cannot read the firewall: not root")
+    state = assess(Shared(["lo"]), capture)
+    assert state.state == "error"
+    assert state.hotspots == (
+        {
+            "iface": "lo",
+            "state": "unknown",
+            "connection": {"id": "Hotspot", "uuid": "u-1", "type": "802-11-wireless"},
+        },
+    )

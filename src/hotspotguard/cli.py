@@ -115,6 +115,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     state = status_once(args.iface)
     if state.state == "error":
+        for hotspot in state.hotspots:  # what NetworkManager (readable by users) says
+            connection = hotspot.get("connection") or {}
+            print(
+                f"{hotspot['iface']}: shared by NetworkManager's connection "
+                f'"{connection.get("id", "?")}"; its firewall state is unknown'
+            )
         raise UsageError(state.reason or "cannot tell the state")
     if args.json:
         _print_json(state.to_json())

@@ -278,7 +278,13 @@ def _assess(source: HotspotSource, capture: Capture | None) -> WatchState:
             last_error = str(error)
             if wanted is not None and not all(_exists(h.iface) for h in wanted):
                 continue  # an interface went away during the capture: look again
-            return WatchState("error", reason=last_error)
+            # what can be said without the firewall: the shared connections themselves
+            known = tuple(
+                {"iface": h.iface, "state": "unknown", "connection": h.connection.to_json()}
+                for h in wanted or ()
+                if h.connection is not None
+            )
+            return WatchState("error", hotspots=known, reason=last_error)
         try:
             snapshot = load_snapshot(doc)
         except SnapshotError as error:

@@ -28,6 +28,9 @@ SAVE_TOOLS = {
 IFNAME = re.compile(r"^(?!\.{1,2}$)[^/:\s]{1,15}$")
 
 
+NOT_ROOT = "cannot read the firewall: not root (run it with sudo; the helper will do it for users)"
+
+
 class CaptureError(RuntimeError):
     """The live machine could not be read; the message is one line for a person."""
 
@@ -42,9 +45,7 @@ def _read_nft() -> dict[str, Any]:
     try:
         doc = nftables.list_ruleset_json()
     except PermissionError:
-        raise CaptureError(
-            "cannot read the firewall: not root (run as root or through sudo)"
-        ) from None
+        raise CaptureError(NOT_ROOT) from None
     except (nftables.NftablesError, OSError) as error:
         raise CaptureError(f"cannot read the firewall: {error}") from None
     binary = _tool("nft")

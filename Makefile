@@ -51,8 +51,10 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy --strict src/hotspotguard/ruleset src/hotspotguard/verdict
 
+# Figures, not assertions: the engine on 1k-100k rules, then the watcher (latency, bursts, idle).
 bench: venv system-deps
 	$(BIN)/python benchmarks/bench_engine.py
+	$(BIN)/python benchmarks/bench_watch.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -10,6 +10,19 @@ from typing import Any
 import pytest
 
 from tests.lab import Lab, LabError, lab_unavailable_reason
+from tests.nmlab import LAB_TIMES, NmLab, nm_lab_session, nm_lab_unavailable_reason
+
+
+@pytest.fixture
+def nm_lab() -> Iterator[NmLab]:
+    """A real NetworkManager on its own bus in namespaces, its uplink up (tests/nmlab.py)."""
+    reason = nm_lab_unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    with nm_lab_session() as the_lab:
+        the_lab.up("uplink")
+        yield the_lab
+    LAB_TIMES.append((the_lab.up_seconds, the_lab.down_seconds))
 
 
 @pytest.fixture(scope="session")

@@ -207,6 +207,20 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _CLONE_NEWNET = 0x40000000
 
 
+def enter_netns(netns: str) -> None:
+    """Move the calling thread (only it: setns) into the network namespace `netns`."""
+    path = f"/run/netns/{netns}"
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if _libc.setns(fd, _CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+    finally:
+        os.close(fd)
+    if os.stat("/proc/thread-self/ns/net").st_ino != os.stat(path).st_ino:
+        raise LabError("setns did not move the thread")
+
+
 class _NetnsWorker:
     """A thread living in one network namespace; runs callables there.
 
@@ -229,17 +243,8 @@ class _NetnsWorker:
             raise LabError(f"cannot enter netns {netns}: {self._error}") from self._error
 
     def _main(self) -> None:
-        path = f"/run/netns/{self.netns}"
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                if _libc.setns(fd, _CLONE_NEWNET) != 0:
-                    err = ctypes.get_errno()
-                    raise OSError(err, os.strerror(err))
-            finally:
-                os.close(fd)
-            if os.stat("/proc/thread-self/ns/net").st_ino != os.stat(path).st_ino:
-                raise LabError("setns did not move the thread")
+            enter_netns(self.netns)
         except BaseException as exc:
             self._error = exc
             self._ready.set()

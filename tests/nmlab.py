@@ -345,6 +345,10 @@ class NmLab:
         self.down_seconds = time.monotonic() - t0
 
 
+# (up, down) seconds of every lab built by the `nm_lab` fixture, for the timing report.
+LAB_TIMES: list[tuple[float, float]] = []
+
+
 @contextlib.contextmanager
 def nm_lab_session(prefix: str | None = None) -> Iterator[NmLab]:
     """Build the NetworkManager lab with its two profiles, yield it, always tear it down."""

@@ -8,26 +8,15 @@ import queue
 import signal
 import subprocess
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.lab import _venv_python
-from tests.nmlab import NmLab, nm_lab_session, nm_lab_unavailable_reason
+from tests.nmlab import NmLab
 
 RULESETS = Path(__file__).resolve().parent / "kernel" / "scenarios" / "rulesets"
-
-
-@pytest.fixture
-def nm_lab() -> Iterator[NmLab]:
-    reason = nm_lab_unavailable_reason()
-    if reason:
-        pytest.skip(reason)
-    with nm_lab_session() as lab:
-        lab.up("uplink")
-        yield lab
 
 
 class Watch:

@@ -7,7 +7,6 @@ netlink sockets belong to the namespace they were created in), the changes are m
 
 from __future__ import annotations
 
-import ctypes
 import os
 import select
 import shutil
@@ -20,10 +19,10 @@ import pytest
 
 from hotspotguard.system import netlink
 from hotspotguard.system.netlink import KernelEvents, _rtnetlink_kinds
+from tests.lab import enter_netns
 
 NS = f"hgl{os.getpid()}"
 TOOLS = ("ip", "nft", "sysctl", "iptables-legacy")
-_CLONE_NEWNET = 0x40000000
 
 
 def _unavailable() -> str | None:
@@ -58,13 +57,7 @@ def _open_in(ns: str, **kw: bool) -> KernelEvents:
 
     def run() -> None:
         try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            fd = os.open(f"/run/netns/{ns}", os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                if libc.setns(fd, _CLONE_NEWNET) != 0:
-                    raise OSError(ctypes.get_errno(), "setns")
-            finally:
-                os.close(fd)
+            enter_netns(ns)
             result.append(KernelEvents(lambda kinds: None, **kw))
         except BaseException as exc:
             result.append(exc)

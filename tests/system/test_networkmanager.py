@@ -34,7 +34,7 @@ from hotspotguard.system.networkmanager import (
     SharedConnection,
     shared_connections,
 )
-from tests.nmlab import NmLab, nm_lab_session, nm_lab_unavailable_reason
+from tests.nmlab import LAB_TIMES, NmLab, nm_lab_session, nm_lab_unavailable_reason
 
 T = TypeVar("T")
 NM = "/org/freedesktop/NetworkManager"
@@ -441,19 +441,6 @@ def test_watch_without_a_bus_says_so_and_never_raises(
 
 
 # --- a real NetworkManager -----------------------------------------------------------------------
-
-LAB_TIMES: list[tuple[float, float]] = []
-
-
-@pytest.fixture
-def nm_lab() -> Iterator[NmLab]:
-    reason = nm_lab_unavailable_reason()
-    if reason:
-        pytest.skip(reason)
-    with nm_lab_session() as lab:
-        lab.up("uplink")
-        yield lab
-    LAB_TIMES.append((lab.up_seconds, lab.down_seconds))
 
 
 def _hotspots(watch: NetworkManagerWatch) -> list[SharedConnection]:

@@ -50,6 +50,7 @@ from hotspotguard.ruleset.model import (
 )
 from hotspotguard.ruleset.owners import chain_owner
 from hotspotguard.ruleset.render import rule_text
+from hotspotguard.ruleset.values import PROTOCOLS
 from hotspotguard.verdict.flows import Flow, Packet
 from hotspotguard.verdict.index import ChainIndex, RuleIndexes
 
@@ -59,7 +60,6 @@ CONNTRACK_PRIORITY = -200
 MAX_JUMP_DEPTH = 16  # the kernel's NFT_JUMP_STACK_SIZE
 MAX_BRANCHES = 256
 PORT_PROTOCOLS = frozenset({6, 17, 33, 132, 136})
-L4_NUMBERS = {"tcp": 6, "udp": 17, "dccp": 33, "sctp": 132, "udplite": 136, "icmp": 1, "icmpv6": 58}
 FAMILIES_FOR = {"ip": ("ip", "inet"), "ip6": ("ip6", "inet")}
 
 
@@ -284,8 +284,8 @@ def read(key: Key, packet: Packet) -> object:
         if proto == "th":
             if packet.l4proto not in PORT_PROTOCOLS:
                 return None
-        elif proto in L4_NUMBERS:
-            if packet.l4proto != L4_NUMBERS[proto]:
+        elif proto in PROTOCOLS:
+            if packet.l4proto != PROTOCOLS[proto]:
                 return BREAK
         else:
             return None

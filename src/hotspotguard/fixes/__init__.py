@@ -15,6 +15,7 @@ STRATEGIES: dict[str, str] = {
     "forward-allow": "accept the hotspot's forwarded traffic before the dropping rule",
     "masquerade": "masquerade the hotspot's traffic on the uplink",
 }
+STRATEGY_NAMES: tuple[str, ...] = tuple(STRATEGIES)
 
 
 def candidate_fixes(owner: str, flow: str) -> list[str]:

@@ -52,7 +52,7 @@ lint: venv
 	$(BIN)/ruff format --check src tests benchmarks
 
 typecheck: venv
-	$(BIN)/mypy --strict src/hotspotguard/ruleset src/hotspotguard/verdict
+	$(BIN)/mypy --strict src/hotspotguard/ruleset src/hotspotguard/verdict src/hotspotguard/fixes
 
 # Figures, not assertions: the engine on 1k-100k rules, then the watcher (latency, bursts, idle).
 bench: venv system-deps

@@ -1,4 +1,4 @@
-"""The command line: `hotspotguard status|explain|snapshot` (fix/undo arrive with the helper).
+"""The command line: `hotspotguard status|explain|snapshot|fix|undo|fixes`.
 
 Exit codes: 0 all hotspots ok (or none), 1 a hotspot is blocked or its state unknown,
 2 bad input or usage. Errors are one line on stderr, never a traceback.
@@ -12,7 +12,7 @@ import os
 import sys
 from typing import Any
 
-from hotspotguard import __version__
+from hotspotguard import __version__, cli_fixes
 from hotspotguard.ruleset import (
     Snapshot,
     SnapshotError,
@@ -33,7 +33,7 @@ class UsageError(Exception):
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hotspotguard",
-        description="Find (and soon fix) the firewall rule that breaks a NetworkManager hotspot.",
+        description="Find and fix the firewall rule that breaks a NetworkManager hotspot.",
     )
     parser.add_argument("--version", action="version", version=f"hotspotguard {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -56,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     snapshot = sub.add_parser("snapshot", help="capture the live firewall into a JSON document")
     snapshot.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default stdout)")
     snapshot.add_argument("--iface", action="append", help="a hotspot interface (repeatable)")
+    cli_fixes.add_commands(sub)
     return parser
 
 
@@ -172,7 +173,12 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"explain": cmd_explain, "status": cmd_status, "snapshot": cmd_snapshot}
+COMMANDS = {
+    "explain": cmd_explain,
+    "status": cmd_status,
+    "snapshot": cmd_snapshot,
+    **cli_fixes.COMMANDS,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -186,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, SnapshotError) as error:
         print(f"hotspotguard: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except cli_fixes.CommandError as error:
+        print(f"hotspotguard: {error}", file=sys.stderr)
+        return error.code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

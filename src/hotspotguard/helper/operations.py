@@ -7,12 +7,29 @@ dicts (the D-Bus service sends them as JSON strings).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from dataclasses import dataclass
+import socket
+import sys
+import time
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from hotspotguard.fixes import STRATEGY_NAMES
+from hotspotguard.fixes.plan import Change, Plan, RuleChange, change_from_json, tag
+from hotspotguard.fixes.strategies import (
+    FixUnavailable,
+    Verification,
+    preferred_strategy,
+    verified_plan,
+    verify_current,
+)
+from hotspotguard.helper import state
+from hotspotguard.ruleset import Ruleset, Snapshot, SnapshotError, load_snapshot, parse_ruleset
+from hotspotguard.system import firewall, persist
+from hotspotguard.verdict import HotspotVerdict
+from hotspotguard.verdict.report import summary
 
 ErrorKind = Literal["InvalidArgument", "NotFound", "Stale", "NotApplicable", "Failed"]
 
@@ -44,8 +61,11 @@ def validate_iface(name: object, *, must_exist: bool = True) -> str:
         raise HelperError("InvalidArgument", f"{shown!r} is not an interface name")
     if not name.isprintable() or not name.isascii():
         raise HelperError("InvalidArgument", f"{shown!r} is not an interface name")
-    if must_exist and not os.path.exists(f"/sys/class/net/{name}"):
-        raise HelperError("NotFound", f"there is no interface {name}")
+    if must_exist:
+        try:
+            socket.if_nametoindex(name)  # this network namespace's, unlike /sys/class/net
+        except OSError:
+            raise HelperError("NotFound", f"there is no interface {name}") from None
     return name
 
 
@@ -74,6 +94,15 @@ def fix_id(strategy: str, iface: str) -> str:
     return f"{strategy}@{iface}"
 
 
+def _default_helper() -> str:
+    """The installed `hotspotguard-helper` beside the running Python (a venv or /usr)."""
+    beside = os.path.join(os.path.dirname(sys.executable), "hotspotguard-helper")
+    return beside if os.path.isabs(beside) and os.path.exists(beside) else DEFAULT_HELPER
+
+
+DEFAULT_HELPER = "/usr/libexec/hotspotguard-helper"
+
+
 @dataclass(frozen=True)
 class Paths:
     """Where the helper keeps state and writes its permanent-fix files (fixed, absolute)."""
@@ -81,11 +110,25 @@ class Paths:
     state_dir: str = "/var/lib/hotspotguard"
     systemd_dropin_dir: str = "/etc/systemd/system/docker.service.d"
     dispatcher_dir: str = "/etc/NetworkManager/dispatcher.d"
-    helper: str = "/usr/libexec/hotspotguard-helper"
+    helper: str = field(default_factory=_default_helper)
 
     @property
     def state_file(self) -> str:
         return os.path.join(self.state_dir, "fixes.json")
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+@dataclass
+class _Live:
+    """The machine now, for one hotspot: snapshot, ruleset and the generation token."""
+
+    snapshot: Snapshot
+    ruleset: Ruleset
+    generation: str
 
 
 class Operations:
@@ -93,6 +136,8 @@ class Operations:
 
     def __init__(self, paths: Paths | None = None) -> None:
         self.paths = paths or Paths()
+
+    # --- reading ---------------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
         """The live `hotspotguard-snapshot/1` document (hotspots from NetworkManager's tables)."""
@@ -103,34 +148,279 @@ class Operations:
         except CaptureError as error:
             raise HelperError("Failed", str(error)) from None
 
-    def preview(self, iface: str, strategy: str) -> dict[str, Any]:
-        """The plan for `strategy` on hotspot `iface`, with the engine's before/after verdicts."""
-        raise NotImplementedError
+    def _live(self, iface: str) -> _Live:
+        """Capture the machine with `iface` as the hotspot, between two equal generations."""
+        from hotspotguard.system.capture import CaptureError, capture_snapshot
+
+        for _ in range(5):
+            try:
+                before = firewall.generation([])
+                doc = capture_snapshot([iface])
+                snapshot = load_snapshot(doc)
+                legacy = [snapshot.iptables_legacy_save, snapshot.ip6tables_legacy_save]
+                token = firewall.generation(legacy)
+            except (CaptureError, SnapshotError, firewall.FirewallError) as error:
+                raise HelperError("Failed", _one_line(error)) from None
+            if before.split("-")[0] == token.split("-")[0]:
+                return _Live(snapshot, parse_ruleset(snapshot), token)
+        raise HelperError("Failed", "the firewall keeps changing; try again in a moment")
+
+    def _plan(self, iface: str, strategy: str) -> tuple[_Live, Plan, Verification]:
+        validate_iface(iface)
+        if strategy:
+            validate_strategy(strategy)
+        live = self._live(iface)
+        if not strategy:
+            verdict = verify_current(live.snapshot, live.ruleset, iface)
+            applied = [f for f in self._load() if f.get("iface") == iface]
+            chosen = preferred_strategy(verdict)
+            if chosen is None and verdict.verdict == "ok" and applied:
+                chosen = str(applied[-1]["strategy"])  # ok thanks to it: apply is then a no-op
+            if chosen is None:
+                if verdict.verdict == "ok":
+                    raise HelperError("NotApplicable", f"{iface} is not blocked: nothing to fix")
+                raise HelperError(
+                    "NotApplicable", f"no fix is built for this yet: {summary(verdict)}"
+                )
+            strategy = chosen
+        try:
+            plan, verification = verified_plan(live.snapshot, live.ruleset, iface, strategy)
+        except FixUnavailable as error:
+            raise HelperError("NotApplicable", str(error)) from None
+        return live, plan, verification
+
+    def preview(self, iface: str, strategy: str = "") -> dict[str, Any]:
+        """The plan for `strategy` ("" = the recommended one) on hotspot `iface`, with the
+        engine's verdicts before and after it, and the generation it was planned on."""
+        live, plan, verification = self._plan(iface, strategy)
+        return {
+            "plan": plan.to_json(),
+            "generation": live.generation,
+            "before": _verdict_json(verification.before),
+            "after": _verdict_json(verification.after),
+            "applied": self._find(plan.fix_id) is not None,
+        }
+
+    # --- changing --------------------------------------------------------------------------
 
     def apply(
         self, iface: str, strategy: str, *, permanent: bool, uid: int, generation: str = ""
     ) -> dict[str, Any]:
         """Apply (idempotent); `generation` from a preview refuses it if the ruleset moved."""
-        raise NotImplementedError
+        live, plan, verification = self._plan(iface, strategy)
+        if generation and generation != live.generation:
+            raise HelperError(
+                "Stale", "the firewall changed since the fix was planned: preview it again"
+            )
+        fixes = self._load()
+        record = next((f for f in fixes if f.get("id") == plan.fix_id), None)
+        done: list[Change] = []
+        changed = False
+        try:
+            for change in plan.changes:
+                if isinstance(change, RuleChange):
+                    changed |= self._insert(change, plan.tag, live.generation)
+                    done.append(change)
+                else:
+                    previous = firewall.read_sysctl(change.name)
+                    if previous != change.value:
+                        firewall.write_sysctl(change.name, change.value)
+                        changed = True
+                    old = _recorded_previous(record, change.name)
+                    done.append(replace(change, previous=old if old is not None else previous))
+        except (firewall.FirewallError, OSError) as error:
+            self._roll_back(done, plan.tag)
+            raise HelperError("Failed", _one_line(error)) from None
+        keep = permanent or bool(record and record.get("permanent"))
+        new_record = {
+            "id": plan.fix_id,
+            "strategy": plan.strategy,
+            "iface": plan.iface,
+            "uid": record["uid"] if record else uid,
+            "applied_at": record["applied_at"] if record else time.time(),
+            "permanent": keep,
+            "summary": plan.summary,
+            "changes": [change.to_json() for change in done],
+        }
+        fixes = [f for f in fixes if f.get("id") != plan.fix_id] + [new_record]
+        self._store(fixes)
+        files = self._sync_permanent_files(fixes)
+        return {
+            **new_record,
+            "changed": changed,
+            "files": files,
+            "before": _verdict_json(verification.before),
+            "after": _verdict_json(verification.after),
+        }
+
+    def _insert(self, change: RuleChange, fix_tag: str, planned_on: str) -> bool:
+        """Put `change`'s rules in place in one commit (replacing an older version of them);
+        False when they already are."""
+        text = firewall.save(change.variant, change.family, change.table)
+        if not firewall.chain_exists(text, change.table, change.chain):
+            raise firewall.FirewallError(f"{change.table} {change.chain} is not there any more")
+        present = firewall.tagged_rules(text, change.table, change.chain, fix_tag)
+        if firewall.same_rules(present, change.rules):
+            return False
+        if firewall.generation([]).split("-")[0] != planned_on.split("-")[0]:
+            raise firewall.FirewallError("the firewall changed while applying; try again")
+        lines = firewall.delete_lines(change.chain, present) + firewall.insert_lines(change)
+        firewall.commit(change, lines)
+        return True
+
+    def _remove(self, change: RuleChange, fix_tag: str) -> int:
+        """Delete exactly the rules carrying `fix_tag` from `change`'s chain (one commit)."""
+        text = firewall.save(change.variant, change.family, change.table)
+        present = firewall.tagged_rules(text, change.table, change.chain, fix_tag)
+        firewall.commit(change, firewall.delete_lines(change.chain, present))
+        return len(present)
+
+    def _roll_back(self, done: list[Change], fix_tag: str) -> None:
+        for change in reversed(done):
+            with contextlib.suppress(firewall.FirewallError, OSError):
+                if isinstance(change, RuleChange):
+                    self._remove(change, fix_tag)
+                elif change.previous is not None:
+                    firewall.write_sysctl(change.name, change.previous)
 
     def undo(self, fix_id: str, *, uid: int) -> dict[str, Any]:
         """Undo one fix ("" = the most recent); restores exactly what was there."""
-        raise NotImplementedError
+        if fix_id:
+            validate_fix_id(fix_id)
+        fixes = self._load()
+        record = self._pick(fixes, fix_id)
+        removed = 0
+        try:
+            for raw in record.get("changes", []):
+                change = change_from_json(raw)
+                if isinstance(change, RuleChange):
+                    removed += self._remove(change, tag(str(record["id"])))
+                elif change.previous is not None and (
+                    firewall.read_sysctl(change.name) == change.value
+                ):
+                    firewall.write_sysctl(change.name, change.previous)
+        except (firewall.FirewallError, OSError, KeyError, TypeError, ValueError) as error:
+            raise HelperError("Failed", _one_line(error)) from None
+        fixes = [f for f in fixes if f.get("id") != record["id"]]
+        self._store(fixes)
+        files = self._sync_permanent_files(fixes)
+        return {**record, "removed_rules": removed, "files": files}
 
     def undo_all(self, *, uid: int) -> list[dict[str, Any]]:
-        raise NotImplementedError
+        return [self.undo(str(f["id"]), uid=uid) for f in reversed(self._load())]
 
     def list_fixes(self) -> list[dict[str, Any]]:
-        raise NotImplementedError
+        """The applied fixes, oldest first, each with whether its rules are still in place."""
+        result = []
+        for record in self._load():
+            result.append({**record, "in_place": self._in_place(record)})
+        return result
+
+    def _in_place(self, record: dict[str, Any]) -> bool:
+        try:
+            for raw in record.get("changes", []):
+                change = change_from_json(raw)
+                if isinstance(change, RuleChange):
+                    text = firewall.save(change.variant, change.family, change.table)
+                    present = firewall.tagged_rules(
+                        text, change.table, change.chain, tag(str(record["id"]))
+                    )
+                    if not firewall.same_rules(present, change.rules):
+                        return False
+                elif firewall.read_sysctl(change.name) != change.value:
+                    return False
+        except (firewall.FirewallError, KeyError, TypeError, ValueError):
+            return False
+        return True
 
     def fix_owner(self, fix_id: str) -> int:
         """The uid that applied `fix_id` ("" = the most recent); NotFound if there is none."""
-        raise NotImplementedError
+        if fix_id:
+            validate_fix_id(fix_id)
+        return int(self._pick(self._load(), fix_id).get("uid", 0))
 
     def set_permanent(self, fix_id: str, permanent: bool, *, uid: int) -> dict[str, Any]:
-        raise NotImplementedError
+        if fix_id:
+            validate_fix_id(fix_id)
+        fixes = self._load()
+        record = self._pick(fixes, fix_id)
+        record["permanent"] = bool(permanent)
+        self._store(fixes)
+        return {**record, "files": self._sync_permanent_files(fixes)}
 
     def reapply(self, iface: str | None = None) -> list[dict[str, Any]]:
         """Re-apply the saved permanent fixes (all, or those of `iface`); for the drop-in and
-        the NetworkManager dispatcher script."""
-        raise NotImplementedError
+        the NetworkManager dispatcher script.  Per fix: "applied", "in place" or why not."""
+        if iface is not None:
+            validate_iface(iface, must_exist=False)
+        results = []
+        for record in self._load():
+            if not record.get("permanent") or (iface is not None and record["iface"] != iface):
+                continue
+            outcome: dict[str, Any] = {"id": record["id"]}
+            try:
+                done = self.apply(
+                    str(record["iface"]),
+                    str(record["strategy"]),
+                    permanent=True,
+                    uid=int(record.get("uid", 0)),
+                )
+                outcome["result"] = "applied" if done["changed"] else "in place"
+            except HelperError as error:
+                outcome["result"] = f"not applied: {error}"
+            results.append(outcome)
+        return results
+
+    # --- the record and the permanent files ------------------------------------------------
+
+    def _load(self) -> list[dict[str, Any]]:
+        try:
+            return state.load(self.paths.state_file)
+        except RuntimeError as error:
+            raise HelperError("Failed", str(error)) from None
+
+    def _store(self, fixes: list[dict[str, Any]]) -> None:
+        try:
+            state.store(self.paths.state_file, fixes)
+        except OSError as error:
+            raise HelperError("Failed", f"cannot save the record of fixes: {error}") from None
+
+    def _find(self, fix_id: str) -> dict[str, Any] | None:
+        return next((f for f in self._load() if f.get("id") == fix_id), None)
+
+    @staticmethod
+    def _pick(fixes: list[dict[str, Any]], fix_id: str) -> dict[str, Any]:
+        if not fix_id:
+            if not fixes:
+                raise HelperError("NotFound", "no fix has been applied")
+            return fixes[-1]
+        for record in fixes:
+            if record.get("id") == fix_id:
+                return record
+        raise HelperError("NotFound", f"no fix {fix_id} is applied")
+
+    def _sync_permanent_files(self, fixes: list[dict[str, Any]]) -> list[str]:
+        """Install the drop-in and dispatcher script while a permanent fix exists, else remove
+        them; the files now in place."""
+        paths = self.paths
+        try:
+            if any(f.get("permanent") for f in fixes):
+                return persist.install(paths.systemd_dropin_dir, paths.dispatcher_dir, paths.helper)
+            persist.remove(paths.systemd_dropin_dir, paths.dispatcher_dir)
+        except OSError as error:
+            raise HelperError(
+                "Failed", f"cannot write the files that keep fixes: {error}"
+            ) from None
+        return []
+
+
+def _recorded_previous(record: dict[str, Any] | None, name: str) -> str | None:
+    for raw in (record or {}).get("changes", []):
+        if raw.get("kind") == "sysctl" and raw.get("name") == name:
+            previous = raw.get("previous")
+            return None if previous is None else str(previous)
+    return None
+
+
+def _verdict_json(verdict: HotspotVerdict) -> dict[str, Any]:
+    return {"verdict": verdict.verdict, "summary": summary(verdict), "fixes": list(verdict.fixes)}

@@ -1,0 +1,219 @@
+"""`hotspotguard fix|undo|fixes`: as root the helper's operations run in-process (no bus
+needed, so it works in a bare namespace); as a user they go through the helper over D-Bus,
+and the desktop's polkit agent asks for the password."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any, Protocol
+
+from hotspotguard.helper.operations import HelperError
+
+
+class CommandError(Exception):
+    """A refused or failed command: one line on stderr; `code` is the exit status."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Fixer(Protocol):
+    def preview(self, iface: str, strategy: str) -> dict[str, Any]: ...
+    def apply(
+        self, iface: str, strategy: str, permanent: bool, generation: str
+    ) -> dict[str, Any]: ...
+    def undo(self, fix_id: str) -> dict[str, Any]: ...
+    def undo_all(self) -> list[dict[str, Any]]: ...
+    def list_fixes(self) -> list[dict[str, Any]]: ...
+
+
+class InProcess:
+    """Root: the helper's own code, here."""
+
+    def __init__(self) -> None:
+        from hotspotguard.helper.operations import Operations
+
+        self.ops = Operations()
+
+    def preview(self, iface: str, strategy: str) -> dict[str, Any]:
+        return self.ops.preview(iface, strategy)
+
+    def apply(self, iface: str, strategy: str, permanent: bool, generation: str) -> dict[str, Any]:
+        return self.ops.apply(iface, strategy, permanent=permanent, uid=0, generation=generation)
+
+    def undo(self, fix_id: str) -> dict[str, Any]:
+        return self.ops.undo(fix_id, uid=0)
+
+    def undo_all(self) -> list[dict[str, Any]]:
+        return self.ops.undo_all(uid=0)
+
+    def list_fixes(self) -> list[dict[str, Any]]:
+        return self.ops.list_fixes()
+
+
+class ThroughHelper:
+    """A user: the D-Bus helper (polkit decides; the desktop's agent may ask a password)."""
+
+    def _call(self, method: str, *args: Any) -> Any:
+        from hotspotguard.system.helper_client import HelperRefused, HelperUnavailable, call_helper
+
+        try:
+            return call_helper(method, *args, interactive=True)
+        except HelperUnavailable as error:
+            raise CommandError(str(error), 2) from None
+        except HelperRefused as error:
+            code = 2 if error.kind in ("InvalidArgument", "NotFound") else 1
+            raise CommandError(str(error), code) from None
+
+    def preview(self, iface: str, strategy: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("PreviewFix", iface, strategy)
+        return result
+
+    def apply(self, iface: str, strategy: str, permanent: bool, generation: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("ApplyFix", iface, strategy, permanent, generation)
+        return result
+
+    def undo(self, fix_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("UndoFix", fix_id)
+        return result
+
+    def undo_all(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("UndoAllFixes")
+        return result
+
+    def list_fixes(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("ListFixes")
+        return result
+
+
+def fixer() -> Fixer:
+    return InProcess() if os.geteuid() == 0 else ThroughHelper()
+
+
+def add_commands(sub: Any) -> None:
+    fix = sub.add_parser("fix", help="fix a blocked hotspot (shows the plan with --dry-run)")
+    fix.add_argument("--iface", help="the hotspot interface (default: the only hotspot)")
+    fix.add_argument("--strategy", default="", help="docker-user, sysctl-forwarding, …")
+    fix.add_argument("--permanent", action="store_true", help="keep it after reboots")
+    fix.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    fix.add_argument("--json", action="store_true", help="print JSON")
+
+    undo = sub.add_parser("undo", help="undo a fix (default: the most recent)")
+    undo.add_argument("id", nargs="?", default="", help="a fix id, like docker-user@wlan0")
+    undo.add_argument("--all", action="store_true", help="undo every fix")
+    undo.add_argument("--json", action="store_true", help="print JSON")
+
+    fixes = sub.add_parser("fixes", help="the fixes hotspotguard has applied")
+    fixes.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _print_json(doc: Any) -> None:
+    json.dump(doc, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def _hotspot_iface() -> str:
+    """The only hotspot (NetworkManager's shared connections, else its firewall tables)."""
+    from hotspotguard.watch import status_once
+
+    state = status_once(None)
+    names = [h["iface"] for h in state.hotspots]
+    if not names:
+        reason = f" ({state.reason})" if state.reason and state.state == "error" else ""
+        raise CommandError(f"no hotspot is active{reason}; name one with --iface", 2)
+    blocked = [h["iface"] for h in state.hotspots if h.get("state") == "blocked"]
+    if len(names) == 1 or len(blocked) == 1:
+        return blocked[0] if blocked else names[0]
+    raise CommandError(f"several hotspots ({', '.join(names)}): choose one with --iface", 2)
+
+
+def _plan_lines(preview: dict[str, Any]) -> list[str]:
+    plan = preview["plan"]
+    lines = [f"Fix {plan['id']}: {plan['summary']}"]
+    lines += [f"  {line}" for line in plan["preview"]]
+    lines.append(f"Trade-off: {plan['tradeoff']}")
+    lines.append(f"Before: {preview['before']['summary']}")
+    lines.append(f"After:  {preview['after']['summary']}")
+    return lines
+
+
+def _run(action: Any) -> Any:
+    try:
+        return action()
+    except HelperError as error:
+        code = 2 if error.kind in ("InvalidArgument", "NotFound") else 1
+        raise CommandError(str(error), code) from None
+
+
+def cmd_fix(args: argparse.Namespace) -> int:
+    backend = fixer()
+    iface = args.iface or _hotspot_iface()
+    preview = _run(lambda: backend.preview(iface, args.strategy))
+    if args.dry_run:
+        if args.json:
+            _print_json(preview)
+        else:
+            print("\n".join(_plan_lines(preview)))
+            if preview.get("applied"):
+                print("(already applied: applying it again changes nothing)")
+        return 0
+    strategy = preview["plan"]["strategy"]
+    done = _run(lambda: backend.apply(iface, strategy, args.permanent, preview["generation"]))
+    if args.json:
+        _print_json(done)
+        return 0
+    if done["changed"]:
+        print(f"Applied {done['id']}: {done['summary']}")
+    else:
+        print(f"{done['id']} is already in place: nothing changed")
+    print(f"Now: {done['after']['summary']}")
+    if done.get("permanent"):
+        print("Kept after reboot and Docker restarts (" + ", ".join(done["files"]) + ")")
+    return 0
+
+
+def cmd_undo(args: argparse.Namespace) -> int:
+    backend = fixer()
+    if args.all and args.id:
+        raise CommandError("give a fix id or --all, not both", 2)
+    undone = _run(backend.undo_all) if args.all else [_run(lambda: backend.undo(args.id))]
+    if args.json:
+        _print_json(undone)
+        return 0
+    if not undone:
+        print("no fix was applied: nothing to undo")
+    for record in undone:
+        rules = record.get("removed_rules", 0)
+        print(f"Undid {record['id']}: removed {rules} rule{'s' if rules != 1 else ''}")
+    return 0
+
+
+def cmd_fixes(args: argparse.Namespace) -> int:
+    fixes = _run(fixer().list_fixes)
+    if args.json:
+        _print_json(fixes)
+        return 0
+    if not fixes:
+        print("no fixes applied")
+    for record in fixes:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.get("applied_at", 0)))
+        flags = ["permanent" if record.get("permanent") else "until reboot"]
+        if not record.get("in_place", True):
+            flags.append("NOT IN PLACE (re-run `hotspotguard fix`)")
+        print(f"{record['id']}  applied {when}  {', '.join(flags)}")
+        print(f"  {record.get('summary', '')}")
+        for change in record.get("changes", []):
+            if change.get("kind") == "rules":
+                for rule in change["rules"]:
+                    print(f"  + {change['table']} {change['chain']} {rule}")
+            else:
+                print(f"  = {change['name']}={change['value']} (was {change.get('previous')})")
+    return 0
+
+
+COMMANDS = {"fix": cmd_fix, "undo": cmd_undo, "fixes": cmd_fixes}

@@ -1,0 +1,130 @@
+"""A fix as data: exactly what will be added or set, shown before anything runs.
+
+Every rule a plan adds carries the comment ``hotspotguard:<fix id>`` (its *tag*), which is how
+apply recognises a fix already in place and how undo finds exactly the rules it added.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Variant = Literal["nft", "legacy"]
+TAG_PREFIX = "hotspotguard:"
+
+
+def tag(fix_id: str) -> str:
+    """The comment every rule of fix `fix_id` carries."""
+    return TAG_PREFIX + fix_id
+
+
+@dataclass(frozen=True)
+class RuleChange:
+    """Rules inserted, in order, at the top of a chain that iptables manages.
+
+    `rules` are rule specifications as ``iptables-save`` prints them after ``-A CHAIN``."""
+
+    variant: Variant
+    family: Literal[4, 6]
+    table: str
+    chain: str
+    rules: tuple[str, ...]
+
+    @property
+    def command(self) -> str:
+        """The program a person would use for these rules (for the preview)."""
+        base = "iptables" if self.family == 4 else "ip6tables"
+        return f"{base}-{self.variant}"
+
+    def preview(self) -> list[str]:
+        return [
+            f"{self.command} -t {self.table} -I {self.chain} {n} {rule}"
+            for n, rule in enumerate(self.rules, 1)
+        ]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "rules",
+            "variant": self.variant,
+            "family": self.family,
+            "table": self.table,
+            "chain": self.chain,
+            "rules": list(self.rules),
+        }
+
+
+@dataclass(frozen=True)
+class SysctlChange:
+    """A kernel setting written under /proc/sys (undo writes the previous value back)."""
+
+    name: str
+    value: str
+    previous: str | None = None
+
+    def preview(self) -> list[str]:
+        was = f" (now {self.previous})" if self.previous is not None else ""
+        return [f"sysctl {self.name}={self.value}{was}"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": "sysctl", "name": self.name, "value": self.value, "previous": self.previous}
+
+
+Change = RuleChange | SysctlChange
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a strategy would do for one hotspot."""
+
+    fix_id: str
+    strategy: str
+    iface: str
+    summary: str  # one sentence: what it does
+    tradeoff: str  # one sentence: what it costs or leaves open
+    changes: tuple[Change, ...] = field(default_factory=tuple)
+
+    @property
+    def tag(self) -> str:
+        return tag(self.fix_id)
+
+    def preview(self) -> list[str]:
+        return [line for change in self.changes for line in change.preview()]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.fix_id,
+            "strategy": self.strategy,
+            "iface": self.iface,
+            "summary": self.summary,
+            "tradeoff": self.tradeoff,
+            "changes": [change.to_json() for change in self.changes],
+            "preview": self.preview(),
+        }
+
+
+def change_from_json(doc: dict[str, Any]) -> Change:
+    """The inverse of `to_json` (for the helper's state file, which only it writes)."""
+    if doc.get("kind") == "rules":
+        family: Literal[4, 6] = 4 if doc["family"] == 4 else 6
+        variant: Variant = "legacy" if doc["variant"] == "legacy" else "nft"
+        rules = tuple(str(rule) for rule in doc["rules"])
+        return RuleChange(variant, family, str(doc["table"]), str(doc["chain"]), rules)
+    previous = doc.get("previous")
+    return SysctlChange(
+        str(doc["name"]), str(doc["value"]), None if previous is None else str(previous)
+    )
+
+
+def rule_tag(spec: str) -> str | None:
+    """The hotspotguard tag of a rule spec or save line, if it has one."""
+    if TAG_PREFIX not in spec:
+        return None
+    try:
+        tokens = shlex.split(spec)
+    except ValueError:
+        return None
+    for index, token in enumerate(tokens[:-1]):
+        if token == "--comment" and tokens[index + 1].startswith(TAG_PREFIX):
+            return tokens[index + 1]
+    return None

@@ -1,0 +1,214 @@
+"""Fix strategies: from a snapshot and its ruleset to a `Plan`, verified by the engine.
+
+A plan is offered only if the engine, run on the ruleset with the plan applied in memory,
+says the hotspot comes out ``ok`` (`verify`).  Nothing here touches the machine.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, replace
+
+from hotspotguard.fixes import STRATEGIES
+from hotspotguard.fixes.plan import Change, Plan, RuleChange, SysctlChange, Variant, tag
+from hotspotguard.ruleset import Hotspot, Ruleset, Snapshot
+from hotspotguard.ruleset.iptables import parse_rule_line
+from hotspotguard.ruleset.model import Table
+from hotspotguard.verdict import HotspotVerdict, evaluate
+from hotspotguard.verdict.report import summary
+
+DOCKER_USER = "DOCKER-USER"
+IMPLEMENTED = ("docker-user", "sysctl-forwarding")
+SOURCE_VARIANT: dict[str, Variant] = {"iptables-nft": "nft", "iptables-legacy": "legacy"}
+
+
+class FixUnavailable(Exception):
+    """The strategy cannot be planned (or would not work) here; the message is one line."""
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The engine's verdict for the hotspot before and after the plan (applied in memory)."""
+
+    before: HotspotVerdict
+    after: HotspotVerdict
+
+    @property
+    def works(self) -> bool:
+        return self.after.verdict == "ok"
+
+
+def _hotspot(snapshot: Snapshot, iface: str) -> Hotspot:
+    for hotspot in snapshot.hotspots:
+        if hotspot.iface == iface:
+            return hotspot
+    raise FixUnavailable(f"{iface} is not a hotspot (no shared connection uses it)")
+
+
+def _docker_user_table(ruleset: Ruleset, family: str) -> Table | None:
+    for table in ruleset.tables:
+        if (
+            table.family == family
+            and table.name == "filter"
+            and table.source in SOURCE_VARIANT
+            and table.chain(DOCKER_USER) is not None
+        ):
+            return table
+    return None
+
+
+def _networks(
+    addresses: tuple[ipaddress.IPv4Interface | ipaddress.IPv6Interface, ...],
+) -> list[str]:
+    nets = [a.network for a in addresses if not a.ip.is_link_local]
+    return [str(n) for n in dict.fromkeys(nets)]
+
+
+def _docker_user_rules(
+    hotspot: Hotspot, uplinks: tuple[str, ...], fix_tag: str, version: int
+) -> tuple[str, ...]:
+    """Accept new traffic from the hotspot's subnet to each uplink, and only the replies back
+    (in iptables-save's canonical order, so the save text reads back the same)."""
+    nets = _networks(hotspot.ipv4 if version == 4 else hotspot.ipv6)
+    comment = f'-m comment --comment "{fix_tag}"'
+    rules: list[str] = []
+    for net in nets:
+        for uplink in uplinks:
+            rules.append(f"-s {net} -i {hotspot.iface} -o {uplink} {comment} -j ACCEPT")
+            rules.append(
+                f"-d {net} -i {uplink} -o {hotspot.iface} -m conntrack --ctstate "
+                f"RELATED,ESTABLISHED {comment} -j ACCEPT"
+            )
+    return tuple(rules)
+
+
+def _plan_docker_user(snapshot: Snapshot, ruleset: Ruleset, hotspot: Hotspot, fix_id: str) -> Plan:
+    if not snapshot.uplinks:
+        raise FixUnavailable("there is no uplink (no default route) to let the hotspot out to")
+    changes: list[Change] = []
+    for family, version in (("ip", 4), ("ip6", 6)):
+        table = _docker_user_table(ruleset, family)
+        rules = _docker_user_rules(hotspot, snapshot.uplinks, tag(fix_id), version)
+        if table is None or not rules:
+            continue
+        variant = SOURCE_VARIANT[table.source]
+        changes.append(RuleChange(variant, 4 if version == 4 else 6, "filter", DOCKER_USER, rules))
+    if not changes:
+        raise FixUnavailable(
+            "Docker's DOCKER-USER chain is not there (Docker not running, or Docker 29 with "
+            "its nftables backend)"
+        )
+    uplinks = ", ".join(snapshot.uplinks)
+    return Plan(
+        fix_id,
+        "docker-user",
+        hotspot.iface,
+        f"accept {hotspot.iface}'s traffic to {uplinks} and its replies in Docker's "
+        "DOCKER-USER chain",
+        "least privilege: clients still cannot reach Docker's networks, and the uplink "
+        "cannot open connections to them",
+        tuple(changes),
+    )
+
+
+def _plan_sysctl_forwarding(snapshot: Snapshot, hotspot: Hotspot, fix_id: str) -> Plan:
+    names = ["net.ipv4.ip_forward"]
+    if hotspot.ipv6:
+        names.append("net.ipv6.conf.all.forwarding")
+    changes = tuple(
+        SysctlChange(name, "1", snapshot.sysctl.get(name))
+        for name in names
+        if snapshot.sysctl.get(name) != "1"
+    )
+    if not changes:
+        raise FixUnavailable("forwarding is already on")
+    return Plan(
+        fix_id,
+        "sysctl-forwarding",
+        hotspot.iface,
+        "turn the kernel's packet forwarding on",
+        "the host forwards between all its interfaces; the firewall's forward rules decide",
+        changes,
+    )
+
+
+def plan_fix(snapshot: Snapshot, ruleset: Ruleset, iface: str, strategy: str) -> Plan:
+    """The plan of `strategy` for hotspot `iface`, not yet verified; raises `FixUnavailable`."""
+    if strategy not in STRATEGIES:
+        raise FixUnavailable(f"unknown strategy {strategy!r}")
+    if strategy not in IMPLEMENTED:
+        raise FixUnavailable(f"the {strategy} strategy ({STRATEGIES[strategy]}) is not built yet")
+    hotspot = _hotspot(snapshot, iface)
+    fix_id = f"{strategy}@{iface}"
+    if strategy == "docker-user":
+        return _plan_docker_user(snapshot, ruleset, hotspot, fix_id)
+    return _plan_sysctl_forwarding(snapshot, hotspot, fix_id)
+
+
+def _insert_rules(ruleset: Ruleset, change: RuleChange) -> Ruleset:
+    family = "ip" if change.family == 4 else "ip6"
+    source = "iptables-nft" if change.variant == "nft" else "iptables-legacy"
+    tables = list(ruleset.tables)
+    for position, table in enumerate(tables):
+        if (table.family, table.name, table.source) != (family, change.table, source):
+            continue
+        declared = frozenset(chain.name for chain in table.chains)
+        added = tuple(
+            parse_rule_line(f"-A {change.chain} {rule}", change.family, declared)
+            for rule in change.rules
+        )
+
+        chains = tuple(
+            replace(c, rules=added + c.rules) if c.name == change.chain else c for c in table.chains
+        )
+        tables[position] = replace(table, chains=chains)
+        return Ruleset(tuple(tables), ruleset.warnings)
+    raise FixUnavailable(f"{family} {change.table} {change.chain} is not there")
+
+
+def apply_in_memory(snapshot: Snapshot, ruleset: Ruleset, plan: Plan) -> tuple[Snapshot, Ruleset]:
+    """The snapshot and ruleset as they would be with `plan` applied."""
+    sysctl = dict(snapshot.sysctl)
+    for change in plan.changes:
+        if isinstance(change, RuleChange):
+            ruleset = _insert_rules(ruleset, change)
+        else:
+            sysctl[change.name] = change.value
+    return replace(snapshot, sysctl=sysctl), ruleset
+
+
+def _verdict_of(snapshot: Snapshot, ruleset: Ruleset, iface: str) -> HotspotVerdict:
+    only = replace(snapshot, hotspots=tuple(h for h in snapshot.hotspots if h.iface == iface))
+    return evaluate(only, ruleset).hotspots[0]
+
+
+def verify_current(snapshot: Snapshot, ruleset: Ruleset, iface: str) -> HotspotVerdict:
+    """The engine's verdict for hotspot `iface` as things are."""
+    _hotspot(snapshot, iface)
+    return _verdict_of(snapshot, ruleset, iface)
+
+
+def verify(snapshot: Snapshot, ruleset: Ruleset, plan: Plan) -> Verification:
+    """Run the engine before and after `plan` (in memory)."""
+    before = _verdict_of(snapshot, ruleset, plan.iface)
+    after = _verdict_of(*apply_in_memory(snapshot, ruleset, plan), plan.iface)
+    return Verification(before, after)
+
+
+def verified_plan(
+    snapshot: Snapshot, ruleset: Ruleset, iface: str, strategy: str
+) -> tuple[Plan, Verification]:
+    """A plan that the engine says works, with its verification; else `FixUnavailable` naming
+    what would still block."""
+    plan = plan_fix(snapshot, ruleset, iface, strategy)
+    verification = verify(snapshot, ruleset, plan)
+    if not verification.works:
+        raise FixUnavailable(
+            f"{strategy} would not be enough: after it, {summary(verification.after)}"
+        )
+    return plan, verification
+
+
+def preferred_strategy(verdict: HotspotVerdict) -> str | None:
+    """The least-privileged built strategy for what blocks the hotspot, if there is one."""
+    return next((s for s in verdict.fixes if s in IMPLEMENTED), None)

@@ -211,3 +211,44 @@ def test_a_permanent_fix_survives_docker_restarts_and_flushes(
         assert "Undid docker-user@hs0" in out
         assert not sandbox.written(DROPIN).exists() and not dispatcher.exists()
         assert tagged(lab) == []
+
+
+def _legacy_save(lab: Lab, tool: str) -> list[str]:
+    save = lab.host_run([tool]).stdout
+    return [re.sub(r"\[\d+:\d+\]", "", line) for line in save.splitlines() if line[:1] != "#"]
+
+
+@pytest.mark.parametrize(
+    ("layout", "v6_layout", "legacy"),
+    [("docker28.rules", "docker28.v6.rules", False), ("docker27.rules", None, True)],
+    ids=["docker28-nft-v4-v6", "docker27-legacy"],
+)
+def test_fix_on_dockers_layouts_as_docker_writes_them(
+    docker_hotspot: Lab, sandbox: RootSandbox, layout: str, v6_layout: str | None, legacy: bool
+) -> None:
+    lab = docker_hotspot
+    lab.load_iptables(ruleset(layout), legacy=legacy)
+    if v6_layout:
+        lab.load_iptables(ruleset(v6_layout), ipv6=True, legacy=legacy)
+    flows = ["outbound", "reply", "outbound6", "reply6"]
+    assert not lab.probe(flows)["outbound"].delivered
+    if v6_layout:
+        assert not lab.probe(flows)["outbound6"].delivered
+    before = normalized_ruleset(lab)
+    before_legacy = _legacy_save(lab, "iptables-legacy-save")
+
+    plan = json.loads(hotspotguard(sandbox, lab, "fix", "--iface", "hs0", "--dry-run", "--json"))
+    changes = plan["plan"]["changes"]
+    assert [(c["variant"], c["family"]) for c in changes] == (
+        [("nft", 4), ("nft", 6)] if v6_layout else [("legacy", 4)]
+    )
+    hotspotguard(sandbox, lab, "fix", "--iface", "hs0")
+    after = lab.probe(flows)
+    assert all(after[f].delivered for f in flows), after
+    if legacy:
+        assert len([r for r in _legacy_save(lab, "iptables-legacy-save") if "hotspotguard:" in r])
+
+    hotspotguard(sandbox, lab, "undo", "docker-user@hs0")
+    assert normalized_ruleset(lab) == before
+    assert _legacy_save(lab, "iptables-legacy-save") == before_legacy
+    assert not lab.probe(flows)["outbound"].delivered

@@ -216,10 +216,13 @@ class Operations:
         record = next((f for f in fixes if f.get("id") == plan.fix_id), None)
         done: list[Change] = []
         changed = False
+        expected = live.generation.split("-")[0]  # nftables' part; ours commits move it on
         try:
             for change in plan.changes:
                 if isinstance(change, RuleChange):
-                    changed |= self._insert(change, plan.tag, live.generation)
+                    moved_to = self._insert(change, plan.tag, expected)
+                    changed |= moved_to is not None
+                    expected = moved_to or expected
                     done.append(change)
                 else:
                     previous = firewall.read_sysctl(change.name)
@@ -228,8 +231,10 @@ class Operations:
                         changed = True
                     old = _recorded_previous(record, change.name)
                     done.append(replace(change, previous=old if old is not None else previous))
-        except (firewall.FirewallError, OSError) as error:
+        except (firewall.FirewallError, OSError, HelperError) as error:
             self._roll_back(done, plan.tag)
+            if isinstance(error, HelperError):
+                raise
             raise HelperError("Failed", _one_line(error)) from None
         keep = permanent or bool(record and record.get("permanent"))
         new_record = {
@@ -253,20 +258,21 @@ class Operations:
             "after": _verdict_json(verification.after),
         }
 
-    def _insert(self, change: RuleChange, fix_tag: str, planned_on: str) -> bool:
-        """Put `change`'s rules in place in one commit (replacing an older version of them);
-        False when they already are."""
+    def _insert(self, change: RuleChange, fix_tag: str, expected: str) -> str | None:
+        """Put `change`'s rules in place in one commit (replacing an older version of them)
+        if nftables' generation is still `expected`; the generation after the commit, or
+        None when the rules already were in place."""
         text = firewall.save(change.variant, change.family, change.table)
         if not firewall.chain_exists(text, change.table, change.chain):
             raise firewall.FirewallError(f"{change.table} {change.chain} is not there any more")
         present = firewall.tagged_rules(text, change.table, change.chain, fix_tag)
         if firewall.same_rules(present, change.rules):
-            return False
-        if firewall.generation([]).split("-")[0] != planned_on.split("-")[0]:
-            raise firewall.FirewallError("the firewall changed while applying; try again")
+            return None
+        if firewall.generation([]).split("-")[0] != expected:
+            raise HelperError("Stale", "the firewall changed while the fix was applied: try again")
         lines = firewall.delete_lines(change.chain, present) + firewall.insert_lines(change)
         firewall.commit(change, lines)
-        return True
+        return firewall.generation([]).split("-")[0]
 
     def _remove(self, change: RuleChange, fix_tag: str) -> int:
         """Delete exactly the rules carrying `fix_tag` from `change`'s chain (one commit)."""

@@ -1,0 +1,145 @@
+"""Fix plans from real captures, verified by the engine (pure: nothing touches the machine)."""
+
+from __future__ import annotations
+
+import pytest
+
+from hotspotguard.fixes.plan import RuleChange, SysctlChange, change_from_json, rule_tag, tag
+from hotspotguard.fixes.strategies import (
+    FixUnavailable,
+    apply_in_memory,
+    plan_fix,
+    preferred_strategy,
+    verified_plan,
+    verify_current,
+)
+from hotspotguard.ruleset import load_snapshot, parse_ruleset
+from hotspotguard.ruleset.snapshot import Snapshot
+from tests.helpers import NM_LAB, document, nm_lab
+
+
+def docker_capture(**overrides: object) -> Snapshot:
+    """The NetworkManager lab's capture with Docker's rules (Docker 20.10, iptables-nft)."""
+    doc = document(
+        nm_lab("nft-3-docker-full.json"),
+        iface="nmp-hs0",
+        uplinks=("nmp-up0",),
+        iptables_nft_save=(NM_LAB / "iptables-save-docker-full.txt").read_text(),
+    )
+    doc.update(overrides)
+    return load_snapshot(doc)
+
+
+def test_docker_user_plan_accepts_only_the_hotspot_to_the_uplink_and_its_replies() -> None:
+    snapshot = docker_capture()
+    ruleset = parse_ruleset(snapshot)
+    plan, verification = verified_plan(snapshot, ruleset, "nmp-hs0", "docker-user")
+    assert plan.fix_id == "docker-user@nmp-hs0"
+    (change,) = plan.changes
+    assert isinstance(change, RuleChange)
+    assert (change.variant, change.family, change.table, change.chain) == (
+        "nft",
+        4,
+        "filter",
+        "DOCKER-USER",
+    )
+    comment = f'-m comment --comment "{tag(plan.fix_id)}"'
+    assert change.rules == (
+        f"-s 10.42.0.0/24 -i nmp-hs0 -o nmp-up0 {comment} -j ACCEPT",
+        "-d 10.42.0.0/24 -i nmp-up0 -o nmp-hs0 -m conntrack --ctstate RELATED,ESTABLISHED "
+        f"{comment} -j ACCEPT",
+    )
+    assert verification.before.verdict == "blocked"
+    assert verification.after.verdict == "ok"
+    assert plan.preview()[0].startswith("iptables-nft -t filter -I DOCKER-USER 1 -s 10.42.0.0/24")
+
+
+def test_the_plan_in_memory_leaves_the_snapshot_and_ruleset_untouched() -> None:
+    snapshot = docker_capture()
+    ruleset = parse_ruleset(snapshot)
+    plan = plan_fix(snapshot, ruleset, "nmp-hs0", "docker-user")
+    _, changed = apply_in_memory(snapshot, ruleset, plan)
+    user = ruleset.table("ip", "filter")
+    assert user is not None
+    assert len(user.chain_index["DOCKER-USER"].rules) == 0  # Docker 28 leaves it empty
+    after = changed.table("ip", "filter")
+    assert after is not None
+    assert len(after.chain_index["DOCKER-USER"].rules) == 2
+    assert after.chain_index["DOCKER-USER"].rules[0].comment == tag(plan.fix_id)
+
+
+def test_docker_user_is_recommended_for_dockers_forward_drop() -> None:
+    snapshot = docker_capture()
+    verdict = verify_current(snapshot, parse_ruleset(snapshot), "nmp-hs0")
+    assert preferred_strategy(verdict) == "docker-user"
+
+
+def test_no_docker_user_chain_no_plan() -> None:
+    snapshot = load_snapshot(
+        document(nm_lab("nft-1-nm-only.json"), iface="nmp-hs0", uplinks=("nmp-up0",))
+    )
+    with pytest.raises(FixUnavailable, match="DOCKER-USER chain is not there"):
+        plan_fix(snapshot, parse_ruleset(snapshot), "nmp-hs0", "docker-user")
+
+
+def test_no_uplink_no_plan() -> None:
+    snapshot = docker_capture(uplinks=[])
+    with pytest.raises(FixUnavailable, match="no uplink"):
+        plan_fix(snapshot, parse_ruleset(snapshot), "nmp-hs0", "docker-user")
+
+
+def test_not_a_hotspot() -> None:
+    snapshot = docker_capture()
+    with pytest.raises(FixUnavailable, match="not a hotspot"):
+        plan_fix(snapshot, parse_ruleset(snapshot), "eth9", "docker-user")
+
+
+def test_a_plan_that_would_not_be_enough_is_not_offered() -> None:
+    # forwarding off as well: the DOCKER-USER rules alone leave the hotspot blocked
+    snapshot = docker_capture(
+        sysctl={"net.ipv4.ip_forward": "0", "net.ipv6.conf.all.forwarding": "0"}
+    )
+    with pytest.raises(FixUnavailable, match="would not be enough: after it, blocked"):
+        verified_plan(snapshot, parse_ruleset(snapshot), "nmp-hs0", "docker-user")
+
+
+def test_sysctl_forwarding_plan() -> None:
+    snapshot = load_snapshot(
+        document(
+            nm_lab("nft-1-nm-only.json"), iface="nmp-hs0", uplinks=("nmp-up0",), forwarding="0"
+        )
+    )
+    ruleset = parse_ruleset(snapshot)
+    assert preferred_strategy(verify_current(snapshot, ruleset, "nmp-hs0")) == "sysctl-forwarding"
+    plan, verification = verified_plan(snapshot, ruleset, "nmp-hs0", "sysctl-forwarding")
+    assert plan.changes == (SysctlChange("net.ipv4.ip_forward", "1", "0"),)
+    assert verification.after.verdict == "ok"
+
+
+def test_sysctl_forwarding_when_already_on() -> None:
+    snapshot = docker_capture()
+    with pytest.raises(FixUnavailable, match="already on"):
+        plan_fix(snapshot, parse_ruleset(snapshot), "nmp-hs0", "sysctl-forwarding")
+
+
+@pytest.mark.parametrize("strategy", ["docker-netns", "masquerade", "nonsense"])
+def test_strategies_not_built_or_unknown(strategy: str) -> None:
+    snapshot = docker_capture()
+    with pytest.raises(FixUnavailable):
+        plan_fix(snapshot, parse_ruleset(snapshot), "nmp-hs0", strategy)
+
+
+def test_plan_json_round_trip() -> None:
+    snapshot = docker_capture()
+    plan = plan_fix(snapshot, parse_ruleset(snapshot), "nmp-hs0", "docker-user")
+    doc = plan.to_json()
+    assert [change_from_json(c) for c in doc["changes"]] == list(plan.changes)
+    sysctl = SysctlChange("net.ipv4.ip_forward", "1", "0")
+    assert change_from_json(sysctl.to_json()) == sysctl
+
+
+def test_rule_tag() -> None:
+    line = '-A DOCKER-USER -s 10.42.0.0/24 -m comment --comment "hotspotguard:x@y" -j ACCEPT'
+    assert rule_tag(line) == "hotspotguard:x@y"
+    assert rule_tag('-A DOCKER-USER -m comment --comment "someone else" -j ACCEPT') is None
+    assert rule_tag('-A X -m comment --comment "unbalanced hotspotguard:') is None

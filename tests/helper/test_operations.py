@@ -1,0 +1,106 @@
+"""The helper's operations: argument validation (pure) and the race check (real kernel)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from hotspotguard.helper.operations import (
+    HelperError,
+    Operations,
+    Paths,
+    validate_fix_id,
+    validate_iface,
+    validate_strategy,
+)
+from tests.kernel.scenarios.model import ruleset
+from tests.lab import Lab, enter_netns
+
+T = TypeVar("T")
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", ".", "..", "a/b", "a:b", "a b", "tab\t", "x" * 16, "é" * 8, "nul\0", 7, None, b"eth0"],
+)
+def test_bad_interface_names_are_refused(name: object) -> None:
+    with pytest.raises(HelperError) as info:
+        validate_iface(name, must_exist=False)
+    assert info.value.kind == "InvalidArgument"
+    assert "\n" not in str(info.value) and len(str(info.value)) < 200
+
+
+def test_good_interface_names() -> None:
+    for name in ("wlan0", "x" * 15, "br-1a2b", "wlp3s0.10", "-"):
+        assert validate_iface(name, must_exist=False) == name
+    with pytest.raises(HelperError) as info:
+        validate_iface("hgnosuch0")
+    assert info.value.kind == "NotFound"
+
+
+def test_strategies_and_fix_ids() -> None:
+    assert validate_strategy("docker-user") == "docker-user"
+    for bad in ("Docker-User", "docker-user;rm", "", "x" * 10_000, 1):
+        with pytest.raises(HelperError):
+            validate_strategy(bad)
+    assert validate_fix_id("docker-user@wlan0") == "docker-user@wlan0"
+    for bad in ("docker-user", "nope@wlan0", "docker-user@a/b", "docker-user@" + "x" * 16, "@"):
+        with pytest.raises(HelperError):
+            validate_fix_id(bad)
+
+
+def test_undo_with_nothing_applied(tmp_path: Path) -> None:
+    ops = Operations(Paths(state_dir=str(tmp_path), systemd_dropin_dir="/x", dispatcher_dir="/y"))
+    with pytest.raises(HelperError) as info:
+        ops.undo("", uid=1000)
+    assert info.value.kind == "NotFound"
+    assert ops.list_fixes() == []
+
+
+def _in_netns(netns: str, fn: Callable[[], T]) -> T:
+    """Run `fn` in a thread inside `netns` (subprocesses it starts are there too)."""
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            enter_netns(netns)
+            result["value"] = fn()
+        except BaseException as error:  # handed to the caller
+            result["error"] = error
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result["value"]  # type: ignore[no-any-return]
+
+
+@pytest.mark.kernel
+def test_a_plan_made_on_an_older_ruleset_is_refused(clean_lab: Lab, tmp_path: Path) -> None:
+    lab = clean_lab
+    lab.load_nft(ruleset("nm-shared-hs0.nft"))
+    lab.load_iptables(ruleset("docker28.rules"))
+    paths = Paths(str(tmp_path / "state"), str(tmp_path / "dropin"), str(tmp_path / "nm"))
+    ops = Operations(paths)
+    preview = _in_netns(lab.host, lambda: ops.preview("hs0", ""))
+    assert preview["plan"]["strategy"] == "docker-user"
+    lab.load_nft("table inet someone { }")  # the ruleset moves on
+    before = lab.ruleset()
+    with pytest.raises(HelperError) as info:
+        _in_netns(
+            lab.host,
+            lambda: ops.apply("hs0", "", permanent=False, uid=0, generation=preview["generation"]),
+        )
+    assert info.value.kind == "Stale"
+    assert lab.ruleset() == before
+    done = _in_netns(lab.host, lambda: ops.apply("hs0", "", permanent=False, uid=1000))
+    assert done["changed"] and done["uid"] == 1000 and done["after"]["verdict"] == "ok"
+    assert _in_netns(lab.host, ops.list_fixes)[0]["in_place"] is True
+    assert _in_netns(lab.host, lambda: ops.fix_owner("")) == 1000
+    _in_netns(lab.host, lambda: ops.undo("docker-user@hs0", uid=0))
+    assert lab.ruleset() == before

@@ -62,3 +62,28 @@ def clean_lab(lab: Lab) -> Iterator[Lab]:
     """The session lab, reset to a clean host (no rules, no conntrack, forwarding on)."""
     lab.reset()
     yield lab
+
+
+# What a fix writes on a real machine: the suite must never leave (or create) any of it.
+SYSTEM_FILES = (
+    "/var/lib/hotspotguard",
+    "/etc/systemd/system/docker.service.d/50-hotspotguard.conf",
+    "/etc/NetworkManager/dispatcher.d/90-hotspotguard",
+)
+_PREEXISTING = pytest.StashKey[set[str]]()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    import os
+
+    session.config.stash[_PREEXISTING] = {p for p in SYSTEM_FILES if os.path.exists(p)}
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    import os
+
+    before = session.config.stash.get(_PREEXISTING, set())
+    left = [p for p in SYSTEM_FILES if os.path.exists(p) and p not in before]
+    if left:
+        print(f"\nERROR: the test suite left files on the machine: {', '.join(left)}")
+        session.exitstatus = 1

@@ -1,0 +1,98 @@
+"""``hotspotguard-helper``: the privileged helper's command line (root only).
+
+``hotspotguard-helper``                 serve on the system bus (D-Bus activation runs this)
+``hotspotguard-helper reapply [IFACE]`` re-apply the saved permanent fixes (the Docker drop-in's
+                                        ExecStartPost and NetworkManager's dispatcher run this)
+``hotspotguard-helper install-system [--dry-run]`` / ``uninstall-system [--dry-run]``
+``hotspotguard-helper --version``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from hotspotguard import __version__
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"hotspotguard-helper: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="hotspotguard-helper", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"hotspotguard {__version__}")
+    commands = parser.add_subparsers(dest="command")
+    reapply = commands.add_parser("reapply", help="re-apply the saved permanent fixes")
+    reapply.add_argument("iface", nargs="?", help="only the fixes of this hotspot interface")
+    for name, text in (
+        ("install-system", "install the D-Bus service, bus policy and polkit actions"),
+        ("uninstall-system", "remove the files install-system wrote"),
+    ):
+        sub = commands.add_parser(name, help=text)
+        sub.add_argument("--dry-run", action="store_true", help="only say what would be done")
+        sub.add_argument("--root", default="/", help=argparse.SUPPRESS)  # tests only
+    return parser
+
+
+def _fail(message: str, status: int = 1) -> int:
+    print(f"hotspotguard-helper: {message}", file=sys.stderr)
+    return status
+
+
+def _reapply(iface: str | None) -> int:
+    from hotspotguard.helper.operations import HelperError, Operations, validate_iface
+
+    try:
+        if iface is not None:
+            iface = validate_iface(iface, must_exist=False)
+        fixes = Operations().reapply(iface)
+    except HelperError as error:
+        return _fail(str(error).splitlines()[0] if str(error) else error.kind)
+    for fix in fixes:
+        what = fix.get("id", "?")
+        state = fix.get("state") or fix.get("result") or "reapplied"
+        print(f"{what}: {state}")
+    return 0
+
+
+def _install(command: str, root: str, dry_run: bool) -> int:
+    from hotspotguard.helper.install import InstallError, install_system, uninstall_system
+
+    try:
+        if command == "install-system":
+            steps = install_system(Path(root), dry_run=dry_run)
+        else:
+            steps = uninstall_system(Path(root), dry_run=dry_run)
+    except (InstallError, OSError) as error:
+        return _fail(str(error))
+    for step in steps:
+        print(("would " if dry_run else "") + step.describe())
+    if not steps:
+        print("nothing to remove")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if os.geteuid() != 0 and not (args.command and getattr(args, "dry_run", False)):
+        return _fail("must run as root (D-Bus starts the helper; use sudo for the others)")
+    if args.command is None:
+        from hotspotguard.helper.service import serve
+
+        return serve()
+    from hotspotguard.helper.service import clean_environment
+
+    root = os.path.abspath(getattr(args, "root", "/"))
+    clean_environment()
+    if args.command == "reapply":
+        return _reapply(args.iface)
+    return _install(args.command, root, args.dry_run)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

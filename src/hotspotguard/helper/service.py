@@ -1,0 +1,696 @@
+"""The privileged helper as a D-Bus system service (the udisks / blueman-mechanism pattern).
+
+A root process, started by D-Bus activation, owning ``io.github.hotspotguard.Helper1``.  Every
+call goes the same way, in this order:
+
+1. the fixed dispatch table, keyed by (interface, member, signature): anything else is
+   ``UnknownMethod`` / ``UnknownObject`` / ``InvalidArgs``;
+2. the arguments are validated (allow-lists, length caps): ``Error.InvalidArgument``;
+3. one authorisation choke point, :meth:`HelperService._authorize`: polkit's
+   ``CheckAuthorization`` for the caller's unique bus name (flag 1 only if the message allows
+   interactive authorisation): ``AccessDenied`` / ``InteractiveAuthorizationRequired``;
+4. the operation, in the single worker thread (operations block; one at a time).
+
+Results are JSON text.  A ``HelperError`` becomes ``io.github.hotspotguard.Error.<Kind>`` with
+its one-line message; anything else is logged (stderr: the journal) and the caller only gets
+``Error.Failed``.  The service exits after ``idle_timeout`` seconds with no call in flight and
+no subscriber.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import logging
+import os
+import re
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from dbus_next.constants import BusType, MessageFlag, MessageType
+from dbus_next.errors import DBusError
+from dbus_next.message import Message
+from dbus_next.signature import Variant
+
+from hotspotguard.helper.operations import (
+    MAX_ARGUMENT,
+    HelperError,
+    Operations,
+    validate_fix_id,
+    validate_iface,
+    validate_strategy,
+)
+from hotspotguard.system.dbusio import MessageBus
+from hotspotguard.system.netlink import KernelEvents
+
+BUS_NAME: Final = "io.github.hotspotguard.Helper1"
+OBJECT_PATH: Final = "/io/github/hotspotguard/Helper1"
+INTERFACE: Final = "io.github.hotspotguard.Helper1"
+ERROR_PREFIX: Final = "io.github.hotspotguard.Error."
+
+ACTION_READ: Final = "io.github.hotspotguard.read"
+ACTION_FIX: Final = "io.github.hotspotguard.fix"
+ACTION_PERSIST: Final = "io.github.hotspotguard.persist"
+ACTION_UNDO_OTHERS: Final = "io.github.hotspotguard.undo-others"
+
+IDLE_TIMEOUT: Final = 30.0
+CLEAN_ENV: Final = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8"}
+
+# the Changed signal: after QUIET s without kernel events, never closer than MIN_GAP s to the
+# previous one, at most MAX_DELAY s after the first pending event
+QUIET: Final = 0.010
+MIN_GAP: Final = 0.050
+MAX_DELAY: Final = 1.0
+
+DBUS_ERROR: Final = "org.freedesktop.DBus.Error."
+UNKNOWN_METHOD: Final = DBUS_ERROR + "UnknownMethod"
+UNKNOWN_OBJECT: Final = DBUS_ERROR + "UnknownObject"
+UNKNOWN_INTERFACE: Final = DBUS_ERROR + "UnknownInterface"
+INVALID_ARGS: Final = DBUS_ERROR + "InvalidArgs"
+ACCESS_DENIED: Final = DBUS_ERROR + "AccessDenied"
+INTERACTIVE_REQUIRED: Final = DBUS_ERROR + "InteractiveAuthorizationRequired"
+
+POLKIT_NAME: Final = "org.freedesktop.PolicyKit1"
+POLKIT_PATH: Final = "/org/freedesktop/PolicyKit1/Authority"
+POLKIT_INTERFACE: Final = "org.freedesktop.PolicyKit1.Authority"
+POLKIT_ALLOW_USER_INTERACTION: Final = 1
+
+DBUS_NAME: Final = "org.freedesktop.DBus"
+DBUS_PATH: Final = "/org/freedesktop/DBus"
+REQUEST_NAME_DO_NOT_QUEUE: Final = 4
+REQUEST_NAME_PRIMARY_OWNER: Final = 1
+
+GENERATION = re.compile(r"^[A-Za-z0-9._:-]{0,64}$")
+MAX_MESSAGE: Final = 400  # characters of an error message sent to a caller
+
+log = logging.getLogger("hotspotguard.helper")
+
+INTROSPECTION: Final = f"""\
+<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Object Introspection 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd">
+<node name="{OBJECT_PATH}">
+  <interface name="{INTERFACE}">
+    <method name="GetSnapshot"><arg name="snapshot" type="s" direction="out"/></method>
+    <method name="PreviewFix">
+      <arg name="iface" type="s" direction="in"/>
+      <arg name="strategy" type="s" direction="in"/>
+      <arg name="preview" type="s" direction="out"/>
+    </method>
+    <method name="ApplyFix">
+      <arg name="iface" type="s" direction="in"/>
+      <arg name="strategy" type="s" direction="in"/>
+      <arg name="permanent" type="b" direction="in"/>
+      <arg name="generation" type="s" direction="in"/>
+      <arg name="fix" type="s" direction="out"/>
+    </method>
+    <method name="UndoFix">
+      <arg name="id" type="s" direction="in"/>
+      <arg name="fix" type="s" direction="out"/>
+    </method>
+    <method name="UndoAllFixes"><arg name="fixes" type="s" direction="out"/></method>
+    <method name="ListFixes"><arg name="fixes" type="s" direction="out"/></method>
+    <method name="SetPermanent">
+      <arg name="id" type="s" direction="in"/>
+      <arg name="permanent" type="b" direction="in"/>
+      <arg name="fix" type="s" direction="out"/>
+    </method>
+    <method name="Subscribe"/>
+    <signal name="Changed"/>
+  </interface>
+  <interface name="org.freedesktop.DBus.Introspectable">
+    <method name="Introspect"><arg name="xml" type="s" direction="out"/></method>
+  </interface>
+  <interface name="org.freedesktop.DBus.Peer">
+    <method name="Ping"/>
+    <method name="GetMachineId"><arg name="machine_uuid" type="s" direction="out"/></method>
+  </interface>
+</node>
+"""
+
+
+class Refused(Exception):
+    """A call answered with a D-Bus error (`name`) and a one-line message."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(message)
+        self.name = name
+
+
+@dataclass(frozen=True)
+class Call:
+    """One validated method call: who sent it, whether they allow a password prompt, its args."""
+
+    msg: Message
+    sender: str
+    interactive: bool
+    args: tuple[Any, ...]
+
+
+Validator = Callable[[list[Any]], tuple[Any, ...]]
+
+
+def _capped(value: Any, what: str) -> str:
+    if not isinstance(value, str) or len(value) > MAX_ARGUMENT:
+        raise HelperError("InvalidArgument", f"{what} is too long (at most {MAX_ARGUMENT})")
+    return value
+
+
+def _no_args(body: list[Any]) -> tuple[Any, ...]:
+    return ()
+
+
+def _iface_strategy(body: list[Any]) -> tuple[Any, ...]:
+    """(iface, strategy); the strategy "" asks for the recommended one."""
+    iface = validate_iface(_capped(body[0], "the interface name"), must_exist=False)
+    strategy = _capped(body[1], "the strategy")
+    return iface, validate_strategy(strategy) if strategy else ""
+
+
+def _apply_args(body: list[Any]) -> tuple[Any, ...]:
+    iface, strategy = _iface_strategy(body)
+    generation = _capped(body[3], "the generation")
+    if not GENERATION.match(generation):
+        raise HelperError("InvalidArgument", "the generation is not one a preview gave")
+    return iface, strategy, bool(body[2]), generation
+
+
+def _fix_id_or_latest(body: list[Any]) -> tuple[Any, ...]:
+    text = _capped(body[0], "the fix id")
+    return (validate_fix_id(text) if text else "",)
+
+
+def _fix_id_bool(body: list[Any]) -> tuple[Any, ...]:
+    return validate_fix_id(_capped(body[0], "the fix id")), bool(body[1])
+
+
+def _one_line(text: str) -> str:
+    line = (text.strip().splitlines() or [""])[0].strip()
+    return line if len(line) <= MAX_MESSAGE else line[: MAX_MESSAGE - 1] + "…"
+
+
+def _to_json(result: Any) -> str:
+    # ASCII only: always a valid D-Bus string (no NUL, no lone surrogate)
+    return json.dumps(result, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+
+
+class HelperService:
+    """The helper on one bus connection; :meth:`run` serves until idle (or the bus goes)."""
+
+    def __init__(
+        self,
+        bus: MessageBus,
+        operations: Operations | None = None,
+        *,
+        idle_timeout: float = IDLE_TIMEOUT,
+        events_factory: Callable[[Callable[[frozenset[str]], None]], KernelEvents] | None = None,
+    ) -> None:
+        self.bus = bus
+        self.ops = operations or Operations()
+        self.idle_timeout = idle_timeout
+        self._events_factory = events_factory or (lambda cb: KernelEvents(cb))
+        self._events: KernelEvents | None = None
+        self._worker = concurrent.futures.ThreadPoolExecutor(1, "hotspotguard-op")
+        self._loop = asyncio.get_running_loop()
+        self._inflight = 0
+        self._subscribers: set[str] = set()
+        self._idle: asyncio.TimerHandle | None = None
+        self._done: asyncio.Future[None] = self._loop.create_future()
+        self._stopping = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._emit_handle: asyncio.TimerHandle | None = None
+        self._first_pending: float | None = None
+        self._last_emit = -MIN_GAP
+        self.signals_sent = 0
+        D = INTERFACE
+        self._table: dict[
+            tuple[str, str, str], tuple[Validator, Callable[[Call], Awaitable[Any]]]
+        ] = {
+            (D, "GetSnapshot", ""): (_no_args, self._get_snapshot),
+            (D, "PreviewFix", "ss"): (_iface_strategy, self._preview_fix),
+            (D, "ApplyFix", "ssbs"): (_apply_args, self._apply_fix),
+            (D, "UndoFix", "s"): (_fix_id_or_latest, self._undo_fix),
+            (D, "UndoAllFixes", ""): (_no_args, self._undo_all_fixes),
+            (D, "ListFixes", ""): (_no_args, self._list_fixes),
+            (D, "SetPermanent", "sb"): (_fix_id_bool, self._set_permanent),
+            (D, "Subscribe", ""): (_no_args, self._subscribe),
+        }
+        self._members = {(iface, member) for iface, member, _ in self._table}
+
+    # -- life cycle --
+    async def run(self) -> int:
+        """Own the name (or give up: exit status 1), then serve until idle; 0 on idle exit."""
+        self.bus.add_message_handler(self._on_message)
+        reply = await self.bus.call(
+            Message(
+                destination=DBUS_NAME,
+                path=DBUS_PATH,
+                interface=DBUS_NAME,
+                member="RequestName",
+                signature="su",
+                body=[BUS_NAME, REQUEST_NAME_DO_NOT_QUEUE],
+            )
+        )
+        if reply is None or reply.message_type != MessageType.METHOD_RETURN:
+            text = reply.body[0] if reply is not None and reply.body else "no reply"
+            log.error("cannot own %s: %s", BUS_NAME, _one_line(str(text)))
+            return 1
+        if reply.body[0] != REQUEST_NAME_PRIMARY_OWNER:
+            log.error("%s is already owned: another helper is running", BUS_NAME)
+            return 1
+        self._arm_idle()
+        disconnected = asyncio.ensure_future(self.bus.wait_for_disconnect())
+        try:
+            await asyncio.wait({disconnected, self._done}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            disconnected.cancel()
+            self._stop_events()
+            self._worker.shutdown(wait=True, cancel_futures=True)
+        return 0
+
+    def _arm_idle(self) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        if self._inflight == 0 and not self._subscribers and not self._stopping:
+            self._idle = self._loop.call_later(self.idle_timeout, self._idle_exit)
+
+    def _idle_exit(self) -> None:
+        self._idle = None
+        if self._inflight or self._subscribers or self._stopping:
+            return
+        self._stopping = True
+        self._spawn(self._release_and_stop())
+
+    async def _release_and_stop(self) -> None:
+        """Give the name back (a new call activates a new helper), answer what already came."""
+        try:
+            await self.bus.call(
+                Message(
+                    destination=DBUS_NAME,
+                    path=DBUS_PATH,
+                    interface=DBUS_NAME,
+                    member="ReleaseName",
+                    signature="s",
+                    body=[BUS_NAME],
+                )
+            )
+            await asyncio.sleep(0.05)
+            while self._inflight:
+                await asyncio.sleep(0.01)
+        finally:
+            if not self._done.done():
+                self._done.set_result(None)
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- dispatch --
+    def _on_message(self, msg: Message) -> Message | bool | None:
+        if msg.message_type == MessageType.SIGNAL:
+            self._on_signal(msg)
+            return None
+        if msg.message_type != MessageType.METHOD_CALL:
+            return None  # replies to our own calls: dbus-next routes them
+        if msg.sender is None:
+            return True
+        try:
+            return self._dispatch(msg)
+        except Exception:
+            log.exception("dispatching %s.%s", msg.interface, msg.member)
+            return self._error(msg, ERROR_PREFIX + "Failed", "internal error in the helper")
+
+    def _error(self, msg: Message, name: str, text: str) -> Message | bool:
+        if msg.flags & MessageFlag.NO_REPLY_EXPECTED:
+            return True
+        return Message.new_error(msg, name, _one_line(text))
+
+    def _reply(
+        self, msg: Message, signature: str = "", body: list[Any] | None = None
+    ) -> Message | bool:
+        if msg.flags & MessageFlag.NO_REPLY_EXPECTED:
+            return True
+        reply: Message = Message.new_method_return(msg, signature, body or [])
+        return reply
+
+    def _dispatch(self, msg: Message) -> Message | bool:
+        interface, member, signature = msg.interface or "", msg.member or "", msg.signature or ""
+        if interface == "org.freedesktop.DBus.Introspectable":
+            if member == "Introspect" and signature == "":
+                return self._reply(msg, "s", [self._introspect(msg.path or "/")])
+        elif interface == "org.freedesktop.DBus.Peer":
+            if member == "Ping" and signature == "":
+                self._touch()
+                return self._reply(msg)
+            if member == "GetMachineId" and signature == "":
+                machine_id = _machine_id()
+                if machine_id is None:
+                    return self._error(msg, DBUS_ERROR + "Failed", "no machine id")
+                return self._reply(msg, "s", [machine_id])
+        if (interface, member) not in self._members:
+            return self._error(msg, UNKNOWN_METHOD, f"no method {member!r} in {interface!r}")
+        if msg.path != OBJECT_PATH:
+            return self._error(msg, UNKNOWN_OBJECT, f"no object at {msg.path!r}")
+        entry = self._table.get((interface, member, signature))
+        if entry is None:
+            return self._error(msg, INVALID_ARGS, f"{member}: wrong argument types ({signature!r})")
+        if self._stopping and member == "Subscribe":  # calls that came in are still served,
+            # but a subscription would not keep this helper: retrying activates a new one
+            return self._error(msg, ERROR_PREFIX + "Failed", "the helper is exiting; try again")
+        validate, handler = entry
+        try:
+            args = validate(list(msg.body))
+        except HelperError as error:
+            return self._error(msg, ERROR_PREFIX + error.kind, str(error))
+        interactive = bool(msg.flags & MessageFlag.ALLOW_INTERACTIVE_AUTHORIZATION)
+        call = Call(msg, msg.sender or "", interactive, args)
+        self._inflight += 1
+        self._arm_idle()
+        self._spawn(self._serve(call, handler))
+        return True
+
+    async def _serve(self, call: Call, handler: Callable[[Call], Awaitable[Any]]) -> None:
+        reply: Message | bool
+        try:
+            result = await handler(call)
+            if result is None:
+                reply = self._reply(call.msg)
+            else:
+                reply = self._reply(call.msg, "s", [_to_json(result)])
+        except Refused as refused:
+            reply = self._error(call.msg, refused.name, str(refused))
+        except HelperError as error:
+            reply = self._error(call.msg, ERROR_PREFIX + error.kind, str(error))
+        except Exception:
+            log.exception("%s from %s failed", call.msg.member, call.sender)
+            reply = self._error(call.msg, ERROR_PREFIX + "Failed", "internal error in the helper")
+        finally:
+            self._inflight -= 1
+            self._arm_idle()
+        if isinstance(reply, Message) and self.bus.connected:
+            self.bus.send(reply)
+
+    def _touch(self) -> None:
+        self._arm_idle()
+
+    @staticmethod
+    def _introspect(path: str) -> str:
+        if path == OBJECT_PATH:
+            return INTROSPECTION
+        children = ""
+        prefix = path.rstrip("/") + "/"
+        if OBJECT_PATH.startswith(prefix):
+            child = OBJECT_PATH[len(prefix) :].split("/")[0]
+            children = f'  <node name="{child}"/>\n'
+        return (
+            '<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Object Introspection 1.0//EN"\n'
+            ' "http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd">\n'
+            f"<node>\n{children}</node>\n"
+        )
+
+    # -- the one authorisation choke point --
+    async def _authorize(self, call: Call, action: str, details: dict[str, str]) -> None:
+        """polkit's decision for the caller's bus name; raises Refused unless authorised."""
+        flags = POLKIT_ALLOW_USER_INTERACTION if call.interactive else 0
+        subject = ["system-bus-name", {"name": Variant("s", call.sender)}]
+        reply = await self.bus.call(
+            Message(
+                destination=POLKIT_NAME,
+                path=POLKIT_PATH,
+                interface=POLKIT_INTERFACE,
+                member="CheckAuthorization",
+                signature="(sa{sv})sa{ss}us",
+                body=[subject, action, details, flags, ""],
+            )
+        )
+        if reply is None or reply.message_type != MessageType.METHOD_RETURN:
+            text = reply.body[0] if reply is not None and reply.body else "no answer"
+            log.warning("polkit could not decide %s for %s: %s", action, call.sender, text)
+            raise Refused(ACCESS_DENIED, f"not authorised: polkit could not decide ({text})")
+        authorized, challenge, result_details = reply.body[0]
+        if authorized:
+            return
+        if challenge and not call.interactive:
+            raise Refused(
+                INTERACTIVE_REQUIRED, f"{action} needs authentication; allow interaction to ask"
+            )
+        if result_details.get("polkit.dismissed"):
+            raise Refused(ACCESS_DENIED, f"not authorised for {action}: authentication dismissed")
+        raise Refused(ACCESS_DENIED, f"not authorised for {action}")
+
+    async def _caller_uid(self, call: Call) -> int:
+        reply = await self.bus.call(
+            Message(
+                destination=DBUS_NAME,
+                path=DBUS_PATH,
+                interface=DBUS_NAME,
+                member="GetConnectionUnixUser",
+                signature="s",
+                body=[call.sender],
+            )
+        )
+        if reply is None or reply.message_type != MessageType.METHOD_RETURN:
+            raise Refused(ACCESS_DENIED, "the caller is gone")
+        return int(reply.body[0])
+
+    async def _work(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return await self._loop.run_in_executor(self._worker, lambda: fn(*args, **kwargs))
+
+    # -- the methods --
+    async def _get_snapshot(self, call: Call) -> Any:
+        await self._authorize(call, ACTION_READ, {})
+        return await self._work(self.ops.snapshot)
+
+    async def _preview_fix(self, call: Call) -> Any:
+        iface, strategy = call.args
+        await self._authorize(call, ACTION_READ, {"iface": iface, "strategy": strategy})
+        return await self._work(self.ops.preview, iface, strategy)
+
+    async def _apply_fix(self, call: Call) -> Any:
+        iface, strategy, permanent, generation = call.args
+        details = {"iface": iface, "strategy": strategy, "permanent": str(permanent).lower()}
+        await self._authorize(call, ACTION_FIX, details)
+        if permanent:
+            await self._authorize(call, ACTION_PERSIST, details)
+        uid = await self._caller_uid(call)
+        return await self._work(
+            self.ops.apply, iface, strategy, permanent=permanent, uid=uid, generation=generation
+        )
+
+    async def _undo_fix(self, call: Call) -> Any:
+        (fix_id,) = call.args
+        uid = await self._caller_uid(call)
+        owner = await self._work(self._owner_or_none, fix_id)
+        action = ACTION_FIX if owner is None or owner == uid else ACTION_UNDO_OTHERS
+        await self._authorize(call, action, {"fix_id": fix_id})
+
+        def undo() -> Any:
+            if self._owner_or_none(fix_id) not in (None, owner):  # "" names another fix now
+                raise HelperError("Stale", "the fixes changed meanwhile; look again")
+            return self.ops.undo(fix_id, uid=uid)
+
+        return await self._work(undo)
+
+    def _owner_or_none(self, fix_id: str) -> int | None:
+        try:
+            return self.ops.fix_owner(fix_id)
+        except HelperError as error:
+            if error.kind == "NotFound":
+                return None
+            raise
+
+    async def _undo_all_fixes(self, call: Call) -> Any:
+        uid = await self._caller_uid(call)
+        await self._authorize(call, ACTION_FIX, {})
+        owners = await self._work(self._owners)
+        if owners - {uid}:
+            await self._authorize(call, ACTION_UNDO_OTHERS, {})
+
+        def undo_all() -> Any:
+            if self._owners() - owners - {uid}:
+                raise HelperError("Stale", "the fixes changed meanwhile; look again")
+            return self.ops.undo_all(uid=uid)
+
+        return await self._work(undo_all)
+
+    def _owners(self) -> set[int]:
+        owners: set[int] = set()
+        for fix in self.ops.list_fixes():
+            owner = self._owner_or_none(str(fix.get("id", "")))
+            if owner is not None:
+                owners.add(owner)
+        return owners
+
+    async def _list_fixes(self, call: Call) -> Any:
+        await self._authorize(call, ACTION_READ, {})
+        return await self._work(self.ops.list_fixes)
+
+    async def _set_permanent(self, call: Call) -> Any:
+        fix_id, permanent = call.args
+        details = {"fix_id": fix_id, "permanent": str(permanent).lower()}
+        await self._authorize(call, ACTION_PERSIST, details)
+        uid = await self._caller_uid(call)
+        return await self._work(self.ops.set_permanent, fix_id, permanent, uid=uid)
+
+    async def _subscribe(self, call: Call) -> None:
+        await self._authorize(call, ACTION_READ, {})
+        sender = call.sender
+        if sender in self._subscribers:
+            return None
+        await self._bus_call("AddMatch", "s", [_owner_rule(sender)])
+        self._subscribers.add(sender)
+        self._start_events()
+        # it may have left before the match rule existed
+        reply = await self._bus_call("NameHasOwner", "s", [sender])
+        if reply is not None and reply.body and not reply.body[0]:
+            self._drop_subscriber(sender)
+        return None
+
+    async def _bus_call(self, member: str, signature: str, body: list[Any]) -> Message | None:
+        return await self.bus.call(
+            Message(
+                destination=DBUS_NAME,
+                path=DBUS_PATH,
+                interface=DBUS_NAME,
+                member=member,
+                signature=signature,
+                body=body,
+            )
+        )
+
+    # -- subscribers and the Changed signal --
+    def _on_signal(self, msg: Message) -> None:
+        if msg.sender != DBUS_NAME or msg.interface != DBUS_NAME:
+            return
+        if msg.member == "NameOwnerChanged" and msg.signature == "sss":
+            name, _old, new = msg.body
+            if not new and name in self._subscribers:
+                self._drop_subscriber(name)
+        elif msg.member == "NameLost" and msg.signature == "s" and msg.body[0] == BUS_NAME:
+            log.warning("lost %s; exiting", BUS_NAME)
+            self._stopping = True
+            if not self._done.done():
+                self._done.set_result(None)
+
+    def _drop_subscriber(self, name: str) -> None:
+        if name not in self._subscribers:
+            return
+        self._subscribers.discard(name)
+        if self.bus.connected:
+            self._spawn(self._remove_match(name))
+        if not self._subscribers:
+            self._stop_events()
+        self._arm_idle()
+
+    async def _remove_match(self, name: str) -> None:
+        await self._bus_call("RemoveMatch", "s", [_owner_rule(name)])
+
+    def _start_events(self) -> None:
+        if self._events is not None:
+            return
+        events = self._events_factory(self._on_kernel_change)
+        for gap in events.gaps:
+            log.warning("%s", gap)
+        events.attach(self._loop)
+        self._events = events
+
+    def _stop_events(self) -> None:
+        if self._events is not None:
+            self._events.close()
+            self._events = None
+        if self._emit_handle is not None:
+            self._emit_handle.cancel()
+            self._emit_handle = None
+        self._first_pending = None
+
+    def _on_kernel_change(self, kinds: frozenset[str]) -> None:
+        now = self._loop.time()
+        if self._first_pending is None:
+            self._first_pending = now
+        due = max(now + QUIET, self._last_emit + MIN_GAP)
+        due = min(due, max(self._first_pending + MAX_DELAY, self._last_emit + MIN_GAP))
+        if self._emit_handle is not None:
+            self._emit_handle.cancel()
+        self._emit_handle = self._loop.call_at(due, self._emit_changed)
+
+    def _emit_changed(self) -> None:
+        self._emit_handle = None
+        self._first_pending = None
+        self._last_emit = self._loop.time()
+        for name in sorted(self._subscribers):  # unicast: only authorised subscribers
+            self.bus.send(
+                Message(
+                    message_type=MessageType.SIGNAL,
+                    destination=name,
+                    path=OBJECT_PATH,
+                    interface=INTERFACE,
+                    member="Changed",
+                )
+            )
+            self.signals_sent += 1
+
+
+def _owner_rule(name: str) -> str:
+    return (
+        "type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',"
+        f"member='NameOwnerChanged',arg0='{name}'"
+    )
+
+
+def _machine_id() -> str | None:
+    for path in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
+        try:
+            with open(path) as handle:
+                text = handle.read().strip()
+        except OSError:
+            continue
+        if re.fullmatch(r"[0-9a-f]{32}", text):
+            return text
+    return None
+
+
+def clean_environment() -> None:
+    """Replace os.environ by a minimal, fixed one (the helper trusts nothing it inherits)."""
+    os.environ.clear()
+    os.environ.update(CLEAN_ENV)
+    os.umask(0o022)
+    os.chdir("/")
+
+
+async def serve_async(
+    *,
+    idle_timeout: float = IDLE_TIMEOUT,
+    bus_address: str | None = None,
+    operations: Operations | None = None,
+) -> int:
+    """Connect to the system bus (or `bus_address`) and serve; the exit status."""
+    try:  # the constructor already connects the socket
+        if bus_address is not None:
+            bus = MessageBus(bus_address=bus_address)
+        else:
+            bus = MessageBus(bus_type=BusType.SYSTEM)
+        await bus.connect()
+    except (OSError, DBusError, ValueError) as error:
+        log.error("cannot connect to the system bus: %s", error)
+        return 1
+    try:
+        return await HelperService(bus, operations, idle_timeout=idle_timeout).run()
+    finally:
+        if bus.connected:
+            bus.disconnect()
+
+
+def serve(*, idle_timeout: float = IDLE_TIMEOUT, bus_address: str | None = None) -> int:
+    """The service's process: root only, clean environment; returns the exit status."""
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.INFO, format="hotspotguard-helper: %(message)s"
+    )
+    if os.geteuid() != 0:
+        log.error("refusing to run: the helper must run as root (D-Bus starts it)")
+        return 1
+    clean_environment()
+    return asyncio.run(serve_async(idle_timeout=idle_timeout, bus_address=bus_address))

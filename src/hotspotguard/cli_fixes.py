@@ -5,10 +5,13 @@ and the desktop's polkit agent asks for the password."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 from hotspotguard.helper.operations import HelperError
@@ -56,14 +59,49 @@ class InProcess:
         return self.ops.list_fixes()
 
 
+PKTTYAGENT = "/usr/bin/pkttyagent"
+
+
+@contextlib.contextmanager
+def text_agent() -> Iterator[None]:
+    """In a terminal, polkit's text agent for this process, unless the desktop already runs
+    one (``--fallback``), so a password can be asked here; elsewhere nothing."""
+    if not sys.stdin.isatty() or not os.access(PKTTYAGENT, os.X_OK):
+        yield
+        return
+    ready_read, ready_write = os.pipe()
+    try:
+        agent = subprocess.Popen(
+            [PKTTYAGENT, "--process", str(os.getpid()), "--fallback", "--notify-fd",
+             str(ready_write)],
+            pass_fds=(ready_write,),
+        )  # fmt: skip
+    except OSError:
+        os.close(ready_read)
+        os.close(ready_write)
+        yield
+        return
+    os.close(ready_write)
+    try:
+        os.read(ready_read, 1)  # EOF once the agent is registered (or has given up)
+        os.close(ready_read)
+        yield
+    finally:
+        agent.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            agent.wait(2)
+
+
 class ThroughHelper:
-    """A user: the D-Bus helper (polkit decides; the desktop's agent may ask a password)."""
+    """A user: the D-Bus helper (polkit decides; the desktop's agent, or polkit's text agent
+    in a terminal, may ask a password)."""
 
     def _call(self, method: str, *args: Any) -> Any:
         from hotspotguard.system.helper_client import HelperRefused, HelperUnavailable, call_helper
 
         try:
-            return call_helper(method, *args, interactive=True)
+            with text_agent():
+                return call_helper(method, *args, interactive=True)
         except HelperUnavailable as error:
             raise CommandError(str(error), 2) from None
         except HelperRefused as error:

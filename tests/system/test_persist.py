@@ -30,7 +30,7 @@ def test_the_dropin_passes_systemd_analyze_verify(tmp_path: Path) -> None:
     shutil.copy(unit, tmp_path / "docker.service")
     written = persist.install(str(tmp_path / "docker.service.d"), str(tmp_path / "nm"), helper)
     text = Path(written[0]).read_text()
-    assert f"ExecStartPost={helper} reapply" in text
+    assert f"ExecStartPost=-{helper} reapply" in text
     assert "sleep" not in text and "bash" not in text
     env = {**os.environ, "SYSTEMD_UNIT_PATH": f"{tmp_path}:"}
     check = [analyze, "verify", str(tmp_path / "docker.service")]
@@ -53,7 +53,14 @@ def test_the_dispatcher_script_acts_only_on_up(tmp_path: Path) -> None:
     subprocess.run([script, "wlan0", "down"], check=True)
     assert not marker.exists()
     subprocess.run([script, "wlan0", "up"], check=True)
-    assert marker.read_text().split() == ["reapply", "--", "wlan0"]
+    assert marker.read_text().split() == ["reapply"]  # every fix: an uplink may have changed
+
+
+def test_paths_that_would_need_quoting_are_refused(tmp_path: Path) -> None:
+    for helper in ("/home/a b/helper", "relative/helper", "/opt/%h/helper", "/x/$(id)"):
+        with pytest.raises(ValueError):
+            persist.install(str(tmp_path / "d"), str(tmp_path / "nm"), helper)
+    assert not (tmp_path / "d").exists()
 
 
 def test_remove_takes_exactly_our_files(tmp_path: Path) -> None:

@@ -356,7 +356,8 @@ class Operations:
 
     def reapply(self, iface: str | None = None) -> list[dict[str, Any]]:
         """Re-apply the saved permanent fixes (all, or those of `iface`); for the drop-in and
-        the NetworkManager dispatcher script.  Per fix: "applied", "in place" or why not."""
+        the NetworkManager dispatcher script (all: an uplink coming up changes the rules
+        too).  Per fix: "applied", "in place" or why not."""
         if iface is not None:
             validate_iface(iface, must_exist=False)
         results = []
@@ -413,7 +414,7 @@ class Operations:
             if any(f.get("permanent") for f in fixes):
                 return persist.install(paths.systemd_dropin_dir, paths.dispatcher_dir, paths.helper)
             persist.remove(paths.systemd_dropin_dir, paths.dispatcher_dir)
-        except OSError as error:
+        except (OSError, ValueError) as error:
             raise HelperError(
                 "Failed", f"cannot write the files that keep fixes: {error}"
             ) from None

@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 
 DROPIN_NAME = "50-hotspotguard.conf"
 DISPATCHER_NAME = "90-hotspotguard"
+SAFE_PATH = re.compile(r"^/[A-Za-z0-9._+/-]+$")  # no spaces, quotes, '%' or '$'
 
 
 def dropin_text(helper: str) -> str:
     return (
         "# Written by hotspotguard: re-applies the hotspot fixes kept after reboot once Docker\n"
-        "# has started (and set up DOCKER-USER). `hotspotguard undo` removes this file.\n"
+        "# has started (and set up DOCKER-USER); '-': a fix that fails never fails Docker.\n"
+        "# `hotspotguard undo` removes this file.\n"
         "[Service]\n"
-        f"ExecStartPost={helper} reapply\n"
+        f"ExecStartPost=-{helper} reapply\n"
     )
 
 
@@ -27,9 +30,10 @@ def dispatcher_text(helper: str) -> str:
     return (
         "#!/bin/sh\n"
         "# Written by hotspotguard: re-applies its fixes kept after reboot when a connection\n"
-        "# comes up. `hotspotguard undo` removes this file.\n"
+        "# comes up: the hotspot (its rules are back) or an uplink (the rules name it).\n"
+        "# `hotspotguard undo` removes this file.\n"
         '[ "$2" = up ] || exit 0\n'
-        f'exec {helper} reapply -- "$1"\n'
+        f"exec {helper} reapply\n"
     )
 
 
@@ -49,7 +53,10 @@ def _write(path: str, text: str, mode: int) -> None:
 
 
 def install(dropin_dir: str, dispatcher_dir: str, helper: str) -> list[str]:
-    """Write both files (idempotent); the paths written."""
+    """Write both files (idempotent); the paths written.  The helper's path goes into a shell
+    script and a unit file unquoted, so only plain absolute paths are accepted."""
+    if not SAFE_PATH.match(helper):
+        raise ValueError(f"the helper's path {helper!r} is not a plain absolute path")
     dropin = os.path.join(dropin_dir, DROPIN_NAME)
     dispatcher = os.path.join(dispatcher_dir, DISPATCHER_NAME)
     _write(dropin, dropin_text(helper), 0o644)

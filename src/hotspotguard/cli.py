@@ -61,10 +61,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _live_snapshot(ifaces: list[str] | None) -> Snapshot:
-    from hotspotguard.system.capture import CaptureError, capture_snapshot
+    from hotspotguard.system.capture import CaptureError, live_capture
 
     try:
-        return load_snapshot(capture_snapshot(ifaces))
+        return load_snapshot(live_capture()(ifaces))
     except CaptureError as error:
         raise UsageError(str(error)) from None
 
@@ -144,8 +144,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 def _watch_status(args: argparse.Namespace) -> int:
     if os.geteuid() != 0:
         raise UsageError(
-            "watching needs to read the firewall, which needs root or the hotspotguard helper "
-            "(not available yet): run it with sudo"
+            "watching the firewall's changes needs root: run it with sudo (the tray applet "
+            "watches through the hotspotguard helper)"
         )
     from hotspotguard.watch import watch_lines
 
@@ -153,10 +153,10 @@ def _watch_status(args: argparse.Namespace) -> int:
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
-    from hotspotguard.system.capture import CaptureError, capture_snapshot
+    from hotspotguard.system.capture import CaptureError, live_capture
 
     try:
-        doc = capture_snapshot(args.iface)
+        doc = live_capture()(args.iface)
     except CaptureError as error:
         raise UsageError(str(error)) from None
     text = json.dumps(doc)

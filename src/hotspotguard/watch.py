@@ -253,14 +253,14 @@ def assess(source: HotspotSource, capture: Capture | None = None) -> WatchState:
 
 def _assess(source: HotspotSource, capture: Capture | None) -> WatchState:
     from hotspotguard.ruleset import SnapshotError, load_snapshot, parse_ruleset
-    from hotspotguard.system.capture import CaptureError, capture_snapshot
+    from hotspotguard.system.capture import CaptureError, live_capture
     from hotspotguard.verdict import evaluate
     from hotspotguard.verdict.report import hotspot_json
 
     status = source.status
     if status:
         return WatchState("error", reason=status)
-    capture = capture or capture_snapshot
+    capture = capture or live_capture()
     last_error = ""
     for _ in range(RETRIES):
         wanted = source.hotspots()

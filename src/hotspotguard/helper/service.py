@@ -70,6 +70,12 @@ UNKNOWN_METHOD: Final = DBUS_ERROR + "UnknownMethod"
 UNKNOWN_OBJECT: Final = DBUS_ERROR + "UnknownObject"
 UNKNOWN_INTERFACE: Final = DBUS_ERROR + "UnknownInterface"
 INVALID_ARGS: Final = DBUS_ERROR + "InvalidArgs"
+ACTION_WORDS: Final = {
+    ACTION_READ: "read the firewall",
+    ACTION_FIX: "change the firewall",
+    ACTION_PERSIST: "keep a fix after reboot",
+    ACTION_UNDO_OTHERS: "undo another user's fix",
+}
 ACCESS_DENIED: Final = DBUS_ERROR + "AccessDenied"
 INTERACTIVE_REQUIRED: Final = DBUS_ERROR + "InteractiveAuthorizationRequired"
 
@@ -434,13 +440,15 @@ class HelperService:
         authorized, challenge, result_details = reply.body[0]
         if authorized:
             return
+        what = ACTION_WORDS.get(action, action)
         if challenge and not call.interactive:
             raise Refused(
-                INTERACTIVE_REQUIRED, f"{action} needs authentication; allow interaction to ask"
+                INTERACTIVE_REQUIRED,
+                f"{what} needs authentication, and this call does not allow asking ({action})",
             )
         if result_details.get("polkit.dismissed"):
-            raise Refused(ACCESS_DENIED, f"not authorised for {action}: authentication dismissed")
-        raise Refused(ACCESS_DENIED, f"not authorised for {action}")
+            raise Refused(ACCESS_DENIED, f"not allowed to {what}: authentication dismissed")
+        raise Refused(ACCESS_DENIED, f"not allowed to {what} (polkit action {action})")
 
     async def _caller_uid(self, call: Call) -> int:
         reply = await self.bus.call(

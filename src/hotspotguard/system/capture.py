@@ -249,3 +249,34 @@ def capture_snapshot(ifaces: list[str] | None = None) -> dict[str, Any]:
 
 def is_root() -> bool:
     return os.geteuid() == 0
+
+
+def with_hotspots(doc: dict[str, Any], ifaces: list[str] | None) -> dict[str, Any]:
+    """A snapshot document (e.g. the helper's, read as root) with `ifaces` as its hotspots,
+    their addresses read here (no root needed); None keeps the document's own hotspots."""
+    if ifaces is None:
+        return doc
+    hotspots = []
+    for iface in ifaces:
+        v4, v6 = interface_addresses(iface)
+        hotspots.append({"iface": iface, "ipv4": v4, "ipv6": v6})
+    uplinks = [u for u in doc.get("uplinks", []) if u not in ifaces]
+    return {**doc, "hotspots": hotspots, "uplinks": uplinks}
+
+
+def capture_through_helper(ifaces: list[str] | None = None) -> dict[str, Any]:
+    """`capture_snapshot` for a user: the helper reads the firewall (polkit's read action)."""
+    from hotspotguard.system.helper_client import HelperRefused, HelperUnavailable, call_helper
+
+    try:
+        doc = call_helper("GetSnapshot", interactive=True)
+    except (HelperUnavailable, HelperRefused) as error:
+        raise CaptureError(f"cannot read the firewall: {error}") from None
+    if not isinstance(doc, dict):
+        raise CaptureError("cannot read the firewall: the helper sent no snapshot")
+    return with_hotspots(doc, ifaces)
+
+
+def live_capture() -> Callable[[list[str] | None], dict[str, Any]]:
+    """How this process reads the live machine: directly as root, else through the helper."""
+    return capture_snapshot if is_root() else capture_through_helper

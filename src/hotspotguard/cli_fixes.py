@@ -191,8 +191,8 @@ def _run(action: Any) -> Any:
 def cmd_fix(args: argparse.Namespace) -> int:
     backend = fixer()
     iface = args.iface or _hotspot_iface()
-    preview = _run(lambda: backend.preview(iface, args.strategy))
     if args.dry_run:
+        preview = _run(lambda: backend.preview(iface, args.strategy))
         if args.json:
             _print_json(preview)
         else:
@@ -200,8 +200,8 @@ def cmd_fix(args: argparse.Namespace) -> int:
             if preview.get("applied"):
                 print("(already applied: applying it again changes nothing)")
         return 0
-    strategy = preview["plan"]["strategy"]
-    done = _run(lambda: backend.apply(iface, strategy, args.permanent, preview["generation"]))
+    # planned and verified as it is applied: nobody saw a plan, so no generation holds it
+    done = _run(lambda: backend.apply(iface, args.strategy, args.permanent, ""))
     if args.json:
         _print_json(done)
         return 0

@@ -34,11 +34,15 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from hotspotguard.system.netlink import KernelEvents, Kinds, legacy_tables
+
+if TYPE_CHECKING:
+    from hotspotguard.ruleset import Ruleset
+    from hotspotguard.verdict import Report
 
 State = Literal["no-hotspot", "ok", "blocked", "unknown", "error"]
 #: capture_snapshot's signature: hotspot interfaces (None: find them) -> snapshot document
@@ -252,10 +256,7 @@ def assess(source: HotspotSource, capture: Capture | None = None) -> WatchState:
 
 
 def _assess(source: HotspotSource, capture: Capture | None) -> WatchState:
-    from hotspotguard.ruleset import SnapshotError, load_snapshot, parse_ruleset
     from hotspotguard.system.capture import CaptureError, live_capture
-    from hotspotguard.verdict import evaluate
-    from hotspotguard.verdict.report import hotspot_json
 
     status = source.status
     if status:
@@ -285,29 +286,56 @@ def _assess(source: HotspotSource, capture: Capture | None) -> WatchState:
                 if h.connection is not None
             )
             return WatchState("error", hotspots=known, reason=last_error)
-        try:
-            snapshot = load_snapshot(doc)
-        except SnapshotError as error:
-            return WatchState("error", reason=f"the captured firewall is unreadable: {error}")
-        report = evaluate(snapshot, parse_ruleset(snapshot))
-        if not report.hotspots:
-            return WatchState("no-hotspot", reason="no connection shares an interface")
-        hotspots: list[dict[str, Any]] = []
-        for verdict in report.hotspots:
-            item = hotspot_json(verdict)
-            item["state"] = verdict.verdict
-            conn = connections.get(verdict.hotspot.iface)
-            item["connection"] = conn.to_json() if conn else None
-            hotspots.append(item)
-        state = _worst([h["state"] for h in hotspots])
-        reason = next((h["summary"] for h in hotspots if h["state"] == state), None)
-        if state == "ok":
-            reason = None
-        if missing:
-            gone = f"there is no interface named {' or '.join(missing)}"
-            reason = f"{reason}; {gone}" if reason else gone
-        return WatchState(state, tuple(hotspots), reason)
+        return assess_document(doc, connections, missing).state
     return WatchState("error", reason=last_error or "the hotspot interfaces keep changing")
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """A state with the report and ruleset it came from (for views that show the trace)."""
+
+    state: WatchState
+    report: Report | None = None
+    ruleset: Ruleset | None = None
+
+
+def assess_document(
+    doc: dict[str, Any],
+    connections: Mapping[str, Connection | None],
+    missing: Sequence[str] = (),
+) -> Assessment:
+    """The state for a captured snapshot document (blocking): its hotspots' verdicts, each
+    `explain --json`'s object plus "state" and its NetworkManager "connection"; `missing`
+    names wanted hotspots whose interfaces are gone."""
+    from hotspotguard.ruleset import SnapshotError, load_snapshot, parse_ruleset
+    from hotspotguard.verdict import evaluate
+    from hotspotguard.verdict.report import hotspot_json
+
+    try:
+        snapshot = load_snapshot(doc)
+    except SnapshotError as error:
+        reason = f"the captured firewall is unreadable: {error}"
+        return Assessment(WatchState("error", reason=reason))
+    ruleset = parse_ruleset(snapshot)
+    report = evaluate(snapshot, ruleset)
+    if not report.hotspots:
+        state = WatchState("no-hotspot", reason="no connection shares an interface")
+        return Assessment(state, report, ruleset)
+    hotspots: list[dict[str, Any]] = []
+    for verdict in report.hotspots:
+        item = hotspot_json(verdict)
+        item["state"] = verdict.verdict
+        conn = connections.get(verdict.hotspot.iface)
+        item["connection"] = conn.to_json() if conn else None
+        hotspots.append(item)
+    worst = _worst([h["state"] for h in hotspots])
+    reason = next((h["summary"] for h in hotspots if h["state"] == worst), None)
+    if worst == "ok":
+        reason = None
+    if missing:
+        gone = f"there is no interface named {' or '.join(missing)}"
+        reason = f"{reason}; {gone}" if reason else gone
+    return Assessment(WatchState(worst, tuple(hotspots), reason), report, ruleset)
 
 
 @dataclass

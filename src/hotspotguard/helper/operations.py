@@ -35,6 +35,7 @@ ErrorKind = Literal["InvalidArgument", "NotFound", "Stale", "NotApplicable", "Fa
 
 IFNAMSIZ = 16  # the kernel's limit, including the terminating NUL
 MAX_ARGUMENT = 64  # no argument we accept is longer; longer ones are refused before parsing
+APPLY_ATTEMPTS = 3
 FIX_ID = re.compile(r"^([a-z][a-z-]{0,31})@(.{1,15})$")
 
 
@@ -206,7 +207,21 @@ class Operations:
     def apply(
         self, iface: str, strategy: str, *, permanent: bool, uid: int, generation: str = ""
     ) -> dict[str, Any]:
-        """Apply (idempotent); `generation` from a preview refuses it if the ruleset moved."""
+        """Apply (idempotent).  With the `generation` of a preview (a plan a person saw) it is
+        refused if the ruleset moved since; without, a plan overtaken by a change while being
+        applied is made again (a daemon such as dockerd may still be writing its rules)."""
+        for _ in range(APPLY_ATTEMPTS - 1):
+            try:
+                return self._apply_once(iface, strategy, permanent, uid, generation)
+            except HelperError as error:
+                if error.kind != "Stale" or generation:
+                    raise
+            time.sleep(0.05)
+        return self._apply_once(iface, strategy, permanent, uid, generation)
+
+    def _apply_once(
+        self, iface: str, strategy: str, permanent: bool, uid: int, generation: str
+    ) -> dict[str, Any]:
         live, plan, verification = self._plan(iface, strategy)
         if generation and generation != live.generation:
             raise HelperError(

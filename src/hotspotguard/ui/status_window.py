@@ -1,0 +1,360 @@
+"""The status window: per hotspot the verdict in a sentence, its flows as chips, who blocks,
+the fixes on offer with their trade-off, and what hotspotguard has applied.
+
+It only shows what the controller publishes (``stateChanged``, ``fixesChanged``,
+``previewReady``) and asks the controller to act; it decides nothing about the firewall.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from PySide6.QtCore import QCoreApplication, Qt, Signal
+from PySide6.QtWidgets import (
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from hotspotguard.fixes import STRATEGIES
+from hotspotguard.ruleset.owners import display_owner
+from hotspotguard.ui.controller import Controller
+from hotspotguard.ui.icons import state_colour, state_icon
+from hotspotguard.verdict.flows import FLOW_ORDER
+
+#: a flow verdict -> the chip's state
+CHIP_STATES = {"accept": "ok", "drop": "blocked", "unknown": "unknown"}
+
+
+def tr(text: str) -> str:
+    return QCoreApplication.translate("StatusWindow", text)
+
+
+def flow_label(name: str) -> str:
+    """The chip's words: "DHCP", "DNS", "Internet", "Replies" (IPv6: "IPv6 DHCP", …)."""
+    base = {
+        "dhcp": tr("DHCP"),
+        "dns": tr("DNS"),
+        "outbound": tr("Internet"),
+        "reply": tr("Replies"),
+    }.get(name.rstrip("6"), name)
+    return tr("IPv6 {flow}").format(flow=base) if name.endswith("6") else base
+
+
+def blocker_text(blocked_by: dict[str, Any]) -> str:
+    """Who blocks: owner, table, chain and rule."""
+    owner = display_owner(str(blocked_by.get("owner") or ""))
+    where = " ".join(str(blocked_by[k]) for k in ("family", "table", "chain") if blocked_by.get(k))
+    rule = blocked_by.get("rule") or ""
+    if where:
+        return tr("Blocked by {owner}: {where} — {rule}").format(
+            owner=owner, where=where, rule=rule
+        )
+    return tr("Blocked by {owner}: {rule}").format(owner=owner, rule=rule)
+
+
+class Chip(QLabel):
+    """One flow as a coloured pill: ok (green), blocked (red), unknown (amber)."""
+
+    def __init__(self, flow: str, result: dict[str, Any], parent: QWidget | None = None) -> None:
+        self.flow = flow
+        self.state = CHIP_STATES.get(str(result.get("verdict")), "unknown")
+        words = {"ok": tr("ok"), "blocked": tr("blocked"), "unknown": tr("unknown")}
+        super().__init__(f"{flow_label(flow)}: {words[self.state]}", parent)
+        self.setObjectName(f"chip-{flow}")
+        self.setProperty("state", self.state)
+        colour = state_colour(self.state)
+        self.setStyleSheet(
+            f"QLabel {{ background: {colour.lighter(175).name()};"
+            f" color: {colour.darker(160).name()}; border: 1px solid {colour.name()};"
+            " border-radius: 9px; padding: 1px 8px; }"
+        )
+        tip = str(result.get("description") or "")
+        if result.get("reason"):
+            tip += "\n" + str(result["reason"])
+        self.setToolTip(tip)
+
+
+class HotspotCard(QGroupBox):
+    """One hotspot: sentence, chips, who blocks, fixes on offer."""
+
+    fixRequested = Signal(str, str)  # iface, strategy
+    chainsRequested = Signal(str, str)  # iface, flow
+
+    def __init__(self, hotspot: dict[str, Any], parent: QWidget | None = None) -> None:
+        self.hotspot = hotspot
+        self.iface = str(hotspot.get("iface"))
+        connection = hotspot.get("connection") or {}
+        title = self.iface
+        if connection.get("id"):
+            title = self.tr("{name} ({iface})").format(name=connection["id"], iface=self.iface)
+        super().__init__(title, parent)
+        self.setObjectName(f"hotspot-{self.iface}")
+        layout = QVBoxLayout(self)
+
+        head = QHBoxLayout()
+        icon = QLabel()
+        icon.setPixmap(state_icon(str(hotspot.get("state", "unknown"))).pixmap(22, 22))
+        self.sentence = QLabel(str(hotspot.get("summary") or hotspot.get("state", "")))
+        self.sentence.setObjectName("sentence")
+        self.sentence.setWordWrap(True)
+        self.sentence.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        head.addWidget(icon)
+        head.addWidget(self.sentence, 1)
+        layout.addLayout(head)
+
+        flows: dict[str, Any] = hotspot.get("flows") or {}
+        self.chips: dict[str, Chip] = {}
+        chip_row = QHBoxLayout()
+        for name in FLOW_ORDER:
+            if name in flows:
+                chip = Chip(name, flows[name])
+                self.chips[name] = chip
+                chip_row.addWidget(chip)
+        chip_row.addStretch(1)
+        layout.addLayout(chip_row)
+
+        self.blocker = QLabel()
+        self.blocker.setObjectName("blocker")
+        self.blocker.setWordWrap(True)
+        self.blocker.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        blocked_by = hotspot.get("blocked_by")
+        if blocked_by:
+            self.blocker.setText(blocker_text(blocked_by))
+        self.blocker.setVisible(bool(blocked_by))
+        layout.addWidget(self.blocker)
+
+        self.tradeoffs: dict[str, QLabel] = {}
+        self.fix_buttons: dict[str, QPushButton] = {}
+        fixes = [str(f) for f in hotspot.get("fixes") or ()]
+        if fixes:
+            layout.addWidget(QLabel(self.tr("Fixes on offer:")))
+        for strategy in fixes:
+            row = QHBoxLayout()
+            words = QVBoxLayout()
+            heading = QLabel(f"<b>{strategy}</b> — {STRATEGIES.get(strategy, '')}")
+            tradeoff = QLabel(self.tr("Trade-off: looking…"))
+            tradeoff.setObjectName(f"tradeoff-{strategy}")
+            tradeoff.setWordWrap(True)
+            tradeoff.setStyleSheet("color: palette(dark);")
+            words.addWidget(heading)
+            words.addWidget(tradeoff)
+            button = QPushButton(self.tr("Fix…"))
+            button.setObjectName(f"fix-{strategy}")
+            button.clicked.connect(
+                lambda _=False, s=strategy: self.fixRequested.emit(self.iface, s)
+            )
+            row.addLayout(words, 1)
+            row.addWidget(button)
+            layout.addLayout(row)
+            self.tradeoffs[strategy] = tradeoff
+            self.fix_buttons[strategy] = button
+
+        chains = QPushButton(self.tr("Firewall chains…"))
+        chains.setObjectName("chains")
+        flow = str(hotspot.get("blocked_flow") or "outbound")
+        chains.clicked.connect(lambda: self.chainsRequested.emit(self.iface, flow))
+        footer = QHBoxLayout()
+        footer.addStretch(1)
+        footer.addWidget(chains)
+        layout.addLayout(footer)
+
+    def set_tradeoff(self, strategy: str, text: str) -> None:
+        label = self.tradeoffs.get(strategy)
+        if label is not None:
+            label.setText(text)
+
+
+class StatusWindow(QWidget):
+    """The applet's window: one card per hotspot and the applied fixes."""
+
+    def __init__(self, controller: Controller, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.setWindowTitle(self.tr("Hotspot firewall"))
+        self.resize(640, 480)
+        self.cards: dict[str, HotspotCard] = {}
+        self._previewed: dict[tuple[str, str], str] = {}  # (iface, strategy) -> state key
+        self._dialogs: list[QWidget] = []
+
+        self.headline = QLabel(self.tr("Looking at the firewall…"))
+        self.headline.setObjectName("headline")
+        self.headline.setWordWrap(True)
+        self.head_icon = QLabel()
+        self.error = QLabel()
+        self.error.setObjectName("error")
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet("color: #b00020;")
+        self.error.hide()
+        self.busy_label = QLabel(self.tr("Working…"))
+        self.busy_label.hide()
+
+        self.cards_box = QVBoxLayout()
+        self.fixes_box = QVBoxLayout()
+        self.fixes_group = QGroupBox(self.tr("Applied by hotspotguard"))
+        self.fixes_group.setLayout(self.fixes_box)
+        self.fixes_group.hide()
+
+        body = QWidget()
+        body_layout = QVBoxLayout(body)
+        body_layout.addLayout(self.cards_box)
+        body_layout.addWidget(self.fixes_group)
+        body_layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(body)
+
+        head = QHBoxLayout()
+        head.addWidget(self.head_icon)
+        head.addWidget(self.headline, 1)
+        head.addWidget(self.busy_label)
+        layout = QVBoxLayout(self)
+        layout.addLayout(head)
+        layout.addWidget(self.error)
+        layout.addWidget(scroll, 1)
+
+        controller.stateChanged.connect(self.show_state)
+        controller.fixesChanged.connect(self.show_fixes)
+        controller.previewReady.connect(self.show_preview)
+        controller.busy.connect(self.set_busy)
+        controller.failed.connect(self.show_error)
+        if controller.state is not None:
+            self.show_state(controller.state)
+        if controller.fixes:
+            self.show_fixes(controller.fixes)
+
+    # -- state --
+    def show_state(self, state: dict[str, Any]) -> None:
+        kind = str(state.get("state"))
+        self.head_icon.setPixmap(state_icon(kind).pixmap(32, 32))
+        self.headline.setText(self.headline_text(state))
+        for card in self.cards.values():
+            self.cards_box.removeWidget(card)
+            card.deleteLater()
+        self.cards = {}
+        for hotspot in state.get("hotspots") or ():
+            if "flows" not in hotspot:
+                continue  # known from NetworkManager only: the headline says why
+            card = HotspotCard(hotspot, self)
+            card.fixRequested.connect(self.open_fix_dialog)
+            card.chainsRequested.connect(self.open_chains)
+            self.cards[card.iface] = card
+            self.cards_box.addWidget(card)
+            self._look_up_tradeoffs(card)
+
+    def headline_text(self, state: dict[str, Any]) -> str:
+        kind = state.get("state")
+        reason = state.get("reason") or ""
+        if kind == "no-hotspot":
+            return self.tr("No hotspot is active.")
+        if kind == "ok":
+            return self.tr("Every hotspot works: clients get an address, names and the internet.")
+        if kind == "error":
+            return self.tr("Cannot check the hotspot: {reason}").format(reason=reason)
+        if kind == "unknown":
+            return self.tr("Cannot tell whether the hotspot works.")
+        return self.tr("A hotspot is blocked.")
+
+    def _look_up_tradeoffs(self, card: HotspotCard) -> None:
+        """Ask the helper (quietly) for each offered fix's plan, once per blocking cause."""
+        key = json.dumps(card.hotspot.get("blocked_by"), sort_keys=True)
+        for strategy in card.tradeoffs:
+            error = self.controller.preview_errors.get((card.iface, strategy))
+            if self._previewed.get((card.iface, strategy)) == key:
+                if error:
+                    card.set_tradeoff(strategy, self.tr("Not available: {why}").format(why=error))
+                continue
+            self._previewed[(card.iface, strategy)] = key
+            self.controller.spawn(self._tradeoff(card.iface, strategy))
+
+    async def _tradeoff(self, iface: str, strategy: str) -> None:
+        result = await self.controller.preview_fix(iface, strategy, quiet=True)
+        card = self.cards.get(iface)
+        if result is None and card is not None:
+            why = self.controller.preview_errors.get((iface, strategy), "")
+            card.set_tradeoff(strategy, self.tr("Not available: {why}").format(why=why))
+
+    def show_preview(self, preview: dict[str, Any]) -> None:
+        plan = preview.get("plan") or {}
+        card = self.cards.get(str(plan.get("iface")))
+        if card is not None:
+            text = self.tr("Trade-off: {text}").format(text=plan.get("tradeoff", ""))
+            if preview.get("applied"):
+                text += " " + self.tr("(applied)")
+            card.set_tradeoff(str(plan.get("strategy")), text)
+
+    # -- applied fixes --
+    def show_fixes(self, fixes: list[dict[str, Any]]) -> None:
+        while self.fixes_box.count():
+            item = self.fixes_box.takeAt(0)
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.deleteLater()
+        for record in fixes:
+            self.fixes_box.addWidget(self._fix_row(record))
+        self.fixes_group.setVisible(bool(fixes))
+
+    def _fix_row(self, record: dict[str, Any]) -> QWidget:
+        row = QWidget()
+        row.setObjectName(f"applied-{record.get('id')}")
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        keep = self.tr("kept after reboot") if record.get("permanent") else self.tr("until reboot")
+        text = f"<b>{record.get('id')}</b> — {record.get('summary', '')} ({keep})"
+        if not record.get("in_place", True):
+            text += "<br><span style='color:#b00020'>" + self.tr(
+                "Not in place any more: apply it again."
+            ) + "</span>"  # fmt: skip
+        label = QLabel(text)
+        label.setWordWrap(True)
+        undo = QPushButton(self.tr("Undo"))
+        undo.setObjectName("undo")
+        fix_id = str(record.get("id"))
+        undo.clicked.connect(lambda: self.controller.undo(fix_id))
+        layout.addWidget(label, 1)
+        layout.addWidget(undo)
+        return row
+
+    # -- feedback --
+    def set_busy(self, busy: bool) -> None:
+        self.busy_label.setVisible(busy)
+        for button in self.findChildren(QPushButton):
+            button.setEnabled(not busy)
+        if busy:
+            self.error.hide()
+
+    def show_error(self, message: str) -> None:
+        self.error.setText(message)
+        self.error.show()
+
+    # -- dialogs --
+    def open_fix_dialog(self, iface: str, strategy: str) -> None:
+        from hotspotguard.ui.fix_dialog import FixDialog
+
+        dialog = FixDialog(self.controller, iface, strategy, self)
+        self._keep(dialog)
+        dialog.open()
+
+    def open_chains(self, iface: str, flow: str) -> None:
+        from hotspotguard.ui.chains import ChainsDialog
+
+        if self.controller.ruleset is None:
+            self.show_error(self.tr("The firewall has not been read yet."))
+            return
+        dialog = ChainsDialog(
+            self.controller.ruleset, self.controller.report, self, iface=iface, flow=flow
+        )
+        self._keep(dialog)
+        dialog.show()
+
+    def _keep(self, dialog: QWidget) -> None:
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self._dialogs.append(dialog)
+        dialog.destroyed.connect(lambda *_: self._dialogs.remove(dialog))

@@ -1,0 +1,83 @@
+"""Qt tests run headless (offscreen); asyncio runs inside Qt's loop as in the applet (qasync)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+from typing import Any
+
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+
+import pytest
+
+from hotspotguard.ruleset import load_snapshot, parse_ruleset
+from hotspotguard.ruleset.model import Ruleset
+from hotspotguard.verdict import Report, evaluate
+from tests.helpers import NM_LAB, document, nm_lab
+
+
+def docker_document() -> dict[str, Any]:
+    """The lab's capture of NetworkManager's hotspot beside Docker 28 (iptables-nft)."""
+    return document(
+        nm_lab("nft-3-docker-full.json"),
+        iface="nmp-hs0",
+        uplinks=("nmp-up0",),
+        iptables_nft_save=(NM_LAB / "iptables-save-docker-full.txt").read_text(),
+    )
+
+
+def fixed_document() -> dict[str, Any]:
+    """The same machine after the docker-user fix."""
+    return document(
+        nm_lab("nft-3-docker-full-fixed.json"),
+        iface="nmp-hs0",
+        uplinks=("nmp-up0",),
+    )
+
+
+def evaluated(doc: dict[str, Any]) -> tuple[Ruleset, Report]:
+    snapshot = load_snapshot(doc)
+    ruleset = parse_ruleset(snapshot)
+    return ruleset, evaluate(snapshot, ruleset)
+
+
+@pytest.fixture
+def qloop(qapp: Any) -> Iterator[asyncio.AbstractEventLoop]:
+    """qasync's loop over pytest-qt's QApplication: coroutines and Qt signals interleave while
+    qtbot waits, as in the running applet."""
+    import qasync
+
+    loop = qasync.QEventLoop(qapp, already_running=True)
+    asyncio.set_event_loop(loop)
+    try:
+        yield loop
+    finally:
+        for task in asyncio.all_tasks(loop):
+            task.cancel()
+        asyncio.events._set_running_loop(None)
+        asyncio.set_event_loop(None)
+        loop._QEventLoop__is_running = False  # type: ignore[attr-defined]  # never ran exec()
+        loop.close()
+
+
+@pytest.fixture
+def backend() -> Any:
+    from tests.ui.fakes import EngineBackend
+
+    return EngineBackend()
+
+
+@pytest.fixture
+def controller(qloop: asyncio.AbstractEventLoop, qtbot: Any, backend: Any) -> Iterator[Any]:
+    """A started controller over the engine backend, its first state published."""
+    from hotspotguard.ui.controller import Controller, FixedHotspots, SharedHotspot
+    from tests.ui.fakes import CONNECTION, HOTSPOT
+
+    hub = Controller(backend, FixedHotspots([SharedHotspot(HOTSPOT, CONNECTION)]), settle=0.01)
+    with qtbot.waitSignal(hub.stateChanged, timeout=10_000):
+        hub.start()
+    qtbot.waitUntil(lambda: not hub._tasks, timeout=10_000)
+    yield hub
+    hub.stop()
+    qtbot.waitUntil(lambda: not hub._tasks, timeout=5_000)

@@ -104,3 +104,22 @@ def test_a_plan_made_on_an_older_ruleset_is_refused(clean_lab: Lab, tmp_path: Pa
     assert _in_netns(lab.host, lambda: ops.fix_owner("")) == 1000
     _in_netns(lab.host, lambda: ops.undo("docker-user@hs0", uid=0))
     assert lab.ruleset() == before
+
+
+@pytest.mark.kernel
+def test_sysctl_forwarding_fix_and_its_undo(clean_lab: Lab, tmp_path: Path) -> None:
+    lab = clean_lab
+    lab.load_nft(ruleset("nm-shared-hs0.nft"))
+    lab.sysctl("net.ipv4.ip_forward", "0")
+    assert not lab.probe(["outbound"])["outbound"].delivered
+    ops = Operations(Paths(str(tmp_path / "state"), str(tmp_path / "d"), str(tmp_path / "nm")))
+    preview = _in_netns(lab.host, lambda: ops.preview("hs0", ""))
+    assert preview["plan"]["strategy"] == "sysctl-forwarding"
+    assert preview["plan"]["preview"][0] == "sysctl net.ipv4.ip_forward=1 (now 0)"
+    done = _in_netns(lab.host, lambda: ops.apply("hs0", "", permanent=False, uid=0))
+    assert done["changed"] and done["after"]["verdict"] == "ok"
+    assert lab.probe(["outbound"])["outbound"].delivered
+    _in_netns(lab.host, lambda: ops.undo("", uid=0))
+    forwarding = lab.host_run(["sysctl", "-n", "net.ipv4.ip_forward"]).stdout.strip()
+    assert forwarding == "0"
+    assert not lab.probe(["outbound"])["outbound"].delivered

@@ -19,6 +19,10 @@ from hotspotguard.verdict.report import summary
 
 DOCKER_USER = "DOCKER-USER"
 IMPLEMENTED = ("docker-user", "sysctl-forwarding")
+PROPAGATES = {
+    "net.ipv4.ip_forward": "net.ipv4.conf.",
+    "net.ipv6.conf.all.forwarding": "net.ipv6.conf.",
+}
 SOURCE_VARIANT: dict[str, Variant] = {"iptables-nft": "nft", "iptables-legacy": "legacy"}
 
 
@@ -174,6 +178,12 @@ def apply_in_memory(snapshot: Snapshot, ruleset: Ruleset, plan: Plan) -> tuple[S
             ruleset = _insert_rules(ruleset, change)
         else:
             sysctl[change.name] = change.value
+            # as in the kernel, writing the global switch sets every interface's too
+            family_prefix = PROPAGATES.get(change.name)
+            if family_prefix:
+                for name in sysctl:
+                    if name.startswith(family_prefix) and name.endswith(".forwarding"):
+                        sysctl[name] = change.value
     return replace(snapshot, sysctl=sysctl), ruleset
 
 

@@ -60,15 +60,9 @@ unmanaged-devices=except:interface-name:hs0;except:interface-name:up0
 enabled=false
 """
 
-# The stock system bus policy (/usr/share/dbus-1/system.conf) without a service directory (so
-# nothing is bus-activated), without fork/user/pidfile/syslog.
-BUS_CONF = """\
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=/run/dbus/system_bus_socket</listen>
-  <auth>EXTERNAL</auth>
+# The stock system bus policy (the <policy> blocks of /usr/share/dbus-1/system.conf), shared by
+# the labs' private system buses.
+SYSTEM_BUS_POLICY = """\
   <policy context="default">
     <allow user="*"/>
     <deny own="*"/>
@@ -92,10 +86,21 @@ BUS_CONF = """\
     <allow send_destination="org.freedesktop.DBus"
            send_interface="org.freedesktop.DBus.Monitoring"/>
   </policy>
-  <includedir>/usr/share/dbus-1/system.d</includedir>
+"""
+
+# The stock system bus without a service directory (so nothing is bus-activated), without
+# fork/user/pidfile/syslog.
+BUS_CONF = """\
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path=/run/dbus/system_bus_socket</listen>
+  <auth>EXTERNAL</auth>
+{policy}  <includedir>/usr/share/dbus-1/system.d</includedir>
   <includedir>/etc/dbus-1/system.d</includedir>
 </busconfig>
-"""
+""".replace("{policy}", SYSTEM_BUS_POLICY)
 
 # Runs in the host netns under `unshare --mount --uts`; $1 = lab dir, $2 = hostname.
 _HOLDER = r"""

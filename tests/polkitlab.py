@@ -46,6 +46,7 @@ from dbus_next import Message, MessageType
 from dbus_next.aio import MessageBus
 
 from tests.lab import _ENV, LabError, _kill_netns_processes, _proc_alive, _which
+from tests.nmlab import SYSTEM_BUS_POLICY
 
 __all__ = ["PolkitLab", "User", "client_venv", "polkit_lab_unavailable_reason"]
 
@@ -71,33 +72,10 @@ BUS_CONF = """\
   <auth>EXTERNAL</auth>
   <servicehelper>/usr/lib/dbus-1.0/dbus-daemon-launch-helper</servicehelper>
   <servicedir>{lab}/services</servicedir>
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus"
-           send_interface="org.freedesktop.DBus.Introspectable"/>
-    <allow send_destination="org.freedesktop.DBus"
-           send_interface="org.freedesktop.DBus.Properties"/>
-    <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"
-          send_member="UpdateActivationEnvironment"/>
-  </policy>
-  <policy user="root">
-    <allow send_destination="org.freedesktop.DBus"
-           send_interface="org.freedesktop.DBus.Monitoring"/>
-  </policy>
-  <includedir>/usr/share/dbus-1/system.d</includedir>
+{policy}  <includedir>/usr/share/dbus-1/system.d</includedir>
   <includedir>{lab}/system.d</includedir>
 </busconfig>
-"""
+""".replace("{policy}", SYSTEM_BUS_POLICY)
 
 # $1 = lab directory.  Runs in the fresh netns under `unshare --mount --propagation private`.
 _HOLDER = r"""

@@ -119,6 +119,11 @@ class HelperClient:
 
     async def call(self, method: str, *args: Any) -> Any:
         """Call `method` (a key of METHODS) with `args`; the decoded JSON (None for no result)."""
+        text = await self.call_text(method, *args)
+        return None if text is None else _decode(text)
+
+    async def call_text(self, method: str, *args: Any) -> str | None:
+        """As `call`, but the answer's JSON text, undecoded (None for no result)."""
         signature = METHODS.get(method)
         if signature is None:
             raise ValueError(f"unknown helper method {method!r}")
@@ -150,14 +155,16 @@ class HelperClient:
             raise _error_from(reply.error_name or "", text)
         if not reply.body:
             return None
-        try:
-            return json.loads(reply.body[0])
-        except (TypeError, ValueError):
-            raise HelperRefused("Failed", "the helper's answer is not JSON") from None
+        if not isinstance(reply.body[0], str):
+            raise HelperRefused("Failed", "the helper's answer is not JSON")
+        return reply.body[0]
 
     # -- one coroutine per method --
     async def get_snapshot(self) -> dict[str, Any]:
-        return dict(await self.call("GetSnapshot"))
+        """The snapshot, decoded in a worker thread (tens of MB at 100k rules: the loop, often
+        Qt's, must not stall on it)."""
+        text = await self.call_text("GetSnapshot")
+        return dict(await asyncio.to_thread(_decode, text or "null") or {})
 
     async def preview_fix(self, iface: str, strategy: str) -> dict[str, Any]:
         return dict(await self.call("PreviewFix", iface, strategy))
@@ -259,3 +266,13 @@ def call_helper(method: str, *args: Any, interactive: bool = True) -> Any:
             return await helper.call(method, *args)
 
     return asyncio.run(once())
+
+
+def _decode(text: str) -> Any:
+    from hotspotguard.gcpause import gc_paused
+
+    try:
+        with gc_paused():
+            return json.loads(text)
+    except (TypeError, ValueError, RecursionError):
+        raise HelperRefused("Failed", "the helper's answer is not JSON") from None

@@ -2,12 +2,18 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-# Debian packages the tests drive for real (kernel rules, packets, a real dnsmasq and dockerd).
-DEB_TEST_PACKAGES := nftables iptables libnftables1 iproute2 dnsmasq-base conntrack docker.io procps \
-                     network-manager dbus-daemon
+# Debian packages the applet needs (Qt's xcb platform, fonts, polkit's agent protocol) and those
+# the tests drive for real (kernel rules, packets, a real dnsmasq, dockerd, NetworkManager and
+# polkitd; a tray host and notification server under Xvfb).
+DEB_RUN_PACKAGES  := iproute2 nftables iptables libnftables1 libgl1 libegl1 libxkbcommon-x11-0 \
+                     libfontconfig1 libdbus-1-3 libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 \
+                     libxcb-shape0 libxcb-randr0 libxcb-render-util0 libxcb-image0 fonts-dejavu-core
+DEB_TEST_PACKAGES := $(DEB_RUN_PACKAGES) dnsmasq-base conntrack docker.io procps network-manager \
+                     dbus-daemon polkitd systemd util-linux xvfb xfce4-panel xfconf dunst \
+                     imagemagick desktop-file-utils
 PYTEST_ARGS ?=
 
-.PHONY: run test test-full lint typecheck bench system-deps venv clean
+.PHONY: run test test-full lint typecheck bench system-deps run-deps venv clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,9 +23,9 @@ $(BIN)/.installed: pyproject.toml
 
 venv: $(BIN)/.installed
 
-# Installs the Debian packages the tests use, when root on a Debian-like system; otherwise says what is missing.
-system-deps:
-	@missing=""; for p in $(DEB_TEST_PACKAGES); do \
+# Installs Debian packages ($(1)) when root on a Debian-like system; otherwise says what is missing.
+define deb_install
+	@missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -27,14 +33,21 @@ system-deps:
 	    echo "installing Debian packages:$$missing"; \
 	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-	  else echo "note: the kernel tests need these Debian packages:$$missing (they will be skipped)"; fi; \
+	  else echo "note: these Debian packages are missing:$$missing ($(2))"; fi; \
 	fi
+endef
+
+system-deps:
+	$(call deb_install,$(DEB_TEST_PACKAGES),the tests that need them will be skipped)
+
+run-deps:
+	$(call deb_install,$(DEB_RUN_PACKAGES),the applet may not start)
 
 # Without a display: `status` for this machine. Its exit code 1 (a hotspot is blocked) or 2 (it
 # could not tell, e.g. NetworkManager is not running: said on stderr) is an answer, not a failure.
-run: venv
-	@if { [ -n "$$DISPLAY" ] || [ -n "$$WAYLAND_DISPLAY" ]; } && $(BIN)/hotspotguard applet --help >/dev/null 2>&1; then \
-	  exec $(BIN)/hotspotguard applet; \
+run: venv run-deps
+	@if [ -n "$$DISPLAY" ] || [ -n "$$WAYLAND_DISPLAY" ]; then \
+	  exec $(BIN)/hotspotguard-tray --show; \
 	else \
 	  $(BIN)/hotspotguard status; rc=$$?; \
 	  [ $$rc -le 2 ] || exit $$rc; \

@@ -1,4 +1,4 @@
-"""The command line: `hotspotguard status|explain|snapshot|fix|undo|fixes`.
+"""The command line: `hotspotguard status|explain|snapshot|fix|undo|fixes|tray`.
 
 Exit codes: 0 all hotspots ok (or none), 1 a hotspot is blocked or its state unknown,
 2 bad input or usage. Errors are one line on stderr, never a traceback.
@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     snapshot.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default stdout)")
     snapshot.add_argument("--iface", action="append", help="a hotspot interface (repeatable)")
     cli_fixes.add_commands(sub)
+
+    tray = sub.add_parser("tray", help="the tray applet (hotspotguard-tray)")
+    tray.add_argument("--show", action="store_true", help="open the status window at start")
     return parser
 
 
@@ -173,7 +176,14 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_tray(args: argparse.Namespace) -> int:
+    from hotspotguard.ui.app import main as tray_main
+
+    return tray_main(["--show"] if args.show else [])
+
+
 COMMANDS = {
+    "tray": cmd_tray,
     "explain": cmd_explain,
     "status": cmd_status,
     "snapshot": cmd_snapshot,

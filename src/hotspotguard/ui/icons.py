@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from pathlib import Path
 
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 
-#: resources/icons of a source checkout (an installed package finds them in the theme)
-ICON_DIR = Path(__file__).resolve().parents[3] / "resources" / "icons"
+from hotspotguard.ui.shipped import source_file
+
+#: a state -> the Breeze icon that says it (asked of the theme first under Plasma)
+THEME_NAMES: dict[str, str] = {
+    "no-hotspot": "firewall-applet",
+    "ok": "security-high",
+    "blocked": "security-low",
+    "unknown": "security-medium",
+    "error": "firewall-applet-error",
+}
 
 #: a state (WatchState.state, or a flow verdict) -> the icon's name
 STATE_ICONS: dict[str, str] = {
@@ -58,22 +67,39 @@ def circle_icon(colour: QColor | str) -> QIcon:
     return icon
 
 
+def svg_file(name: str) -> Path | None:
+    """Our shipped ``resources/icons/NAME.svg``, if it is there."""
+    return source_file("resources", "icons", f"{name}.svg")
+
+
+def svg_path(state: str) -> str | None:
+    """The shipped SVG for a state (None when the resources are not installed)."""
+    path = svg_file(STATE_ICONS.get(state, "hotspotguard-unknown"))
+    return str(path) if path else None
+
+
 @cache
-def icon(name: str, icon_dir: Path = ICON_DIR) -> QIcon:
-    """The theme's `name`, else ``icon_dir/name.svg``, else a circle in the state's colour."""
-    svg = icon_dir / f"{name}.svg"
-    if svg.is_file():
-        fallback = QIcon(str(svg))
-        if fallback.isNull():
-            fallback = circle_icon(COLOURS.get(name, "#8c8c8c"))
-    else:
+def icon(name: str, theme_name: str | None = None) -> QIcon:
+    """The theme's `theme_name` (or `name`), else our ``name.svg``, else a circle in the
+    state's colour."""
+    svg = svg_file(name)
+    fallback = QIcon(str(svg)) if svg else QIcon()
+    if fallback.isNull():
         fallback = circle_icon(COLOURS.get(name, "#8c8c8c"))
-    return QIcon.fromTheme(name, fallback)
+    return QIcon.fromTheme(theme_name or name, fallback)
 
 
 def state_icon(state: str) -> QIcon:
-    """The icon for a WatchState state or a flow verdict."""
-    return icon(STATE_ICONS.get(state, "hotspotguard-unknown"))
+    """The icon for a WatchState state or a flow verdict: Breeze's where the theme has it."""
+    name = STATE_ICONS.get(state, "hotspotguard-unknown")
+    verdict_state = {"accept": "ok", "drop": "blocked"}.get(state, state)
+    return icon(name, THEME_NAMES.get(verdict_state) if breeze_desktop() else None)
+
+
+def breeze_desktop() -> bool:
+    """Whether the desktop is Plasma, whose Breeze theme draws the THEME_NAMES icons well;
+    elsewhere (an Adwaita panel's old security-* shields) our own SVGs say more."""
+    return "KDE" in os.environ.get("XDG_CURRENT_DESKTOP", "").upper().split(":")
 
 
 @cache

@@ -1,0 +1,206 @@
+"""The tray applet's figures beside a bare PySide6 tray icon, measured in the same run.
+
+In a private headless desktop (Xvfb, a private session bus, xfce4-panel as the tray host; see
+tests/ui_desktop/desktop_lab.py):
+
+- start -> icon registered with the tray host (the watcher's StatusNotifierItemRegistered),
+  median of several starts (target: ours <= 1.5x bare);
+- VmRSS after 10 s idle (target <= 1.3x bare);
+- idle CPU time and wake-ups (context switches, all threads) over 60 s (target: 0 of ours).
+
+"Ours" is the real entry point, ``python -m hotspotguard.ui.app``, with the real Controller on
+this machine (as root: the firewall read in-process; NetworkManager over the system bus). The
+idle figures add the applet with the real Controller over a captured firewall and no live
+sources (tests/ui_desktop/harness.py): the applet's own idle cost. Figures, not assertions.
+Usage: ``python benchmarks/bench_tray.py [--runs N] [--idle SECONDS]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from dbus_next import Message, MessageType  # noqa: E402
+from dbus_next.aio import MessageBus  # noqa: E402
+from tests.ui_desktop.desktop_lab import Desktop, missing  # noqa: E402
+
+BARE = """
+import sys
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication, QMenu, QSystemTrayIcon
+app = QApplication(sys.argv)
+app.setQuitOnLastWindowClosed(False)
+icon = QSystemTrayIcon(QIcon(sys.argv[1]))
+menu = QMenu()
+menu.addAction("Quit", app.quit)
+icon.setContextMenu(menu)
+icon.setToolTip("bare")
+icon.show()
+app.exec()
+"""
+
+
+def argv_for(kind: str, scratch: Path) -> list[str]:
+    if kind == "bare":
+        script = scratch / "bare_tray.py"
+        script.write_text(BARE)
+        return [sys.executable, str(script), str(ROOT / "resources/icons/hotspotguard-ok.svg")]
+    if kind == "captured":
+        return [sys.executable, "-m", "tests.ui_desktop.harness", "blocked"]
+    return [sys.executable, "-m", "hotspotguard.ui.app"]
+
+
+class Registrations:
+    """StatusNotifierItemRegistered signals from the tray host, with their arrival time."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self.event = asyncio.Event()
+
+    async def connect(self, address: str) -> MessageBus:
+        bus = await MessageBus(bus_address=address).connect()
+        rule = (
+            "type='signal',interface='org.kde.StatusNotifierWatcher',"
+            "member='StatusNotifierItemRegistered'"
+        )
+        await bus.call(
+            Message(
+                destination="org.freedesktop.DBus",
+                path="/org/freedesktop/DBus",
+                interface="org.freedesktop.DBus",
+                member="AddMatch",
+                signature="s",
+                body=[rule],
+            )
+        )
+
+        def handler(message: Message) -> None:
+            if (
+                message.message_type == MessageType.SIGNAL
+                and message.member == "StatusNotifierItemRegistered"
+            ):
+                self.times.append(time.monotonic())
+                self.event.set()
+
+        bus.add_message_handler(handler)
+        return bus
+
+
+async def start_times(desktop: Desktop, runs: int) -> dict[str, list[float]]:
+    registrations = Registrations()
+    bus = await registrations.connect(desktop.env["DBUS_SESSION_BUS_ADDRESS"])
+    results: dict[str, list[float]] = {"bare": [], "ours": []}
+    for _ in range(runs):
+        for kind in ("bare", "ours"):
+            registrations.event.clear()
+            started = time.monotonic()
+            proc = desktop.start(kind, argv_for(kind, desktop.root), cwd=str(ROOT))
+            await asyncio.wait_for(registrations.event.wait(), 30)
+            results[kind].append(registrations.times[-1] - started)
+            desktop.stop(proc)
+            desktop.procs.remove(proc)
+            await asyncio.sleep(0.3)
+    bus.disconnect()
+    return results
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def switches(pid: int) -> int:
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for line in (task / "status").read_text().splitlines():
+            if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                total += int(line.split()[1])
+    return total
+
+
+def idle_figures(
+    desktop: Desktop, settle: float, idle: float, kinds: tuple[str, ...]
+) -> dict[str, dict[str, float]]:
+    """Start `kinds` together, wait `settle`, read VmRSS, then CPU and wake-ups over `idle`."""
+    procs: dict[str, subprocess.Popen[bytes]] = {
+        kind: desktop.start(
+            kind,
+            argv_for(kind, desktop.root),
+            cwd=str(ROOT),
+            env={"PYTHONPATH": str(ROOT)},
+            stdin=subprocess.PIPE,  # the harness quits at the end of its input
+        )
+        for kind in kinds
+    }
+    time.sleep(settle)
+    figures = {k: {"rss_mb": rss_kb(p.pid) / 1024} for k, p in procs.items()}
+    before = {k: (cpu_ticks(p.pid), switches(p.pid)) for k, p in procs.items()}
+    time.sleep(idle)
+    hz = 100  # USER_HZ
+    for kind, proc in procs.items():
+        ticks, wakeups = cpu_ticks(proc.pid), switches(proc.pid)
+        figures[kind]["cpu_ms"] = (ticks - before[kind][0]) * 1000 / hz
+        figures[kind]["wakeups"] = wakeups - before[kind][1]
+        desktop.stop(proc)
+        desktop.procs.remove(proc)
+    return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5, help="starts of each (default 5)")
+    parser.add_argument("--idle", type=float, default=60, help="idle window, s (default 60)")
+    parser.add_argument("--settle", type=float, default=10, help="before RSS, s (default 10)")
+    args = parser.parse_args()
+    reason = missing()
+    if reason:
+        print(f"bench_tray: skipped: {reason}")
+        return 0
+    with Desktop() as desktop:
+        desktop.panel()
+        starts = asyncio.run(start_times(desktop, args.runs))
+        idle = idle_figures(desktop, args.settle, args.idle, ("bare", "ours"))
+        # one instance per session: the second applet runs on its own
+        idle |= idle_figures(desktop, args.settle, args.idle, ("captured",))
+    bare, ours = statistics.median(starts["bare"]), statistics.median(starts["ours"])
+    print(f"tray applet vs a bare PySide6 tray icon (xfce4-panel under Xvfb, {args.runs} starts)")
+    print(
+        f"  start -> icon registered: ours {ours * 1000:.0f} ms, bare {bare * 1000:.0f} ms "
+        f"(median), {ours / bare:.2f}x (target <= 1.5x)"
+    )
+    rb, ro = idle["bare"]["rss_mb"], idle["ours"]["rss_mb"]
+    print(
+        f"  VmRSS after {args.settle:.0f} s idle: ours {ro:.1f} MB, bare {rb:.1f} MB, "
+        f"{ro / rb:.2f}x (target <= 1.3x)"
+    )
+    names = {
+        "ours": "ours (this machine)",
+        "captured": "ours (captured firewall, no live sources)",
+        "bare": "bare",
+    }
+    for kind, name in names.items():
+        print(
+            f"  idle {args.idle:.0f} s, {name}: {idle[kind]['cpu_ms']:.0f} ms CPU, "
+            f"{idle[kind]['wakeups']:.0f} wake-ups (context switches, all threads), "
+            f"VmRSS {idle[kind]['rss_mb']:.1f} MB"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,501 @@
+<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE TS>
+<TS version="2.1" language="zh_CN" sourcelanguage="en">
+  <context>
+    <name>Applet</name>
+    <message>
+      <source>Hotspot Guard</source>
+      <translation>热点守护</translation>
+    </message>
+  </context>
+  <context>
+    <name>ChainsDialog</name>
+    <message>
+      <source>Hook / chain / rule</source>
+      <translation>钩子 / 链 / 规则</translation>
+    </message>
+    <message>
+      <source>Owner</source>
+      <translation>所属程序</translation>
+    </message>
+    <message>
+      <source>Priority</source>
+      <translation>优先级</translation>
+    </message>
+    <message>
+      <source>Policy</source>
+      <translation>默认策略</translation>
+    </message>
+    <message>
+      <source>This flow</source>
+      <translation>本流量</translation>
+    </message>
+    <message>
+      <source>crossed</source>
+      <translation>经过</translation>
+    </message>
+    <message>
+      <source>no base chain</source>
+      <translation>没有基础链</translation>
+    </message>
+    <message>
+      <source>policy {policy}</source>
+      <translation>默认策略 {policy}</translation>
+    </message>
+    <message>
+      <source>{family} table {table} ({source}), chain {chain}: {type} hook {hook} priority {priority}, policy {policy}; {rules} rules</source>
+      <translation>{family} 表 {table}（{source}），链 {chain}：{type} 类型，钩子 {hook}，优先级 {priority}，默认策略 {policy}；共 {rules} 条规则</translation>
+    </message>
+    <message>
+      <source>Firewall chains</source>
+      <translation>防火墙链</translation>
+    </message>
+    <message>
+      <source>No flow (IPv4 chains)</source>
+      <translation>不选流量（IPv4 链）</translation>
+    </message>
+    <message>
+      <source>Search rules, chains, owners…</source>
+      <translation>搜索规则、链、所属程序…</translation>
+    </message>
+    <message>
+      <source>Copy as text</source>
+      <translation>复制为文本</translation>
+    </message>
+    <message>
+      <source>Flow:</source>
+      <translation>流量：</translation>
+    </message>
+    <message>
+      <source>Every base chain on every hook, by priority. Pick a flow to see the path its packet takes.</source>
+      <translation>按优先级列出每个钩子上的所有基础链。选择一种流量，查看其数据包经过的路径。</translation>
+    </message>
+    <message>
+      <source>{flow}: dropped by {owner} — {where}: {rule}</source>
+      <translation>{flow}：被 {owner} 丢弃 — {where}：{rule}</translation>
+    </message>
+    <message>
+      <source>{flow}: cannot be decided ({reason})</source>
+      <translation>{flow}：无法判定（{reason}）</translation>
+    </message>
+    <message>
+      <source>{flow}: gets through</source>
+      <translation>{flow}：可以通过</translation>
+    </message>
+  </context>
+  <context>
+    <name>Controller</name>
+    <message>
+      <source>Not allowed: the system's policy refused this change.</source>
+      <translation>不允许：系统策略拒绝了此更改。</translation>
+    </message>
+    <message>
+      <source>This needs your password, but no authentication agent is running.</source>
+      <translation>此操作需要输入密码，但没有运行身份验证代理。</translation>
+    </message>
+    <message>
+      <source>The firewall changed meanwhile: look at the plan again.</source>
+      <translation>防火墙在此期间发生了变化：请重新查看方案。</translation>
+    </message>
+    <message>
+      <source>The helper refused: {kind}.</source>
+      <translation>辅助程序拒绝了请求：{kind}。</translation>
+    </message>
+    <message>
+      <source>The privileged helper cannot be reached.</source>
+      <translation>无法连接特权辅助程序。</translation>
+    </message>
+    <message>
+      <source>The helper did not answer in time.</source>
+      <translation>辅助程序没有及时响应。</translation>
+    </message>
+    <message>
+      <source>Something went wrong: {what}</source>
+      <translation>出错了：{what}</translation>
+    </message>
+  </context>
+  <context>
+    <name>FixDialog</name>
+    <message>
+      <source>Fix the hotspot {iface}</source>
+      <translation>修复热点 {iface}</translation>
+    </message>
+    <message>
+      <source>Recommended</source>
+      <translation>推荐</translation>
+    </message>
+    <message>
+      <source>Keep after reboot</source>
+      <translation>重启后保留</translation>
+    </message>
+    <message>
+      <source>Re-apply the fix when Docker or NetworkManager start (installs a small drop-in and a dispatcher script).</source>
+      <translation>在 Docker 或 NetworkManager 启动时重新应用修复（会安装一个小的 systemd drop-in 配置和一个 dispatcher 脚本）。</translation>
+    </message>
+    <message>
+      <source>Apply fix</source>
+      <translation>应用修复</translation>
+    </message>
+    <message>
+      <source>Strategy:</source>
+      <translation>方案：</translation>
+    </message>
+    <message>
+      <source>Planning…</source>
+      <translation>正在规划…</translation>
+    </message>
+    <message>
+      <source>No plan.</source>
+      <translation>没有可用方案。</translation>
+    </message>
+    <message>
+      <source>{id}: {summary}</source>
+      <translation>{id}：{summary}</translation>
+    </message>
+    <message>
+      <source>Trade-off: {text}</source>
+      <translation>权衡：{text}</translation>
+    </message>
+    <message>
+      <source>Now: {before}
+Afterwards: {after}</source>
+      <translation>当前：{before}
+修复后：{after}</translation>
+    </message>
+    <message>
+      <source>Already applied: applying it again changes nothing.</source>
+      <translation>已经应用：再次应用不会有任何变化。</translation>
+    </message>
+    <message>
+      <source>Applying… your desktop may ask for your password.</source>
+      <translation>正在应用…桌面可能会要求输入密码。</translation>
+    </message>
+    <message>
+      <source>Applied {id}.</source>
+      <translation>已应用 {id}。</translation>
+    </message>
+    <message>
+      <source>{id} was already in place: nothing changed.</source>
+      <translation>{id} 已经生效：没有任何改动。</translation>
+    </message>
+    <message>
+      <source>It is kept after reboot.</source>
+      <translation>重启后仍会保留。</translation>
+    </message>
+    <message>
+      <source>Checked again: {summary}</source>
+      <translation>重新检查：{summary}</translation>
+    </message>
+  </context>
+  <context>
+    <name>HotspotCard</name>
+    <message>
+      <source>{name} ({iface})</source>
+      <translation>{name}（{iface}）</translation>
+    </message>
+    <message>
+      <source>Fixes on offer:</source>
+      <translation>可用的修复：</translation>
+    </message>
+    <message>
+      <source>Trade-off: looking…</source>
+      <translation>权衡：正在评估…</translation>
+    </message>
+    <message>
+      <source>Fix…</source>
+      <translation>修复…</translation>
+    </message>
+    <message>
+      <source>Firewall chains…</source>
+      <translation>防火墙链…</translation>
+    </message>
+  </context>
+  <context>
+    <name>Notifier</name>
+    <message>
+      <source>Fix…</source>
+      <translation>修复…</translation>
+    </message>
+    <message>
+      <source>Details</source>
+      <translation>详情</translation>
+    </message>
+    <message>
+      <source>Hotspot %1 has no internet</source>
+      <translation>热点 %1 无法上网</translation>
+    </message>
+    <message>
+      <source>Fix undone on %1</source>
+      <translation>已撤销 %1 上的修复</translation>
+    </message>
+    <message>
+      <source>The firewall is as it was before the fix.</source>
+      <translation>防火墙已恢复到修复之前的状态。</translation>
+    </message>
+    <message>
+      <source>Hotspot %1 fixed</source>
+      <translation>热点 %1 已修复</translation>
+    </message>
+    <message>
+      <source>The phones can reach the internet again.</source>
+      <translation>手机又可以访问外网了。</translation>
+    </message>
+    <message>
+      <source>Fix applied on %1</source>
+      <translation>已在 %1 上应用修复</translation>
+    </message>
+    <message>
+      <source>The hotspot is still not working: open the details to see why.</source>
+      <translation>热点仍然无法上网：请打开详情查看原因。</translation>
+    </message>
+    <message>
+      <source>Could not change the firewall</source>
+      <translation>无法修改防火墙</translation>
+    </message>
+  </context>
+  <context>
+    <name>StateText</name>
+    <message>
+      <source>No hotspot is on</source>
+      <translation>没有开启热点</translation>
+    </message>
+    <message>
+      <source>Hotspot %1: %2</source>
+      <translation>热点 %1：%2</translation>
+    </message>
+    <message>
+      <source>Hotspot %1: cannot tell whether the phones can reach the internet</source>
+      <translation>热点 %1：无法确定手机能否访问外网</translation>
+    </message>
+    <message>
+      <source>Hotspot %1: the phones can reach the internet</source>
+      <translation>热点 %1：手机可以正常访问外网</translation>
+    </message>
+    <message>
+      <source>Hotspots %1: the phones can reach the internet</source>
+      <translation>热点 %1：手机都可以正常访问外网</translation>
+    </message>
+    <message>
+      <source>unknown error</source>
+      <translation>未知错误</translation>
+    </message>
+    <message>
+      <source>Cannot check the hotspot: %1</source>
+      <translation>无法检查热点：%1</translation>
+    </message>
+    <message>
+      <source>IP forwarding is off, so the phones cannot reach the internet</source>
+      <translation>IP 转发已关闭，手机无法访问外网</translation>
+    </message>
+    <message>
+      <source>this computer has no route to the internet</source>
+      <translation>本机没有通往外网的路由</translation>
+    </message>
+    <message>
+      <source>the phones' traffic is not masqueraded, so no replies come back</source>
+      <translation>手机的流量没有做地址伪装（masquerade），收不到回复</translation>
+    </message>
+    <message>
+      <source>untracked replies cannot find their way back to the phones</source>
+      <translation>未被连接跟踪的回复包无法回到手机</translation>
+    </message>
+    <message>
+      <source>%1's %2 policy</source>
+      <translation>%1 的 %2 链默认策略</translation>
+    </message>
+    <message>
+      <source>a rule in %1's %2 chain</source>
+      <translation>%1 的 %2 链中的一条规则</translation>
+    </message>
+    <message>
+      <source>the policy of the %1 chain</source>
+      <translation>%1 链的默认策略</translation>
+    </message>
+    <message>
+      <source>a rule in the %1 chain</source>
+      <translation>%1 链中的一条规则</translation>
+    </message>
+    <message>
+      <source>%1 rejects %2</source>
+      <translation>%1拒绝了%2</translation>
+    </message>
+    <message>
+      <source>%1 drops %2</source>
+      <translation>%1丢弃了%2</translation>
+    </message>
+    <message>
+      <source>the phones' address requests (DHCP)</source>
+      <translation>手机获取地址的请求（DHCP）</translation>
+    </message>
+    <message>
+      <source>the phones' name lookups (DNS)</source>
+      <translation>手机的域名解析请求（DNS）</translation>
+    </message>
+    <message>
+      <source>the phones' traffic</source>
+      <translation>手机的流量</translation>
+    </message>
+    <message>
+      <source>the replies to the phones</source>
+      <translation>发往手机的回复包</translation>
+    </message>
+    <message>
+      <source>the phones' IPv6 address requests</source>
+      <translation>手机的 IPv6 地址请求</translation>
+    </message>
+    <message>
+      <source>the phones' IPv6 name lookups</source>
+      <translation>手机的 IPv6 域名解析请求</translation>
+    </message>
+    <message>
+      <source>the phones' IPv6 traffic</source>
+      <translation>手机的 IPv6 流量</translation>
+    </message>
+    <message>
+      <source>the IPv6 replies to the phones</source>
+      <translation>发往手机的 IPv6 回复包</translation>
+    </message>
+  </context>
+  <context>
+    <name>StatusWindow</name>
+    <message>
+      <source>ok</source>
+      <translation>正常</translation>
+    </message>
+    <message>
+      <source>blocked</source>
+      <translation>被拦截</translation>
+    </message>
+    <message>
+      <source>unknown</source>
+      <translation>未知</translation>
+    </message>
+    <message>
+      <source>DHCP</source>
+      <translation>DHCP</translation>
+    </message>
+    <message>
+      <source>DNS</source>
+      <translation>DNS</translation>
+    </message>
+    <message>
+      <source>Internet</source>
+      <translation>外网</translation>
+    </message>
+    <message>
+      <source>Replies</source>
+      <translation>回复</translation>
+    </message>
+    <message>
+      <source>IPv6 {flow}</source>
+      <translation>IPv6 {flow}</translation>
+    </message>
+    <message>
+      <source>Blocked by {owner}: {where} — {rule}</source>
+      <translation>被 {owner} 拦截：{where} — {rule}</translation>
+    </message>
+    <message>
+      <source>Blocked by {owner}: {rule}</source>
+      <translation>被 {owner} 拦截：{rule}</translation>
+    </message>
+    <message>
+      <source>Hotspot firewall</source>
+      <translation>热点防火墙</translation>
+    </message>
+    <message>
+      <source>Looking at the firewall…</source>
+      <translation>正在读取防火墙…</translation>
+    </message>
+    <message>
+      <source>Working…</source>
+      <translation>处理中…</translation>
+    </message>
+    <message>
+      <source>Applied by hotspotguard</source>
+      <translation>hotspotguard 已应用的修复</translation>
+    </message>
+    <message>
+      <source>No hotspot is active.</source>
+      <translation>没有开启的热点。</translation>
+    </message>
+    <message>
+      <source>Every hotspot works: clients get an address, names and the internet.</source>
+      <translation>所有热点都正常：设备能获取地址、解析域名并访问外网。</translation>
+    </message>
+    <message>
+      <source>Cannot check the hotspot: {reason}</source>
+      <translation>无法检查热点：{reason}</translation>
+    </message>
+    <message>
+      <source>Cannot tell whether the hotspot works.</source>
+      <translation>无法确定热点是否正常。</translation>
+    </message>
+    <message>
+      <source>A hotspot is blocked.</source>
+      <translation>有热点被防火墙拦截。</translation>
+    </message>
+    <message>
+      <source>Not available: {why}</source>
+      <translation>不可用：{why}</translation>
+    </message>
+    <message>
+      <source>Trade-off: {text}</source>
+      <translation>权衡：{text}</translation>
+    </message>
+    <message>
+      <source>(applied)</source>
+      <translation>（已应用）</translation>
+    </message>
+    <message>
+      <source>kept after reboot</source>
+      <translation>重启后保留</translation>
+    </message>
+    <message>
+      <source>until reboot</source>
+      <translation>重启前有效</translation>
+    </message>
+    <message>
+      <source>Not in place any more: apply it again.</source>
+      <translation>已不再生效：请重新应用。</translation>
+    </message>
+    <message>
+      <source>Undo</source>
+      <translation>撤销</translation>
+    </message>
+    <message>
+      <source>The firewall has not been read yet.</source>
+      <translation>尚未读取防火墙。</translation>
+    </message>
+  </context>
+  <context>
+    <name>Tray</name>
+    <message>
+      <source>Hotspot status…</source>
+      <translation>热点状态…</translation>
+    </message>
+    <message>
+      <source>Fix…</source>
+      <translation>修复…</translation>
+    </message>
+    <message>
+      <source>Undo</source>
+      <translation>撤销</translation>
+    </message>
+    <message>
+      <source>Firewall chains…</source>
+      <translation>防火墙链…</translation>
+    </message>
+    <message>
+      <source>Start with Plasma</source>
+      <translation>随 Plasma 启动</translation>
+    </message>
+    <message>
+      <source>Start at login</source>
+      <translation>登录时启动</translation>
+    </message>
+    <message>
+      <source>Quit</source>
+      <translation>退出</translation>
+    </message>
+  </context>
+</TS>

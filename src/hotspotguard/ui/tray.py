@@ -1,0 +1,262 @@
+"""The tray icon: one icon per state, a one-sentence tooltip, the menu.
+
+Qt picks StatusNotifierItem (D-Bus) or XEmbed once, when a ``QSystemTrayIcon`` is created: an
+applet started before the tray host (usual at login) would stay on XEmbed — invisible on
+Wayland and on SNI-only hosts. So the icon is re-created whenever
+``org.kde.StatusNotifierWatcher`` appears on the session bus.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtDBus import QDBusConnection, QDBusServiceWatcher
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QMenu, QSystemTrayIcon
+
+from hotspotguard.ruleset.owners import OWNER_NAMES
+from hotspotguard.ui.autostart import Autostart
+from hotspotguard.ui.icons import state_icon
+
+SNI_WATCHER = "org.kde.StatusNotifierWatcher"
+STATES = ("no-hotspot", "ok", "blocked", "unknown", "error")
+
+
+def first_of(state: dict[str, Any], wanted: str) -> dict[str, Any] | None:
+    return next((h for h in state.get("hotspots") or () if h.get("state") == wanted), None)
+
+
+def fill(template: str, *args: str) -> str:
+    """QString.arg in one pass: %1, %2, … replaced by `args` (their own % signs stay)."""
+    return re.sub(
+        r"%(\d)", lambda m: args[int(m[1]) - 1] if 0 < int(m[1]) <= len(args) else m[0], template
+    )
+
+
+def capitalized(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+class StateText(QObject):
+    """Sentences for people, built from a state dict (``WatchState.to_json()``)."""
+
+    def tooltip(self, state: dict[str, Any]) -> str:
+        """One sentence: "Hotspot wlp3s0: Docker's FORWARD policy drops the phones' traffic"."""
+        kind = state.get("state")
+        hotspots = [h for h in state.get("hotspots") or () if h.get("iface")]
+        if kind == "no-hotspot":
+            return self.tr("No hotspot is on")
+        if kind == "blocked" and (hotspot := first_of(state, "blocked")):
+            return fill(self.tr("Hotspot %1: %2"), hotspot["iface"], self.cause(hotspot))
+        if kind == "unknown" and (hotspot := first_of(state, "unknown")):
+            text = self.tr("Hotspot %1: cannot tell whether the phones can reach the internet")
+            return fill(text, hotspot["iface"])
+        if kind == "ok" and hotspots:
+            names = ", ".join(h["iface"] for h in hotspots)
+            if len(hotspots) == 1:
+                return fill(self.tr("Hotspot %1: the phones can reach the internet"), names)
+            return fill(self.tr("Hotspots %1: the phones can reach the internet"), names)
+        reason = state.get("reason") or self.tr("unknown error")
+        return fill(self.tr("Cannot check the hotspot: %1"), reason)
+
+    def cause(self, hotspot: dict[str, Any]) -> str:
+        """What stops a blocked hotspot's clients, as a clause: "Docker's FORWARD policy drops
+        the phones' traffic"."""
+        drop = hotspot.get("blocked_by") or {}
+        owner = drop.get("owner") or ""
+        rule = drop.get("rule") or ""
+        if owner == "sysctl":
+            return self.tr("IP forwarding is off, so the phones cannot reach the internet")
+        if owner == "routing":
+            return self.tr("this computer has no route to the internet")
+        if owner == "nat":
+            return self.tr("the phones' traffic is not masqueraded, so no replies come back")
+        if owner == "conntrack":
+            return self.tr("untracked replies cannot find their way back to the phones")
+        chain = drop.get("chain") or ""
+        where = f"{drop.get('table') or ''} {chain}".strip()
+        name = OWNER_NAMES.get(owner)
+        policy = rule.startswith("policy")
+        if name and policy:
+            who = fill(self.tr("%1's %2 policy"), name, chain)
+        elif name:
+            who = fill(self.tr("a rule in %1's %2 chain"), name, chain)
+        elif policy:
+            who = fill(self.tr("the policy of the %1 chain"), where)
+        else:
+            who = fill(self.tr("a rule in the %1 chain"), where)
+        what = self.effect(hotspot.get("blocked_flow") or "outbound")
+        if "reject" in rule.lower():
+            return fill(self.tr("%1 rejects %2"), who, what)
+        return fill(self.tr("%1 drops %2"), who, what)
+
+    def effect(self, flow: str) -> str:
+        effects = {
+            "dhcp": self.tr("the phones' address requests (DHCP)"),
+            "dns": self.tr("the phones' name lookups (DNS)"),
+            "outbound": self.tr("the phones' traffic"),
+            "reply": self.tr("the replies to the phones"),
+            "dhcp6": self.tr("the phones' IPv6 address requests"),
+            "dns6": self.tr("the phones' IPv6 name lookups"),
+            "outbound6": self.tr("the phones' IPv6 traffic"),
+            "reply6": self.tr("the IPv6 replies to the phones"),
+        }
+        return effects.get(flow, effects["outbound"])
+
+
+class Tray(QObject):
+    """The tray icon and its menu. It only asks; the application opens windows and acts."""
+
+    statusRequested = Signal()
+    fixRequested = Signal(str)
+    undoRequested = Signal()
+    chainsRequested = Signal()
+    quitRequested = Signal()
+    #: the QSystemTrayIcon was (re-)created; tests and the benchmark watch it
+    iconCreated = Signal()
+
+    def __init__(
+        self,
+        controller: QObject | None = None,
+        autostart: Autostart | None = None,
+        parent: QObject | None = None,
+        session_bus: QDBusConnection | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.text = StateText(self)
+        self.autostart = autostart or Autostart()
+        self.state: dict[str, Any] = {"state": "no-hotspot", "hotspots": [], "reason": None}
+        self.busy = False
+        self.fixes: list[dict[str, Any]] = []
+        self.icon: QSystemTrayIcon | None = None
+        self._shown = ("", "")
+        self.menu = self._build_menu()
+        if controller is not None:
+            self.attach(controller)
+        self._watcher = QDBusServiceWatcher(
+            SNI_WATCHER,
+            session_bus or QDBusConnection.sessionBus(),
+            QDBusServiceWatcher.WatchModeFlag.WatchForRegistration,
+            self,
+        )
+        self._watcher.serviceRegistered.connect(self._tray_host_appeared)
+        self.recreate()
+        self._refresh()
+
+    def _build_menu(self) -> QMenu:
+        menu = QMenu()
+        self.status_action = QAction(self.tr("Hotspot status…"), menu)
+        self.status_action.triggered.connect(self.statusRequested)
+        self.fix_action = QAction(self.tr("Fix…"), menu)
+        self.fix_action.triggered.connect(self._fix)
+        self.undo_action = QAction(self.tr("Undo"), menu)
+        self.undo_action.triggered.connect(self.undoRequested)
+        self.chains_action = QAction(self.tr("Firewall chains…"), menu)
+        self.chains_action.triggered.connect(self.chainsRequested)
+        plasma = "KDE" in os.environ.get("XDG_CURRENT_DESKTOP", "").upper().split(":")
+        label = self.tr("Start with Plasma") if plasma else self.tr("Start at login")
+        self.autostart_action = QAction(label, menu)
+        self.autostart_action.setCheckable(True)
+        self.autostart_action.toggled.connect(self._toggle_autostart)
+        self.quit_action = QAction(self.tr("Quit"), menu)
+        self.quit_action.triggered.connect(self.quitRequested)
+        menu.addAction(self.status_action)
+        menu.addSeparator()
+        menu.addActions([self.fix_action, self.undo_action])
+        menu.addSeparator()
+        menu.addAction(self.chains_action)
+        menu.addSeparator()
+        menu.addActions([self.autostart_action, self.quit_action])
+        menu.aboutToShow.connect(self._sync_autostart)
+        self._sync_autostart()
+        return menu
+
+    def attach(self, controller: QObject) -> None:
+        """Follow a controller (the icon can be shown before it exists: start-up is faster)."""
+        controller.stateChanged.connect(self.set_state)  # type: ignore[attr-defined]
+        controller.busy.connect(self.set_busy)  # type: ignore[attr-defined]
+        controller.fixesChanged.connect(self.set_fixes)  # type: ignore[attr-defined]
+
+    @Slot(str)
+    def _tray_host_appeared(self, _name: str) -> None:
+        self.recreate()
+
+    def recreate(self) -> None:
+        """A new QSystemTrayIcon, so Qt chooses SNI or XEmbed again."""
+        if self.icon is not None:
+            self.icon.hide()
+            self.icon.deleteLater()
+        self.icon = QSystemTrayIcon(self)
+        self._shown = ("", "")
+        self.icon.setContextMenu(self.menu)
+        self.icon.activated.connect(self._activated)
+        self._refresh()
+        self.icon.show()
+        self.iconCreated.emit()
+
+    @Slot(object)
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.state = state
+        self._refresh()
+
+    @Slot(object)
+    def set_fixes(self, fixes: list[dict[str, Any]]) -> None:
+        """What hotspotguard has applied (Undo undoes the most recent)."""
+        self.fixes = list(fixes)
+        self._refresh()
+
+    @Slot(bool)
+    def set_busy(self, busy: bool) -> None:
+        self.busy = busy
+        self._refresh()
+
+    def tooltip(self) -> str:
+        return self.text.tooltip(self.state)
+
+    def _refresh(self) -> None:
+        kind = self.state.get("state", "error")
+        blocked = first_of(self.state, "blocked")
+        self.fix_action.setEnabled(not self.busy and bool(blocked and blocked.get("fixes")))
+        self.undo_action.setEnabled(not self.busy and bool(self.fixes))
+        if self.icon is None:
+            return
+        kind = kind if kind in STATES else "error"
+        shown = (kind, self.tooltip())
+        if shown != self._shown:  # unchanged: nothing to send (an SNI host re-reads each change)
+            self._shown = shown
+            self.icon.setIcon(state_icon(kind))
+            self.icon.setToolTip(shown[1])
+
+    def _fix(self) -> None:
+        hotspot = first_of(self.state, "blocked")
+        if hotspot:
+            self.fixRequested.emit(hotspot["iface"])
+
+    @Slot(QSystemTrayIcon.ActivationReason)
+    def _activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
+        if reason in (
+            QSystemTrayIcon.ActivationReason.Trigger,
+            QSystemTrayIcon.ActivationReason.DoubleClick,
+        ):
+            self.statusRequested.emit()
+
+    def _sync_autostart(self) -> None:
+        self.autostart_action.blockSignals(True)
+        self.autostart_action.setEnabled(self.autostart.available())
+        self.autostart_action.setChecked(self.autostart.enabled())
+        self.autostart_action.blockSignals(False)
+
+    @Slot(bool)
+    def _toggle_autostart(self, enabled: bool) -> None:
+        # an unwritable config directory: the check mark then shows the truth
+        with contextlib.suppress(OSError):
+            self.autostart.set_enabled(enabled)
+        self._sync_autostart()
+
+    def close(self) -> None:
+        if self.icon is not None:
+            self.icon.hide()

@@ -67,11 +67,14 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy --strict src/hotspotguard/ruleset src/hotspotguard/verdict src/hotspotguard/fixes
 
-# Figures, not assertions: the engine on 1k-100k rules, the watcher (latency, bursts, idle), the helper.
+# Figures, not assertions: the engine on 1k-100k rules, the watcher (latency, bursts, idle),
+# the helper, the applet (chains dialog, tray start-up, memory, idle).
 bench: venv system-deps
 	$(BIN)/python benchmarks/bench_engine.py
 	$(BIN)/python benchmarks/bench_watch.py
 	$(BIN)/python benchmarks/bench_helper.py
+	$(BIN)/python benchmarks/bench_ui.py
+	$(BIN)/python benchmarks/bench_tray.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

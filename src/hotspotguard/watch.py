@@ -69,8 +69,13 @@ class Connection:
 
 @dataclass(frozen=True)
 class HotspotInfo:
+    """A hotspot interface, the connection that shares it and the addresses NetworkManager
+    gives it ("10.42.0.1/24"; a capture reads the kernel's own where it can)."""
+
     iface: str
     connection: Connection | None = None
+    ipv4: tuple[str, ...] = ()
+    ipv6: tuple[str, ...] = ()
 
 
 class HotspotSource(Protocol):
@@ -147,7 +152,7 @@ class NetworkManagerHotspots:
         if not self.watch.status.ok:
             return []
         return [
-            HotspotInfo(c.iface, Connection(c.id, c.uuid, c.type))
+            HotspotInfo(c.iface, Connection(c.id, c.uuid, c.type), c.ipv4, c.ipv6)
             for c in self.watch.connections
             if c.iface and c.activated
         ]
@@ -160,6 +165,14 @@ class NetworkManagerHotspots:
     def close(self) -> None:
         with contextlib.suppress(RuntimeError):  # no loop left: nothing to stop
             self._spawn(self.watch.stop())
+
+    async def follow(self, on_change: Callable[[], None]) -> None:
+        """As `start`, but returns once NetworkManager's connections have been read."""
+        self.watch.on_change = on_change
+        await self.watch.start()
+
+    async def unfollow(self) -> None:
+        await self.watch.stop()
 
 
 def system_bus_reachable() -> bool:

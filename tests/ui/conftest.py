@@ -71,10 +71,10 @@ def backend() -> Any:
 @pytest.fixture
 def controller(qloop: asyncio.AbstractEventLoop, qtbot: Any, backend: Any) -> Iterator[Any]:
     """A started controller over the engine backend, its first state published."""
-    from hotspotguard.ui.controller import Controller, FixedHotspots, SharedHotspot
+    from hotspotguard.ui.controller import Controller, FixedHotspots, HotspotInfo
     from tests.ui.fakes import CONNECTION, HOTSPOT
 
-    hub = Controller(backend, FixedHotspots([SharedHotspot(HOTSPOT, CONNECTION)]), settle=0.01)
+    hub = Controller(backend, FixedHotspots([HotspotInfo(HOTSPOT, CONNECTION)]), settle=0.01)
     with qtbot.waitSignal(hub.stateChanged, timeout=10_000):
         hub.start()
     qtbot.waitUntil(lambda: not hub._tasks, timeout=10_000)

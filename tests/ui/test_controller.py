@@ -15,7 +15,7 @@ from hotspotguard.system.helper_client import HelperRefused, HelperUnavailable
 from hotspotguard.ui.controller import (
     Controller,
     FixedHotspots,
-    SharedHotspot,
+    HotspotInfo,
     assess_document,
     error_sentence,
 )
@@ -28,7 +28,7 @@ def test_assess_document_says_what_watch_assess_says(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(watch, "_exists", lambda iface: True)  # the lab's interfaces
     source = watch.StaticHotspots([HOTSPOT])
     expected = watch.assess(source, capture=lambda ifaces: doc).to_json()
-    mine = assess_document(doc, [SharedHotspot(HOTSPOT)])
+    mine = assess_document(doc, [HotspotInfo(HOTSPOT)])
     assert mine.state.to_json() == expected
     assert mine.state.state == "blocked"
     assert mine.report is not None and mine.ruleset is not None
@@ -36,8 +36,8 @@ def test_assess_document_says_what_watch_assess_says(monkeypatch: pytest.MonkeyP
 
 def test_the_snapshot_is_filtered_to_networkmanagers_hotspots() -> None:
     doc = docker_document()
-    extra = SharedHotspot("nmp-hs1", None, ("10.43.0.1/24",))
-    state = assess_document(doc, [SharedHotspot(HOTSPOT, CONNECTION), extra]).state
+    extra = HotspotInfo("nmp-hs1", None, ("10.43.0.1/24",))
+    state = assess_document(doc, [HotspotInfo(HOTSPOT, CONNECTION), extra]).state
     assert [h["iface"] for h in state.hotspots] == [HOTSPOT, "nmp-hs1"]
     assert state.hotspots[0]["connection"] == CONNECTION.to_json()
     assert state.hotspots[1]["ipv4"] == ["10.43.0.1/24"]  # NetworkManager's address
@@ -141,7 +141,7 @@ def test_no_helper_is_an_error_state(qloop: Any, qtbot: Any) -> None:
     backend = EngineBackend()
     backend.fail["GetSnapshot"] = HelperUnavailable("the privileged helper is not installed")
     backend.fail["ListFixes"] = HelperUnavailable("the privileged helper is not installed")
-    hub = Controller(backend, FixedHotspots([SharedHotspot(HOTSPOT)]))
+    hub = Controller(backend, FixedHotspots([HotspotInfo(HOTSPOT)]))
     with qtbot.waitSignal(hub.stateChanged, timeout=10_000) as published:
         hub.start()
     assert published.args[0] == {

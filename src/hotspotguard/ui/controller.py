@@ -18,14 +18,13 @@ import asyncio
 import contextlib
 import os
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from PySide6.QtCore import QCoreApplication, QObject, Signal
 
 from hotspotguard.ruleset import Ruleset
 from hotspotguard.verdict import Report
-from hotspotguard.watch import Assessment, Connection, WatchState
+from hotspotguard.watch import Assessment, HotspotInfo, NetworkManagerHotspots, WatchState
 from hotspotguard.watch import assess_document as watch_assess_document
 
 T = TypeVar("T")
@@ -42,83 +41,46 @@ def tr(text: str) -> str:
 # --- the hotspots: NetworkManager's shared connections ---------------------------------------
 
 
-@dataclass(frozen=True)
-class SharedHotspot:
-    """An interface NetworkManager shares, its connection and the addresses NM knows."""
-
-    iface: str
-    connection: Connection | None = None
-    ipv4: tuple[str, ...] = ()
-    ipv6: tuple[str, ...] = ()
-
-
 class HotspotFeed(Protocol):
-    """Where the hotspots come from; ``hotspots()`` None means "the snapshot's own list"."""
+    """Where the applet's hotspots come from (watch.NetworkManagerHotspots, or fixed ones);
+    ``hotspots()`` None means "the snapshot's own list"."""
 
-    def hotspots(self) -> list[SharedHotspot] | None: ...
+    def hotspots(self) -> list[HotspotInfo] | None: ...
 
     @property
     def status(self) -> str | None:
         """None while the feed works; else why not, for a person."""
         ...
 
-    async def start(self, on_change: Callable[[], None]) -> None: ...
+    async def follow(self, on_change: Callable[[], None]) -> None: ...
 
-    async def close(self) -> None: ...
+    async def unfollow(self) -> None: ...
 
 
 class FixedHotspots:
     """Fixed hotspots (tests, ``--iface``), or None: the snapshot's own (NM's tables)."""
 
-    def __init__(self, hotspots: list[SharedHotspot] | None = None) -> None:
+    def __init__(self, hotspots: list[HotspotInfo] | None = None) -> None:
         self._hotspots = hotspots
 
-    def hotspots(self) -> list[SharedHotspot] | None:
+    def hotspots(self) -> list[HotspotInfo] | None:
         return None if self._hotspots is None else list(self._hotspots)
 
     @property
     def status(self) -> str | None:
         return None
 
-    async def start(self, on_change: Callable[[], None]) -> None:
+    async def follow(self, on_change: Callable[[], None]) -> None:
         pass
 
-    async def close(self) -> None:
+    async def unfollow(self) -> None:
         pass
-
-
-class NetworkManagerHotspots:
-    """NetworkManager's activated shared connections, followed over the system bus."""
-
-    def __init__(self, bus_address: str | None = None) -> None:
-        from hotspotguard.system.networkmanager import NetworkManagerWatch
-
-        self.watch = NetworkManagerWatch(bus_address=bus_address)
-
-    def hotspots(self) -> list[SharedHotspot] | None:
-        return [
-            SharedHotspot(c.iface, Connection(c.id, c.uuid, c.type), c.ipv4, c.ipv6)
-            for c in self.watch.connections
-            if c.iface and c.activated
-        ]
-
-    @property
-    def status(self) -> str | None:
-        status = self.watch.status
-        return None if status.ok else status.message or status.kind
-
-    async def start(self, on_change: Callable[[], None]) -> None:
-        self.watch.on_change = on_change
-        await self.watch.start()
-
-    async def close(self) -> None:
-        await self.watch.stop()
 
 
 # --- evaluating a snapshot document (the worker thread's part) ------------------------------
 
 
-def filter_document(doc: dict[str, Any], hotspots: list[SharedHotspot]) -> dict[str, Any]:
+def filter_document(doc: dict[str, Any], hotspots: list[HotspotInfo]) -> dict[str, Any]:
     """`doc` with exactly `hotspots` as its hotspots: the snapshot's entry (the kernel's
     addresses at capture time) where it has one, else NetworkManager's addresses."""
     captured = {h.get("iface"): h for h in doc.get("hotspots") or () if isinstance(h, dict)}
@@ -130,7 +92,7 @@ def filter_document(doc: dict[str, Any], hotspots: list[SharedHotspot]) -> dict[
 
 
 def assess_document(
-    doc: dict[str, Any], hotspots: list[SharedHotspot] | None, status: str | None = None
+    doc: dict[str, Any], hotspots: list[HotspotInfo] | None, status: str | None = None
 ) -> Assessment:
     """The state for a ready snapshot document (blocking; never raises).
 
@@ -145,7 +107,7 @@ def assess_document(
 
 
 def _assess_document(
-    doc: dict[str, Any], hotspots: list[SharedHotspot] | None, status: str | None
+    doc: dict[str, Any], hotspots: list[HotspotInfo] | None, status: str | None
 ) -> Assessment:
     if status:
         return Assessment(WatchState("error", reason=status))
@@ -372,7 +334,7 @@ class Controller(QObject):
         if self._started:
             return
         self._started = True
-        await self.feed.start(self.request_refresh)
+        await self.feed.follow(self.request_refresh)
         with contextlib.suppress(Exception):  # the first refresh says what is wrong
             await self.backend.subscribe(self.request_refresh)
         await asyncio.gather(self.refresh_now(), self.refresh_fixes())
@@ -386,7 +348,7 @@ class Controller(QObject):
             if task is not current:
                 task.cancel()
         with contextlib.suppress(Exception):
-            await self.feed.close()
+            await self.feed.unfollow()
         with contextlib.suppress(Exception):
             await self.backend.close()
 

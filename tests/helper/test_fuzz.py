@@ -24,6 +24,7 @@ from dbus_next.aio import MessageBus
 
 from hotspotguard.helper.operations import HelperError, validate_fix_id, validate_iface
 from hotspotguard.helper.service import BUS_NAME, INTERFACE, OBJECT_PATH
+from hotspotguard.system.helper_client import METHODS
 from tests.polkitlab import PolkitLab
 
 pytestmark = pytest.mark.kernel
@@ -33,16 +34,6 @@ ROOT_CALLS = 9_000
 USER_CALLS = 700  # per unauthorised user
 CONNECTIONS, WINDOW = 4, 64  # concurrent calls per connection stay under the bus's limits
 
-METHODS = {
-    "GetSnapshot": "",
-    "PreviewFix": "ss",
-    "ApplyFix": "ssbs",
-    "UndoFix": "s",
-    "UndoAllFixes": "",
-    "ListFixes": "",
-    "SetPermanent": "sb",
-    "Subscribe": "",
-}
 SIGNATURES = (
     "", "s", "ss", "sss", "sb", "ssb", "ssbs", "ssbsb", "b", "i", "u", "x", "d", "o", "g", "y",
     "as", "ay", "a{sv}", "a{ss}", "v", "(ss)", "aas", "(ssbs)", "bs", "sbs",

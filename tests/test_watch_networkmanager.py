@@ -56,7 +56,7 @@ class Watch:
             blockers = [(h.get("blocked_by") or {}).get("owner") for h in doc["hotspots"]]
             if doc["state"] == state and (owner is None or owner in blockers):
                 return doc
-            seen.append(doc["state"])
+            seen.append(f"{doc['state']} ({doc.get('reason')})")
 
     def drain(self, seconds: float) -> list[dict[str, Any]]:
         """The lines that come within `seconds`."""

@@ -93,6 +93,11 @@ class HotspotSource(Protocol):
         running")."""
         ...
 
+    @property
+    def ready(self) -> bool:
+        """False until the source has read its hotspots once; it then calls ``on_change``."""
+        ...
+
     def start(self, on_change: Callable[[], None]) -> None: ...
 
     def close(self) -> None: ...
@@ -111,6 +116,10 @@ class StaticHotspots:
     @property
     def status(self) -> str | None:
         return None
+
+    @property
+    def ready(self) -> bool:
+        return True
 
     def start(self, on_change: Callable[[], None]) -> None:
         pass
@@ -138,15 +147,26 @@ class NetworkManagerHotspots:
 
         self.watch = NetworkManagerWatch(bus_address=bus_address)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._ready = False
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)  # keep a reference until it is done
         task.add_done_callback(self._tasks.discard)
 
+    @property
+    def ready(self) -> bool:
+        return self._ready
+
     def start(self, on_change: Callable[[], None]) -> None:
         self.watch.on_change = on_change
-        self._spawn(self.watch.start())
+
+        async def first_reading() -> None:
+            await self.watch.start()
+            self._ready = True
+            on_change()  # the watch reports changes after its first reading, not that one
+
+        self._spawn(first_reading())
 
     def hotspots(self) -> list[HotspotInfo] | None:
         if not self.watch.status.ok:
@@ -170,6 +190,7 @@ class NetworkManagerHotspots:
         """As `start`, but returns once NetworkManager's connections have been read."""
         self.watch.on_change = on_change
         await self.watch.start()
+        self._ready = True
 
     async def unfollow(self) -> None:
         await self.watch.stop()
@@ -327,8 +348,8 @@ def assess_document(
     try:
         snapshot = load_snapshot(doc)
     except SnapshotError as error:
-        reason = f"the captured firewall is unreadable: {error}"
-        return Assessment(WatchState("error", reason=reason))
+        unreadable = f"the captured firewall is unreadable: {error}"
+        return Assessment(WatchState("error", reason=unreadable))
     ruleset = parse_ruleset(snapshot)
     report = evaluate(snapshot, ruleset)
     if not report.hotspots:
@@ -456,6 +477,9 @@ class Watcher:
     def _fire(self) -> None:
         self._timer = None
         if self._running:
+            return
+        if not self.source.ready:  # its first reading will poke us
+            self._dirty = False
             return
         if self._now() < self._due() - 0.0005:  # events came meanwhile: not quiet yet
             self._schedule()

@@ -416,9 +416,6 @@ def test_teardown_leaves_nothing() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not os.environ.get("HOTSPOTGUARD_SLOW"), reason="30 s: set HOTSPOTGUARD_SLOW=1 to run it"
-)
 def test_the_bus_activated_helper_exits_after_30_s_idle(plab: PolkitLab) -> None:
     """The real thing: activated with a clean environment, it leaves 30 s after its last call."""
     asyncio.run(_root_call(plab, "ListFixes"))

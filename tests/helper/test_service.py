@@ -189,7 +189,7 @@ BAD_CALLS: list[dict[str, Any]] = [
     call("PreviewFix", "wlän0", "docker-user"),
     call("PreviewFix", "lo", "DOCKER-USER"),
     call("PreviewFix", "lo", "x" * 100_000),
-    call("ApplyFix", "hs0", "docker-user", False, "not a generation!"),
+    call("ApplyFix", "lo", "docker-user", False, "not a generation!"),
     call("ApplyFix", "hs0\n", "docker-user", True, ""),
     call("UndoFix", "docker-user"),
     call("UndoFix", "nope@hs0"),
@@ -207,17 +207,19 @@ WRONG_SIGNATURES: list[dict[str, Any]] = [
 def test_bad_arguments_are_refused_before_polkit_is_asked(plab: PolkitLab) -> None:
     allow = plab.users["allow"]
     checks = plab.polkit_checks()
-    fence = call("PreviewFix", "fence0", "docker-user")  # valid: polkit is asked (then NotFound)
-    answers = plab.run_client(allow, [*BAD_CALLS, *WRONG_SIGNATURES, fence], sequential=True)
+    missing = call("PreviewFix", "nosuch0", "docker-user")  # no such interface: NotFound
+    fence = call("PreviewFix", "lo", "docker-user")  # valid: polkit is asked (then NotApplicable)
+    calls = [*BAD_CALLS, *WRONG_SIGNATURES, missing, fence]
+    answers = plab.run_client(allow, calls, sequential=True)
     assert errors(answers) == (
         ["InvalidArgument"] * len(BAD_CALLS)
         + ["org.freedesktop.DBus.Error.InvalidArgs"] * len(WRONG_SIGNATURES)
-        + ["NotFound"]
+        + ["NotFound", "NotApplicable"]
     ), answers
     assert all("\n" not in a["message"] and len(a["message"]) < 200 for a in answers)
     wait_for(lambda: len(plab.polkit_checks()) > len(checks), 5, "the fence's check")
     new = plab.polkit_checks()[len(checks) :]
-    assert len(new) == 1 and "iface=fence0" in new[0], new
+    assert len(new) == 1 and "iface=lo" in new[0], new
 
 
 def test_the_name_is_root_only_and_owned_once(plab: PolkitLab) -> None:

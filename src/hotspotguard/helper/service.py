@@ -169,8 +169,9 @@ def _no_args(body: list[Any]) -> tuple[Any, ...]:
 
 
 def _iface_strategy(body: list[Any]) -> tuple[Any, ...]:
-    """(iface, strategy); the strategy "" asks for the recommended one."""
-    iface = validate_iface(_capped(body[0], "the interface name"), must_exist=False)
+    """(iface, strategy): an existing interface (its existence is no secret: any user can
+    list interfaces); the strategy "" asks for the recommended one."""
+    iface = validate_iface(_capped(body[0], "the interface name"))
     strategy = _capped(body[1], "the strategy")
     return iface, validate_strategy(strategy) if strategy else ""
 

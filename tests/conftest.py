@@ -1,4 +1,6 @@
-"""Shared fixtures.  `lab` / `clean_lab`: the kernel oracle (see tests/lab.py)."""
+"""Shared fixtures.  `lab` / `clean_lab`: the kernel oracle (see tests/lab.py); `nm_lab`: a real
+NetworkManager (tests/nmlab.py); `polkit_lab` / `plab`: a real polkitd and the bus-activated helper
+(tests/polkitlab.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import pytest
 
 from tests.lab import Lab, LabError, lab_unavailable_reason
 from tests.nmlab import LAB_TIMES, NmLab, nm_lab_session, nm_lab_unavailable_reason
+from tests.polkitlab import PolkitLab, polkit_lab_unavailable_reason
 
 
 @pytest.fixture
@@ -62,6 +65,29 @@ def clean_lab(lab: Lab) -> Iterator[Lab]:
     """The session lab, reset to a clean host (no rules, no conntrack, forwarding on)."""
     lab.reset()
     yield lab
+
+
+@pytest.fixture(scope="module")
+def polkit_lab() -> Iterator[PolkitLab]:
+    """A private system bus + real polkitd + bus-activated helper in a fresh netns (per module)."""
+    reason = polkit_lab_unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    try:
+        lab = PolkitLab()
+    except LabError as error:  # the half-built lab is already torn down
+        pytest.fail(f"cannot build the polkit lab: {error}")
+    try:
+        yield lab
+    finally:
+        lab.close()
+
+
+@pytest.fixture
+def plab(polkit_lab: PolkitLab) -> PolkitLab:
+    """The module's polkit lab with an empty firewall and no fixes recorded."""
+    polkit_lab.reset_firewall()
+    return polkit_lab
 
 
 # What a fix writes on a real machine: the suite must never leave (or create) any of it.

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from PySide6.QtGui import QColor, QImage
+from PySide6.QtGui import QColor, QImage, QPainter
 
 from tests.ui_desktop.desktop_lab import Applet, Desktop, wait_for
 
@@ -163,6 +163,31 @@ def test_blocked_notification_fix_action_opens_the_fix_dialog(
     assert applet.proc.wait(10) == 0
 
 
+def test_an_xembed_tray_shows_the_icon(desktop: Desktop, screens: Path) -> None:
+    """A tray with only the XEmbed protocol (trayer: no StatusNotifierWatcher): Qt embeds our
+    icon there, with our SVG."""
+    if shutil.which("trayer") is None:
+        pytest.skip("needs the Debian package trayer")
+    desktop.start(
+        "trayer",
+        ["trayer", "--edge", "top", "--align", "right", "--widthtype", "pixel", "--width",
+         "96", "--heighttype", "pixel", "--height", "32", "--SetDockType", "false",
+         "--transparent", "false", "--tint", "0x333333"],
+    )  # fmt: skip
+    applet = Applet(desktop, "blocked")
+    applet.wait("state", state="blocked")
+    shot = screens / "xembed-blocked.png"
+
+    def embedded() -> bool:
+        desktop.screenshot(shot, "96x32+928+0")
+        return colour_pixels(shot, COLOURS["blocked"]) > 5
+
+    wait_for(embedded, 15, "our icon in the XEmbed tray", step=0.2)
+    assert desktop.sni_items() == []  # no StatusNotifierItem host: it is the XEmbed icon
+    applet.send("quit")
+    assert applet.proc.wait(10) == 0
+
+
 def test_screenshots_for_the_readme(screens: Path) -> None:
     """With HOTSPOTGUARD_UPDATE_SCREENSHOTS=1, copies the best screenshots to
     resources/screenshots (after the tests that take them), the panel and the notification
@@ -181,9 +206,35 @@ def test_screenshots_for_the_readme(screens: Path) -> None:
     if not present:
         pytest.skip("no screenshots taken in this run")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    states = [screens / f"panel-{kind}.png" for kind in PANEL_STATES]
+    if all(path.exists() for path in states):
+        assert panel_states(states).save(str(SCREENSHOTS / "panel-states.png"))
     for name in present:
         if name in crops:
             image = QImage(str(screens / name)).copy(*crops[name])
             assert image.save(str(SCREENSHOTS / name))
         else:
             shutil.copy(screens / name, SCREENSHOTS / name)
+
+
+PANEL_STATES = ("no-hotspot", "ok", "unknown", "error", "blocked")
+
+
+def panel_states(paths: list[Path], size: int = 32, gap: int = 12) -> QImage:
+    """The panel's icon in each state, side by side on the panel's colour."""
+    images = [QImage(str(path)) for path in paths]
+    strip = QImage(len(images) * (size + gap) + gap, size, QImage.Format.Format_RGB32)
+    strip.fill(images[0].pixelColor(0, 0))
+    painter = QPainter(strip)
+    for index, image in enumerate(images):
+        background = image.pixelColor(0, 0)
+        columns = [
+            x
+            for x in range(image.width())
+            if any(image.pixelColor(x, y) != background for y in range(image.height()))
+        ]
+        centre = (columns[0] + columns[-1]) // 2 if columns else image.width() - size
+        icon = image.copy(max(0, centre - size // 2), 0, size, size)
+        painter.drawImage(gap + index * (size + gap), 0, icon)
+    painter.end()
+    return strip

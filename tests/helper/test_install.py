@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from hotspotguard.helper.install import (
-    TARGETS,
     InstallError,
     check_helper,
     install_system,
+    installed_paths,
     uninstall_system,
 )
 
@@ -37,7 +37,9 @@ def test_install_then_uninstall_exactly_our_files(tmp_path: Path, trusted_helper
     root = tmp_path / "root"
     steps = install_system(root, trusted_helper)
     written = sorted(step.path for step in steps)
-    assert written == sorted(root / d / name for name, d in TARGETS.items())
+    assert written == sorted(installed_paths(root))
+    entry = (root / "usr/share/applications/io.github.hotspotguard.desktop").read_text()
+    assert f"Exec={trusted_helper.parent}/hotspotguard-tray --show" in entry
     service = root / "usr/share/dbus-1/system-services/io.github.hotspotguard.Helper1.service"
     text = service.read_text()
     assert f"Exec={trusted_helper}\n" in text and "User=root" in text and "@HELPER@" not in text
@@ -54,7 +56,8 @@ def test_install_then_uninstall_exactly_our_files(tmp_path: Path, trusted_helper
 
 def test_dry_run_writes_nothing(tmp_path: Path, trusted_helper: Path) -> None:
     steps = install_system(tmp_path, trusted_helper, dry_run=True)
-    assert len(steps) == 3 and not any(step.path.exists() for step in steps)
+    assert len(steps) == len(installed_paths(tmp_path))
+    assert not any(step.path.exists() for step in steps)
     assert not (tmp_path / "usr").exists()
 
 
@@ -117,7 +120,8 @@ def test_command_line_dry_run(tmp_path: Path, trusted_helper: Path) -> None:
         [*run, "install-system", "--dry-run", "--root", str(tmp_path)],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    assert out.count("would write ") == 3 and not (tmp_path / "usr").exists()
+    count = len(installed_paths(tmp_path))
+    assert out.count("would write ") == count and not (tmp_path / "usr").exists()
     subprocess.run(
         [*run, "install-system", "--root", str(tmp_path)], check=True, capture_output=True
     )
@@ -127,6 +131,6 @@ def test_command_line_dry_run(tmp_path: Path, trusted_helper: Path) -> None:
         text=True,
         check=True,
     ).stdout
-    assert out.count("remove ") == 3
+    assert out.count("remove ") == count
     version = subprocess.run([*run, "--version"], capture_output=True, text=True, check=True)
     assert version.stdout.startswith("hotspotguard ")

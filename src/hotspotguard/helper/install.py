@@ -1,5 +1,6 @@
-"""Install (or remove) the helper's system integration: a D-Bus system service file, its bus
-policy and the polkit actions, from the templates in ``resources/system``.
+"""Install (or remove) the system integration: the helper's D-Bus system service file, its bus
+policy and the polkit actions (from the templates in ``resources/system``), and the desktop's
+application entry and icons (``desktop/``, ``resources/icons``).
 
 ``@HELPER@`` in the service file becomes the absolute path of the installed
 ``hotspotguard-helper``.  D-Bus starts that file as root, so it is refused unless it, every
@@ -24,6 +25,17 @@ TARGETS: dict[str, str] = {
     ACTIONS: "usr/share/polkit-1/actions",
 }
 PLACEHOLDER = "@HELPER@"
+STATES = ("idle", "ok", "blocked", "unknown", "error")
+#: the desktop's files: source (in the source tree) -> target directory
+DESKTOP_FILES: dict[str, str] = {
+    "desktop/io.github.hotspotguard.desktop": "usr/share/applications",
+    "resources/icons/io.github.hotspotguard.svg": "usr/share/icons/hicolor/scalable/apps",
+    **{
+        f"resources/icons/hotspotguard-{state}.svg": "usr/share/icons/hicolor/scalable/status"
+        for state in STATES
+    },
+}
+APP_ENTRY = "io.github.hotspotguard.desktop"
 
 
 class InstallError(Exception):
@@ -117,12 +129,27 @@ def plan_install(
                 raise InstallError(f"{source / name} has no {PLACEHOLDER}")
             text = text.replace(PLACEHOLDER, str(helper))
         steps.append(InstallStep(root / directory / name, text))
+    tree = source.parents[1]
+    tray = helper.parent / "hotspotguard-tray"
+    for relative, directory in DESKTOP_FILES.items():
+        text = (tree / relative).read_text(encoding="utf-8")
+        if relative.endswith(APP_ENTRY):  # the menu must find the tray beside the helper
+            text = text.replace("Exec=hotspotguard-tray", f"Exec={tray}")
+            text = text.replace("TryExec=hotspotguard-tray", f"TryExec={tray}")
+        steps.append(InstallStep(root / directory / Path(relative).name, text))
     return steps
+
+
+def installed_paths(root: Path = Path("/")) -> list[Path]:
+    """Every file install writes, under `root`."""
+    system = [root / directory / name for name, directory in TARGETS.items()]
+    desktop = [root / d / Path(relative).name for relative, d in DESKTOP_FILES.items()]
+    return system + desktop
 
 
 def plan_uninstall(root: Path = Path("/")) -> list[InstallStep]:
     """The files uninstall would remove (those of ours that exist)."""
-    paths = [root / directory / name for name, directory in TARGETS.items()]
+    paths = installed_paths(root)
     return [InstallStep(path, None) for path in paths if path.exists() or path.is_symlink()]
 
 
@@ -154,7 +181,7 @@ def install_system(
     dry_run: bool = False,
     resources: Path | None = None,
 ) -> list[InstallStep]:
-    """Write the three files under `root` (unless `dry_run`); the steps."""
+    """Write our files under `root` (unless `dry_run`); the steps."""
     steps = plan_install(root, helper, resources)
     if not dry_run:
         execute(steps)
@@ -162,7 +189,7 @@ def install_system(
 
 
 def uninstall_system(root: Path = Path("/"), *, dry_run: bool = False) -> list[InstallStep]:
-    """Remove exactly the three files from `root` (unless `dry_run`); the steps."""
+    """Remove exactly our files from `root` (unless `dry_run`); the steps."""
     steps = plan_uninstall(root)
     if not dry_run:
         execute(steps)

@@ -30,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     reapply = commands.add_parser("reapply", help="re-apply the saved permanent fixes")
     reapply.add_argument("iface", nargs="?", help="only the fixes of this hotspot interface")
     for name, text in (
-        ("install-system", "install the D-Bus service, bus policy and polkit actions"),
+        ("install-system", "install the D-Bus service and policies, the menu entry, the icons"),
         ("uninstall-system", "remove the files install-system wrote"),
     ):
         sub = commands.add_parser(name, help=text)

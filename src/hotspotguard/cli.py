@@ -145,11 +145,6 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _watch_status(args: argparse.Namespace) -> int:
-    if os.geteuid() != 0:
-        raise UsageError(
-            "watching the firewall's changes needs root: run it with sudo (the tray applet "
-            "watches through the hotspotguard helper)"
-        )
     from hotspotguard.watch import watch_lines
 
     return watch_lines(args.iface, args.json)

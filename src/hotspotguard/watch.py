@@ -78,6 +78,17 @@ class HotspotInfo:
     ipv6: tuple[str, ...] = ()
 
 
+class Events(Protocol):
+    """Change notifications (KernelEvents, or HelperEvents for users): ``on_change(kinds)``
+    from the loop once attached; ``gaps`` says, a line each, what goes unseen."""
+
+    gaps: list[str]
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class HotspotSource(Protocol):
     """Where the hotspots come from. Call order: ``start(on_change)``, then ``hotspots()`` and
     ``status`` at each evaluation (from a worker thread: return plain data), ``close()``.
@@ -395,7 +406,7 @@ class Watcher:
         settle: float = SETTLE,
         min_interval: float = MIN_INTERVAL,
         max_delay: float = MAX_DELAY,
-        events: Callable[[Callable[[Kinds], None]], KernelEvents] | None = None,
+        events: Callable[[Callable[[Kinds], None]], Events] | None = None,
         debug: Callable[[str], None] | None = None,
         has_legacy: Callable[[], bool] | None = None,
         warn: Callable[[str], None] | None = None,
@@ -567,6 +578,36 @@ def status_once(ifaces: list[str] | None) -> WatchState:
     return asyncio.run(read())
 
 
+class HelperEvents:
+    """The helper's ``Changed`` signal as the watcher's events: a user cannot subscribe to the
+    kernel's ruleset notifications (it needs CAP_NET_ADMIN), the helper can.  Same shape as
+    :class:`KernelEvents` (``attach``, ``close``, ``gaps``)."""
+
+    def __init__(self, on_change: Callable[[Kinds], None]) -> None:
+        self.on_change = on_change
+        self.gaps: list[str] = []
+        self._client: Any = None
+        self._task: asyncio.Task[None] | None = None
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._task = loop.create_task(self._subscribe())
+
+    async def _subscribe(self) -> None:
+        from hotspotguard.system.helper_client import HelperClient, HelperRefused, HelperUnavailable
+
+        self._client = HelperClient(interactive=False)
+        # if it fails, the evaluations (through the same helper) say why
+        with contextlib.suppress(HelperUnavailable, HelperRefused):
+            await self._client.subscribe(lambda: self.on_change(frozenset({"helper"})))
+
+    def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        if self._client is not None:
+            with contextlib.suppress(RuntimeError):  # no loop left: the process is ending
+                asyncio.get_running_loop().create_task(self._client.close())
+
+
 def watch_lines(
     ifaces: list[str] | None, as_json: bool, out: Callable[[str], None] | None = None
 ) -> int:
@@ -594,7 +635,10 @@ def watch_lines(
     def warn(text: str) -> None:
         print(f"hotspotguard: warning: {text}", file=sys.stderr, flush=True)
 
-    watcher = Watcher(source_for(ifaces), publish, debug=debug, warn=warn)
+    # a user watches through the helper: its Changed signal, and captures it makes (polkit's
+    # read action); root reads the kernel's notifications and the firewall directly
+    events = None if os.geteuid() == 0 else HelperEvents
+    watcher = Watcher(source_for(ifaces), publish, events=events, debug=debug, warn=warn)
 
     def on_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         error = context.get("exception")

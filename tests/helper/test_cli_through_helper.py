@@ -4,7 +4,9 @@ with polkit deciding (the polkit lab: a real polkitd, the helper bus-activated).
 from __future__ import annotations
 
 import json
+import queue
 import subprocess
+import threading
 
 import pytest
 
@@ -53,3 +55,29 @@ def test_a_refused_user_gets_one_line_and_nothing_changes(plab: PolkitLab) -> No
     denied = hotspotguard(plab, plab.users["deny"], "status", "--iface", "hs0")
     assert denied.returncode == 2 and "Traceback" not in denied.stderr
     assert plab.ruleset() == before
+
+
+def test_a_user_watches_through_the_helper(plab: PolkitLab) -> None:
+    """`status --watch` as a user: the helper's Changed signal wakes it, its captures feed it."""
+    plab.docker_hotspot()
+    user = plab.users["allow"]
+    argv = [str(plab.venv / "bin" / "python"), "-m", "hotspotguard", "status", "--iface", "hs0"]
+    proc = subprocess.Popen(
+        plab.ns_argv([*argv, "--watch", "--json"], user),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=CLEAN_ENV,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout or ()], daemon=True).start()
+    try:
+        assert json.loads(lines.get(timeout=20))["state"] == "blocked"
+        # a fix lands: the watcher hears of it through the helper's Changed
+        fixed = hotspotguard(plab, user, "fix", "--iface", "hs0")
+        assert fixed.returncode == 0, fixed.stderr
+        assert json.loads(lines.get(timeout=20))["state"] == "ok"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert proc.returncode in (0, -15), proc.stderr.read() if proc.stderr else ""

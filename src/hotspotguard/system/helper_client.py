@@ -191,6 +191,7 @@ class HelperClient:
         connection lives; the helper stays running meanwhile.  Should the helper go away (a
         crash, a restart), the subscription is renewed (which starts a new helper) and
         `callback()` runs once: anything may have changed meanwhile."""
+        await self.connect()
         first = not self._callbacks
         self._callbacks.append(callback)
         try:

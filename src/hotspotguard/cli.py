@@ -147,6 +147,14 @@ def cmd_status(args: argparse.Namespace) -> int:
 def _watch_status(args: argparse.Namespace) -> int:
     from hotspotguard.watch import watch_lines
 
+    if os.geteuid() != 0:  # a user watches through the helper: say at once if there is none
+        from hotspotguard.system.helper_client import HelperRefused, HelperUnavailable, call_helper
+
+        try:
+            call_helper("ListFixes", interactive=True)
+        except (HelperUnavailable, HelperRefused) as error:
+            raise UsageError(f"cannot watch the firewall: {error}") from None
+
     return watch_lines(args.iface, args.json)
 
 

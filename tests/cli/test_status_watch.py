@@ -209,8 +209,10 @@ def test_text_lines_and_a_quiet_exit(clean_lab: Lab, watch: Any) -> None:
 def test_not_root_is_one_line_and_exit_2(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A user watches through the helper; without one, one line says so at once."""
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/nonexistent/hg-bus")
     assert cli.main(["status", "--watch", "--json"]) == 2
     out, err = capsys.readouterr()
     assert out == ""
-    assert err.count("\n") == 1 and "helper" in err and "root" in err
+    assert err.count("\n") == 1 and "cannot watch the firewall" in err and "D-Bus" in err

@@ -65,10 +65,7 @@ lint: venv
 	$(BIN)/ruff format --check src tests benchmarks
 
 typecheck: venv
-	$(BIN)/mypy --strict src/hotspotguard/ruleset src/hotspotguard/verdict src/hotspotguard/fixes \
-	  src/hotspotguard/watch.py src/hotspotguard/helper/operations.py src/hotspotguard/helper/state.py \
-	  src/hotspotguard/system/firewall.py src/hotspotguard/system/persist.py \
-	  src/hotspotguard/system/capture.py src/hotspotguard/ui/controller.py src/hotspotguard/ui/chains.py
+	$(BIN)/mypy --strict src/hotspotguard
 
 # Figures, not assertions: the engine on 1k-100k rules, the watcher (latency, bursts, idle),
 # the helper, the applet (chains dialog, tray start-up, memory, idle).

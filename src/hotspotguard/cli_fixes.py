@@ -166,7 +166,7 @@ def _hotspot_iface() -> str:
         raise CommandError(f"no hotspot is active{reason}; name one with --iface", 2)
     blocked = [h["iface"] for h in state.hotspots if h.get("state") == "blocked"]
     if len(names) == 1 or len(blocked) == 1:
-        return blocked[0] if blocked else names[0]
+        return str(blocked[0] if blocked else names[0])
     raise CommandError(f"several hotspots ({', '.join(names)}): choose one with --iface", 2)
 
 

@@ -259,7 +259,7 @@ Lister = Callable[[bytes], bytes]
 def _libnftables() -> ModuleType | None:
     """pip-nftables, if it imports and libnftables.so.1 loads; None otherwise."""
     try:
-        import nftables  # type: ignore[import-untyped]
+        import nftables
     except ImportError:
         return None
     try:

@@ -14,7 +14,7 @@ import signal
 import socket
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from PySide6.QtCore import (
     ClassInfo,
@@ -33,6 +33,9 @@ from PySide6.QtWidgets import QApplication, QWidget
 from hotspotguard.ui.shipped import source_file
 from hotspotguard.ui.tray import Tray
 
+if TYPE_CHECKING:
+    from hotspotguard.ui.controller import Controller
+
 # asyncio, qasync, dbus-next (notifications) and the controller (the engine) are imported once
 # the icon is up: the tray host shows it sooner.
 
@@ -50,7 +53,7 @@ def _default_windows() -> dict[str, WindowFactory]:
     def status(controller: QObject) -> QWidget:
         from hotspotguard.ui.status_window import StatusWindow
 
-        return StatusWindow(controller)
+        return StatusWindow(cast("Controller", controller))
 
     def chains(controller: QObject) -> QWidget:
         from hotspotguard.ui.chains import ChainsDialog
@@ -60,7 +63,7 @@ def _default_windows() -> dict[str, WindowFactory]:
     def fix(controller: QObject, iface: str) -> QWidget:
         from hotspotguard.ui.fix_dialog import FixDialog
 
-        return FixDialog(controller, iface)
+        return FixDialog(cast("Controller", controller), iface)
 
     return {"status": status, "chains": chains, "fix": fix}
 
@@ -147,8 +150,8 @@ class Applet(QObject):
         await self.notifier.stop()
 
 
-@ClassInfo({"D-Bus Interface": INTERFACE})
-class TrayService(QObject):
+@ClassInfo({"D-Bus Interface": INTERFACE})  # type: ignore[call-arg]  # PySide6's stub is wrong
+class TrayService(QObject):  # type: ignore[operator]
     """``io.github.hotspotguard.Tray1``: what a second start asks of the first."""
 
     def __init__(self) -> None:
@@ -310,14 +313,16 @@ def main(
     asyncio.set_event_loop(loop)
     try:
         with loop:
-            return loop.run_until_complete(
-                run(
-                    args,
-                    controller_factory or default_controller,
-                    windows,
-                    on_ready=on_ready,
-                    tray=tray,
-                    service=service,
+            return int(
+                loop.run_until_complete(
+                    run(
+                        args,
+                        controller_factory or default_controller,
+                        windows,
+                        on_ready=on_ready,
+                        tray=tray,
+                        service=service,
+                    )
                 )
             )
     except KeyboardInterrupt:

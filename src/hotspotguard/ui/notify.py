@@ -19,8 +19,10 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from dbus_next import Message, MessageType, Variant
-from dbus_next.aio import MessageBus
+from dbus_next.aio.message_bus import MessageBus
+from dbus_next.constants import MessageType
+from dbus_next.message import Message
+from dbus_next.signature import Variant
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from hotspotguard.ui.icons import svg_path
@@ -81,7 +83,9 @@ class Notifier(QObject):
     async def _connect(self) -> None:
         assert self._ready is not None
         try:
-            bus = await MessageBus(bus_address=self.bus_address).connect()
+            bus = await (
+                MessageBus(bus_address=self.bus_address) if self.bus_address else MessageBus()
+            ).connect()
             reply = await bus.call(
                 Message(
                     destination="org.freedesktop.DBus",

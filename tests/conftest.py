@@ -4,6 +4,7 @@ NetworkManager (tests/nmlab.py); `polkit_lab` / `plab`: a real polkitd and the b
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import threading
 from collections.abc import Iterator
@@ -88,6 +89,25 @@ def plab(polkit_lab: PolkitLab) -> PolkitLab:
     """The module's polkit lab with an empty firewall and no fixes recorded."""
     polkit_lab.reset_firewall()
     return polkit_lab
+
+
+@pytest.fixture
+def qloop(qapp: Any) -> Iterator[asyncio.AbstractEventLoop]:
+    """qasync's loop over pytest-qt's QApplication: coroutines and Qt signals interleave while
+    qtbot waits, as in the running applet."""
+    import qasync
+
+    loop = qasync.QEventLoop(qapp, already_running=True)
+    asyncio.set_event_loop(loop)
+    try:
+        yield loop
+    finally:
+        for task in asyncio.all_tasks(loop):
+            task.cancel()
+        asyncio.events._set_running_loop(None)
+        asyncio.set_event_loop(None)
+        loop._QEventLoop__is_running = False  # type: ignore[attr-defined]  # never ran exec()
+        loop.close()
 
 
 # What a fix writes on a real machine: the suite must never leave (or create) any of it.

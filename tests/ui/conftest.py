@@ -43,25 +43,6 @@ def evaluated(doc: dict[str, Any]) -> tuple[Ruleset, Report]:
 
 
 @pytest.fixture
-def qloop(qapp: Any) -> Iterator[asyncio.AbstractEventLoop]:
-    """qasync's loop over pytest-qt's QApplication: coroutines and Qt signals interleave while
-    qtbot waits, as in the running applet."""
-    import qasync
-
-    loop = qasync.QEventLoop(qapp, already_running=True)
-    asyncio.set_event_loop(loop)
-    try:
-        yield loop
-    finally:
-        for task in asyncio.all_tasks(loop):
-            task.cancel()
-        asyncio.events._set_running_loop(None)
-        asyncio.set_event_loop(None)
-        loop._QEventLoop__is_running = False  # type: ignore[attr-defined]  # never ran exec()
-        loop.close()
-
-
-@pytest.fixture
 def backend() -> Any:
     from tests.ui.fakes import EngineBackend
 

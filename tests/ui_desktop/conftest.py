@@ -51,24 +51,6 @@ def config_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
-@pytest.fixture
-def loop(qapp: Any) -> Iterator[asyncio.AbstractEventLoop]:
-    """qasync's loop over pytest-qt's QApplication, as in the running applet."""
-    import qasync
-
-    the_loop = qasync.QEventLoop(qapp, already_running=True)
-    asyncio.set_event_loop(the_loop)
-    try:
-        yield the_loop
-    finally:
-        for task in asyncio.all_tasks(the_loop):
-            task.cancel()
-        asyncio.events._set_running_loop(None)
-        asyncio.set_event_loop(None)
-        the_loop._QEventLoop__is_running = False  # type: ignore[attr-defined]  # never ran exec()
-        the_loop.close()
-
-
 def run_async(qtbot: Any, loop: asyncio.AbstractEventLoop, coroutine: Any, timeout: int = 10000):
     """Run a coroutine on the qasync loop while qtbot spins Qt's; its result."""
     task = asyncio.ensure_future(coroutine, loop=loop)

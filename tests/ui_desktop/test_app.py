@@ -77,7 +77,7 @@ def _controller() -> Controller:
 
 
 def test_a_second_start_shows_the_first_ones_window(
-    private_bus: Any, loop: Any, qtbot: Any, config_home: Path
+    private_bus: Any, qloop: Any, qtbot: Any, config_home: Path
 ) -> None:
     windows = {"status": Window, "chains": Window, "fix": Window}
     ready: list[applet_app.Applet] = []

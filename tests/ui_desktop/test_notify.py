@@ -77,7 +77,7 @@ class Server(ServiceInterface):
 
 
 @pytest.fixture
-def server(private_bus: Any, loop: Any, qtbot: Any) -> Any:
+def server(private_bus: Any, qloop: Any, qtbot: Any) -> Any:
     async def serve() -> tuple[MessageBus, Server]:
         bus = await MessageBus(bus_address=private_bus.address).connect()
         the_server = Server()
@@ -85,13 +85,13 @@ def server(private_bus: Any, loop: Any, qtbot: Any) -> Any:
         await bus.request_name("org.freedesktop.Notifications")
         return bus, the_server
 
-    bus, the_server = run_async(qtbot, loop, serve())
+    bus, the_server = run_async(qtbot, qloop, serve())
     yield the_server
     bus.disconnect()
 
 
 @pytest.fixture
-def notifier(private_bus: Any, loop: Any, server: Any, qtbot: Any) -> Any:
+def notifier(private_bus: Any, qloop: Any, server: Any, qtbot: Any) -> Any:
     signals = Signals()
     window = {"open": False}
     the_notifier = Notifier(
@@ -101,7 +101,7 @@ def notifier(private_bus: Any, loop: Any, server: Any, qtbot: Any) -> Any:
     the_notifier.window = window
     the_notifier.start()
     yield the_notifier
-    run_async(qtbot, loop, the_notifier.stop())
+    run_async(qtbot, qloop, the_notifier.stop())
 
 
 def test_a_blocked_hotspot_is_notified_once_per_transition(
@@ -181,17 +181,17 @@ def test_the_result_of_a_fix_and_of_an_undo_is_notified(
 
 
 def test_without_a_notification_server_nothing_breaks(
-    private_bus: Any, loop: Any, states: dict[str, Any], qtbot: Any
+    private_bus: Any, qloop: Any, states: dict[str, Any], qtbot: Any
 ) -> None:
     signals = Signals()
     notifier = Notifier(signals, bus_address=private_bus.address)
     notifier.start()
-    assert run_async(qtbot, loop, notifier.notify("a", "b", kind="blocked")) == 0
+    assert run_async(qtbot, qloop, notifier.notify("a", "b", kind="blocked")) == 0
     signals.stateChanged.emit(states["blocked"])
     qtbot.wait(200)
-    run_async(qtbot, loop, notifier.stop())
+    run_async(qtbot, qloop, notifier.stop())
 
 
-def test_without_a_session_bus_nothing_breaks(loop: Any, qtbot: Any) -> None:
+def test_without_a_session_bus_nothing_breaks(qloop: Any, qtbot: Any) -> None:
     notifier = Notifier(Signals(), bus_address="unix:path=/nonexistent/bus")
-    assert run_async(qtbot, loop, asyncio.wait_for(notifier.notify("a", "b", kind="x"), 5)) == 0
+    assert run_async(qtbot, qloop, asyncio.wait_for(notifier.notify("a", "b", kind="x"), 5)) == 0

@@ -110,11 +110,16 @@ def test_apply_and_undo_through_the_helper(plab: PolkitLab) -> None:
         allow, [call("ApplyFix", "hs0", "docker-user", False, preview["generation"])]
     )
     assert errors(stale) == ["Stale"], stale
-    # another user's fix: undo needs undo-others (denied for `read`), listing only `read`
+    # another user's fix: `read` may list it, not undo it (not even the fix action)
     answers = plab.run_client(read, [call("ListFixes"), call("UndoFix", ""), call("UndoAllFixes")])
     assert answers[0]["ok"][0]["uid"] == allow.uid
     assert errors(answers) == [None, "AccessDenied", "AccessDenied"], answers
-    assert "undo-others" in answers[1]["message"]
+    assert "io.github.hotspotguard.fix" in answers[1]["message"]
+    # `fixer` may fix and undo its own, but another user's needs undo-others too
+    fixer = plab.users["fixer"]
+    answers = plab.run_client(fixer, [call("UndoFix", "docker-user@hs0"), call("UndoAllFixes")])
+    assert errors(answers) == ["AccessDenied", "AccessDenied"], answers
+    assert all("undo-others" in a["message"] for a in answers)
     assert len(plab.tagged_rules()) == 2
     answers = plab.run_client(allow, [call("SetPermanent", "docker-user@hs0", False)])
     assert errors(answers) == [None] and not (plab.root / DROPIN).exists(), answers

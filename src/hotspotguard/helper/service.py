@@ -158,6 +158,23 @@ class Call:
 Validator = Callable[[list[Any]], tuple[Any, ...]]
 
 
+@dataclass(frozen=True)
+class Method:
+    """One method of the surface: its argument check, the polkit action every call of it needs,
+    its arguments' names (polkit's details, for admins' rules) and its handler."""
+
+    validate: Validator
+    action: str
+    arg_names: tuple[str, ...]
+    handler: Callable[[Call], Awaitable[Any]]
+
+    def details(self, args: tuple[Any, ...]) -> dict[str, str]:
+        return {
+            name: str(value).lower() if isinstance(value, bool) else str(value)
+            for name, value in zip(self.arg_names, args, strict=False)
+        }
+
+
 def _capped(value: Any, what: str) -> str:
     if not isinstance(value, str) or len(value) > MAX_ARGUMENT:
         raise HelperError("InvalidArgument", f"{what} is too long (at most {MAX_ARGUMENT})")
@@ -232,17 +249,24 @@ class HelperService:
         self._last_emit = -MIN_GAP
         self.signals_sent = 0
         D = INTERFACE
-        self._table: dict[
-            tuple[str, str, str], tuple[Validator, Callable[[Call], Awaitable[Any]]]
-        ] = {
-            (D, "GetSnapshot", ""): (_no_args, self._get_snapshot),
-            (D, "PreviewFix", "ss"): (_iface_strategy, self._preview_fix),
-            (D, "ApplyFix", "ssbs"): (_apply_args, self._apply_fix),
-            (D, "UndoFix", "s"): (_fix_id_or_latest, self._undo_fix),
-            (D, "UndoAllFixes", ""): (_no_args, self._undo_all_fixes),
-            (D, "ListFixes", ""): (_no_args, self._list_fixes),
-            (D, "SetPermanent", "sb"): (_fix_id_bool, self._set_permanent),
-            (D, "Subscribe", ""): (_no_args, self._subscribe),
+        # the fixed surface: (interface, member, signature) -> how its arguments are checked,
+        # the polkit action every call needs (asked in _serve, before the handler runs; a
+        # handler may ask for a further one), the arguments' names for polkit's details
+        self._table: dict[tuple[str, str, str], Method] = {
+            (D, "GetSnapshot", ""): Method(_no_args, ACTION_READ, (), self._get_snapshot),
+            (D, "PreviewFix", "ss"): Method(
+                _iface_strategy, ACTION_READ, ("iface", "strategy"), self._preview_fix
+            ),
+            (D, "ApplyFix", "ssbs"): Method(
+                _apply_args, ACTION_FIX, ("iface", "strategy", "permanent"), self._apply_fix
+            ),
+            (D, "UndoFix", "s"): Method(_fix_id_or_latest, ACTION_FIX, ("fix_id",), self._undo_fix),
+            (D, "UndoAllFixes", ""): Method(_no_args, ACTION_FIX, (), self._undo_all_fixes),
+            (D, "ListFixes", ""): Method(_no_args, ACTION_READ, (), self._list_fixes),
+            (D, "SetPermanent", "sb"): Method(
+                _fix_id_bool, ACTION_PERSIST, ("fix_id", "permanent"), self._set_permanent
+            ),
+            (D, "Subscribe", ""): Method(_no_args, ACTION_READ, (), self._subscribe),
         }
         self._members = {(iface, member) for iface, member, _ in self._table}
 
@@ -368,22 +392,22 @@ class HelperService:
         if self._stopping and member == "Subscribe":  # calls that came in are still served,
             # but a subscription would not keep this helper: retrying activates a new one
             return self._error(msg, ERROR_PREFIX + "Failed", "the helper is exiting; try again")
-        validate, handler = entry
         try:
-            args = validate(list(msg.body))
+            args = entry.validate(list(msg.body))
         except HelperError as error:
             return self._error(msg, ERROR_PREFIX + error.kind, str(error))
         interactive = bool(msg.flags & MessageFlag.ALLOW_INTERACTIVE_AUTHORIZATION)
         call = Call(msg, msg.sender or "", interactive, args)
         self._inflight += 1
         self._arm_idle()
-        self._spawn(self._serve(call, handler))
+        self._spawn(self._serve(call, entry))
         return True
 
-    async def _serve(self, call: Call, handler: Callable[[Call], Awaitable[Any]]) -> None:
+    async def _serve(self, call: Call, method: Method) -> None:
         reply: Message | bool
         try:
-            result = await handler(call)
+            await self._authorize(call, method.action, method.details(call.args))
+            result = await method.handler(call)
             if result is None:
                 reply = self._reply(call.msg)
             else:
@@ -471,19 +495,16 @@ class HelperService:
 
     # -- the methods --
     async def _get_snapshot(self, call: Call) -> Any:
-        await self._authorize(call, ACTION_READ, {})
         return await self._work(self.ops.snapshot)
 
     async def _preview_fix(self, call: Call) -> Any:
         iface, strategy = call.args
-        await self._authorize(call, ACTION_READ, {"iface": iface, "strategy": strategy})
         return await self._work(self.ops.preview, iface, strategy)
 
     async def _apply_fix(self, call: Call) -> Any:
         iface, strategy, permanent, generation = call.args
-        details = {"iface": iface, "strategy": strategy, "permanent": str(permanent).lower()}
-        await self._authorize(call, ACTION_FIX, details)
-        if permanent:
+        if permanent:  # keeping it after reboot is a further action
+            details = {"iface": iface, "strategy": strategy, "permanent": "true"}
             await self._authorize(call, ACTION_PERSIST, details)
         uid = await self._caller_uid(call)
         return await self._work(
@@ -494,8 +515,8 @@ class HelperService:
         (fix_id,) = call.args
         uid = await self._caller_uid(call)
         owner = await self._work(self._owner_or_none, fix_id)
-        action = ACTION_FIX if owner is None or owner == uid else ACTION_UNDO_OTHERS
-        await self._authorize(call, action, {"fix_id": fix_id})
+        if owner is not None and owner != uid:  # another user's fix: a further action
+            await self._authorize(call, ACTION_UNDO_OTHERS, {"fix_id": fix_id})
 
         def undo() -> Any:
             if self._owner_or_none(fix_id) not in (None, owner):  # "" names another fix now
@@ -514,7 +535,6 @@ class HelperService:
 
     async def _undo_all_fixes(self, call: Call) -> Any:
         uid = await self._caller_uid(call)
-        await self._authorize(call, ACTION_FIX, {})
         owners = await self._work(self._owners)
         if owners - {uid}:
             await self._authorize(call, ACTION_UNDO_OTHERS, {})
@@ -535,18 +555,14 @@ class HelperService:
         return owners
 
     async def _list_fixes(self, call: Call) -> Any:
-        await self._authorize(call, ACTION_READ, {})
         return await self._work(self.ops.list_fixes)
 
     async def _set_permanent(self, call: Call) -> Any:
         fix_id, permanent = call.args
-        details = {"fix_id": fix_id, "permanent": str(permanent).lower()}
-        await self._authorize(call, ACTION_PERSIST, details)
         uid = await self._caller_uid(call)
         return await self._work(self.ops.set_permanent, fix_id, permanent, uid=uid)
 
     async def _subscribe(self, call: Call) -> None:
-        await self._authorize(call, ACTION_READ, {})
         sender = call.sender
         if sender in self._subscribers:
             return None

@@ -132,6 +132,7 @@ class HotspotCard(QGroupBox):
 
         self.tradeoffs: dict[str, QLabel] = {}
         self.fix_buttons: dict[str, QPushButton] = {}
+        self.unavailable: set[str] = set()  # strategies the helper cannot plan here
         fixes = [str(f) for f in hotspot.get("fixes") or ()]
         if fixes:
             layout.addWidget(QLabel(self.tr("Fixes on offer:")))
@@ -142,7 +143,6 @@ class HotspotCard(QGroupBox):
             tradeoff = QLabel(self.tr("Trade-off: looking…"))
             tradeoff.setObjectName(f"tradeoff-{strategy}")
             tradeoff.setWordWrap(True)
-            tradeoff.setStyleSheet("color: palette(dark);")
             words.addWidget(heading)
             words.addWidget(tradeoff)
             button = QPushButton(self.tr("Fix…"))
@@ -165,10 +165,16 @@ class HotspotCard(QGroupBox):
         footer.addWidget(chains)
         layout.addLayout(footer)
 
-    def set_tradeoff(self, strategy: str, text: str) -> None:
+    def set_tradeoff(self, strategy: str, text: str, available: bool = True) -> None:
+        """The trade-off line of `strategy`; an unavailable one gets no Fix button to press."""
         label = self.tradeoffs.get(strategy)
         if label is not None:
             label.setText(text)
+            label.setEnabled(available)  # an unavailable one reads greyed out
+        (self.unavailable.discard if available else self.unavailable.add)(strategy)
+        button = self.fix_buttons.get(strategy)
+        if button is not None:
+            button.setEnabled(available)
 
 
 class StatusWindow(QWidget):
@@ -209,6 +215,8 @@ class StatusWindow(QWidget):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
+        # the text wraps: the cards follow the window's width, never wider
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(body)
 
         head = QHBoxLayout()
@@ -269,7 +277,8 @@ class StatusWindow(QWidget):
             error = self.controller.preview_errors.get((card.iface, strategy))
             if self._previewed.get((card.iface, strategy)) == key:
                 if error:
-                    card.set_tradeoff(strategy, self.tr("Not available: {why}").format(why=error))
+                    why = self.tr("Not available: {why}").format(why=error)
+                    card.set_tradeoff(strategy, why, available=False)
                 continue
             self._previewed[(card.iface, strategy)] = key
             self.controller.spawn(self._tradeoff(card.iface, strategy))
@@ -279,7 +288,8 @@ class StatusWindow(QWidget):
         card = self.cards.get(iface)
         if result is None and card is not None:
             why = self.controller.preview_errors.get((iface, strategy), "")
-            card.set_tradeoff(strategy, self.tr("Not available: {why}").format(why=why))
+            text = self.tr("Not available: {why}").format(why=why)
+            card.set_tradeoff(strategy, text, available=False)
 
     def show_preview(self, preview: dict[str, Any]) -> None:
         plan = preview.get("plan") or {}
@@ -327,6 +337,9 @@ class StatusWindow(QWidget):
         self.busy_label.setVisible(busy)
         for button in self.findChildren(QPushButton):
             button.setEnabled(not busy)
+        for card in self.cards.values():
+            for strategy in card.unavailable:
+                card.fix_buttons[strategy].setEnabled(False)
         if busy:
             self.error.hide()
 

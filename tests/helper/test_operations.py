@@ -111,6 +111,8 @@ def test_sysctl_forwarding_fix_and_its_undo(clean_lab: Lab, tmp_path: Path) -> N
     lab = clean_lab
     lab.load_nft(ruleset("nm-shared-hs0.nft"))
     lab.sysctl("net.ipv4.ip_forward", "0")
+    lab.sysctl("net.ipv4.conf.up0.forwarding", "1")  # a mixed state: undo must bring it back
+    before = forwarding_settings(lab)
     assert not lab.probe(["outbound"])["outbound"].delivered
     ops = Operations(Paths(str(tmp_path / "state"), str(tmp_path / "d"), str(tmp_path / "nm")))
     preview = _in_netns(lab.host, lambda: ops.preview("hs0", ""))
@@ -120,6 +122,12 @@ def test_sysctl_forwarding_fix_and_its_undo(clean_lab: Lab, tmp_path: Path) -> N
     assert done["changed"] and done["after"]["verdict"] == "ok"
     assert lab.probe(["outbound"])["outbound"].delivered
     _in_netns(lab.host, lambda: ops.undo("", uid=0))
-    forwarding = lab.host_run(["sysctl", "-n", "net.ipv4.ip_forward"]).stdout.strip()
-    assert forwarding == "0"
+    assert forwarding_settings(lab) == before
+    assert before["net.ipv4.ip_forward"] == "0" and before["net.ipv4.conf.up0.forwarding"] == "1"
     assert not lab.probe(["outbound"])["outbound"].delivered
+
+
+def forwarding_settings(lab: Lab) -> dict[str, str]:
+    """The host's IPv4 forwarding settings, global and per interface."""
+    out = lab.host_run(["sysctl", "-a", "-r", r"^net\.ipv4\.(ip_forward|conf\..*\.forwarding)$"])
+    return dict(line.split(" = ", 1) for line in out.stdout.splitlines())

@@ -56,18 +56,27 @@ class RuleChange:
 
 @dataclass(frozen=True)
 class SysctlChange:
-    """A kernel setting written under /proc/sys (undo writes the previous value back)."""
+    """A kernel setting written under /proc/sys.  Undo writes the previous value back, and then
+    `restore`: the settings the kernel changed along with it (writing ``ip_forward`` sets every
+    interface's ``forwarding``), as they were."""
 
     name: str
     value: str
     previous: str | None = None
+    restore: tuple[tuple[str, str], ...] = ()
 
     def preview(self) -> list[str]:
         was = f" (now {self.previous})" if self.previous is not None else ""
         return [f"sysctl {self.name}={self.value}{was}"]
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": "sysctl", "name": self.name, "value": self.value, "previous": self.previous}
+        return {
+            "kind": "sysctl",
+            "name": self.name,
+            "value": self.value,
+            "previous": self.previous,
+            "restore": [list(pair) for pair in self.restore],
+        }
 
 
 Change = RuleChange | SysctlChange
@@ -111,8 +120,9 @@ def change_from_json(doc: dict[str, Any]) -> Change:
         rules = tuple(str(rule) for rule in doc["rules"])
         return RuleChange(variant, family, str(doc["table"]), str(doc["chain"]), rules)
     previous = doc.get("previous")
+    restore = tuple((str(name), str(value)) for name, value in doc.get("restore") or ())
     return SysctlChange(
-        str(doc["name"]), str(doc["value"]), None if previous is None else str(previous)
+        str(doc["name"]), str(doc["value"]), None if previous is None else str(previous), restore
     )
 
 

@@ -17,7 +17,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from hotspotguard.fixes import STRATEGY_NAMES
-from hotspotguard.fixes.plan import Change, Plan, RuleChange, change_from_json, tag
+from hotspotguard.fixes.plan import (
+    Change,
+    Plan,
+    RuleChange,
+    SysctlChange,
+    change_from_json,
+    tag,
+)
 from hotspotguard.fixes.strategies import (
     FixUnavailable,
     Verification,
@@ -241,11 +248,12 @@ class Operations:
                     done.append(change)
                 else:
                     previous = firewall.read_sysctl(change.name)
+                    linked = tuple(firewall.linked_settings(change.name).items())
                     if previous != change.value:
                         firewall.write_sysctl(change.name, change.value)
                         changed = True
-                    old = _recorded_previous(record, change.name)
-                    done.append(replace(change, previous=old if old is not None else previous))
+                    old = _recorded_sysctl(record, change.name)
+                    done.append(old or replace(change, previous=previous, restore=linked))
         except (firewall.FirewallError, OSError, HelperError) as error:
             self._roll_back(done, plan.tag)
             if isinstance(error, HelperError):
@@ -301,8 +309,18 @@ class Operations:
             with contextlib.suppress(firewall.FirewallError, OSError):
                 if isinstance(change, RuleChange):
                     self._remove(change, fix_tag)
-                elif change.previous is not None:
-                    firewall.write_sysctl(change.name, change.previous)
+                else:
+                    self._undo_sysctl(change, force=True)
+
+    @staticmethod
+    def _undo_sysctl(change: SysctlChange, force: bool = False) -> None:
+        """The setting as it was, if it still is as we set it (or `force`), and the settings
+        the kernel changed along with it."""
+        if change.previous is None:
+            return
+        if force or firewall.read_sysctl(change.name) == change.value:
+            firewall.write_sysctl(change.name, change.previous)
+            firewall.restore_settings(change.restore)
 
     def undo(self, fix_id: str, *, uid: int) -> dict[str, Any]:
         """Undo one fix ("" = the most recent); restores exactly what was there."""
@@ -316,10 +334,8 @@ class Operations:
                 change = change_from_json(raw)
                 if isinstance(change, RuleChange):
                     removed += self._remove(change, tag(str(record["id"])))
-                elif change.previous is not None and (
-                    firewall.read_sysctl(change.name) == change.value
-                ):
-                    firewall.write_sysctl(change.name, change.previous)
+                else:
+                    self._undo_sysctl(change)
         except (firewall.FirewallError, OSError, KeyError, TypeError, ValueError) as error:
             raise HelperError("Failed", _one_line(error)) from None
         fixes = [f for f in fixes if f.get("id") != record["id"]]
@@ -436,11 +452,12 @@ class Operations:
         return []
 
 
-def _recorded_previous(record: dict[str, Any] | None, name: str) -> str | None:
+def _recorded_sysctl(record: dict[str, Any] | None, name: str) -> SysctlChange | None:
+    """The change an earlier apply of this fix recorded (its values from before the first)."""
     for raw in (record or {}).get("changes", []):
         if raw.get("kind") == "sysctl" and raw.get("name") == name:
-            previous = raw.get("previous")
-            return None if previous is None else str(previous)
+            change = change_from_json(raw)
+            return change if isinstance(change, SysctlChange) else None
     return None
 
 

@@ -4,7 +4,9 @@ text comes from plans (never from a caller)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import shlex
 import subprocess
 
@@ -105,6 +107,33 @@ def write_sysctl(name: str, value: str) -> None:
             handle.write(value)
     except OSError as error:
         raise FirewallError(f"cannot set {name}: {error.strerror or error}") from None
+
+
+#: a global switch -> the directory of the per-interface settings the kernel sets with it
+LINKED = {"net.ipv4.ip_forward": "net.ipv4.conf", "net.ipv6.conf.all.forwarding": "net.ipv6.conf"}
+
+
+def linked_settings(name: str) -> dict[str, str]:
+    """The per-interface ``forwarding`` settings writing `name` also sets, with their values
+    now (interfaces whose names hold a dot are left out: their sysctl names are ambiguous)."""
+    prefix = LINKED.get(name)
+    if prefix is None:
+        return {}
+    try:
+        ifaces = os.listdir("/proc/sys/" + prefix.replace(".", "/"))
+    except OSError:
+        return {}
+    names = [f"{prefix}.{iface}.forwarding" for iface in ifaces if "." not in iface]
+    values = {other: read_sysctl(other) for other in names if other != name}
+    return {other: value for other, value in sorted(values.items()) if value is not None}
+
+
+def restore_settings(settings: tuple[tuple[str, str], ...]) -> None:
+    """Write `settings` back; an interface gone since is skipped."""
+    for name, value in settings:
+        if read_sysctl(name) is not None and read_sysctl(name) != value:
+            with contextlib.suppress(FirewallError):
+                write_sysctl(name, value)
 
 
 def _sysctl_path(name: str) -> str:

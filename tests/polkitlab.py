@@ -45,7 +45,7 @@ from typing import Any
 from dbus_next import Message, MessageType
 from dbus_next.aio import MessageBus
 
-from tests.lab import _ENV, LabError, _kill_netns_processes, _proc_alive, _which
+from tests.lab import LabError, _kill_netns_processes, _proc_alive, _run, _which
 from tests.nmlab import SYSTEM_BUS_POLICY
 
 __all__ = ["PolkitLab", "User", "client_venv", "polkit_lab_unavailable_reason"]
@@ -632,20 +632,6 @@ class PolkitLab:
         if self._netns_created:
             _run(["ip", "netns", "del", self.netns], check=False)
         shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def _run(
-    argv: list[str], *, input: str | None = None, check: bool = True, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        argv, input=input, text=True, capture_output=True, env=_ENV, check=False, timeout=timeout
-    )
-    if check and proc.returncode != 0:
-        raise LabError(
-            f"command failed (rc={proc.returncode}): {' '.join(argv)}\n"
-            f"stdout: {proc.stdout.strip()}\nstderr: {proc.stderr.strip()}"
-        )
-    return proc
 
 
 @contextlib.contextmanager

@@ -1084,6 +1084,31 @@ def cleanup_stale_labs(dry_run: bool = False) -> list[str]:
     return stale
 
 
+class HolderLab:
+    """What the NetworkManager and polkit labs share: a directory of logs and a namespace
+    holder process whose death ends every wait."""
+
+    dir: Path
+    _holder: subprocess.Popen[bytes] | None
+    LOG_NAMES: tuple[str, ...] = ("holder.log",)
+
+    def logs(self) -> str:
+        out = []
+        for name in self.LOG_NAMES:
+            with contextlib.suppress(OSError):
+                out.append(f"--- {name}\n" + (self.dir / name).read_text(errors="replace")[-3000:])
+        return "\n".join(out)
+
+    def _wait(self, cond: Callable[[], bool], timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not cond():
+            if time.monotonic() > deadline:
+                raise LabError(f"{what} did not come up in {timeout} s\n{self.logs()}")
+            if self._holder is not None and self._holder.poll() is not None:
+                raise LabError(f"the namespace holder exited\n{self.logs()}")
+            time.sleep(0.005)
+
+
 @contextlib.contextmanager
 def lab_session(prefix: str | None = None) -> Iterator[Lab]:
     """Build a lab, yield it, always tear it down."""

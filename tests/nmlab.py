@@ -26,10 +26,10 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
-from tests.lab import _ENV, LabError, _kill_netns_processes, _proc_alive, _which
+from tests.lab import _ENV, HolderLab, LabError, _kill_netns_processes, _proc_alive, _which
 
 __all__ = ["NmLab", "nm_lab_session", "nm_lab_unavailable_reason"]
 
@@ -156,8 +156,10 @@ def nm_lab_unavailable_reason() -> str | None:
     return None
 
 
-class NmLab:
+class NmLab(HolderLab):
     """Builds the lab on construction (tears a half-built lab down on failure); close() undoes."""
+
+    LOG_NAMES = ("holder.log", "dbus.log", "nm.log")
 
     def __init__(self, prefix: str | None = None) -> None:
         t0 = time.monotonic()
@@ -212,15 +214,6 @@ class NmLab:
         self.start_dbus()
         self.start_networkmanager()
 
-    def _wait(self, cond: Callable[[], bool], timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while not cond():
-            if time.monotonic() > deadline:
-                raise LabError(f"{what} did not come up in {timeout} s\n{self.logs()}")
-            if self._holder is not None and self._holder.poll() is not None:
-                raise LabError(f"the namespace holder exited\n{self.logs()}")
-            time.sleep(0.01)
-
     def _holder_pid(self) -> int:
         """The pid of `sleep` (exec'ed by sh, itself exec'ed by unshare / ip netns exec)."""
         assert self._holder is not None
@@ -233,13 +226,6 @@ class NmLab:
                 stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, env=_ENV,
                 start_new_session=True,
             )  # fmt: skip
-
-    def logs(self) -> str:
-        out = []
-        for name in ("holder.log", "dbus.log", "nm.log"):
-            with contextlib.suppress(OSError):
-                out.append(f"--- {name}\n" + (self.dir / name).read_text(errors="replace")[-3000:])
-        return "\n".join(out)
 
     # -- the bus and NetworkManager --
     def start_dbus(self) -> None:

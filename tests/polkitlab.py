@@ -37,7 +37,7 @@ import sys
 import tempfile
 import termios
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,7 @@ from typing import Any
 from dbus_next import Message, MessageType
 from dbus_next.aio import MessageBus
 
-from tests.lab import LabError, _kill_netns_processes, _proc_alive, _run, _which
+from tests.lab import HolderLab, LabError, _kill_netns_processes, _proc_alive, _run, _which
 from tests.nmlab import SYSTEM_BUS_POLICY
 
 __all__ = ["PolkitLab", "User", "client_venv", "polkit_lab_unavailable_reason"]
@@ -269,8 +269,10 @@ class Agent:
         return not termios.tcgetattr(self.master)[3] & termios.ECHO
 
 
-class PolkitLab:
+class PolkitLab(HolderLab):
     """Builds the lab on construction (a half-built one is torn down); close() undoes all."""
+
+    LOG_NAMES = ("holder.log", "dbus.log", "polkit.log")
 
     def __init__(self, prefix: str | None = None) -> None:
         t0 = time.monotonic()
@@ -359,15 +361,6 @@ class PolkitLab:
                 **kw,
             )
 
-    def _wait(self, cond: Callable[[], bool], timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while not cond():
-            if time.monotonic() > deadline:
-                raise LabError(f"{what} did not come up in {timeout} s\n{self.logs()}")
-            if self._holder is not None and self._holder.poll() is not None:
-                raise LabError(f"the namespace holder exited\n{self.logs()}")
-            time.sleep(0.005)
-
     def ns_argv(self, argv: list[str], user: User | None = None) -> list[str]:
         """`argv` inside the lab's mount and network namespaces (as `user`, or root)."""
         inner = argv
@@ -381,13 +374,6 @@ class PolkitLab:
     ) -> subprocess.CompletedProcess[str]:
         """Run a root command inside the lab."""
         return _run(self.ns_argv(argv), input=input, check=check, timeout=timeout)
-
-    def logs(self) -> str:
-        out = []
-        for name in ("holder.log", "dbus.log", "polkit.log"):
-            with contextlib.suppress(OSError):
-                out.append(f"--- {name}\n" + (self.dir / name).read_text(errors="replace")[-3000:])
-        return "\n".join(out)
 
     def start_bus(self) -> None:
         socket_path = self.root / "run" / "dbus" / "system_bus_socket"

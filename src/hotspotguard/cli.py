@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from hotspotguard import __version__, cli_fixes
+from hotspotguard.assessment import explain_text, report_json
 from hotspotguard.ruleset import (
     Snapshot,
     SnapshotError,
@@ -21,7 +22,6 @@ from hotspotguard.ruleset import (
     read_snapshot_file,
 )
 from hotspotguard.verdict import Report, evaluate
-from hotspotguard.verdict.report import explain_text, report_json
 
 EXIT_OK, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
 

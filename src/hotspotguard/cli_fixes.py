@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-from hotspotguard.helper.operations import HelperError
+from hotspotguard.usecases.operations import OperationError
 
 
 class CommandError(Exception):
@@ -39,7 +39,7 @@ class InProcess:
     """Root: the helper's own code, here."""
 
     def __init__(self) -> None:
-        from hotspotguard.helper.operations import Operations
+        from hotspotguard.usecases.operations import Operations
 
         self.ops = Operations()
 
@@ -183,7 +183,7 @@ def _plan_lines(preview: dict[str, Any]) -> list[str]:
 def _run(action: Any) -> Any:
     try:
         return action()
-    except HelperError as error:
+    except OperationError as error:
         code = 2 if error.kind in ("InvalidArgument", "NotFound") else 1
         raise CommandError(str(error), code) from None
 

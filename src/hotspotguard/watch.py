@@ -352,9 +352,9 @@ def assess_document(
     """The state for a captured snapshot document (blocking): its hotspots' verdicts, each
     `explain --json`'s object plus "state" and its NetworkManager "connection"; `missing`
     names wanted hotspots whose interfaces are gone."""
+    from hotspotguard.assessment import hotspot_json
     from hotspotguard.ruleset import SnapshotError, load_snapshot, parse_ruleset
     from hotspotguard.verdict import evaluate
-    from hotspotguard.verdict.report import hotspot_json
 
     try:
         snapshot = load_snapshot(doc)

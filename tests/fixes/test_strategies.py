@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from hotspotguard.fixes import remedies
 from hotspotguard.fixes.plan import RuleChange, SysctlChange, change_from_json, rule_tag, tag
 from hotspotguard.fixes.strategies import (
     FixUnavailable,
@@ -72,6 +73,7 @@ def test_docker_user_is_recommended_for_dockers_forward_drop() -> None:
     snapshot = docker_capture()
     verdict = verify_current(snapshot, parse_ruleset(snapshot), "nmp-hs0")
     assert preferred_strategy(verdict) == "docker-user"
+    assert remedies(verdict) == ("docker-user", "docker-netns")
 
 
 def test_no_docker_user_chain_no_plan() -> None:

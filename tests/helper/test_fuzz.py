@@ -22,9 +22,9 @@ import pytest
 from dbus_next import Message, MessageType
 from dbus_next.aio import MessageBus
 
-from hotspotguard.helper.operations import HelperError, validate_fix_id, validate_iface
 from hotspotguard.helper.service import BUS_NAME, INTERFACE, OBJECT_PATH
 from hotspotguard.system.helper_client import METHODS
+from hotspotguard.usecases.operations import OperationError, validate_fix_id, validate_iface
 from tests.polkitlab import PolkitLab
 
 pytestmark = pytest.mark.kernel
@@ -64,7 +64,7 @@ ALLOWED_ROOT_ERRORS = {
 def _invalid_iface(text: str) -> bool:
     try:
         validate_iface(text, must_exist=False)
-    except HelperError:
+    except OperationError:
         return True
     return False
 
@@ -72,7 +72,7 @@ def _invalid_iface(text: str) -> bool:
 def _invalid_fix_id(text: str) -> bool:
     try:
         validate_fix_id(text)
-    except HelperError:
+    except OperationError:
         return True
     return False
 

@@ -36,9 +36,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, Phase, assume, given, seed, settings
 
+from hotspotguard.assessment import hotspot_json
 from hotspotguard.ruleset import load_snapshot, parse_ruleset
 from hotspotguard.verdict import evaluate
-from hotspotguard.verdict.report import hotspot_json
 from tests.kernel.rulegen import KNOWN_CASES, GeneratedRuleset, KnownCase, minimize, rulesets
 from tests.lab import ALL_FLOWS, HOST_HS_IF, KernelFlow, Lab, LabError
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from hotspotguard.helper.operations import Paths
 from hotspotguard.system import persist
+from hotspotguard.usecases.operations import Paths
 
 
 def _helper() -> str:

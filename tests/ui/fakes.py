@@ -9,19 +9,15 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from hotspotguard.assessment import verdict_brief
 from hotspotguard.fixes.strategies import FixUnavailable, verified_plan
-from hotspotguard.helper.operations import HelperError
 from hotspotguard.ruleset import load_snapshot, parse_ruleset
-from hotspotguard.verdict.report import summary
+from hotspotguard.usecases.operations import OperationError
 from hotspotguard.watch import Connection
 from tests.ui.conftest import docker_document, fixed_document
 
 HOTSPOT = "nmp-hs0"
 CONNECTION = Connection("Hotspot", "0b3a1e2c-0000-4000-8000-000000000001", "802-11-wireless")
-
-
-def _verdict_json(verdict: Any) -> dict[str, Any]:
-    return {"verdict": verdict.verdict, "summary": summary(verdict), "fixes": list(verdict.fixes)}
 
 
 class EngineBackend:
@@ -56,7 +52,7 @@ class EngineBackend:
                 snapshot, parse_ruleset(snapshot), iface, strategy or "docker-user"
             )
         except FixUnavailable as error:
-            raise HelperError("NotApplicable", str(error)) from None
+            raise OperationError("NotApplicable", str(error)) from None
 
     async def preview_fix(self, iface: str, strategy: str) -> dict[str, Any]:
         await self._enter("PreviewFix")
@@ -64,8 +60,8 @@ class EngineBackend:
         return {
             "plan": plan.to_json(),
             "generation": self.generation,
-            "before": _verdict_json(verification.before),
-            "after": _verdict_json(verification.after),
+            "before": verdict_brief(verification.before),
+            "after": verdict_brief(verification.after),
             "applied": any(f["id"] == plan.fix_id for f in self.fixes),
         }
 
@@ -74,7 +70,7 @@ class EngineBackend:
     ) -> dict[str, Any]:
         await self._enter("ApplyFix")
         if generation and generation != self.generation:
-            raise HelperError("Stale", "the firewall changed since the fix was planned")
+            raise OperationError("Stale", "the firewall changed since the fix was planned")
         plan, verification = self._plan(iface, strategy)
         record = {
             "id": plan.fix_id,
@@ -93,15 +89,15 @@ class EngineBackend:
             **record,
             "changed": True,
             "files": [],
-            "before": _verdict_json(verification.before),
-            "after": _verdict_json(verification.after),
+            "before": verdict_brief(verification.before),
+            "after": verdict_brief(verification.after),
         }
 
     async def undo_fix(self, fix_id: str) -> dict[str, Any]:
         await self._enter("UndoFix")
         record = next((f for f in self.fixes if f["id"] == fix_id or not fix_id), None)
         if record is None:
-            raise HelperError("NotFound", f"no fix {fix_id} is applied")
+            raise OperationError("NotFound", f"no fix {fix_id} is applied")
         self.fixes.remove(record)
         self.doc = docker_document()
         self.generation = "3"

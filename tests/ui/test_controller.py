@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from hotspotguard import watch
-from hotspotguard.helper.operations import HelperError
 from hotspotguard.system.helper_client import HelperRefused, HelperUnavailable
 from hotspotguard.ui.controller import (
     Controller,
@@ -19,6 +18,7 @@ from hotspotguard.ui.controller import (
     assess_document,
     error_sentence,
 )
+from hotspotguard.usecases.operations import OperationError
 from tests.ui.conftest import docker_document
 from tests.ui.fakes import CONNECTION, HOTSPOT, EngineBackend
 
@@ -114,7 +114,7 @@ def test_a_fix_then_undo_through_the_controller(
     [
         (HelperRefused("AccessDenied", "org.freedesktop...: denied"), "Not allowed"),
         (HelperRefused("InteractiveAuthorizationRequired", "x"), "no authentication agent"),
-        (HelperError("Stale", "the firewall changed"), "look at the plan again"),
+        (OperationError("Stale", "the firewall changed"), "look at the plan again"),
         (HelperUnavailable("the privileged helper is not installed: run …"), "not installed"),
         (RuntimeError("boom\nTraceback (most recent call last):"), "Something went wrong: boom"),
     ],

@@ -13,6 +13,7 @@ import copy
 import time
 from typing import Any
 
+from hotspotguard.assessment import verdict_brief
 from hotspotguard.fixes.strategies import (
     FixUnavailable,
     preferred_strategy,
@@ -20,7 +21,6 @@ from hotspotguard.fixes.strategies import (
     verify_current,
 )
 from hotspotguard.ruleset import load_snapshot, parse_ruleset
-from hotspotguard.verdict.report import summary
 from hotspotguard.watch import WatchState, assess
 from tests.helpers import NM_LAB, document, nm_lab
 
@@ -94,10 +94,6 @@ def real_state(kind: str) -> dict[str, Any]:
     return state.to_json()
 
 
-def _verdict_json(verdict: Any) -> dict[str, Any]:
-    return {"verdict": verdict.verdict, "summary": summary(verdict), "fixes": list(verdict.fixes)}
-
-
 class CapturedMachine:
     """The helper's operations over captures: blocked until a fix is applied."""
 
@@ -110,9 +106,9 @@ class CapturedMachine:
     def snapshot(self) -> dict[str, Any]:
         self.calls.append("snapshot")
         if self.failure:
-            from hotspotguard.helper.operations import HelperError
+            from hotspotguard.usecases.operations import OperationError
 
-            raise HelperError("Failed", self.failure)
+            raise OperationError("Failed", self.failure)
         return copy.deepcopy(self.doc)
 
     def _plan(self, iface: str, strategy: str) -> tuple[Any, Any, Any]:
@@ -121,15 +117,15 @@ class CapturedMachine:
         if not strategy:
             strategy = preferred_strategy(verify_current(snapshot, ruleset, iface)) or ""
             if not strategy:
-                from hotspotguard.helper.operations import HelperError
+                from hotspotguard.usecases.operations import OperationError
 
-                raise HelperError("NotApplicable", f"{iface} is not blocked: nothing to fix")
+                raise OperationError("NotApplicable", f"{iface} is not blocked: nothing to fix")
         try:
             plan, verification = verified_plan(snapshot, ruleset, iface, strategy)
         except FixUnavailable as error:  # as Operations says it
-            from hotspotguard.helper.operations import HelperError
+            from hotspotguard.usecases.operations import OperationError
 
-            raise HelperError("NotApplicable", str(error)) from None
+            raise OperationError("NotApplicable", str(error)) from None
         return snapshot, plan, verification
 
     def preview(self, iface: str, strategy: str = "") -> dict[str, Any]:
@@ -138,8 +134,8 @@ class CapturedMachine:
         return {
             "plan": plan.to_json(),
             "generation": "1-captured",
-            "before": _verdict_json(verification.before),
-            "after": _verdict_json(verification.after),
+            "before": verdict_brief(verification.before),
+            "after": verdict_brief(verification.after),
             "applied": any(f["id"] == plan.fix_id for f in self.fixes),
         }
 
@@ -164,17 +160,17 @@ class CapturedMachine:
             **record,
             "changed": True,
             "files": [],
-            "before": _verdict_json(verification.before),
-            "after": _verdict_json(verification.after),
+            "before": verdict_brief(verification.before),
+            "after": verdict_brief(verification.after),
         }
 
     def undo(self, fix_id: str, *, uid: int) -> dict[str, Any]:
         self.calls.append(f"undo {fix_id}")
         record = next((f for f in self.fixes if not fix_id or f["id"] == fix_id), None)
         if record is None:
-            from hotspotguard.helper.operations import HelperError
+            from hotspotguard.usecases.operations import OperationError
 
-            raise HelperError("NotFound", "no fix has been applied")
+            raise OperationError("NotFound", "no fix has been applied")
         self.fixes.remove(record)
         self.doc = blocked_document()
         return {**record, "removed_rules": len(record["changes"]), "files": []}
@@ -190,9 +186,9 @@ class CapturedMachine:
             if record["id"] == fix_id:
                 record["permanent"] = permanent
                 return record
-        from hotspotguard.helper.operations import HelperError
+        from hotspotguard.usecases.operations import OperationError
 
-        raise HelperError("NotFound", f"no fix {fix_id}")
+        raise OperationError("NotFound", f"no fix {fix_id}")
 
     def set_kind(self, kind: str) -> None:
         """Become another capture ("error": the capture fails, as without nft)."""

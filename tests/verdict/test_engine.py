@@ -96,7 +96,6 @@ def test_real_capture_docker_blocks_outbound_with_its_forward_policy() -> None:
         "FORWARD",
     )
     assert result.blocked_by.rule == "policy drop"
-    assert "docker-user" in result.fixes
 
 
 def test_real_capture_docker_with_the_seed_fix_is_ok() -> None:

@@ -1,10 +1,15 @@
-"""Fix strategies as plans (data): preview, apply, undo, persist.
+"""Fix strategies as plans (data): culprit → remedies, preview, engine-verified, apply, undo.
 
-Until the fix issue lands, only the names of the strategies that fit a blocked flow
-are offered (`candidate_fixes`), so `explain` can say what would help.
+The verdict names the culprit and knows nothing of fixes; this layer maps a culprit to the
+strategies that address it (`remedies`), and `strategies` turns one into a verified plan.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hotspotguard.verdict import HotspotVerdict
 
 FORWARD_FLOWS = frozenset({"outbound", "reply", "outbound6", "reply6"})
 STRATEGIES: dict[str, str] = {
@@ -16,6 +21,13 @@ STRATEGIES: dict[str, str] = {
     "masquerade": "masquerade the hotspot's traffic on the uplink",
 }
 STRATEGY_NAMES: tuple[str, ...] = tuple(STRATEGIES)
+
+
+def remedies(verdict: HotspotVerdict) -> tuple[str, ...]:
+    """Names of the strategies that address what blocks `verdict` (none when nothing does)."""
+    if verdict.blocked_by is None or verdict.blocked_flow is None:
+        return ()
+    return tuple(candidate_fixes(verdict.blocked_by.owner, verdict.blocked_flow))
 
 
 def candidate_fixes(owner: str, flow: str) -> list[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, replace
 
-from hotspotguard.fixes import STRATEGIES
+from hotspotguard.fixes import STRATEGIES, remedies
 from hotspotguard.fixes.plan import Change, Plan, RuleChange, SysctlChange, Variant, tag
 from hotspotguard.ruleset import Hotspot, Ruleset, Snapshot
 from hotspotguard.ruleset.iptables import parse_rule_line
@@ -221,4 +221,4 @@ def verified_plan(
 
 def preferred_strategy(verdict: HotspotVerdict) -> str | None:
     """The least-privileged built strategy for what blocks the hotspot, if there is one."""
-    return next((s for s in verdict.fixes if s in IMPLEMENTED), None)
+    return next((s for s in remedies(verdict) if s in IMPLEMENTED), None)

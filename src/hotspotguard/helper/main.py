@@ -45,13 +45,13 @@ def _fail(message: str, status: int = 1) -> int:
 
 
 def _reapply(iface: str | None) -> int:
-    from hotspotguard.helper.operations import HelperError, Operations, validate_iface
+    from hotspotguard.usecases.operations import OperationError, Operations, validate_iface
 
     try:
         if iface is not None:
             iface = validate_iface(iface, must_exist=False)
         fixes = Operations().reapply(iface)
-    except HelperError as error:
+    except OperationError as error:
         return _fail(str(error).splitlines()[0] if str(error) else error.kind)
     for fix in fixes:
         what = fix.get("id", "?")

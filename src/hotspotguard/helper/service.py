@@ -11,7 +11,7 @@ call goes the same way, in this order:
    interactive authorisation): ``AccessDenied`` / ``InteractiveAuthorizationRequired``;
 4. the operation, in the single worker thread (operations block; one at a time).
 
-Results are JSON text.  A ``HelperError`` becomes ``io.github.hotspotguard.Error.<Kind>`` with
+Results are JSON text.  A ``OperationError`` becomes ``io.github.hotspotguard.Error.<Kind>`` with
 its one-line message; anything else is logged (stderr: the journal) and the caller only gets
 ``Error.Failed``.  The service exits after ``idle_timeout`` seconds with no call in flight and
 no subscriber.
@@ -35,16 +35,16 @@ from dbus_next.errors import DBusError
 from dbus_next.message import Message
 from dbus_next.signature import Variant
 
-from hotspotguard.helper.operations import (
+from hotspotguard.system.dbusio import MessageBus
+from hotspotguard.system.netlink import KernelEvents
+from hotspotguard.usecases.operations import (
     MAX_ARGUMENT,
-    HelperError,
+    OperationError,
     Operations,
     validate_fix_id,
     validate_iface,
     validate_strategy,
 )
-from hotspotguard.system.dbusio import MessageBus
-from hotspotguard.system.netlink import KernelEvents
 
 BUS_NAME: Final = "io.github.hotspotguard.Helper1"
 OBJECT_PATH: Final = "/io/github/hotspotguard/Helper1"
@@ -177,7 +177,7 @@ class Method:
 
 def _capped(value: Any, what: str) -> str:
     if not isinstance(value, str) or len(value) > MAX_ARGUMENT:
-        raise HelperError("InvalidArgument", f"{what} is too long (at most {MAX_ARGUMENT})")
+        raise OperationError("InvalidArgument", f"{what} is too long (at most {MAX_ARGUMENT})")
     return value
 
 
@@ -197,7 +197,7 @@ def _apply_args(body: list[Any]) -> tuple[Any, ...]:
     iface, strategy = _iface_strategy(body)
     generation = _capped(body[3], "the generation")
     if not GENERATION.match(generation):
-        raise HelperError("InvalidArgument", "the generation is not one a preview gave")
+        raise OperationError("InvalidArgument", "the generation is not one a preview gave")
     return iface, strategy, bool(body[2]), generation
 
 
@@ -394,7 +394,7 @@ class HelperService:
             return self._error(msg, ERROR_PREFIX + "Failed", "the helper is exiting; try again")
         try:
             args = entry.validate(list(msg.body))
-        except HelperError as error:
+        except OperationError as error:
             return self._error(msg, ERROR_PREFIX + error.kind, str(error))
         interactive = bool(msg.flags & MessageFlag.ALLOW_INTERACTIVE_AUTHORIZATION)
         call = Call(msg, msg.sender or "", interactive, args)
@@ -414,7 +414,7 @@ class HelperService:
                 reply = self._reply(call.msg, "s", [_to_json(result)])
         except Refused as refused:
             reply = self._error(call.msg, refused.name, str(refused))
-        except HelperError as error:
+        except OperationError as error:
             reply = self._error(call.msg, ERROR_PREFIX + error.kind, str(error))
         except Exception:
             log.exception("%s from %s failed", call.msg.member, call.sender)
@@ -520,7 +520,7 @@ class HelperService:
 
         def undo() -> Any:
             if self._owner_or_none(fix_id) not in (None, owner):  # "" names another fix now
-                raise HelperError("Stale", "the fixes changed meanwhile; look again")
+                raise OperationError("Stale", "the fixes changed meanwhile; look again")
             return self.ops.undo(fix_id, uid=uid)
 
         return await self._work(undo)
@@ -528,7 +528,7 @@ class HelperService:
     def _owner_or_none(self, fix_id: str) -> int | None:
         try:
             return self.ops.fix_owner(fix_id)
-        except HelperError as error:
+        except OperationError as error:
             if error.kind == "NotFound":
                 return None
             raise
@@ -541,7 +541,7 @@ class HelperService:
 
         def undo_all() -> Any:
             if self._owners() - owners - {uid}:
-                raise HelperError("Stale", "the fixes changed meanwhile; look again")
+                raise OperationError("Stale", "the fixes changed meanwhile; look again")
             return self.ops.undo_all(uid=uid)
 
         return await self._work(undo_all)

@@ -1,7 +1,7 @@
 """The one hub between the privileged helper and the widgets (no widget talks to the helper).
 
 Data path: the firewall snapshot comes from the helper (``GetSnapshot``; as root, from
-:class:`~hotspotguard.helper.operations.Operations` in a thread), the hotspots from
+:class:`~hotspotguard.usecases.operations.Operations` in a thread), the hotspots from
 NetworkManager over D-Bus (readable without root); the snapshot is filtered to those hotspots
 and evaluated in a worker thread by the pure engine. The result is published as a dict shaped
 like :meth:`hotspotguard.watch.WatchState.to_json`; the last :class:`Report` and
@@ -123,7 +123,7 @@ def _assess_document(
 
 class Backend(Protocol):
     """The helper's verbs as coroutines (errors: HelperUnavailable, HelperRefused or
-    HelperError, each with a one-line message)."""
+    OperationError, each with a one-line message)."""
 
     async def get_snapshot(self) -> dict[str, Any]: ...
     async def preview_fix(self, iface: str, strategy: str) -> dict[str, Any]: ...
@@ -187,7 +187,7 @@ class InProcessBackend:
     kernel's notifications (as the helper's ``Changed`` would be)."""
 
     def __init__(self, operations: Any = None, *, kernel_events: bool = True) -> None:
-        from hotspotguard.helper.operations import Operations
+        from hotspotguard.usecases.operations import Operations
 
         self.ops = operations if operations is not None else Operations()
         self.kernel_events = kernel_events
@@ -245,8 +245,8 @@ def default_backend() -> Backend:
 
 def error_sentence(error: BaseException) -> str:
     """One sentence for a person, never a traceback."""
-    from hotspotguard.helper.operations import HelperError
     from hotspotguard.system.helper_client import HelperRefused, HelperUnavailable
+    from hotspotguard.usecases.operations import OperationError
 
     text = (str(error).strip().splitlines() or [""])[0]
     if isinstance(error, HelperRefused):
@@ -257,7 +257,7 @@ def error_sentence(error: BaseException) -> str:
         if error.kind == "Stale":
             return tr("The firewall changed meanwhile: look at the plan again.")
         return text or tr("The helper refused: {kind}.").format(kind=error.kind)
-    if isinstance(error, HelperError):
+    if isinstance(error, OperationError):
         if error.kind == "Stale":
             return tr("The firewall changed meanwhile: look at the plan again.")
         return text

@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from hotspotguard.fixes import candidate_fixes
 from hotspotguard.ruleset import Hotspot, Ruleset, Snapshot
 from hotspotguard.ruleset.model import IPAddress, RuleRef
 from hotspotguard.ruleset.owners import chain_owner, nm_backend, rule_owner
@@ -38,7 +37,6 @@ class HotspotVerdict:
     blocked_by: Drop | None
     blocked_flow: str | None
     nm_backend: str | None
-    fixes: tuple[str, ...]
     reason: str | None = None
 
 
@@ -307,10 +305,7 @@ def evaluate_hotspot(
     if not ordered:
         reason = "the hotspot has no address"
     backend = nm_backend(ruleset.tables, hotspot.iface)
-    fixes = candidate_fixes(blocked_by.owner, blocked_flow) if blocked_by and blocked_flow else ()
-    return HotspotVerdict(
-        hotspot, state, results, blocked_by, blocked_flow, backend, tuple(fixes), reason
-    )
+    return HotspotVerdict(hotspot, state, results, blocked_by, blocked_flow, backend, reason)
 
 
 def evaluate(snapshot: Snapshot, ruleset: Ruleset) -> Report:

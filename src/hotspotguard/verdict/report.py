@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from hotspotguard.fixes import STRATEGIES
 from hotspotguard.ruleset.model import Range, RuleRef
 from hotspotguard.ruleset.owners import display_owner
 from hotspotguard.verdict.engine import ChainVisit, Drop, FlowResult
@@ -95,7 +95,7 @@ def flow_json(result: FlowResult) -> dict[str, Any]:
     }
 
 
-def hotspot_json(verdict: HotspotVerdict) -> dict[str, Any]:
+def verdict_json(verdict: HotspotVerdict) -> dict[str, Any]:
     hotspot = verdict.hotspot
     return {
         "iface": hotspot.iface,
@@ -107,14 +107,6 @@ def hotspot_json(verdict: HotspotVerdict) -> dict[str, Any]:
         "blocked_by": drop_json(verdict.blocked_by),
         "blocked_flow": verdict.blocked_flow,
         "nm_backend": verdict.nm_backend,
-        "fixes": list(verdict.fixes),
-    }
-
-
-def report_json(report: Report) -> dict[str, Any]:
-    return {
-        "hotspots": [hotspot_json(h) for h in report.hotspots],
-        "warnings": list(report.warnings),
     }
 
 
@@ -157,7 +149,12 @@ def _step_lines(visit: ChainVisit) -> list[str]:
     return [f"        {s.chain}: {s.text}  → {s.action}" for s in visit.steps]
 
 
-def explain_text(report: Report, trace: bool = True) -> str:
+def explain_text(
+    report: Report,
+    trace: bool = True,
+    annotate: Callable[[HotspotVerdict], Sequence[str]] | None = None,
+) -> str:
+    """The report for people; `annotate` adds lines under each verdict's heading."""
     if not report.hotspots:
         return "no hotspot: no connection is being shared"
     lines: list[str] = []
@@ -168,9 +165,8 @@ def explain_text(report: Report, trace: bool = True) -> str:
                 f"  NetworkManager shares {verdict.hotspot.iface} with its "
                 f"{verdict.nm_backend} firewall backend"
             )
-        if verdict.fixes:
-            fixes = ", ".join(f"{name} ({STRATEGIES.get(name, '')})" for name in verdict.fixes)
-            lines.append(f"  fixes: {fixes}")
+        if annotate is not None:
+            lines.extend(f"  {line}" for line in annotate(verdict))
         if not trace:
             continue
         for name, result in verdict.flows.items():

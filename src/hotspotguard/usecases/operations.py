@@ -1,6 +1,7 @@
-"""The privileged operations, one place: the D-Bus helper and the CLI run as root both call these.
+"""The use cases (plan, apply, undo, list, reapply), one place: the CLI and the applet call them
+in-process as root, and the D-Bus helper calls them for users.
 
-Every entry point validates its arguments first (`validate_*`) and raises `HelperError` with a
+Every entry point validates its arguments first (`validate_*`) and raises `OperationError` with a
 one-line message for a person; nothing changes when an argument is bad.  Results are JSON-ready
 dicts (the D-Bus service sends them as JSON strings).
 """
@@ -16,6 +17,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from hotspotguard.assessment import verdict_brief
 from hotspotguard.fixes import STRATEGY_NAMES
 from hotspotguard.fixes.plan import (
     Change,
@@ -32,10 +34,9 @@ from hotspotguard.fixes.strategies import (
     verified_plan,
     verify_current,
 )
-from hotspotguard.helper import state
 from hotspotguard.ruleset import Ruleset, Snapshot, SnapshotError, load_snapshot, parse_ruleset
 from hotspotguard.system import firewall, persist
-from hotspotguard.verdict import HotspotVerdict
+from hotspotguard.usecases import state
 from hotspotguard.verdict.report import summary
 
 ErrorKind = Literal["InvalidArgument", "NotFound", "Stale", "NotApplicable", "Failed"]
@@ -46,7 +47,7 @@ APPLY_ATTEMPTS = 3
 FIX_ID = re.compile(r"^([a-z][a-z-]{0,31})@(.{1,15})$")
 
 
-class HelperError(Exception):
+class OperationError(Exception):
     """A refused or failed operation; `kind` names the D-Bus error, the message is one line."""
 
     def __init__(self, kind: ErrorKind, message: str) -> None:
@@ -57,23 +58,23 @@ class HelperError(Exception):
 def validate_iface(name: object, *, must_exist: bool = True) -> str:
     """An interface name by the kernel's rules (`dev_valid_name`) and, by default, existing."""
     if not isinstance(name, str):
-        raise HelperError("InvalidArgument", "an interface name must be a string")
+        raise OperationError("InvalidArgument", "an interface name must be a string")
     shown = name if len(name) <= MAX_ARGUMENT else name[:MAX_ARGUMENT] + "…"
     if not name:
-        raise HelperError("InvalidArgument", "the interface name is empty")
+        raise OperationError("InvalidArgument", "the interface name is empty")
     if len(name.encode("utf-8", "surrogatepass")) >= IFNAMSIZ:
-        raise HelperError(
+        raise OperationError(
             "InvalidArgument", f"{shown!r} is not an interface name (at most 15 bytes)"
         )
     if name in (".", "..") or any(c in "/:" or c.isspace() for c in name):
-        raise HelperError("InvalidArgument", f"{shown!r} is not an interface name")
+        raise OperationError("InvalidArgument", f"{shown!r} is not an interface name")
     if not name.isprintable() or not name.isascii():
-        raise HelperError("InvalidArgument", f"{shown!r} is not an interface name")
+        raise OperationError("InvalidArgument", f"{shown!r} is not an interface name")
     if must_exist:
         try:
             socket.if_nametoindex(name)  # this network namespace's, unlike /sys/class/net
         except OSError:
-            raise HelperError("NotFound", f"there is no interface {name}") from None
+            raise OperationError("NotFound", f"there is no interface {name}") from None
     return name
 
 
@@ -82,17 +83,19 @@ def validate_strategy(name: object) -> str:
     if not isinstance(name, str) or name not in STRATEGY_NAMES:
         shown = name[:MAX_ARGUMENT] if isinstance(name, str) else type(name).__name__
         known = ", ".join(STRATEGY_NAMES)
-        raise HelperError("InvalidArgument", f"unknown strategy {shown!r} (known: {known})")
+        raise OperationError("InvalidArgument", f"unknown strategy {shown!r} (known: {known})")
     return name
 
 
 def validate_fix_id(text: object) -> str:
     """A fix id, `STRATEGY@IFACE` (it need not exist; the interface may be gone)."""
     if not isinstance(text, str) or len(text) > MAX_ARGUMENT:
-        raise HelperError("InvalidArgument", "a fix id looks like docker-user@wlan0")
+        raise OperationError("InvalidArgument", "a fix id looks like docker-user@wlan0")
     match = FIX_ID.match(text)
     if not match:
-        raise HelperError("InvalidArgument", f"{text!r} is not a fix id (like docker-user@wlan0)")
+        raise OperationError(
+            "InvalidArgument", f"{text!r} is not a fix id (like docker-user@wlan0)"
+        )
     validate_strategy(match.group(1))
     validate_iface(match.group(2), must_exist=False)
     return text
@@ -154,7 +157,7 @@ class Operations:
         try:
             return capture_snapshot(None)
         except CaptureError as error:
-            raise HelperError("Failed", str(error)) from None
+            raise OperationError("Failed", str(error)) from None
 
     def _live(self, iface: str) -> _Live:
         """Capture the machine with `iface` as the hotspot, between two equal generations."""
@@ -168,10 +171,10 @@ class Operations:
                 legacy = [snapshot.iptables_legacy_save, snapshot.ip6tables_legacy_save]
                 token = firewall.generation(legacy)
             except (CaptureError, SnapshotError, firewall.FirewallError) as error:
-                raise HelperError("Failed", _one_line(error)) from None
+                raise OperationError("Failed", _one_line(error)) from None
             if before.split("-")[0] == token.split("-")[0]:
                 return _Live(snapshot, parse_ruleset(snapshot), token)
-        raise HelperError("Failed", "the firewall keeps changing; try again in a moment")
+        raise OperationError("Failed", "the firewall keeps changing; try again in a moment")
 
     def _plan(self, iface: str, strategy: str) -> tuple[_Live, Plan, Verification]:
         validate_iface(iface)
@@ -186,15 +189,15 @@ class Operations:
                 chosen = str(applied[-1]["strategy"])  # ok thanks to it: apply is then a no-op
             if chosen is None:
                 if verdict.verdict == "ok":
-                    raise HelperError("NotApplicable", f"{iface} is not blocked: nothing to fix")
-                raise HelperError(
+                    raise OperationError("NotApplicable", f"{iface} is not blocked: nothing to fix")
+                raise OperationError(
                     "NotApplicable", f"no fix is built for this yet: {summary(verdict)}"
                 )
             strategy = chosen
         try:
             plan, verification = verified_plan(live.snapshot, live.ruleset, iface, strategy)
         except FixUnavailable as error:
-            raise HelperError("NotApplicable", str(error)) from None
+            raise OperationError("NotApplicable", str(error)) from None
         return live, plan, verification
 
     def preview(self, iface: str, strategy: str = "") -> dict[str, Any]:
@@ -204,8 +207,8 @@ class Operations:
         return {
             "plan": plan.to_json(),
             "generation": live.generation,
-            "before": _verdict_json(verification.before),
-            "after": _verdict_json(verification.after),
+            "before": verdict_brief(verification.before),
+            "after": verdict_brief(verification.after),
             "applied": self._find(plan.fix_id) is not None,
         }
 
@@ -220,7 +223,7 @@ class Operations:
         for _ in range(APPLY_ATTEMPTS - 1):
             try:
                 return self._apply_once(iface, strategy, permanent, uid, generation)
-            except HelperError as error:
+            except OperationError as error:
                 if error.kind != "Stale" or generation:
                     raise
             time.sleep(0.05)
@@ -231,7 +234,7 @@ class Operations:
     ) -> dict[str, Any]:
         live, plan, verification = self._plan(iface, strategy)
         if generation and generation != live.generation:
-            raise HelperError(
+            raise OperationError(
                 "Stale", "the firewall changed since the fix was planned: preview it again"
             )
         fixes = self._load()
@@ -254,11 +257,11 @@ class Operations:
                         changed = True
                     old = _recorded_sysctl(record, change.name)
                     done.append(old or replace(change, previous=previous, restore=linked))
-        except (firewall.FirewallError, OSError, HelperError) as error:
+        except (firewall.FirewallError, OSError, OperationError) as error:
             self._roll_back(done, plan.tag)
-            if isinstance(error, HelperError):
+            if isinstance(error, OperationError):
                 raise
-            raise HelperError("Failed", _one_line(error)) from None
+            raise OperationError("Failed", _one_line(error)) from None
         keep = permanent or bool(record and record.get("permanent"))
         new_record = {
             "id": plan.fix_id,
@@ -277,8 +280,8 @@ class Operations:
             **new_record,
             "changed": changed,
             "files": files,
-            "before": _verdict_json(verification.before),
-            "after": _verdict_json(verification.after),
+            "before": verdict_brief(verification.before),
+            "after": verdict_brief(verification.after),
         }
 
     def _insert(self, change: RuleChange, fix_tag: str, expected: str) -> str | None:
@@ -292,7 +295,9 @@ class Operations:
         if firewall.same_rules(present, change.rules):
             return None
         if firewall.generation([]).split("-")[0] != expected:
-            raise HelperError("Stale", "the firewall changed while the fix was applied: try again")
+            raise OperationError(
+                "Stale", "the firewall changed while the fix was applied: try again"
+            )
         lines = firewall.delete_lines(change.chain, present) + firewall.insert_lines(change)
         firewall.commit(change, lines)
         return firewall.generation([]).split("-")[0]
@@ -337,7 +342,7 @@ class Operations:
                 else:
                     self._undo_sysctl(change)
         except (firewall.FirewallError, OSError, KeyError, TypeError, ValueError) as error:
-            raise HelperError("Failed", _one_line(error)) from None
+            raise OperationError("Failed", _one_line(error)) from None
         fixes = [f for f in fixes if f.get("id") != record["id"]]
         self._store(fixes)
         files = self._sync_permanent_files(fixes)
@@ -404,7 +409,7 @@ class Operations:
                     uid=int(record.get("uid", 0)),
                 )
                 outcome["result"] = "applied" if done["changed"] else "in place"
-            except HelperError as error:
+            except OperationError as error:
                 outcome["result"] = f"not applied: {error}"
             results.append(outcome)
         return results
@@ -415,13 +420,13 @@ class Operations:
         try:
             return state.load(self.paths.state_file)
         except RuntimeError as error:
-            raise HelperError("Failed", str(error)) from None
+            raise OperationError("Failed", str(error)) from None
 
     def _store(self, fixes: list[dict[str, Any]]) -> None:
         try:
             state.store(self.paths.state_file, fixes)
         except OSError as error:
-            raise HelperError("Failed", f"cannot save the record of fixes: {error}") from None
+            raise OperationError("Failed", f"cannot save the record of fixes: {error}") from None
 
     def _find(self, fix_id: str) -> dict[str, Any] | None:
         return next((f for f in self._load() if f.get("id") == fix_id), None)
@@ -430,12 +435,12 @@ class Operations:
     def _pick(fixes: list[dict[str, Any]], fix_id: str) -> dict[str, Any]:
         if not fix_id:
             if not fixes:
-                raise HelperError("NotFound", "no fix has been applied")
+                raise OperationError("NotFound", "no fix has been applied")
             return fixes[-1]
         for record in fixes:
             if record.get("id") == fix_id:
                 return record
-        raise HelperError("NotFound", f"no fix {fix_id} is applied")
+        raise OperationError("NotFound", f"no fix {fix_id} is applied")
 
     def _sync_permanent_files(self, fixes: list[dict[str, Any]]) -> list[str]:
         """Install the drop-in and dispatcher script while a permanent fix exists, else remove
@@ -446,7 +451,7 @@ class Operations:
                 return persist.install(paths.systemd_dropin_dir, paths.dispatcher_dir, paths.helper)
             persist.remove(paths.systemd_dropin_dir, paths.dispatcher_dir)
         except (OSError, ValueError) as error:
-            raise HelperError(
+            raise OperationError(
                 "Failed", f"cannot write the files that keep fixes: {error}"
             ) from None
         return []
@@ -459,7 +464,3 @@ def _recorded_sysctl(record: dict[str, Any] | None, name: str) -> SysctlChange |
             change = change_from_json(raw)
             return change if isinstance(change, SysctlChange) else None
     return None
-
-
-def _verdict_json(verdict: HotspotVerdict) -> dict[str, Any]:
-    return {"verdict": verdict.verdict, "summary": summary(verdict), "fixes": list(verdict.fixes)}

@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from hotspotguard.helper.operations import (
-    HelperError,
+from hotspotguard.usecases.operations import (
+    OperationError,
     Operations,
     Paths,
     validate_fix_id,
@@ -28,7 +28,7 @@ T = TypeVar("T")
     ["", ".", "..", "a/b", "a:b", "a b", "tab\t", "x" * 16, "é" * 8, "nul\0", 7, None, b"eth0"],
 )
 def test_bad_interface_names_are_refused(name: object) -> None:
-    with pytest.raises(HelperError) as info:
+    with pytest.raises(OperationError) as info:
         validate_iface(name, must_exist=False)
     assert info.value.kind == "InvalidArgument"
     assert "\n" not in str(info.value) and len(str(info.value)) < 200
@@ -37,7 +37,7 @@ def test_bad_interface_names_are_refused(name: object) -> None:
 def test_good_interface_names() -> None:
     for name in ("wlan0", "x" * 15, "br-1a2b", "wlp3s0.10", "-"):
         assert validate_iface(name, must_exist=False) == name
-    with pytest.raises(HelperError) as info:
+    with pytest.raises(OperationError) as info:
         validate_iface("hgnosuch0")
     assert info.value.kind == "NotFound"
 
@@ -45,17 +45,17 @@ def test_good_interface_names() -> None:
 def test_strategies_and_fix_ids() -> None:
     assert validate_strategy("docker-user") == "docker-user"
     for bad in ("Docker-User", "docker-user;rm", "", "x" * 10_000, 1):
-        with pytest.raises(HelperError):
+        with pytest.raises(OperationError):
             validate_strategy(bad)
     assert validate_fix_id("docker-user@wlan0") == "docker-user@wlan0"
     for bad in ("docker-user", "nope@wlan0", "docker-user@a/b", "docker-user@" + "x" * 16, "@"):
-        with pytest.raises(HelperError):
+        with pytest.raises(OperationError):
             validate_fix_id(bad)
 
 
 def test_undo_with_nothing_applied(tmp_path: Path) -> None:
     ops = Operations(Paths(state_dir=str(tmp_path), systemd_dropin_dir="/x", dispatcher_dir="/y"))
-    with pytest.raises(HelperError) as info:
+    with pytest.raises(OperationError) as info:
         ops.undo("", uid=1000)
     assert info.value.kind == "NotFound"
     assert ops.list_fixes() == []
@@ -91,7 +91,7 @@ def test_a_plan_made_on_an_older_ruleset_is_refused(clean_lab: Lab, tmp_path: Pa
     assert preview["plan"]["strategy"] == "docker-user"
     lab.load_nft("table inet someone { }")  # the ruleset moves on
     before = lab.ruleset()
-    with pytest.raises(HelperError) as info:
+    with pytest.raises(OperationError) as info:
         _in_netns(
             lab.host,
             lambda: ops.apply("hs0", "", permanent=False, uid=0, generation=preview["generation"]),

@@ -1306,6 +1306,25 @@ KNOWN_CASES: list[KnownCase] = [
         fixed_in="ec0b786",
     ),
     KnownCase(
+        "inet-ingress-chain-device-not-in-document",
+        """table inet t0 {
+  chain i {
+    type filter hook ingress device "hs0" priority 0; policy accept;
+    udp dport 53 drop
+  }
+}
+""",
+        _k(dns="False", dns6="False"),
+        {"dns": "accept", "dns6": "accept"},
+        "A snapshot whose nft document names no device for an ingress chain (nft 1.0.6's JSON, "
+        "another tool's snapshot) made HookIndex.chains() filter the chain out, so the "
+        "evaluator's unknown-device fork was never reached: a false ok. Now a device-less "
+        "ingress chain is resolved from the snapshot's `ingress_devices`, else it forks and "
+        "the flow reads unknown with the reason. The test checks both documents.",
+        false_ok=("dns", "dns6"),
+        fixed_in="engine: ingress devices",
+    ),
+    KnownCase(
         "nat-chain-skipped-without-conntrack",
         """table ip t0 {
   chain n {

@@ -129,6 +129,21 @@ class FlowResult:
     ct_mark: int = 0  # the connection's mark after this packet, which replies carry
 
 
+UNKNOWN_DEVICE = "ingress chain of an unknown device"
+
+
+def uncertainty_reason(assumptions: tuple[RuleRef, ...]) -> str:
+    """Why a flow whose outcome hangs on `assumptions` is unknown, in one sentence."""
+    for ref in assumptions:
+        if ref.index == -1 and ref.text == UNKNOWN_DEVICE:
+            return (
+                f"the snapshot does not say which device the ingress chain {ref.family}"
+                f" {ref.table} {ref.chain} is on (nft 1.0.x's JSON leaves it out), and it"
+                " may drop the flow"
+            )
+    return "the outcome depends on rules the engine cannot decide"
+
+
 # --- the base chains of each hook, in the kernel's order ------------------------------------
 
 
@@ -235,11 +250,14 @@ class HookIndex:
         return index
 
     def chains(self, family: str, hook: str, device: str) -> list[HookEntry]:
+        """The base chains a packet of `family` crosses at `hook`; on ingress, those of
+        `device` and those whose device the snapshot does not say (the caller decides what
+        an unknown device means: never that the chain is absent)."""
         if hook == "ingress":
             return [
                 e
                 for e in self.ingress
-                if device in e.chain.devices
+                if (device in e.chain.devices or not e.chain.devices)
                 and (e.table.family == "netdev" or FAMILIES_FOR[family][1] == e.table.family)
             ]
         return self.entries.get((family, hook), [])

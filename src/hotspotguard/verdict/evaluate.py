@@ -13,6 +13,7 @@ from hotspotguard.verdict.engine import (
     CONNTRACK_PRIORITY,
     MAX_BRANCHES,
     NAT_CORE_PRIORITY,
+    UNKNOWN_DEVICE,
     ChainOutcome,
     ChainRun,
     ChainVisit,
@@ -21,6 +22,7 @@ from hotspotguard.verdict.engine import (
     FlowVerdict,
     HookEntry,
     HookIndex,
+    uncertainty_reason,
 )
 from hotspotguard.verdict.flows import FLOW_ORDER, Flow, Packet, hotspot_flows
 
@@ -123,7 +125,7 @@ def _device_unknown(
         table.name,
         chain.name,
         -1,
-        "ingress chain of an unknown device",
+        UNKNOWN_DEVICE,
         table.source,
     )
     result: list[_Branch] = []
@@ -242,7 +244,7 @@ def _combine(flow: Flow, branches: list[_Branch]) -> FlowResult:
     if verdict == "unknown" and reason is None:
         reason = next((b.reason for b in branches if b.reason), None)
         if reason is None and assumptions:
-            reason = "the outcome depends on rules the engine cannot decide"
+            reason = uncertainty_reason(assumptions)
     return FlowResult(
         flow,
         verdict,

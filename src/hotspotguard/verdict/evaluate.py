@@ -225,7 +225,9 @@ def _drop(entry: HookEntry, hook: str, outcome: ChainOutcome) -> Drop:
     if step is not None and step.index >= 0:
         comment = chain.rules[step.index].comment
     owner = (
-        rule_owner(table, chain, comment) if step and step.index >= 0 else chain_owner(table, chain)
+        rule_owner(table, chain, comment, chain.rules[step.index])
+        if step and step.index >= 0
+        else chain_owner(table, chain)
     )
     return Drop(
         owner, table.family, table.name, chain.name, step.text if step else "", hook, table.source

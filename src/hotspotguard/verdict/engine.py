@@ -24,6 +24,7 @@ from hotspotguard.ruleset.model import (
     Concat,
     Ct,
     Effect,
+    ExtHeader,
     Fib,
     Flags,
     IPAddress,
@@ -44,6 +45,7 @@ from hotspotguard.ruleset.model import (
     SetMark,
     SetRef,
     Table,
+    TcpOption,
     Uncertain,
     Verdict,
     VerdictMap,
@@ -326,6 +328,8 @@ def read(key: Key, packet: Packet) -> object:
             return packet.mark
         if name == "pkttype":
             return packet.pkttype
+        if name == "length":
+            return _length(packet)
         if name in PSEUDO_ZERO:
             return 0
         return None
@@ -374,6 +378,14 @@ def read(key: Key, packet: Packet) -> object:
         if key.key == "status":
             return PartialBits(packet.ct_nat, CT_NAT_BITS)
         return None
+    if isinstance(key, ExtHeader):
+        if packet.family != "ip6":
+            return None
+        # a client's plain packets carry no extension header: absent, and its fields cannot
+        # be read (NFT_BREAK)
+        return False if key.field is None else BREAK
+    if isinstance(key, TcpOption):
+        return BREAK if packet.l4proto != PROTOCOLS["tcp"] else None
     if isinstance(key, Fib):
         if key.result in {"type", "addrtype"}:
             kind = packet.fib_daddr_type if "daddr" in key.flags else packet.fib_saddr_type
@@ -401,6 +413,17 @@ def read(key: Key, packet: Packet) -> object:
         if any(p is None for p in parts):
             return None
         return tuple(parts)
+    return None
+
+
+SYN_LENGTHS = {"ip": Range(40, 80), "ip6": Range(60, 100)}
+
+
+def _length(packet: Packet) -> Range | None:
+    """The length of the flows' TCP SYN and SYN-ACK: the IP and TCP headers and at most 40
+    bytes of options (what `meta length` reads). Other packets' lengths are not known."""
+    if packet.l4proto == PROTOCOLS["tcp"] and packet.tcp_flags in {0x02, 0x12}:
+        return SYN_LENGTHS[packet.family]
     return None
 
 

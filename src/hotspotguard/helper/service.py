@@ -89,7 +89,7 @@ DBUS_PATH: Final = "/org/freedesktop/DBus"
 REQUEST_NAME_DO_NOT_QUEUE: Final = 4
 REQUEST_NAME_PRIMARY_OWNER: Final = 1
 
-GENERATION = re.compile(r"^[A-Za-z0-9._:-]{0,64}$")
+GENERATION = re.compile(r"[A-Za-z0-9._:-]{0,64}")  # always matched in full
 MAX_MESSAGE: Final = 400  # characters of an error message sent to a caller
 
 log = logging.getLogger("hotspotguard.helper")
@@ -196,7 +196,7 @@ def _iface_strategy(body: list[Any]) -> tuple[Any, ...]:
 def _apply_args(body: list[Any]) -> tuple[Any, ...]:
     iface, strategy = _iface_strategy(body)
     generation = _capped(body[3], "the generation")
-    if not GENERATION.match(generation):
+    if not GENERATION.fullmatch(generation):
         raise OperationError("InvalidArgument", "the generation is not one a preview gave")
     return iface, strategy, bool(body[2]), generation
 

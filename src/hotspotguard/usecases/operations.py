@@ -30,12 +30,14 @@ from hotspotguard.fixes.plan import (
 from hotspotguard.fixes.strategies import (
     FixUnavailable,
     Verification,
+    plan_fix,
     preferred_strategy,
     verified_plan,
     verify_current,
 )
 from hotspotguard.ruleset import Ruleset, Snapshot, SnapshotError, load_snapshot, parse_ruleset
 from hotspotguard.system import firewall, persist
+from hotspotguard.system.sharing import SharingUnknown, shared_now
 from hotspotguard.usecases import state
 from hotspotguard.verdict.report import summary
 
@@ -44,7 +46,11 @@ ErrorKind = Literal["InvalidArgument", "NotFound", "Stale", "NotApplicable", "Fa
 IFNAMSIZ = 16  # the kernel's limit, including the terminating NUL
 MAX_ARGUMENT = 64  # no argument we accept is longer; longer ones are refused before parsing
 APPLY_ATTEMPTS = 3
-FIX_ID = re.compile(r"^([a-z][a-z-]{0,31})@(.{1,15})$")
+FIX_ID = re.compile(r"([a-z][a-z-]{0,31})@(.{1,15})")  # always matched in full
+# the characters of an interface name that goes into a firewall rule: iptables reads a
+# trailing "+" as a wildcard ("hs+" is hs0, hs1, ...; "+" is every interface), nft a trailing
+# "*", and a leading "-" or "!" an option or a negation; quotes would need quoting
+RULE_NAME = re.compile(r"[A-Za-z0-9_.@][A-Za-z0-9_.@-]*")
 
 
 class OperationError(Exception):
@@ -70,12 +76,28 @@ def validate_iface(name: object, *, must_exist: bool = True) -> str:
         raise OperationError("InvalidArgument", f"{shown!r} is not an interface name")
     if not name.isprintable() or not name.isascii():
         raise OperationError("InvalidArgument", f"{shown!r} is not an interface name")
+    refuse_pattern_name(name, "interface")
     if must_exist:
         try:
             socket.if_nametoindex(name)  # this network namespace's, unlike /sys/class/net
         except OSError:
             raise OperationError("NotFound", f"there is no interface {name}") from None
     return name
+
+
+def refuse_pattern_name(name: str, role: str, kind: ErrorKind = "InvalidArgument") -> None:
+    """Refuse an interface name the firewall tools would read as a pattern or an option
+    rather than a literal name (a kernel may accept it; a rule naming it would not be exact)."""
+    if RULE_NAME.fullmatch(name):
+        return
+    if name.endswith("+") or name.endswith("*"):
+        which = "iptables" if name.endswith("+") else "nftables"
+        stem = name[:-1]
+        reach = f"every interface whose name begins with {stem!r}" if stem else "every interface"
+        why = f"{which} reads a trailing {name[-1]!r} as a wildcard ({reach})"
+    else:
+        why = "hotspotguard only writes rules for names of letters, digits, '_', '.', '@' and '-'"
+    raise OperationError(kind, f"the {role} name {name!r} cannot be fixed: {why}")
 
 
 def validate_strategy(name: object) -> str:
@@ -91,7 +113,7 @@ def validate_fix_id(text: object) -> str:
     """A fix id, `STRATEGY@IFACE` (it need not exist; the interface may be gone)."""
     if not isinstance(text, str) or len(text) > MAX_ARGUMENT:
         raise OperationError("InvalidArgument", "a fix id looks like docker-user@wlan0")
-    match = FIX_ID.match(text)
+    match = FIX_ID.fullmatch(text)
     if not match:
         raise OperationError(
             "InvalidArgument", f"{text!r} is not a fix id (like docker-user@wlan0)"
@@ -140,6 +162,7 @@ class _Live:
     snapshot: Snapshot
     ruleset: Ruleset
     generation: str
+    doc: dict[str, Any]
 
 
 class Operations:
@@ -173,7 +196,7 @@ class Operations:
             except (CaptureError, SnapshotError, firewall.FirewallError) as error:
                 raise OperationError("Failed", _one_line(error)) from None
             if before.split("-")[0] == token.split("-")[0]:
-                return _Live(snapshot, parse_ruleset(snapshot), token)
+                return _Live(snapshot, parse_ruleset(snapshot), token, doc)
         raise OperationError("Failed", "the firewall keeps changing; try again in a moment")
 
     def _plan(self, iface: str, strategy: str) -> tuple[_Live, Plan, Verification]:
@@ -181,6 +204,8 @@ class Operations:
         if strategy:
             validate_strategy(strategy)
         live = self._live(iface)
+        _require_shared(iface, live.doc)
+        live_args = (live.snapshot, live.ruleset, iface)
         if not strategy:
             verdict = verify_current(live.snapshot, live.ruleset, iface)
             applied = [f for f in self._load() if f.get("iface") == iface]
@@ -195,7 +220,10 @@ class Operations:
                 )
             strategy = chosen
         try:
-            plan, verification = verified_plan(live.snapshot, live.ruleset, iface, strategy)
+            if any(isinstance(c, RuleChange) for c in plan_fix(*live_args, strategy).changes):
+                for uplink in live.snapshot.uplinks:  # the rules name them
+                    refuse_pattern_name(uplink, "uplink", "NotApplicable")
+            plan, verification = verified_plan(*live_args, strategy)
         except FixUnavailable as error:
             raise OperationError("NotApplicable", str(error)) from None
         return live, plan, verification
@@ -455,6 +483,23 @@ class Operations:
                 "Failed", f"cannot write the files that keep fixes: {error}"
             ) from None
         return []
+
+
+def _require_shared(iface: str, doc: dict[str, Any]) -> None:
+    """Refuse `iface` unless it is a shared connection now: a fix opens the firewall for the
+    interface it names, and the helper is no tool to open it for any interface."""
+    try:
+        shared = shared_now(doc)
+    except SharingUnknown as error:
+        raise OperationError("Failed", str(error)) from None
+    if iface in shared.ifaces:
+        return
+    now = ", ".join(shared.ifaces) or "none"
+    raise OperationError(
+        "NotApplicable",
+        f"{iface} is not a shared connection now ({shared.source} shares: {now}): "
+        "hotspotguard fixes only hotspots",
+    )
 
 
 def _recorded_sysctl(record: dict[str, Any] | None, name: str) -> SysctlChange | None:

@@ -1,0 +1,92 @@
+"""The privilege boundary under attack (issue 13), each attack reproduced in the polkit lab (real
+dbus-daemon, real polkitd, the bus-activated helper, real users) and seen refused.
+
+The lab has no NetworkManager on its bus, so the helper reads the shared connections from
+NetworkManager's firewall tables (the NetworkManager side: tests/usecases/test_sharing.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.polkitlab import PolkitLab
+
+pytestmark = pytest.mark.kernel
+
+
+def call(method: str, *args: Any, interactive: bool = True) -> dict[str, Any]:
+    return {"method": method, "args": list(args), "interactive": interactive}
+
+
+def errors(answers: list[dict[str, Any]]) -> list[str | None]:
+    return [a.get("error") for a in answers]
+
+
+def fixes_json(plab: PolkitLab) -> bool:
+    return (plab.root / "var" / "lib" / "hotspotguard" / "fixes.json").exists()
+
+
+def add_link(plab: PolkitLab, name: str, peer: str) -> None:
+    """A veth named `name` in the helper's netns (its peer goes with it on deletion)."""
+    plab.netns_run(["ip", "link", "add", name, "type", "veth", "peer", "name", peer])
+
+
+def test_wildcard_and_quoted_hotspot_names_are_refused(plab: PolkitLab) -> None:
+    """`+` (every interface for iptables), `hs+` (hs0, hs1, ...), a quote: valid kernel names,
+    refused with one sentence before polkit is asked; the firewall is untouched."""
+    plab.docker_hotspot()
+    for n, name in enumerate(("+", "hs+", "a'b")):
+        add_link(plab, name, f"hgq{n}")
+    try:
+        before, checks = plab.ruleset(), len(plab.polkit_checks())
+        names = ("+", "hs+", "a'b", 'a"b')
+        answers = plab.run_client(
+            plab.users["allow"],
+            [call("ApplyFix", name, "docker-user", False, "") for name in names]
+            + [call("PreviewFix", "+", ""), call("UndoFix", "docker-user@+")],
+        )
+        assert errors(answers) == ["InvalidArgument"] * 6, answers
+        assert "every interface" in answers[0]["message"]
+        assert "begins with 'hs'" in answers[1]["message"]
+        assert all("\n" not in a["message"] and "internal" not in a["message"] for a in answers)
+        assert plab.ruleset() == before and not plab.tagged_rules()
+        assert len(plab.polkit_checks()) == checks
+    finally:
+        for name in ("+", "hs+", "a'b"):
+            plab.netns_run(["ip", "link", "del", name], check=False)
+
+
+def test_a_wildcard_uplink_is_refused(plab: PolkitLab) -> None:
+    """An uplink named `+` would make the DOCKER-USER rules read `-o +` (every interface)."""
+    plab.docker_hotspot()
+    add_link(plab, "+", "hgq9")
+    try:
+        plab.netns_run(["ip", "link", "set", "+", "up"])
+        plab.netns_run(["ip", "route", "replace", "default", "dev", "+"])
+        before = plab.ruleset()
+        answers = plab.run_client(
+            plab.users["allow"],
+            [call("PreviewFix", "hs0", "docker-user"), call("ApplyFix", "hs0", "", False, "")],
+        )
+        assert errors(answers) == ["NotApplicable", "NotApplicable"], answers
+        assert all("uplink name '+'" in a["message"] for a in answers), answers
+        assert plab.ruleset() == before and not fixes_json(plab)
+    finally:
+        plab.netns_run(["ip", "link", "del", "+"], check=False)
+
+
+def test_only_a_shared_connection_may_be_fixed(plab: PolkitLab) -> None:
+    """up0 exists but nobody shares it: the helper is no tool to open Docker's FORWARD drop
+    for any interface.  The shared hs0 still plans."""
+    plab.docker_hotspot()
+    before = plab.ruleset()
+    answers = plab.run_client(
+        plab.users["allow"],
+        [call("ApplyFix", "up0", "docker-user", False, ""), call("PreviewFix", "up0", ""),
+         call("PreviewFix", "hs0", "")],
+    )  # fmt: skip
+    assert errors(answers) == ["NotApplicable", "NotApplicable", None], answers
+    assert "up0 is not a shared connection now (firewall shares: hs0)" in answers[0]["message"]
+    assert plab.ruleset() == before and not fixes_json(plab)

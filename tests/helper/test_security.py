@@ -15,6 +15,8 @@ from tests.polkitlab import PolkitLab
 
 pytestmark = pytest.mark.kernel
 
+DROPIN = "etc/systemd/system/docker.service.d/50-hotspotguard.conf"
+
 
 def call(method: str, *args: Any, interactive: bool = True) -> dict[str, Any]:
     return {"method": method, "args": list(args), "interactive": interactive}
@@ -90,3 +92,29 @@ def test_only_a_shared_connection_may_be_fixed(plab: PolkitLab) -> None:
     assert errors(answers) == ["NotApplicable", "NotApplicable", None], answers
     assert "up0 is not a shared connection now (firewall shares: hs0)" in answers[0]["message"]
     assert plab.ruleset() == before and not fixes_json(plab)
+
+
+def test_set_permanent_on_another_users_fix_needs_undo_others(plab: PolkitLab) -> None:
+    """`fixer` may fix and keep its own fixes, not turn another user's permanent fix off (which
+    removes the drop-in and the dispatcher script) nor on; the owner and `admin`'s rule may."""
+    plab.docker_hotspot()
+    allow, fixer = plab.users["allow"], plab.users["fixer"]
+    applied = plab.run_client(allow, [call("ApplyFix", "hs0", "docker-user", True, "")])
+    assert errors(applied) == [None], applied
+    assert (plab.root / DROPIN).is_file()
+    answers = plab.run_client(
+        fixer,
+        [
+            call("SetPermanent", "docker-user@hs0", False),
+            call("SetPermanent", "docker-user@hs0", True),
+            call("SetPermanent", "docker-user@nosuch0", False),
+        ],
+    )
+    assert errors(answers) == ["AccessDenied", "AccessDenied", "NotFound"], answers
+    assert all("undo-others" in a["message"] for a in answers[:2]), answers
+    assert (plab.root / DROPIN).is_file()
+    listed = plab.run_client(allow, [call("ListFixes")])[0]["ok"]
+    assert listed[0]["permanent"] is True
+    answers = plab.run_client(allow, [call("SetPermanent", "docker-user@hs0", False)])
+    assert errors(answers) == [None] and not (plab.root / DROPIN).exists(), answers
+    plab.run_client(allow, [call("UndoAllFixes")])

@@ -74,7 +74,7 @@ ACTION_WORDS: Final = {
     ACTION_READ: "read the firewall",
     ACTION_FIX: "change the firewall",
     ACTION_PERSIST: "keep a fix after reboot",
-    ACTION_UNDO_OTHERS: "undo another user's fix",
+    ACTION_UNDO_OTHERS: "undo or change another user's fix",
 }
 ACCESS_DENIED: Final = DBUS_ERROR + "AccessDenied"
 INTERACTIVE_REQUIRED: Final = DBUS_ERROR + "InteractiveAuthorizationRequired"
@@ -560,7 +560,17 @@ class HelperService:
     async def _set_permanent(self, call: Call) -> Any:
         fix_id, permanent = call.args
         uid = await self._caller_uid(call)
-        return await self._work(self.ops.set_permanent, fix_id, permanent, uid=uid)
+        owner = await self._work(self.ops.fix_owner, fix_id)  # NotFound: nothing to change
+        if owner != uid:  # another user's fix, on or off: a further action
+            details = {"fix_id": fix_id, "permanent": str(bool(permanent)).lower()}
+            await self._authorize(call, ACTION_UNDO_OTHERS, details)
+
+        def set_permanent() -> Any:
+            if self._owner_or_none(fix_id) != owner:
+                raise OperationError("Stale", "the fixes changed meanwhile; look again")
+            return self.ops.set_permanent(fix_id, permanent, uid=uid)
+
+        return await self._work(set_permanent)
 
     async def _subscribe(self, call: Call) -> None:
         sender = call.sender

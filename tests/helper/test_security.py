@@ -7,6 +7,7 @@ NetworkManager's firewall tables (the NetworkManager side: tests/usecases/test_s
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 import pytest
@@ -118,3 +119,34 @@ def test_set_permanent_on_another_users_fix_needs_undo_others(plab: PolkitLab) -
     answers = plab.run_client(allow, [call("SetPermanent", "docker-user@hs0", False)])
     assert errors(answers) == [None] and not (plab.root / DROPIN).exists(), answers
     plab.run_client(allow, [call("UndoAllFixes")])
+
+
+def test_a_rule_with_our_tag_that_we_did_not_add_is_left_alone(plab: PolkitLab) -> None:
+    """Tag spoofing: look-alikes carrying `hotspotguard:docker-user@hs0` (one with exactly the
+    text of a rule the fix adds, one different), planted before the fix: apply does not delete
+    them, undo removes exactly the rules the fix added (recorded by handle) and says what it
+    left."""
+    plab.docker_hotspot()
+    tag = '-m comment --comment "hotspotguard:docker-user@hs0"'
+    same = f"-s 10.42.0.0/24 -i hs0 -o up0 {tag} -j ACCEPT"
+    other = f"-i hs0 {tag} -j DROP"
+    plab.netns_run(["iptables-nft", "-A", "DOCKER-USER", *shlex.split(other)])
+    allow = plab.users["allow"]
+    applied = plab.run_client(allow, [call("ApplyFix", "hs0", "docker-user", False, "")])
+    assert errors(applied) == [None], applied
+    assert len(plab.tagged_rules()) == 3
+    assert any("not added by it" in w for w in applied[0]["ok"]["warnings"]), applied
+    recorded = applied[0]["ok"]["changes"][0]["added"]
+    assert [r["position"] for r in recorded] == [1, 2] and all(r["handle"] for r in recorded)
+    # a copy of the fix's first rule, letter for letter, above it: `-D <spec>` would take it
+    plab.netns_run(["iptables-nft", "-I", "DOCKER-USER", "1", *shlex.split(same)])
+    tagged = plab.tagged_rules()
+    planted = [tagged[0], *(line for line in tagged if "DROP" in line)]
+    again = plab.run_client(allow, [call("ApplyFix", "hs0", "docker-user", False, "")])
+    assert again[0]["ok"]["changed"] is False and len(plab.tagged_rules()) == 4, again
+    listed = plab.run_client(allow, [call("ListFixes")])[0]["ok"]
+    assert listed[0]["in_place"] is True
+    undone = plab.run_client(allow, [call("UndoFix", "docker-user@hs0")])
+    assert undone[0]["ok"]["removed_rules"] == 2, undone
+    assert "left 2 rule(s)" in " ".join(undone[0]["ok"]["warnings"]), undone
+    assert plab.tagged_rules() == planted

@@ -7,11 +7,19 @@ NetworkManager's firewall tables (the NetworkManager side: tests/usecases/test_s
 
 from __future__ import annotations
 
+import asyncio
+import collections
+import concurrent.futures
 import shlex
+import time
 from typing import Any
 
 import pytest
+from dbus_next import Message
+from dbus_next.aio import MessageBus
 
+from hotspotguard.helper.service import BUS_NAME, OBJECT_PATH
+from tests.helper.test_service import _direct_helper
 from tests.polkitlab import PolkitLab
 
 pytestmark = pytest.mark.kernel
@@ -150,3 +158,76 @@ def test_a_rule_with_our_tag_that_we_did_not_add_is_left_alone(plab: PolkitLab) 
     assert undone[0]["ok"]["removed_rules"] == 2, undone
     assert "left 2 rule(s)" in " ".join(undone[0]["ok"]["warnings"]), undone
     assert plab.tagged_rules() == planted
+
+
+def test_a_30_mb_argument_is_never_decoded(plab: PolkitLab) -> None:
+    """A user polkit denies sends 30 MB arguments: the helper answers LimitsExceeded from the
+    header alone, reading the body in 64 KiB chunks; its peak memory stays where it was."""
+    assert errors(plab.run_client(plab.users["allow"], [call("ListFixes")])) == [None]
+    pid = plab.helper_pid()
+    _, peak_before = plab.helper_memory()
+    huge = {"member": "PreviewFix", "signature": "ss", "body": ["x" * (30 << 20), "docker-user"]}
+    answers = plab.run_client(plab.users["deny"], [huge, huge, call("ListFixes")], sequential=True)
+    assert errors(answers) == ["org.freedesktop.DBus.Error.LimitsExceeded"] * 2 + [
+        "AccessDenied"
+    ], answers
+    assert "too large" in answers[0]["message"]
+    rss, peak = plab.helper_memory()
+    print(f"\nhelper after 2 × 30 MB: RSS {rss / 1024:.1f} MiB, peak {peak / 1024:.1f} MiB "
+          f"(peak before {peak_before / 1024:.1f} MiB)")  # fmt: skip
+    assert plab.helper_pid() == pid
+    assert peak - peak_before < 8 * 1024, (peak_before, peak)
+
+
+def test_a_flood_from_one_user_is_bounded(plab: PolkitLab) -> None:
+    """`read`'s 4 connections × 60 PreviewFix at once: served one at a time, the rest refused
+    at once before polkit is asked; `allow`'s ListFixes is answered meanwhile."""
+    plab.docker_hotspot()
+    checks = len(plab.polkit_checks())
+    calls = [call("PreviewFix", "hs0", "docker-user", interactive=False)] * 60
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        flood = pool.submit(plab.flood, plab.users["read"], calls, 4)
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        other = plab.run_client(plab.users["allow"], [call("ListFixes")])
+        latency = time.monotonic() - t0
+        answers = flood.result()
+    names = collections.Counter(a.get("error") for a in answers)
+    print(f"\nflood of {len(answers)}: {dict(names)}; allow's ListFixes in {latency:.2f} s")
+    assert errors(other) == [None], other
+    assert set(names) <= {None, "LimitsExceeded"}, names
+    assert names[None] >= 1 and names["LimitsExceeded"] >= 100
+    polkit_asked = len(plab.polkit_checks()) - checks
+    assert polkit_asked <= names[None] + 1 + 4, (polkit_asked, names)  # never for the refused
+
+
+def test_ping_does_not_keep_the_helper_alive(plab: PolkitLab) -> None:
+    """A Ping every 0.2 s (any user may ping): the idle exit still comes."""
+    idle = 1.0
+    proc = _direct_helper(plab, idle)
+    started = time.monotonic()
+
+    async def ping_until_gone() -> int:
+        bus = await MessageBus(bus_address=plab.bus_address).connect()
+        pings = 0
+        try:
+            while proc.poll() is None and time.monotonic() - started < idle + 5:
+                await bus.call(
+                    Message(destination=BUS_NAME, path=OBJECT_PATH,
+                            interface="org.freedesktop.DBus.Peer", member="Ping")
+                )  # fmt: skip
+                pings += 1
+                await asyncio.sleep(0.2)
+        finally:
+            bus.disconnect()
+        return pings
+
+    try:
+        pings = asyncio.run(ping_until_gone())
+        assert proc.wait(5) == 0
+        lived = time.monotonic() - started
+        assert pings >= 3 and lived < idle + 2.5, (pings, lived)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from dbus_next.aio.message_bus import MessageBus
-from dbus_next.constants import MessageType, NameFlag, RequestNameReply
+from dbus_next.constants import MessageFlag, MessageType, NameFlag, RequestNameReply
 from dbus_next.errors import DBusError
 from dbus_next.message import Message
 from dbus_next.signature import Variant
@@ -246,6 +246,7 @@ class StatusNotifierItem(QObject):
         self.menu = MenuExport(menu, self._layout_changed)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._after: list[Callable[[], None]] = []
+        self.is_registered = False
 
     # --- the bus -------------------------------------------------------------------------
 
@@ -274,10 +275,10 @@ class StatusNotifierItem(QObject):
         reply = await self._call(
             WATCHER, WATCHER_PATH, WATCHER, "RegisterStatusNotifierItem", "s", [self.name]
         )
-        done = reply is not None and reply.message_type == MessageType.METHOD_RETURN
-        if done:
+        self.is_registered = reply is not None and reply.message_type == MessageType.METHOD_RETURN
+        if self.is_registered:
             self.registered.emit()
-        return done
+        return self.is_registered
 
     def close(self) -> None:
         """Leave the bus: the watcher drops the item with our name."""
@@ -299,6 +300,7 @@ class StatusNotifierItem(QObject):
             member=member,
             signature=sig,
             body=body,
+            flags=MessageFlag.NO_AUTOSTART,  # a watcher that is not running stays so
         )
         try:
             return await self.bus.call(message)
@@ -369,6 +371,7 @@ class StatusNotifierItem(QObject):
         if kind == MessageType.SIGNAL:
             if message.member == "NameOwnerChanged" and message.body[:1] == [WATCHER]:
                 present = bool(message.body[2])
+                self.is_registered = self.is_registered and present
                 self.watcherPresent.emit(present)
                 if present:
                     self._spawn(self.register())

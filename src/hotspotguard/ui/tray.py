@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import os
 import re
+import sys
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QCoreApplication, QObject, Signal, Slot
@@ -166,7 +167,7 @@ class Tray(QObject):
         "" (none yet)."""
         if self.icon is not None:
             return "xembed"
-        return "sni" if self.sni is not None else ""
+        return "sni" if self.sni is not None and self.sni.is_registered else ""
 
     def start(self, native: bool = True) -> None:
         """Show the icon: our StatusNotifierItem when the asyncio loop runs and a watcher is
@@ -226,10 +227,16 @@ class Tray(QObject):
         self.sni = item
         self._shown = ()
         self._refresh()
-        if not await item.start():
-            self._stand_in()  # no watcher (yet): XEmbed until one registers the item
+        try:
+            registered = await item.start()
+        except Exception as error:  # a bus that misbehaves: the stand-in still works
+            print(f"hotspotguard: no StatusNotifierItem: {error!r}", file=sys.stderr)
+            item.close()
+            registered = False
         if item.bus is None:
             self.sni = None
+        if not registered:
+            self._stand_in()  # no watcher (yet): XEmbed until one registers the item
 
     @Slot()
     def _item_registered(self) -> None:

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from PySide6.QtCore import QCoreApplication, Qt, Signal
+from PySide6.QtGui import QIcon, QKeyEvent
 from PySide6.QtWidgets import (
     QFrame,
     QGroupBox,
@@ -26,6 +27,7 @@ from hotspotguard.fixes import STRATEGIES
 from hotspotguard.ruleset.owners import display_owner
 from hotspotguard.ui.controller import Controller
 from hotspotguard.ui.icons import state_colour, state_icon
+from hotspotguard.ui.screen import fit
 from hotspotguard.verdict.flows import FLOW_ORDER
 
 #: a flow verdict -> the chip's state
@@ -184,9 +186,12 @@ class StatusWindow(QWidget):
         super().__init__(parent)
         self.controller = controller
         self.setWindowTitle(self.tr("Hotspot firewall"))
-        self.resize(640, 480)
+        fit(self, 640, 480)
         self.cards: dict[str, HotspotCard] = {}
         self._previewed: dict[tuple[str, str], str] = {}  # (iface, strategy) -> state key
+        #: (iface, strategy) -> (state key, trade-off line, available): a card rebuilt for
+        #: the same cause shows what was already looked up
+        self._tradeoff_lines: dict[tuple[str, str], tuple[str, str, bool]] = {}
         self._dialogs: list[QWidget] = []
 
         self.headline = QLabel(self.tr("Looking at the firewall…"))
@@ -218,6 +223,17 @@ class StatusWindow(QWidget):
         # the text wraps: the cards follow the window's width, never wider
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(body)
+        scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Tab goes from button to button
+
+        # a plain button (a QDialogButtonBox's would keep its place first in the Tab order)
+        self.close_button = QPushButton(
+            QIcon.fromTheme("window-close"), QCoreApplication.translate("QPlatformTheme", "Close")
+        )
+        self.close_button.setObjectName("close")
+        self.close_button.clicked.connect(self.close)
+        self.buttons_row = buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.close_button)
 
         head = QHBoxLayout()
         head.addWidget(self.head_icon)
@@ -227,6 +243,7 @@ class StatusWindow(QWidget):
         layout.addLayout(head)
         layout.addWidget(self.error)
         layout.addWidget(scroll, 1)
+        layout.addLayout(buttons)
 
         controller.stateChanged.connect(self.show_state)
         controller.fixesChanged.connect(self.show_fixes)
@@ -237,6 +254,13 @@ class StatusWindow(QWidget):
             self.show_state(controller.state)
         if controller.fixes:
             self.show_fixes(controller.fixes)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Escape closes the window, as it does a dialog."""
+        if event.key() == Qt.Key.Key_Escape:
+            self.close()
+        else:
+            super().keyPressEvent(event)
 
     # -- state --
     def show_state(self, state: dict[str, Any]) -> None:
@@ -256,6 +280,15 @@ class StatusWindow(QWidget):
             self.cards[card.iface] = card
             self.cards_box.addWidget(card)
             self._look_up_tradeoffs(card)
+        self._tab_order()
+
+    def _tab_order(self) -> None:
+        """Tab in reading order: the cards' buttons, the Undo buttons, then Close (new
+        widgets join the focus chain at its end: Close joins again after them)."""
+        self.buttons_row.removeWidget(self.close_button)
+        self.close_button.setParent(None)
+        self.buttons_row.addWidget(self.close_button)
+        self.close_button.show()
 
     def headline_text(self, state: dict[str, Any]) -> str:
         kind = state.get("state")
@@ -276,10 +309,14 @@ class StatusWindow(QWidget):
         for strategy in card.tradeoffs:
             error = self.controller.preview_errors.get((card.iface, strategy))
             if self._previewed.get((card.iface, strategy)) == key:
+                known = self._tradeoff_lines.get((card.iface, strategy))
                 if error:
                     why = self.tr("Not available: {why}").format(why=error)
                     card.set_tradeoff(strategy, why, available=False)
-                continue
+                    continue
+                if known is not None and known[0] == key:
+                    card.set_tradeoff(strategy, known[1], known[2])
+                    continue
             self._previewed[(card.iface, strategy)] = key
             self.controller.spawn(self._tradeoff(card.iface, strategy))
 
@@ -298,7 +335,10 @@ class StatusWindow(QWidget):
             text = self.tr("Trade-off: {text}").format(text=plan.get("tradeoff", ""))
             if preview.get("applied"):
                 text += " " + self.tr("(applied)")
-            card.set_tradeoff(str(plan.get("strategy")), text)
+            strategy = str(plan.get("strategy"))
+            card.set_tradeoff(strategy, text)
+            key = json.dumps(card.hotspot.get("blocked_by"), sort_keys=True)
+            self._tradeoff_lines[(card.iface, strategy)] = (key, text, True)
 
     # -- applied fixes --
     def show_fixes(self, fixes: list[dict[str, Any]]) -> None:
@@ -310,6 +350,7 @@ class StatusWindow(QWidget):
         for record in fixes:
             self.fixes_box.addWidget(self._fix_row(record))
         self.fixes_group.setVisible(bool(fixes))
+        self._tab_order()
 
     def _fix_row(self, record: dict[str, Any]) -> QWidget:
         row = QWidget()

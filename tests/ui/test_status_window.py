@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtWidgets import QPushButton, QWidget
+from PySide6.QtWidgets import QLabel, QPushButton, QWidget
 
 from hotspotguard.ui.controller import Controller
 from hotspotguard.ui.status_window import StatusWindow
@@ -155,3 +155,43 @@ def test_windows_fit_the_screens_available_area(controller: Controller, qtbot: A
         assert window.width() <= area.width() and window.height() <= area.height()
         window.show()
         assert area.contains(window.frameGeometry().topLeft())
+
+
+def test_without_the_helper_the_shared_connections_a_sentence_and_the_next_step(
+    qloop: Any, qtbot: Any
+) -> None:
+    """The helper is not installed: the status window still shows the hotspot NetworkManager
+    shares, says in one plain sentence what is missing, and gives the real command (the path
+    sudo needs) — no backticks, no D-Bus error (issue 11, finding 2)."""
+    from hotspotguard.system.helper_client import INSTALL_HINT, HelperUnavailable
+    from hotspotguard.ui.controller import FixedHotspots, HotspotInfo
+    from hotspotguard.ui.tray import StateText
+    from tests.ui.fakes import CONNECTION
+
+    backend = EngineBackend()
+    backend.fail["GetSnapshot"] = HelperUnavailable(
+        f"{INSTALL_HINT} (The name io.github.hotspotguard.Helper1 was not provided by any "
+        ".service files)"
+    )
+    hub = Controller(backend, FixedHotspots([HotspotInfo(HOTSPOT, CONNECTION)]), settle=0.01)
+    with qtbot.waitSignal(hub.stateChanged, timeout=10_000) as published:
+        hub.start()
+    state = published.args[0]
+    assert state["state"] == "error" and hub.helper_missing
+    window = StatusWindow(hub)
+    qtbot.addWidget(window)
+    window.show()
+    assert window.headline.text() == (
+        "Cannot check the hotspot: the part of Hotspot Guard that reads the firewall is not "
+        "installed"
+    )
+    assert window.shared[HOTSPOT].title() == "Hotspot (nmp-hs0)"
+    step = window.next_step.text()
+    assert window.next_step.isVisible() and "install-system" in step
+    command = step.split("<code>")[1].split("</code>")[0]
+    assert command.startswith("sudo /") and command.endswith("/hotspotguard-helper install-system")
+    seen = " ".join(w.text() for w in window.findChildren(QLabel) if w.isVisible())
+    assert "`" not in seen and "org.freedesktop" not in seen and ".service" not in seen
+    assert "`" not in StateText().tooltip(state)
+    hub.stop()
+    qtbot.waitUntil(lambda: not hub._tasks, timeout=5_000)

@@ -179,6 +179,25 @@ class HotspotCard(QGroupBox):
             button.setEnabled(available)
 
 
+class SharedCard(QGroupBox):
+    """A hotspot known from NetworkManager only (its firewall could not be read)."""
+
+    def __init__(self, hotspot: dict[str, Any], parent: QWidget | None = None) -> None:
+        self.iface = str(hotspot.get("iface"))
+        name = (hotspot.get("connection") or {}).get("id")
+        title = self.tr("{name} ({iface})").format(name=name, iface=self.iface) if name else ""
+        super().__init__(title or self.iface, parent)
+        self.setObjectName(f"shared-{self.iface}")
+        label = QLabel(
+            self.tr(
+                "Shared by NetworkManager. Whether the phones can reach the internet cannot be"
+                " checked right now."
+            )
+        )
+        label.setWordWrap(True)
+        QVBoxLayout(self).addWidget(label)
+
+
 class StatusWindow(QWidget):
     """The applet's window: one card per hotspot and the applied fixes."""
 
@@ -188,6 +207,7 @@ class StatusWindow(QWidget):
         self.setWindowTitle(self.tr("Hotspot firewall"))
         fit(self, 640, 480)
         self.cards: dict[str, HotspotCard] = {}
+        self.shared: dict[str, SharedCard] = {}
         self._previewed: dict[tuple[str, str], str] = {}  # (iface, strategy) -> state key
         #: (iface, strategy) -> (state key, trade-off line, available): a card rebuilt for
         #: the same cause shows what was already looked up
@@ -203,6 +223,11 @@ class StatusWindow(QWidget):
         self.error.setWordWrap(True)
         self.error.setStyleSheet("color: #b00020;")
         self.error.hide()
+        self.next_step = QLabel()
+        self.next_step.setObjectName("next-step")
+        self.next_step.setWordWrap(True)
+        self.next_step.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.next_step.hide()
         self.busy_label = QLabel(self.tr("Working…"))
         self.busy_label.hide()
 
@@ -241,6 +266,7 @@ class StatusWindow(QWidget):
         head.addWidget(self.busy_label)
         layout = QVBoxLayout(self)
         layout.addLayout(head)
+        layout.addWidget(self.next_step)
         layout.addWidget(self.error)
         layout.addWidget(scroll, 1)
         layout.addLayout(buttons)
@@ -267,13 +293,18 @@ class StatusWindow(QWidget):
         kind = str(state.get("state"))
         self.head_icon.setPixmap(state_icon(kind).pixmap(32, 32))
         self.headline.setText(self.headline_text(state))
-        for card in self.cards.values():
+        for card in [*self.cards.values(), *self.shared.values()]:
             self.cards_box.removeWidget(card)
             card.deleteLater()
         self.cards = {}
+        self.shared = {}
+        self._show_next_step(kind)
         for hotspot in state.get("hotspots") or ():
-            if "flows" not in hotspot:
-                continue  # known from NetworkManager only: the headline says why
+            if "flows" not in hotspot:  # known from NetworkManager only
+                shared = SharedCard(hotspot, self)
+                self.shared[shared.iface] = shared
+                self.cards_box.addWidget(shared)
+                continue
             card = HotspotCard(hotspot, self)
             card.fixRequested.connect(self.open_fix_dialog)
             card.chainsRequested.connect(self.open_chains)
@@ -289,6 +320,18 @@ class StatusWindow(QWidget):
         self.close_button.setParent(None)
         self.buttons_row.addWidget(self.close_button)
         self.close_button.show()
+
+    def _show_next_step(self, kind: str) -> None:
+        """What to do when the helper is missing: the real command, to copy."""
+        from hotspotguard.ui.controller import helper_install_command
+
+        missing = kind == "error" and bool(getattr(self.controller, "helper_missing", False))
+        if missing:
+            self.next_step.setText(
+                self.tr("To check it, install that part once (as an administrator):")
+                + f"<br><code>{helper_install_command()}</code>"
+            )
+        self.next_step.setVisible(missing)
 
     def headline_text(self, state: dict[str, Any]) -> str:
         kind = state.get("state")

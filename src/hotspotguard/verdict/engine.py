@@ -247,6 +247,47 @@ class HookIndex:
 
 # --- reading packet fields ------------------------------------------------------------------
 
+# ICMPv6 types and codes by the names nft and ip6tables write for them (the rule's side keeps
+# the name or the number as text; the packet's value is all of them at once)
+ICMPV6_TYPE_NAMES: dict[int, tuple[str, ...]] = {
+    1: ("destination-unreachable",),
+    2: ("packet-too-big",),
+    3: ("time-exceeded", "ttl-exceeded"),
+    4: ("parameter-problem",),
+    128: ("echo-request",),
+    129: ("echo-reply",),
+    130: ("mld-listener-query",),
+    131: ("mld-listener-report",),
+    132: ("mld-listener-done", "mld-listener-reduction"),
+    133: ("nd-router-solicit", "router-solicitation"),
+    134: ("nd-router-advert", "router-advertisement"),
+    135: ("nd-neighbor-solicit", "neighbour-solicitation", "neighbor-solicitation"),
+    136: ("nd-neighbor-advert", "neighbour-advertisement", "neighbor-advertisement"),
+    137: ("nd-redirect", "redirect"),
+    143: ("mld2-listener-report",),
+}
+ICMPV6_CODE_NAMES: dict[int, tuple[str, ...]] = {
+    0: ("no-route",),
+    1: ("admin-prohibited",),
+    3: ("addr-unreachable",),
+    4: ("port-unreachable",),
+    5: ("policy-fail",),
+    6: ("reject-route",),
+}
+
+
+_ICMPV6_NUMBERS: dict[str, int] = {
+    name: number
+    for table in (ICMPV6_TYPE_NAMES, ICMPV6_CODE_NAMES)
+    for number, names in table.items()
+    for name in (*names, str(number))
+}
+
+
+def _icmpv6_names(field: str, number: int) -> frozenset[object]:
+    names = (ICMPV6_TYPE_NAMES if field == "type" else ICMPV6_CODE_NAMES).get(number, ())
+    return frozenset({number, str(number), *names})
+
 
 def read(key: Key, packet: Packet) -> object:
     """The value of `key` for `packet`: a value, None (unknown) or BREAK (cannot apply)."""
@@ -280,6 +321,8 @@ def read(key: Key, packet: Packet) -> object:
                 return packet.daddr
             if key.field in {"protocol", "nexthdr"}:
                 return packet.l4proto
+            if key.field == "hoplimit" and proto == "ip6":
+                return packet.hoplimit
             return None
         if proto == "th":
             if packet.l4proto not in PORT_PROTOCOLS:
@@ -295,6 +338,9 @@ def read(key: Key, packet: Packet) -> object:
             return packet.dport
         if key.field == "flags" and proto == "tcp":
             return packet.tcp_flags
+        if proto == "icmpv6" and key.field in {"type", "code"}:
+            number = packet.icmp_type if key.field == "type" else packet.icmp_code
+            return None if number is None else _icmpv6_names(key.field, number)
         return None
     if isinstance(key, Ct):
         if packet.ct_state == "unknown":
@@ -425,6 +471,15 @@ def test(match: Match, packet: Packet, sets: Mapping[str, NamedSet]) -> bool | _
     if actual is None or isinstance(match.right, Opaque):
         return None
     op = match.op
+    if isinstance(actual, frozenset) and op in {"<", ">", "<=", ">="}:
+        # an ICMPv6 type or code (its number and names) against a bound named or numbered
+        number = next((a for a in actual if isinstance(a, int)), None)
+        right = match.right
+        bound = _ICMPV6_NUMBERS.get(right) if isinstance(right, str) else right
+        if number is None or not isinstance(bound, int) or isinstance(bound, bool):
+            return None
+        actual = number
+        match = Match(match.left, op, bound)
     if isinstance(actual, frozenset):  # several kinds at once: equal if any is
         results = {_equals(a, match.right, sets) for a in actual}
         equal = True if True in results else (None if None in results else False)

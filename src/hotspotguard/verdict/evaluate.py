@@ -22,7 +22,13 @@ from hotspotguard.verdict.engine import (
     HookEntry,
     HookIndex,
 )
-from hotspotguard.verdict.flows import FLOW_ORDER, Flow, Packet, hotspot_flows
+from hotspotguard.verdict.flows import (
+    FLOW_ORDER,
+    Flow,
+    Packet,
+    hotspot_flows,
+    ipv6_services,
+)
 
 NAT_CORE_DSTNAT = NAT_CORE_PRIORITY["prerouting"]
 
@@ -38,6 +44,9 @@ class HotspotVerdict:
     blocked_flow: str | None
     nm_backend: str | None
     reason: str | None = None
+    # what the hotspot serves over IPv6, and whether the snapshot said so (else: assumed)
+    ipv6_services: frozenset[str] = frozenset()
+    ipv6_services_known: bool = False
 
 
 @dataclass(frozen=True)
@@ -62,14 +71,15 @@ def _packet_at(flow: Flow, base: Packet, hook: str, priority: int) -> Packet:
     """The packet as a chain at `hook`/`priority` sees it (devices, conntrack state)."""
     # postrouting of a forwarded packet still knows its input device (ip_output's indev)
     iif = flow.in_device if hook != "output" else ""
-    oif = flow.out_device if hook in {"forward", "postrouting"} else ""
+    oif = flow.out_device if hook in {"forward", "output", "postrouting"} else ""
     packet = replace(base, iif=iif, oif=oif)
     before_denat = hook == "ingress" or (hook == "prerouting" and priority < NAT_CORE_DSTNAT)
     if flow.nat_daddr != "" and before_denat:
         # a reply to a NATed connection is translated back only in the nat core (-100)
         packet = replace(packet, daddr=flow.nat_daddr, fib_daddr_type="local")
-    if base.ct_state == "untracked":
+    if base.ct_state == "untracked" and not base.conntrack_ignores:
         return packet
+    # conntrack marks router/neighbour discovery untracked, but only once it has seen it
     conntrack_hook = hook in {"prerouting", "output"}
     if hook == "ingress" or (conntrack_hook and priority < CONNTRACK_PRIORITY):
         return replace(packet, ct_state="invalid", tracked=False)
@@ -281,7 +291,10 @@ def evaluate_hotspot(
         if flow.name.startswith("reply") and outbound is not None:
             flow = _reply_of(flow, outbound)
         results[flow.name] = evaluate_flow(flow, index, sysctl)
-    ordered = [results[name] for name in FLOW_ORDER if name in results]
+    # flows of services the hotspot does not serve are shown, but do not decide
+    ordered = [
+        results[name] for name in FLOW_ORDER if name in results and results[name].flow.required
+    ]
     state: HotspotState = "ok"
     blocked_by: Drop | None = None
     blocked_flow: str | None = None
@@ -305,7 +318,17 @@ def evaluate_hotspot(
     if not ordered:
         reason = "the hotspot has no address"
     backend = nm_backend(ruleset.tables, hotspot.iface)
-    return HotspotVerdict(hotspot, state, results, blocked_by, blocked_flow, backend, reason)
+    return HotspotVerdict(
+        hotspot,
+        state,
+        results,
+        blocked_by,
+        blocked_flow,
+        backend,
+        reason,
+        ipv6_services(hotspot) if hotspot.ipv6 else frozenset(),
+        hotspot.ipv6_services is not None,
+    )
 
 
 def evaluate(snapshot: Snapshot, ruleset: Ruleset) -> Report:

@@ -23,6 +23,7 @@ from hotspotguard.verdict.engine import (
     HookIndex,
 )
 from hotspotguard.verdict.flows import (
+    ALL_ROUTERS,
     FLOW_ORDER,
     Flow,
     Packet,
@@ -110,6 +111,8 @@ def evaluate_flow(
     for hook in flow.path:
         if hook == "forward":
             branches = [_route_forward(flow, b, sysctl) for b in branches]
+        if hook == "input" and flow.packet.daddr == ALL_ROUTERS:
+            branches = [_to_all_routers(flow, b, sysctl) for b in branches]
         device = flow.in_device if hook == "ingress" else ""
         for entry in index.chains(flow.family, hook, device):
             if hook == "ingress" and not entry.chain.devices:
@@ -142,6 +145,20 @@ def _device_unknown(
         result.append(assumed)
         result.extend(_through_chain(flow, assumed, entry, "ingress", budget, index))
     return result
+
+
+def _to_all_routers(flow: Flow, branch: _Branch, sysctl: Mapping[str, str]) -> _Branch:
+    """Only a router listens on ff02::2: with IPv6 forwarding off the host never joins it."""
+    if branch.verdict is not None:
+        return branch
+    enabled, key = _forwarding(flow, sysctl)
+    if enabled:
+        return branch
+    if enabled is None:
+        return replace(branch, verdict="unknown", reason=f"{key} is not in the snapshot")
+    drop = Drop("sysctl", None, None, None, f"{key} = 0", "input", "sysctl")
+    reason = f"the host is no IPv6 router ({key} = 0): nothing listens on ff02::2"
+    return replace(branch, verdict="drop", dropped_by=drop, reason=reason)
 
 
 def _route_forward(flow: Flow, branch: _Branch, sysctl: dict[str, str]) -> _Branch:

@@ -341,6 +341,7 @@ def _family_flows(
         UDP,
         dhcp_ports[0],
         dhcp_ports[1],
+        hoplimit=1 if v6 else DEFAULT_HOP_LIMIT,  # multicast leaves with hop limit 1
         fib_daddr_type="multicast" if v6 else "broadcast",
         fib_saddr_type="unicast" if v6 else "broadcast",
         pkttype="multicast" if v6 else "broadcast",

@@ -434,6 +434,37 @@ def build_dns_query(name: str, qtype: int, qid: int) -> bytes:
 # --- probe plumbing ------------------------------------------------------------------------------
 
 
+def build_arp_request(mac: str, sender: str, target: str) -> bytes:
+    """An Ethernet broadcast ARP request: who has `target`? tell `sender` (at `mac`)."""
+    own = bytes.fromhex(mac.replace(":", ""))
+    arp = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + own + socket.inet_aton(sender)
+    arp += bytes(6) + socket.inet_aton(target)
+    return b"\xff" * 6 + own + struct.pack("!H", 0x0806) + arp
+
+
+def _arp_exchange(mac: str, timeout: float) -> bool:
+    """Runs in the phone's namespace: send an ARP request for the host's address from a MAC
+    the host has never seen, and wait for the reply (the host's input and output both passed)."""
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))
+    try:
+        s.bind((PHONE_IF, 0))
+        s.settimeout(0.02)
+        s.send(build_arp_request(mac, PHONE_V4, HOST_HS_V4))
+        own = bytes.fromhex(mac.replace(":", ""))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                frame = s.recv(2048)
+            except TimeoutError:
+                continue
+            # an ARP reply (operation 2) sent to our MAC
+            if len(frame) >= 42 and frame[0:6] == own and frame[20:22] == b"\x00\x02":
+                return True
+        return False
+    finally:
+        s.close()
+
+
 def build_nd(icmp_type: int, token: bytes, target: str | None = None) -> bytes:
     """An ICMPv6 router/neighbour discovery message (checksum filled in by the kernel) that
     ends with an option of an experimental type carrying `token` (6 bytes): receivers ignore
@@ -1119,6 +1150,14 @@ class Lab:
         self.last_probe_seconds = time.monotonic() - t0
         self.probe_times.append(self.last_probe_seconds)
         return {f: result[f] for f in flows}
+
+    def probe_arp(self, timeout: float = PROBE_TIMEOUT) -> bool:
+        """Whether the host answers the phone's ARP request for its hotspot address (the
+        request crossed the host's arp input hook, the reply its arp output hook). The static
+        neighbour entries of the lab are not involved: the request comes from a fresh MAC."""
+        mac = "02:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(5))
+        with self._lock:
+            return bool(self._workers[self.phone].call(_arp_exchange, mac, timeout))
 
     def _dnsmasq_backlog(self) -> bool:
         """True if one of dnsmasq's DNS/DHCP sockets has unread datagrams."""

@@ -153,3 +153,44 @@ def test_addresses_of_discovery() -> None:
     assert ns.daddr == solicited_node(result.flows["na6_in"].flow.packet.saddr)  # type: ignore[arg-type]
     assert str(ns.daddr) == "ff02::1:ff00:10"
     assert result.flows["ra6"].flow.out_device == "hs0"
+
+
+# --- ARP: judged only where an arp table filters ----------------------------------------------
+
+
+def arp_doc(*rules: dict[str, Any], policy: str = "accept") -> dict[str, Any]:
+    items = [
+        table("a", "arp"),
+        chain("a", "in", "input", policy=policy, family="arp"),
+        chain("a", "out", "output", family="arp"),
+    ]
+    return document(nft_doc(*nm_shared(), *items, *rules))
+
+
+def arp_rule(chain_name: str, *expr: dict[str, Any]) -> dict[str, Any]:
+    return rule("a", chain_name, *expr, family="arp")
+
+
+def test_no_arp_flows_without_an_arp_table() -> None:
+    assert "arp_in" not in verdict_of(document(nft_doc(*nm_shared()))).flows
+
+
+def test_an_arp_input_drop_policy_blocks() -> None:
+    result = verdict_of(arp_doc(policy="drop"))
+    assert result.flows["arp_in"].verdict == "drop"
+    assert result.flows["arp_out"].verdict == "accept"
+    assert result.blocked_flow == "arp_in"
+
+
+def test_arp_fields_decide() -> None:
+    request = match(payload("arp", "operation"), "request")
+    gateway = match(payload("arp", "daddr ip"), "10.42.0.1")
+    result = verdict_of(arp_doc(arp_rule("in", request, gateway, ACCEPT), policy="drop"))
+    assert result.flows["arp_in"].verdict == "accept"
+    reply_drop = arp_rule("out", match(payload("arp", "operation"), "reply"), DROP)
+    result = verdict_of(arp_doc(reply_drop))
+    assert result.flows["arp_out"].verdict == "drop"
+    assert result.flows["arp_in"].verdict == "accept"
+    # a rule on an IP header field never matches an ARP packet
+    result = verdict_of(arp_doc(arp_rule("in", match(payload("ip", "saddr"), "10.42.0.10"), DROP)))
+    assert result.flows["arp_in"].verdict == "accept"

@@ -58,7 +58,7 @@ TCP_FLAGS: dict[str, int] = {
     "cwr": 0x80,
 }
 
-_ADDR_FIELDS = {"saddr", "daddr"}
+_ADDR_FIELDS = {"saddr", "daddr", "saddr ip", "daddr ip"}  # the last two: arp's
 _PROTO_FIELDS = {("ip", "protocol"), ("ip6", "nexthdr")}
 _STR_META = {"nfproto", "pkttype", "protocol"}
 _NAME_META = {"iifname", "oifname", "iif", "oif", "ibrname", "obrname", "iifkind", "oifkind"}

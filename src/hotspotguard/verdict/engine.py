@@ -60,7 +60,10 @@ CONNTRACK_PRIORITY = -200
 MAX_JUMP_DEPTH = 16  # the kernel's NFT_JUMP_STACK_SIZE
 MAX_BRANCHES = 256
 PORT_PROTOCOLS = frozenset({6, 17, 33, 132, 136})
-FAMILIES_FOR = {"ip": ("ip", "inet"), "ip6": ("ip6", "inet")}
+# the table families whose chains see a packet of each family; the second is the one whose
+# ingress chains do (with netdev's)
+FAMILIES_FOR = {"ip": ("ip", "inet"), "ip6": ("ip6", "inet"), "arp": ("arp", "netdev")}
+ARP_OPERATIONS = {1: "request", 2: "reply"}
 
 
 # Pseudo keys of iptables matches that are false for our packets, which are never bridged,
@@ -284,6 +287,21 @@ _ICMPV6_NUMBERS: dict[str, int] = {
 }
 
 
+def _read_arp(key: Payload, packet: Packet) -> object:
+    if packet.family != "arp":
+        return BREAK  # an ARP header field of an IP packet
+    if key.protocol != "arp":  # an IP or transport header field of an ARP packet: none
+        return BREAK if key.protocol in {"ip", "ip6", "th"} or key.protocol in PROTOCOLS else None
+    if key.field == "saddr ip":
+        return packet.saddr
+    if key.field == "daddr ip":
+        return packet.daddr
+    if key.field == "operation" and packet.arp_operation is not None:
+        number = packet.arp_operation
+        return frozenset({number, str(number), ARP_OPERATIONS.get(number, str(number))})
+    return None
+
+
 def _icmpv6_names(field: str, number: int) -> frozenset[object]:
     names = (ICMPV6_TYPE_NAMES if field == "type" else ICMPV6_CODE_NAMES).get(number, ())
     return frozenset({number, str(number), *names})
@@ -300,7 +318,7 @@ def read(key: Key, packet: Packet) -> object:
         if name == "l4proto":
             return packet.l4proto
         if name == "nfproto":
-            return "ipv4" if packet.family == "ip" else "ipv6"
+            return {"ip": "ipv4", "ip6": "ipv6"}.get(packet.family, "arp")
         if name == "protocol":
             return packet.family
         if name == "mark":
@@ -312,6 +330,8 @@ def read(key: Key, packet: Packet) -> object:
         return None
     if isinstance(key, Payload):
         proto = key.protocol
+        if proto == "arp" or packet.family == "arp":
+            return _read_arp(key, packet)
         if proto in {"ip", "ip6"}:
             if proto != packet.family:
                 return BREAK

@@ -27,6 +27,7 @@ from hotspotguard.verdict.flows import (
     FLOW_ORDER,
     Flow,
     Packet,
+    arp_flows,
     hotspot_flows,
     ipv6_services,
 )
@@ -301,6 +302,13 @@ def evaluate_hotspot(
     hotspot: Hotspot, ruleset: Ruleset, index: HookIndex, snapshot: Snapshot
 ) -> HotspotVerdict:
     flows = hotspot_flows(hotspot, snapshot.uplinks, snapshot.uplink_addresses)
+    if any(
+        (t.family == "arp" and t.base_chains)
+        or (t.family == "netdev" and any(c.hook == "ingress" for c in t.base_chains))
+        for t in ruleset.tables
+    ):
+        # ARP is judged only where something filters it: an arp table, a netdev ingress chain
+        flows = arp_flows(hotspot) + flows
     sysctl = dict(snapshot.sysctl)
     results: dict[str, FlowResult] = {}
     for flow in flows:

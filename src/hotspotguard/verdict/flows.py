@@ -33,6 +33,7 @@ CLIENT_LINK_LOCAL = ipaddress.IPv6Address("fe80::10")
 EPHEMERAL_PORTS = Range(32768, 60999)
 
 TCP, UDP, ICMPV6 = 6, 17, 58
+ARP_REQUEST, ARP_REPLY = 1, 2
 SYN, ACK = 0x02, 0x10
 # ICMPv6 router and neighbour discovery (RFC 4861): sent and accepted only with hop limit 255
 ND_RS, ND_RA, ND_NS, ND_NA = 133, 134, 135, 136
@@ -54,6 +55,8 @@ NM_SHARED_IPV6_SERVICES = frozenset({"ra"})
 # conntrack depending on which was registered last.
 CtState = Literal["new", "established", "related", "invalid", "untracked", "unknown"]
 FLOW_ORDER = (
+    "arp_in",
+    "arp_out",
     "dhcp",
     "dns",
     "outbound",
@@ -69,6 +72,7 @@ FLOW_ORDER = (
     "outbound6",
     "reply6",
 )
+ARP_FLOWS = ("arp_in", "arp_out")
 DISCOVERY_FLOWS = ("rs6", "ra6", "ns6_in", "na6_out", "ns6_out", "na6_in")
 # the service each flow depends on (a flow not listed is needed whenever its family is there)
 FLOW_SERVICE = {"rs6": "ra", "ra6": "ra", "dhcp6": "dhcp6", "dns6": "dns6"}
@@ -78,7 +82,7 @@ FLOW_SERVICE = {"rs6": "ra", "ra6": "ra", "dhcp6": "dhcp6", "dns6": "dns6"}
 class Packet:
     """One packet as the rules see it; `oif`/`iif` are "" where the hook has no such device."""
 
-    family: Literal["ip", "ip6"]
+    family: Literal["ip", "ip6", "arp"]
     saddr: IPAddress | None  # None: not known (translated to an address the snapshot lacks)
     daddr: IPAddress | None
     l4proto: int
@@ -89,6 +93,7 @@ class Packet:
     tcp_flags: int | None = None
     icmp_type: int | None = None
     icmp_code: int | None = None
+    arp_operation: int | None = None
     hoplimit: int = DEFAULT_HOP_LIMIT
     ct_state: CtState = "new"
     ct_direction: Literal["original", "reply"] = "original"
@@ -130,7 +135,7 @@ class Flow:
         return "forward" in self.path
 
     @property
-    def family(self) -> Literal["ip", "ip6"]:
+    def family(self) -> Literal["ip", "ip6", "arp"]:
         return self.packet.family
 
 
@@ -217,6 +222,53 @@ def hotspot_flows(
         for f in flows
     ]
     return [_with_masquerade(f, masquerade_address(4 if f.family == "ip" else 6)) for f in flows]
+
+
+def arp_flows(hotspot: Hotspot) -> list[Flow]:
+    """ARP between a client and the host: its request for the gateway's address (broadcast,
+    on input) and the host's reply (on output). Judged only where an `arp` table filters."""
+    if not hotspot.ipv4:
+        return []
+    gateway = hotspot.ipv4[0]
+    client = client_address(gateway)
+    iface = hotspot.iface
+    request = Packet(
+        "arp",
+        client,
+        gateway.ip,
+        0,
+        None,
+        None,
+        arp_operation=ARP_REQUEST,
+        tracked=False,
+        ct_state="invalid",
+        pkttype="broadcast",
+        fib_daddr_type="broadcast",
+    )
+    reply = Packet(
+        "arp",
+        gateway.ip,
+        client,
+        0,
+        None,
+        None,
+        arp_operation=ARP_REPLY,
+        tracked=False,
+        ct_state="invalid",
+        pkttype="host",
+    )
+    return [
+        Flow(
+            "arp_in",
+            f"ARP request for {gateway.ip} from {client} on {iface}",
+            request,
+            ("ingress", "input"),
+            iface,
+        ),
+        Flow(
+            "arp_out", f"the host's ARP reply to {client} on {iface}", reply, ("output",), "", iface
+        ),
+    ]
 
 
 def ipv6_services(hotspot: Hotspot) -> frozenset[str]:

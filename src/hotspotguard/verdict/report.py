@@ -17,6 +17,8 @@ FLOW_LABELS = {
     "reply": "replies from the internet",
 }
 DISCOVERY_LABELS = {
+    "arp_in": "ARP requests",
+    "arp_out": "ARP replies",
     "rs6": "IPv6 router solicitations",
     "ra6": "IPv6 router advertisements",
     "ns6_in": "IPv6 neighbour solicitations",

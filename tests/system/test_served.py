@@ -13,7 +13,8 @@ from hotspotguard.system.served import Process, dnsmasq_options, dnsmasq_service
 
 ADDRS = [ipaddress.ip_interface(a) for a in ("10.42.0.1/24", "2001:db8:42::1/64", "fe80::1/64")]
 
-# NetworkManager 1.42's dnsmasq for ipv4.method=shared (nm-dnsmasq-manager.c)
+# NetworkManager 1.42's dnsmasq sharing IPv4 and IPv6 (ipv6.method=shared), as `ps` showed it
+# in the NetworkManager lab (tests/nmlab.py)
 NM_ARGV = (
     "/usr/sbin/dnsmasq",
     "--conf-file=/dev/null",
@@ -25,7 +26,6 @@ NM_ARGV = (
     "--strict-order",
     "--listen-address=10.42.0.1",
     "--dhcp-range=10.42.0.10,10.42.0.254,60m",
-    "--dhcp-lease-max=50",
     "--dhcp-leasefile=/var/lib/NetworkManager/dnsmasq-hs0.leases",
     "--pid-file=/run/nm-dnsmasq-hs0.pid",
     "--conf-dir=/etc/NetworkManager/dnsmasq-shared.d",

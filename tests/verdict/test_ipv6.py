@@ -54,7 +54,9 @@ def test_dhcpv6_dropped_but_not_served_is_informative() -> None:
     assert not result.flows["dhcp6"].flow.required
     assert result.verdict == "ok"
     assert verdict_json(result)["flows"]["dhcp6"]["informative"] is True
-    assert verdict_json(result)["ipv6_services"] == {"served": ["ra"], "source": "snapshot"}
+    services = verdict_json(result)["ipv6_services"]
+    assert services["served"] == ["ra"] and services["source"] == "snapshot"
+    assert services["text"].startswith("IPv6: hs0 serves router advertisements (SLAAC)")
 
 
 def test_dhcpv6_dropped_and_served_blocks() -> None:

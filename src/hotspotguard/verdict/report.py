@@ -145,6 +145,7 @@ def verdict_json(verdict: HotspotVerdict) -> dict[str, Any]:
         "ipv6_services": {
             "served": sorted(verdict.ipv6_services),
             "source": "snapshot" if verdict.ipv6_services_known else "assumed",
+            "text": services_text(verdict),
         }
         if hotspot.ipv6
         else None,

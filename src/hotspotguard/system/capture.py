@@ -212,10 +212,12 @@ def _hotspot(
     given (see system.served)."""
     entry: dict[str, Any] = {"iface": iface, "ipv4": v4, "ipv6": v6}
     if services is None:
-        from hotspotguard.system import served
-
         addresses = [ipaddress.ip_interface(a) for a in v4 + v6]
-        services = served.ipv6_services(iface, addresses)
+        services = []
+        if any(not a.ip.is_link_local for a in addresses if a.version == 6):
+            from hotspotguard.system import served  # only a hotspot with IPv6 needs the look
+
+            services = served.ipv6_services(iface, addresses)
     entry["ipv6_services"] = services
     return entry
 

@@ -7,6 +7,11 @@ Follows /work/shared/notes/lab-networkmanager.md::
                    up0    profile "uplink": 198.51.100.2/24 gw .1  <--veth-->  in0 198.51.100.1/24
                    a private system dbus-daemon + NetworkManager --debug (+ the dnsmasq it starts)
 
+`share_ipv6()` adds IPv6 as NM 1.42 shares it: the inet side advertises the M flag and ISC
+``dhcpd -6`` delegates 2001:db8:4200::/64 to the uplink (``ipv6.method=auto``); the hotspot
+(``ipv6.method=shared``) gets 2001:db8:4200::1/64 and NM advertises it, the phone configures its
+address by SLAAC.
+
 A "holder" process (``sleep``) owns the host's mount and UTS namespaces, in which /sys is
 remounted read-only (else NM waits for udev forever and every device stays unmanaged) and per-lab
 directories are bind-mounted over /run, /var/lib/NetworkManager and NM's configuration

@@ -196,3 +196,13 @@ def test_arp_fields_decide() -> None:
     # a rule on an IP header field never matches an ARP packet
     result = verdict_of(arp_doc(arp_rule("in", match(payload("ip", "saddr"), "10.42.0.10"), DROP)))
     assert result.flows["arp_in"].verdict == "accept"
+
+
+def test_transport_header_of_icmpv6_is_type_and_code() -> None:
+    th_sport = match(payload("th", "sport"), 133 << 8)
+    result = verdict_of(doc6(*inet_chain("in", "input"), inet_rule("in", th_sport, DROP)))
+    assert result.flows["rs6"].verdict == "drop"
+    assert result.flows["ns6_in"].verdict == "accept"
+    th_dport = match(payload("th", "dport"), 547)  # the checksum: not known
+    result = verdict_of(doc6(*inet_chain("in", "input"), inet_rule("in", th_dport, DROP)))
+    assert result.flows["rs6"].verdict == "unknown"

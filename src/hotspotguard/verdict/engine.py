@@ -345,6 +345,9 @@ def read(key: Key, packet: Packet) -> object:
                 return packet.hoplimit
             return None
         if proto == "th":
+            if packet.l4proto == 58 and key.field == "sport" and packet.icmp_type is not None:
+                # ICMPv6's first 16 bits are type and code; "dport" would be its checksum
+                return (packet.icmp_type << 8) | (packet.icmp_code or 0)
             if packet.l4proto not in PORT_PROTOCOLS:
                 return None
         elif proto in PROTOCOLS:

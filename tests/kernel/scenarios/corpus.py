@@ -25,6 +25,7 @@ from .model import (
     V6_OK_MASQ,
     V6_OK_PLAIN,
     Cmd,
+    Nft,
     Scenario,
     Sysctl,
     expect,
@@ -533,6 +534,25 @@ SCENARIOS: list[Scenario] = [
         expect(V4_OK_MASQ, V6_ALL_DROP, ra6=False, na6_out=False),
         verdict="blocked",
         notes="Before conntrack every packet reads as invalid; after it, discovery is untracked.",
+        tags=("ipv6-discovery",),
+    ),
+    Scenario(
+        "nm_nft_nd_th_sport",
+        "NM + `th sport` matches on input and output: for ICMPv6 the first 16 bits are type "
+        "and code (RS 133 = 34048 on input, RA 134 = 34304 on output).",
+        (
+            NM,
+            Nft(
+                "table inet t {\n chain i {\n type filter hook input priority 0;\n"
+                " th sport 34048 drop\n }\n chain o {\n"
+                " type filter hook output priority 0;\n th sport 34304 drop\n }\n}\n",
+                source="<th sport>",
+            ),
+        ),
+        expect(V4_OK_MASQ, V6_OK_PLAIN, rs6=False, ra6=False),
+        expect_unknown=frozenset({"dns", "dns6"}),
+        notes="A DNS query's source port is one of the ephemeral ports, which hold 34048: "
+        "unknown. The lab's host sends no RAs, so RS/RA only inform.",
         tags=("ipv6-discovery",),
     ),
     Scenario(

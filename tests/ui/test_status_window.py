@@ -23,12 +23,11 @@ def test_chips_blocker_and_fixes_on_offer(controller: Controller, qtbot: Any) ->
     assert chips == {"dhcp": "ok", "dns": "ok", "outbound": "blocked", "reply": "blocked"}
     assert card.chips["outbound"].text() == "Internet: blocked"
     assert card.blocker.text() == "Blocked by Docker: ip filter FORWARD — policy drop"
-    assert list(card.fix_buttons) == ["docker-user", "docker-netns"]
-    tradeoff = card.tradeoffs["docker-user"]
-    qtbot.waitUntil(lambda: "looking" not in tradeoff.text())
-    assert tradeoff.text().startswith("Trade-off: ")
-    netns = card.tradeoffs["docker-netns"]
-    qtbot.waitUntil(lambda: netns.text().startswith("Not available: "))
+    assert list(card.fix_buttons) == ["docker-user", "forward-allow"]
+    for strategy in card.fix_buttons:
+        tradeoff = card.tradeoffs[strategy]
+        qtbot.waitUntil(lambda label=tradeoff: "looking" not in label.text())
+        assert tradeoff.text().startswith("Trade-off: ")
 
 
 def test_applied_fixes_and_undo(controller: Controller, backend: EngineBackend, qtbot: Any) -> None:
@@ -54,6 +53,7 @@ def test_errors_in_words_and_busy(
 ) -> None:
     from hotspotguard.system.helper_client import HelperRefused
 
+    backend.unavailable["forward-allow"] = "the chain it would edit is not there"
     window = StatusWindow(controller)
     qtbot.addWidget(window)
     window.show()
@@ -63,11 +63,11 @@ def test_errors_in_words_and_busy(
     assert window.error.text() == "Not allowed: the system's policy refused this change."
     card = window.cards[HOTSPOT]
     # every button is back, but for the Fix of a strategy the helper cannot plan here
-    qtbot.waitUntil(lambda: "docker-netns" in card.unavailable)
-    assert not card.fix_buttons["docker-netns"].isEnabled()
+    qtbot.waitUntil(lambda: "forward-allow" in card.unavailable)
+    assert not card.fix_buttons["forward-allow"].isEnabled()
     assert card.fix_buttons["docker-user"].isEnabled()
     others = [
-        b for b in window.findChildren(QPushButton) if b is not card.fix_buttons["docker-netns"]
+        b for b in window.findChildren(QPushButton) if b is not card.fix_buttons["forward-allow"]
     ]
     assert all(b.isEnabled() for b in others)
 

@@ -12,13 +12,13 @@ if TYPE_CHECKING:
     from hotspotguard.verdict import HotspotVerdict
 
 FORWARD_FLOWS = frozenset({"outbound", "reply", "outbound6", "reply6"})
+#: The strategies that are built: each has a planner in `strategies.PLANNERS` (a test walks
+#: this registry), and only these are ever offered.
 STRATEGIES: dict[str, str] = {
     "docker-user": "accept the hotspot's traffic in Docker's DOCKER-USER chain",
-    "docker-netns": "run dockerd in its own network namespace",
     "sysctl-forwarding": "turn IPv4/IPv6 forwarding on",
-    "input-allow": "accept DHCP and DNS from the hotspot in the host's input chain",
-    "forward-allow": "accept the hotspot's forwarded traffic before the dropping rule",
-    "masquerade": "masquerade the hotspot's traffic on the uplink",
+    "forward-allow": "accept the hotspot's forwarded traffic before the rule that drops it",
+    "input-allow": "accept DHCP and DNS from the hotspot before the rule that drops them",
 }
 STRATEGY_NAMES: tuple[str, ...] = tuple(STRATEGIES)
 
@@ -31,15 +31,14 @@ def remedies(verdict: HotspotVerdict) -> tuple[str, ...]:
 
 
 def candidate_fixes(owner: str, flow: str) -> list[str]:
-    """Names of the strategies that address a drop by `owner` on `flow`."""
+    """Names of the strategies that address a drop by `owner` on `flow`, the least privileged
+    first (a missing masquerade, a missing route, untracked replies: none is built)."""
     if owner == "sysctl":
         return ["sysctl-forwarding"]
-    if owner == "nat":
-        return ["masquerade"]
-    if owner == "routing":
+    if owner in ("nat", "routing", "conntrack"):
         return []
     if flow in FORWARD_FLOWS:
         if owner == "docker":
-            return ["docker-user", "docker-netns"]
+            return ["docker-user", "forward-allow"]
         return ["forward-allow"]
     return ["input-allow"]

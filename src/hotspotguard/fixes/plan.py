@@ -79,7 +79,68 @@ class SysctlChange:
         }
 
 
-Change = RuleChange | SysctlChange
+Tool = Literal["nft", "iptables-nft", "iptables-legacy"]
+
+
+@dataclass(frozen=True)
+class ChainInsert:
+    """Accepts put into another program's chain, immediately before the rule that drops
+    (`before`: its nft handle, or its 1-based position in an iptables chain) or, where the
+    chain's policy drops, at its end (`before` None).
+
+    `anchor` is the text of the rule at `before` when the plan was made: apply refuses a chain
+    that moved since rather than edit it blind.  `rules` are the rules as a person reads them
+    (nft syntax, or iptables-save specs); for nft, `exprs` holds each rule's expression list as
+    JSON, which is what is applied (one nft transaction)."""
+
+    tool: Tool
+    family: str  # the table's nft family: ip, ip6, inet, ...
+    table: str
+    chain: str
+    before: int | None
+    anchor: str
+    rules: tuple[str, ...]
+    exprs: tuple[str, ...] = ()
+
+    @property
+    def version(self) -> Literal[4, 6]:
+        return 6 if self.family == "ip6" else 4
+
+    @property
+    def variant(self) -> Variant:
+        return "legacy" if self.tool == "iptables-legacy" else "nft"
+
+    def preview(self) -> list[str]:
+        if self.tool == "nft":
+            where = (
+                f"insert rule {self.family} {self.table} {self.chain} handle {self.before}"
+                if self.before is not None
+                else f"add rule {self.family} {self.table} {self.chain}"
+            )
+            return [f"nft {where} {rule}" for rule in self.rules]
+        base = ("iptables" if self.version == 4 else "ip6tables") + f"-{self.variant}"
+        if self.before is None:
+            return [f"{base} -t {self.table} -A {self.chain} {rule}" for rule in self.rules]
+        return [
+            f"{base} -t {self.table} -I {self.chain} {self.before + n} {rule}"
+            for n, rule in enumerate(self.rules)
+        ]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "insert",
+            "tool": self.tool,
+            "family": self.family,
+            "table": self.table,
+            "chain": self.chain,
+            "before": self.before,
+            "anchor": self.anchor,
+            "rules": list(self.rules),
+            "exprs": list(self.exprs),
+        }
+
+
+Change = RuleChange | SysctlChange | ChainInsert
 
 
 @dataclass(frozen=True)
@@ -114,6 +175,21 @@ class Plan:
 
 def change_from_json(doc: dict[str, Any]) -> Change:
     """The inverse of `to_json` (for the helper's state file, which only it writes)."""
+    if doc.get("kind") == "insert":
+        tool: Tool = "nft"
+        if doc["tool"] in ("iptables-nft", "iptables-legacy"):
+            tool = "iptables-legacy" if doc["tool"] == "iptables-legacy" else "iptables-nft"
+        before = doc.get("before")
+        return ChainInsert(
+            tool,
+            str(doc["family"]),
+            str(doc["table"]),
+            str(doc["chain"]),
+            before if isinstance(before, int) else None,
+            str(doc.get("anchor", "")),
+            tuple(str(rule) for rule in doc["rules"]),
+            tuple(str(expr) for expr in doc.get("exprs") or ()),
+        )
     if doc.get("kind") == "rules":
         family: Literal[4, 6] = 4 if doc["family"] == 4 else 6
         variant: Variant = "legacy" if doc["variant"] == "legacy" else "nft"

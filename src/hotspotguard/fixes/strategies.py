@@ -7,18 +7,35 @@ says the hotspot comes out ``ok`` (`verify`).  Nothing here touches the machine.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from hotspotguard.fixes import STRATEGIES, remedies
-from hotspotguard.fixes.plan import Change, Plan, RuleChange, SysctlChange, Variant, tag
+from hotspotguard.fixes.allow import (
+    FORWARD,
+    INPUT,
+    AllowUnavailable,
+    insert_in_memory,
+    plan_allow,
+    without_tag,
+)
+from hotspotguard.fixes.plan import (
+    ChainInsert,
+    Change,
+    Plan,
+    RuleChange,
+    SysctlChange,
+    Variant,
+    tag,
+)
 from hotspotguard.ruleset import Hotspot, Ruleset, Snapshot
 from hotspotguard.ruleset.iptables import parse_rule_line
 from hotspotguard.ruleset.model import Table
+from hotspotguard.ruleset.owners import chain_owner, display_owner
 from hotspotguard.verdict import HotspotVerdict, evaluate
 from hotspotguard.verdict.report import summary
 
 DOCKER_USER = "DOCKER-USER"
-IMPLEMENTED = ("docker-user", "sysctl-forwarding")
 PROPAGATES = {
     "net.ipv4.ip_forward": "net.ipv4.conf.",
     "net.ipv6.conf.all.forwarding": "net.ipv6.conf.",
@@ -136,17 +153,77 @@ def _plan_sysctl_forwarding(snapshot: Snapshot, hotspot: Hotspot, fix_id: str) -
     )
 
 
+def _owners(ruleset: Ruleset, changes: tuple[ChainInsert, ...]) -> str:
+    """The tables the changes edit, with who wrote them where that is known."""
+    names = []
+    for change in changes:
+        name = f"{change.family} {change.table}"
+        table = next(
+            (t for t in ruleset.tables if (t.family, t.name) == (change.family, change.table)),
+            None,
+        )
+        chain = table.chain(change.chain) if table is not None else None
+        owner = chain_owner(table, chain) if table is not None and chain is not None else ""
+        if owner and owner != change.table:
+            name += f" ({display_owner(owner)})"
+        names.append(name)
+    return ", ".join(dict.fromkeys(names))
+
+
+def _plan_allow(
+    snapshot: Snapshot, ruleset: Ruleset, hotspot: Hotspot, fix_id: str, strategy: str
+) -> Plan:
+    flows = FORWARD if strategy == "forward-allow" else INPUT
+    try:
+        changes = plan_allow(snapshot, ruleset, hotspot, flows, tag(fix_id))
+    except AllowUnavailable as error:
+        raise FixUnavailable(str(error)) from None
+    where = _owners(ruleset, changes)
+    if strategy == "forward-allow":
+        uplinks = ", ".join(snapshot.uplinks)
+        summary = (
+            f"accept {hotspot.iface}'s traffic to {uplinks} and its replies just before the "
+            f"rule that drops it, in {where}"
+        )
+    else:
+        summary = (
+            f"accept DHCP and DNS from {hotspot.iface} just before the rule that drops them, "
+            f"in {where}"
+        )
+    return Plan(
+        fix_id,
+        strategy,
+        hotspot.iface,
+        summary,
+        f"it edits another program's table ({where}), which that program may rewrite "
+        "(a permanent fix is re-applied by the dispatcher); nothing else is let through",
+        changes,
+    )
+
+
+Planner = Callable[[Snapshot, Ruleset, Hotspot, str], Plan]
+PLANNERS: dict[str, Planner] = {
+    "docker-user": _plan_docker_user,
+    "sysctl-forwarding": lambda snapshot, _ruleset, hotspot, fix_id: _plan_sysctl_forwarding(
+        snapshot, hotspot, fix_id
+    ),
+    "forward-allow": lambda snapshot, ruleset, hotspot, fix_id: _plan_allow(
+        snapshot, ruleset, hotspot, fix_id, "forward-allow"
+    ),
+    "input-allow": lambda snapshot, ruleset, hotspot, fix_id: _plan_allow(
+        snapshot, ruleset, hotspot, fix_id, "input-allow"
+    ),
+}
+IMPLEMENTED = tuple(PLANNERS)
+
+
 def plan_fix(snapshot: Snapshot, ruleset: Ruleset, iface: str, strategy: str) -> Plan:
     """The plan of `strategy` for hotspot `iface`, not yet verified; raises `FixUnavailable`."""
-    if strategy not in STRATEGIES:
+    planner = PLANNERS.get(strategy)
+    if strategy not in STRATEGIES or planner is None:
         raise FixUnavailable(f"unknown strategy {strategy!r}")
-    if strategy not in IMPLEMENTED:
-        raise FixUnavailable(f"the {strategy} strategy ({STRATEGIES[strategy]}) is not built yet")
     hotspot = _hotspot(snapshot, iface)
-    fix_id = f"{strategy}@{iface}"
-    if strategy == "docker-user":
-        return _plan_docker_user(snapshot, ruleset, hotspot, fix_id)
-    return _plan_sysctl_forwarding(snapshot, hotspot, fix_id)
+    return planner(snapshot, ruleset, hotspot, f"{strategy}@{iface}")
 
 
 def _insert_rules(ruleset: Ruleset, change: RuleChange) -> Ruleset:
@@ -173,9 +250,16 @@ def _insert_rules(ruleset: Ruleset, change: RuleChange) -> Ruleset:
 def apply_in_memory(snapshot: Snapshot, ruleset: Ruleset, plan: Plan) -> tuple[Snapshot, Ruleset]:
     """The snapshot and ruleset as they would be with `plan` applied."""
     sysctl = dict(snapshot.sysctl)
+    if any(isinstance(change, ChainInsert) for change in plan.changes):
+        ruleset = without_tag(ruleset, plan.tag)  # the chains as the plan saw them
     for change in plan.changes:
         if isinstance(change, RuleChange):
             ruleset = _insert_rules(ruleset, change)
+        elif isinstance(change, ChainInsert):
+            try:
+                ruleset = insert_in_memory(ruleset, change, plan.tag)
+            except AllowUnavailable as error:
+                raise FixUnavailable(str(error)) from None
         else:
             sysctl[change.name] = change.value
             # as in the kernel, writing the global switch sets every interface's too
@@ -221,4 +305,39 @@ def verified_plan(
 
 def preferred_strategy(verdict: HotspotVerdict) -> str | None:
     """The least-privileged built strategy for what blocks the hotspot, if there is one."""
-    return next((s for s in remedies(verdict) if s in IMPLEMENTED), None)
+    return next((s for s in remedies(verdict) if s in PLANNERS), None)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A strategy offered for what blocks a hotspot: its verified plan, or why it cannot work
+    here (one line)."""
+
+    strategy: str
+    plan: Plan | None
+    verification: Verification | None
+    reason: str | None
+
+    @property
+    def works(self) -> bool:
+        return self.plan is not None
+
+
+def candidates(snapshot: Snapshot, ruleset: Ruleset, iface: str) -> list[Candidate]:
+    """Every strategy that addresses what blocks `iface`, the least privileged first; those
+    the engine proves fix every flow carry their plan, the others the reason they do not."""
+    verdict = verify_current(snapshot, ruleset, iface)
+    result = []
+    for strategy in remedies(verdict):
+        try:
+            plan, verification = verified_plan(snapshot, ruleset, iface, strategy)
+        except FixUnavailable as error:
+            result.append(Candidate(strategy, None, None, str(error)))
+        else:
+            result.append(Candidate(strategy, plan, verification, None))
+    return result
+
+
+def recommended(snapshot: Snapshot, ruleset: Ruleset, iface: str) -> Candidate | None:
+    """The least-privileged candidate the engine proves fixes every blocked flow."""
+    return next((c for c in candidates(snapshot, ruleset, iface) if c.works), None)

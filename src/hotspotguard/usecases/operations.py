@@ -20,6 +20,7 @@ from typing import Any, Literal
 from hotspotguard.assessment import verdict_brief
 from hotspotguard.fixes import STRATEGY_NAMES
 from hotspotguard.fixes.plan import (
+    ChainInsert,
     Change,
     Plan,
     RuleChange,
@@ -30,13 +31,13 @@ from hotspotguard.fixes.plan import (
 from hotspotguard.fixes.strategies import (
     FixUnavailable,
     Verification,
-    preferred_strategy,
+    candidates,
     verified_plan,
     verify_current,
 )
 from hotspotguard.ruleset import Ruleset, Snapshot, SnapshotError, load_snapshot, parse_ruleset
 from hotspotguard.system import firewall, persist
-from hotspotguard.usecases import state
+from hotspotguard.usecases import inserts, state
 from hotspotguard.verdict.report import summary
 
 ErrorKind = Literal["InvalidArgument", "NotFound", "Stale", "NotApplicable", "Failed"]
@@ -184,12 +185,16 @@ class Operations:
         if not strategy:
             verdict = verify_current(live.snapshot, live.ruleset, iface)
             applied = [f for f in self._load() if f.get("iface") == iface]
-            chosen = preferred_strategy(verdict)
+            offered = candidates(live.snapshot, live.ruleset, iface)
+            chosen = next((c.strategy for c in offered if c.works), None)
             if chosen is None and verdict.verdict == "ok" and applied:
                 chosen = str(applied[-1]["strategy"])  # ok thanks to it: apply is then a no-op
             if chosen is None:
                 if verdict.verdict == "ok":
                     raise OperationError("NotApplicable", f"{iface} is not blocked: nothing to fix")
+                if offered:
+                    reasons = "; ".join(f"{c.strategy}: {c.reason}" for c in offered)
+                    raise OperationError("NotApplicable", f"no fix works here ({reasons})")
                 raise OperationError(
                     "NotApplicable", f"no fix is built for this yet: {summary(verdict)}"
                 )
@@ -248,6 +253,9 @@ class Operations:
                     moved_to = self._insert(change, plan.tag, expected)
                     changed |= moved_to is not None
                     expected = moved_to or expected
+                    done.append(change)
+                elif isinstance(change, ChainInsert):
+                    changed |= _apply_insert(change, plan.tag)
                     done.append(change)
                 else:
                     previous = firewall.read_sysctl(change.name)
@@ -314,6 +322,8 @@ class Operations:
             with contextlib.suppress(firewall.FirewallError, OSError):
                 if isinstance(change, RuleChange):
                     self._remove(change, fix_tag)
+                elif isinstance(change, ChainInsert):
+                    inserts.remove(change, fix_tag)
                 else:
                     self._undo_sysctl(change, force=True)
 
@@ -339,6 +349,8 @@ class Operations:
                 change = change_from_json(raw)
                 if isinstance(change, RuleChange):
                     removed += self._remove(change, tag(str(record["id"])))
+                elif isinstance(change, ChainInsert):
+                    removed += inserts.remove(change, tag(str(record["id"])))
                 else:
                     self._undo_sysctl(change)
         except (firewall.FirewallError, OSError, KeyError, TypeError, ValueError) as error:
@@ -368,6 +380,9 @@ class Operations:
                         text, change.table, change.chain, tag(str(record["id"]))
                     )
                     if not firewall.same_rules(present, change.rules):
+                        return False
+                elif isinstance(change, ChainInsert):
+                    if not inserts.in_place(change, tag(str(record["id"]))):
                         return False
                 elif firewall.read_sysctl(change.name) != change.value:
                     return False
@@ -455,6 +470,13 @@ class Operations:
                 "Failed", f"cannot write the files that keep fixes: {error}"
             ) from None
         return []
+
+
+def _apply_insert(change: ChainInsert, fix_tag: str) -> bool:
+    try:
+        return inserts.apply(change, fix_tag)
+    except inserts.StaleChain as error:
+        raise OperationError("Stale", str(error)) from None
 
 
 def _recorded_sysctl(record: dict[str, Any] | None, name: str) -> SysctlChange | None:

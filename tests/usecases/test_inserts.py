@@ -1,0 +1,177 @@
+"""`forward-allow` and `input-allow` on the real kernel: accepts inserted just before the rule
+that drops (or the dropping policy) in another program's table, in its own tool, proven with
+the lab phone's real packets; second apply a no-op; undo restores the normalized ruleset
+exactly; a chain that moved since the preview is refused with nothing changed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hotspotguard.usecases.operations import OperationError, Operations, Paths
+from tests.helper.test_fix_docker import normalized_ruleset
+from tests.kernel.scenarios.model import ruleset
+from tests.lab import Lab
+from tests.usecases.test_operations import _in_netns
+
+pytestmark = pytest.mark.kernel
+
+FORWARD_FLOWS = ("outbound", "reply", "outbound6", "reply6")
+INPUT_FLOWS = ("dhcp", "dns", "dhcp6", "dns6")
+
+HAND_WRITTEN = """
+table inet filter {
+    chain forward {
+        type filter hook forward priority filter; policy accept;
+        ct state invalid drop
+        iifname "lan9" accept
+        counter drop comment "router script: nothing else is forwarded"
+    }
+}
+"""
+
+
+def operations(tmp_path: Path) -> Operations:
+    return Operations(Paths(str(tmp_path / "state"), str(tmp_path / "d"), str(tmp_path / "nm")))
+
+
+def delivered(lab: Lab, flows: tuple[str, ...]) -> dict[str, bool]:
+    return {name: flow.delivered for name, flow in lab.probe(flows).items() if name in flows}
+
+
+def prove(
+    lab: Lab, tmp_path: Path, strategy: str, flows: tuple[str, ...]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Preview, apply, apply again, undo: packets, the no-op and the exact undo checked.
+    The preview and the first apply's result, for the test's own checks."""
+    ops = operations(tmp_path)
+    before = normalized_ruleset(lab)
+    assert not any(delivered(lab, flows).values())
+    preview = _in_netns(lab.host, lambda: ops.preview("hs0", strategy))
+    assert preview["plan"]["strategy"] == strategy
+    assert preview["after"]["verdict"] == "ok"
+    assert normalized_ruleset(lab) == before  # a preview changes nothing
+    generation = preview["generation"]
+    done = _in_netns(
+        lab.host,
+        lambda: ops.apply("hs0", strategy, permanent=False, uid=0, generation=generation),
+    )
+    assert done["changed"]
+    assert all(delivered(lab, flows).values()), lab.ruleset()
+    applied = normalized_ruleset(lab)
+    again = _in_netns(lab.host, lambda: ops.apply("hs0", strategy, permanent=False, uid=0))
+    assert not again["changed"] and normalized_ruleset(lab) == applied
+    assert _in_netns(lab.host, ops.list_fixes)[0]["in_place"] is True
+    undone = _in_netns(lab.host, lambda: ops.undo(f"{strategy}@hs0", uid=0))
+    assert undone["removed_rules"] == sum(len(c["rules"]) for c in done["changes"])
+    assert normalized_ruleset(lab) == before
+    assert not any(delivered(lab, flows).values())
+    return preview, done
+
+
+def test_forward_allow_in_a_hand_written_inet_table(clean_lab: Lab, tmp_path: Path) -> None:
+    lab = clean_lab
+    lab.load_nft(ruleset("nm-shared-hs0.nft"))
+    lab.load_nft(HAND_WRITTEN)
+    preview, done = prove(lab, tmp_path, "forward-allow", FORWARD_FLOWS)
+    (change,) = done["changes"]
+    assert (change["tool"], change["family"], change["table"], change["chain"]) == (
+        "nft",
+        "inet",
+        "filter",
+        "forward",
+    )
+    assert change["anchor"].startswith("drop comment") or "drop" in change["anchor"]
+    assert "another program's table (inet filter)" in preview["plan"]["tradeoff"]
+    lines = preview["plan"]["preview"]
+    assert lines[0].startswith("nft insert rule inet filter forward handle ")
+    assert 'iifname "hs0" oifname "up0" ip saddr 10.42.0.0/24 accept' in lines[0]
+
+
+def test_forward_allow_in_dockers_nftables_table(clean_lab: Lab, tmp_path: Path) -> None:
+    """Docker 29's own table (no DOCKER-USER): docker-user says why not, forward-allow works."""
+    lab = clean_lab
+    lab.load_nft(ruleset("nm-shared-hs0.nft"))
+    lab.load_nft(ruleset("docker29-policy-drop.nft"))
+    ops = operations(tmp_path)
+    with pytest.raises(OperationError, match="DOCKER-USER chain is not there") as info:
+        _in_netns(lab.host, lambda: ops.preview("hs0", "docker-user"))
+    assert info.value.kind == "NotApplicable"
+    recommended = _in_netns(lab.host, lambda: ops.preview("hs0", ""))
+    assert recommended["plan"]["strategy"] == "forward-allow"
+    _, done = prove(lab, tmp_path, "forward-allow", ("outbound", "reply"))
+    (change,) = done["changes"]
+    assert (change["table"], change["chain"], change["before"]) == (
+        "docker-bridges",
+        "filter-FORWARD",
+        None,
+    )
+
+
+def test_input_allow_before_an_input_policy_drop(clean_lab: Lab, tmp_path: Path) -> None:
+    lab = clean_lab
+    lab.load_nft(ruleset("nm-shared-hs0.nft"))
+    lab.load_nft(ruleset("input-drop-forgets-hotspot.nft"))
+    preview, done = prove(lab, tmp_path, "input-allow", INPUT_FLOWS)
+    (change,) = done["changes"]
+    assert (change["family"], change["chain"], change["before"]) == ("inet", "input", None)
+    assert any("udp dport 67" in line for line in preview["plan"]["preview"])
+
+
+def test_forward_allow_in_ufws_iptables_chains(clean_lab: Lab, tmp_path: Path) -> None:
+    """ufw (iptables-nft) that serves DHCP and DNS but routes nothing: the accepts go at the
+    end of FORWARD, before its policy drop, through iptables-nft-restore."""
+    lab = clean_lab
+    lab.load_nft(ruleset("nm-shared-hs0.nft"))
+    lab.load_iptables(ruleset("ufw.rules"))
+    lab.load_iptables(ruleset("ufw-user-services-only.rules"))
+    preview, done = prove(lab, tmp_path, "forward-allow", ("outbound", "reply"))
+    (change,) = done["changes"]
+    assert (change["tool"], change["table"], change["chain"]) == (
+        "iptables-nft",
+        "filter",
+        "FORWARD",
+    )
+    assert "(ufw)" in preview["plan"]["tradeoff"]
+
+
+UFW_ROUTE_ONLY = """*filter
+-A ufw-user-forward -i hs0 -o up0 -j ACCEPT
+COMMIT
+"""
+
+
+def test_input_allow_in_ufws_iptables_chains(clean_lab: Lab, tmp_path: Path) -> None:
+    """ufw that routes the hotspot but drops its DHCP in ufw-skip-to-policy-input (and DNS by
+    the INPUT policy): the accepts go just before each dropping rule the engine names."""
+    lab = clean_lab
+    lab.load_nft(ruleset("nm-shared-hs0.nft"))
+    lab.load_iptables(ruleset("ufw.rules"))
+    lab.load_iptables(UFW_ROUTE_ONLY)
+    _, done = prove(lab, tmp_path, "input-allow", ("dhcp", "dns"))
+    assert {c["tool"] for c in done["changes"]} == {"iptables-nft"}
+
+
+def test_a_chain_that_moved_since_the_preview_is_refused(clean_lab: Lab, tmp_path: Path) -> None:
+    lab = clean_lab
+    lab.load_nft(ruleset("nm-shared-hs0.nft"))
+    lab.load_nft(HAND_WRITTEN)
+    ops = operations(tmp_path)
+    preview = _in_netns(lab.host, lambda: ops.preview("hs0", "forward-allow"))
+    lab.load_nft('add rule inet filter forward iifname "lan8" accept')
+    before = normalized_ruleset(lab)
+
+    def apply(generation: str) -> Callable[[], Any]:
+        return lambda: ops.apply(
+            "hs0", "forward-allow", permanent=False, uid=0, generation=generation
+        )
+
+    with pytest.raises(OperationError) as info:
+        _in_netns(lab.host, apply(preview["generation"]))
+    assert info.value.kind == "Stale"
+    assert normalized_ruleset(lab) == before
+    assert json.loads(json.dumps(_in_netns(lab.host, ops.list_fixes))) == []

@@ -85,7 +85,7 @@ def test_docker_user_is_recommended_for_dockers_forward_drop() -> None:
     snapshot = docker_capture()
     verdict = verify_current(snapshot, parse_ruleset(snapshot), "nmp-hs0")
     assert preferred_strategy(verdict) == "docker-user"
-    assert remedies(verdict) == ("docker-user", "forward-allow")
+    assert remedies(verdict) == ("docker-user", "docker-stale-drop", "forward-allow")
 
 
 def test_no_docker_user_chain_no_plan() -> None:
@@ -173,10 +173,14 @@ def test_candidates_least_privileged_first() -> None:
     snapshot = docker_capture()
     ruleset = parse_ruleset(snapshot)
     listed = candidates(snapshot, ruleset, "nmp-hs0")
-    assert [(c.strategy, c.works, c.reason) for c in listed] == [
-        ("docker-user", True, None),
-        ("forward-allow", True, None),
+    assert [(c.strategy, c.works) for c in listed] == [
+        ("docker-user", True),
+        ("docker-stale-drop", False),
+        ("forward-allow", True),
     ]
+    # one that cannot work here says why, in one line
+    reason = listed[1].reason
+    assert reason is not None and "no docker-bridges table" in reason and "\n" not in reason
     best = recommended(snapshot, ruleset, "nmp-hs0")
     assert best is not None and best.strategy == "docker-user"
 

@@ -25,6 +25,7 @@ def test_plan_apply_and_recheck(controller: Controller, backend: EngineBackend, 
     assert [dialog.strategy_box.itemData(i) for i in range(dialog.strategy_box.count())] == [
         "",
         "docker-user",
+        "docker-stale-drop",
         "forward-allow",
     ]
     assert dialog.summary.text().startswith("docker-user@nmp-hs0: ")

@@ -67,7 +67,8 @@ def prove(
     assert not again["changed"] and normalized_ruleset(lab) == applied
     assert _in_netns(lab.host, ops.list_fixes)[0]["in_place"] is True
     undone = _in_netns(lab.host, lambda: ops.undo(f"{strategy}@hs0", uid=0))
-    assert undone["removed_rules"] == sum(len(c["rules"]) for c in done["changes"])
+    counted = sum(len(c.get("rules", c.get("removed", []))) for c in done["changes"])
+    assert undone["removed_rules"] == counted
     assert normalized_ruleset(lab) == before
     assert not any(delivered(lab, flows).values())
     return preview, done

@@ -140,7 +140,50 @@ class ChainInsert:
         }
 
 
-Change = RuleChange | SysctlChange | ChainInsert
+@dataclass(frozen=True)
+class ChainReset:
+    """A built-in chain of a table iptables manages, cleared of what another program left:
+    its policy set to `policy` (None: left alone) and the rules `removed` deleted (each with
+    its 1-based position, so undo puts it back where it was).  `previous` is the policy as
+    it was, which undo restores."""
+
+    variant: Variant
+    family: Literal[4, 6]
+    table: str
+    chain: str
+    policy: str | None
+    previous: str | None
+    removed: tuple[tuple[int, str], ...] = ()
+
+    @property
+    def command(self) -> str:
+        return ("iptables" if self.family == 4 else "ip6tables") + f"-{self.variant}"
+
+    def preview(self) -> list[str]:
+        lines = [
+            f"{self.command} -t {self.table} -D {self.chain} {spec}" for _, spec in self.removed
+        ]
+        if self.policy is not None and self.policy != self.previous:
+            was = f" (now {self.previous.upper()})" if self.previous else ""
+            lines.append(
+                f"{self.command} -t {self.table} -P {self.chain} {self.policy.upper()}{was}"
+            )
+        return lines
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "reset",
+            "variant": self.variant,
+            "family": self.family,
+            "table": self.table,
+            "chain": self.chain,
+            "policy": self.policy,
+            "previous": self.previous,
+            "removed": [[position, spec] for position, spec in self.removed],
+        }
+
+
+Change = RuleChange | SysctlChange | ChainInsert | ChainReset
 
 
 @dataclass(frozen=True)
@@ -189,6 +232,17 @@ def change_from_json(doc: dict[str, Any]) -> Change:
             str(doc.get("anchor", "")),
             tuple(str(rule) for rule in doc["rules"]),
             tuple(str(expr) for expr in doc.get("exprs") or ()),
+        )
+    if doc.get("kind") == "reset":
+        policy, previous = doc.get("policy"), doc.get("previous")
+        return ChainReset(
+            "legacy" if doc["variant"] == "legacy" else "nft",
+            4 if doc["family"] == 4 else 6,
+            str(doc["table"]),
+            str(doc["chain"]),
+            None if policy is None else str(policy),
+            None if previous is None else str(previous),
+            tuple((int(position), str(spec)) for position, spec in doc.get("removed") or ()),
         )
     if doc.get("kind") == "rules":
         family: Literal[4, 6] = 4 if doc["family"] == 4 else 6

@@ -19,8 +19,10 @@ from hotspotguard.fixes.allow import (
     plan_allow,
     without_tag,
 )
+from hotspotguard.fixes.docker import DockerUnavailable, reset_in_memory, stale_drop_changes
 from hotspotguard.fixes.plan import (
     ChainInsert,
+    ChainReset,
     Change,
     Plan,
     RuleChange,
@@ -201,12 +203,32 @@ def _plan_allow(
     )
 
 
+def _plan_docker_stale_drop(
+    snapshot: Snapshot, ruleset: Ruleset, hotspot: Hotspot, fix_id: str
+) -> Plan:
+    try:
+        changes = stale_drop_changes(ruleset)
+    except DockerUnavailable as error:
+        raise FixUnavailable(str(error)) from None
+    return Plan(
+        fix_id,
+        "docker-stale-drop",
+        hotspot.iface,
+        "clear what Docker's old iptables backend left: the FORWARD policy drop and the jumps "
+        "into its chains (Docker 29 runs its nftables backend here)",
+        "Docker's current rules are untouched; the host forwards by its other rules, as it "
+        "will after the next reboot",
+        changes,
+    )
+
+
 Planner = Callable[[Snapshot, Ruleset, Hotspot, str], Plan]
 PLANNERS: dict[str, Planner] = {
     "docker-user": _plan_docker_user,
     "sysctl-forwarding": lambda snapshot, _ruleset, hotspot, fix_id: _plan_sysctl_forwarding(
         snapshot, hotspot, fix_id
     ),
+    "docker-stale-drop": _plan_docker_stale_drop,
     "forward-allow": lambda snapshot, ruleset, hotspot, fix_id: _plan_allow(
         snapshot, ruleset, hotspot, fix_id, "forward-allow"
     ),
@@ -260,6 +282,8 @@ def apply_in_memory(snapshot: Snapshot, ruleset: Ruleset, plan: Plan) -> tuple[S
                 ruleset = insert_in_memory(ruleset, change, plan.tag)
             except AllowUnavailable as error:
                 raise FixUnavailable(str(error)) from None
+        elif isinstance(change, ChainReset):
+            ruleset = reset_in_memory(ruleset, change)
         else:
             sysctl[change.name] = change.value
             # as in the kernel, writing the global switch sets every interface's too

@@ -20,7 +20,6 @@ from typing import Any, Literal
 from hotspotguard.assessment import verdict_brief
 from hotspotguard.fixes import STRATEGY_NAMES
 from hotspotguard.fixes.plan import (
-    ChainInsert,
     Change,
     Plan,
     RuleChange,
@@ -37,7 +36,7 @@ from hotspotguard.fixes.strategies import (
 )
 from hotspotguard.ruleset import Ruleset, Snapshot, SnapshotError, load_snapshot, parse_ruleset
 from hotspotguard.system import firewall, persist
-from hotspotguard.usecases import inserts, state
+from hotspotguard.usecases import edits, state
 from hotspotguard.verdict.report import summary
 
 ErrorKind = Literal["InvalidArgument", "NotFound", "Stale", "NotApplicable", "Failed"]
@@ -254,9 +253,10 @@ class Operations:
                     changed |= moved_to is not None
                     expected = moved_to or expected
                     done.append(change)
-                elif isinstance(change, ChainInsert):
-                    changed |= _apply_insert(change, plan.tag)
-                    done.append(change)
+                elif isinstance(change, edits.KINDS):
+                    did, recorded = _apply_edit(change, plan.tag, record)
+                    changed |= did
+                    done.append(recorded)
                 else:
                     previous = firewall.read_sysctl(change.name)
                     linked = tuple(firewall.linked_settings(change.name).items())
@@ -322,8 +322,8 @@ class Operations:
             with contextlib.suppress(firewall.FirewallError, OSError):
                 if isinstance(change, RuleChange):
                     self._remove(change, fix_tag)
-                elif isinstance(change, ChainInsert):
-                    inserts.remove(change, fix_tag)
+                elif isinstance(change, edits.KINDS):
+                    edits.undo(change, fix_tag)
                 else:
                     self._undo_sysctl(change, force=True)
 
@@ -349,8 +349,8 @@ class Operations:
                 change = change_from_json(raw)
                 if isinstance(change, RuleChange):
                     removed += self._remove(change, tag(str(record["id"])))
-                elif isinstance(change, ChainInsert):
-                    removed += inserts.remove(change, tag(str(record["id"])))
+                elif isinstance(change, edits.KINDS):
+                    removed += edits.undo(change, tag(str(record["id"])))
                 else:
                     self._undo_sysctl(change)
         except (firewall.FirewallError, OSError, KeyError, TypeError, ValueError) as error:
@@ -381,8 +381,8 @@ class Operations:
                     )
                     if not firewall.same_rules(present, change.rules):
                         return False
-                elif isinstance(change, ChainInsert):
-                    if not inserts.in_place(change, tag(str(record["id"]))):
+                elif isinstance(change, edits.KINDS):
+                    if not edits.in_place(change, tag(str(record["id"]))):
                         return False
                 elif firewall.read_sysctl(change.name) != change.value:
                     return False
@@ -472,10 +472,12 @@ class Operations:
         return []
 
 
-def _apply_insert(change: ChainInsert, fix_tag: str) -> bool:
+def _apply_edit(
+    change: edits.Edit, fix_tag: str, record: dict[str, Any] | None
+) -> tuple[bool, Change]:
     try:
-        return inserts.apply(change, fix_tag)
-    except inserts.StaleChain as error:
+        return edits.apply(change, fix_tag, record)
+    except edits.StaleEdit as error:
         raise OperationError("Stale", str(error)) from None
 
 

@@ -1,0 +1,109 @@
+"""Docker's own ways out: `docker-stale-drop` (what the iptables backend left behind once
+Docker 29 runs its nftables backend) and `docker-no-drop` (Docker ≥ 28's
+``"ip-forward-no-drop": true``).  Pure: the planners read the ruleset and the facts the
+use case gathered (Docker's version, daemon.json's text); nothing here touches the machine."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import replace
+
+from hotspotguard.fixes.plan import ChainReset, Variant
+from hotspotguard.ruleset import Ruleset
+from hotspotguard.ruleset.model import Chain, Table
+
+SOURCE_VARIANT: dict[str, Variant] = {"iptables-nft": "nft", "iptables-legacy": "legacy"}
+
+
+class DockerUnavailable(Exception):
+    """The strategy does not apply here; the message is one line."""
+
+
+def _jump_target(text: str) -> str | None:
+    try:
+        tokens = shlex.split(text)
+    except ValueError:
+        return None
+    for index, token in enumerate(tokens[:-1]):
+        if token in ("-j", "-g", "--jump", "--goto"):
+            return tokens[index + 1]
+    return None
+
+
+def _spec(chain: str, text: str) -> str:
+    prefix = f"-A {chain} "
+    return text[len(prefix) :] if text.startswith(prefix) else text
+
+
+def _docker_filter_tables(ruleset: Ruleset) -> list[Table]:
+    """The iptables `filter` tables that hold Docker's chains."""
+    return [
+        table
+        for table in ruleset.tables
+        if table.name == "filter"
+        and table.source in SOURCE_VARIANT
+        and any(chain.name.startswith("DOCKER") for chain in table.chains)
+    ]
+
+
+def _reset(table: Table, chain: Chain, policy: str | None) -> ChainReset:
+    removed = tuple(
+        (position, _spec(chain.name, rule.text))
+        for position, rule in enumerate(chain.rules, 1)
+        if (_jump_target(rule.text) or "").startswith("DOCKER")
+    )
+    return ChainReset(
+        SOURCE_VARIANT[table.source],
+        4 if table.family == "ip" else 6,
+        table.name,
+        chain.name,
+        policy,
+        chain.policy,
+        removed,
+    )
+
+
+def stale_drop_changes(ruleset: Ruleset) -> tuple[ChainReset, ...]:
+    """The reset of each iptables `filter` FORWARD Docker's old backend left: policy ACCEPT
+    and no jumps into its chains (the chains themselves stay, unreferenced, as Docker left
+    them).  Planned the same way while already done (then each change is a no-op)."""
+    if not any(
+        table.name == "docker-bridges" and table.source == "nft" for table in ruleset.tables
+    ):
+        raise DockerUnavailable(
+            "Docker does not run its nftables backend here (no docker-bridges table): "
+            "its iptables rules are live, not stale"
+        )
+    changes = []
+    for table in _docker_filter_tables(ruleset):
+        for chain in table.chains:
+            if chain.hook is None:
+                continue
+            change = _reset(table, chain, "accept" if chain.name == "FORWARD" else None)
+            if change.removed or chain.name == "FORWARD":
+                changes.append(change)
+    if not changes:
+        raise DockerUnavailable("Docker's old iptables backend left no rules here")
+    return tuple(changes)
+
+
+def reset_in_memory(ruleset: Ruleset, change: ChainReset) -> Ruleset:
+    """`ruleset` with `change` done."""
+    family = "ip" if change.family == 4 else "ip6"
+    source = "iptables-nft" if change.variant == "nft" else "iptables-legacy"
+    specs = {spec for _, spec in change.removed}
+    tables = list(ruleset.tables)
+    for position, table in enumerate(tables):
+        if (table.family, table.name, table.source) != (family, change.table, source):
+            continue
+        chains = []
+        for chain in table.chains:
+            if chain.name == change.chain:
+                kept = tuple(r for r in chain.rules if _spec(chain.name, r.text) not in specs)
+                policy = chain.policy
+                if change.policy is not None:
+                    policy = "drop" if change.policy == "drop" else "accept"
+                chain = replace(chain, rules=kept, policy=policy)
+            chains.append(chain)
+        tables[position] = replace(table, chains=tuple(chains))
+    return Ruleset(tuple(tables), ruleset.warnings)

@@ -16,6 +16,9 @@ from typing import Any, Protocol
 
 from hotspotguard.usecases.operations import OperationError
 
+#: refusals (bad input, not applicable here, overtaken by a change) exit 2: nothing changed
+REFUSED = ("InvalidArgument", "NotFound", "NotApplicable", "Stale")
+
 
 class CommandError(Exception):
     """A refused or failed command: one line on stderr; `code` is the exit status."""
@@ -105,7 +108,9 @@ class ThroughHelper:
         except HelperUnavailable as error:
             raise CommandError(str(error), 2) from None
         except HelperRefused as error:
-            code = 2 if error.kind in ("InvalidArgument", "NotFound") else 1
+            code = (
+                2 if error.kind in ("InvalidArgument", "NotFound", "NotApplicable", "Stale") else 1
+            )
             raise CommandError(str(error), code) from None
 
     def preview(self, iface: str, strategy: str) -> dict[str, Any]:
@@ -184,7 +189,7 @@ def _run(action: Any) -> Any:
     try:
         return action()
     except OperationError as error:
-        code = 2 if error.kind in ("InvalidArgument", "NotFound") else 1
+        code = 2 if error.kind in REFUSED else 1
         raise CommandError(str(error), code) from None
 
 

@@ -85,7 +85,12 @@ def test_docker_user_is_recommended_for_dockers_forward_drop() -> None:
     snapshot = docker_capture()
     verdict = verify_current(snapshot, parse_ruleset(snapshot), "nmp-hs0")
     assert preferred_strategy(verdict) == "docker-user"
-    assert remedies(verdict) == ("docker-user", "docker-stale-drop", "forward-allow")
+    assert remedies(verdict) == (
+        "docker-user",
+        "docker-stale-drop",
+        "forward-allow",
+        "docker-no-drop",
+    )
 
 
 def test_no_docker_user_chain_no_plan() -> None:
@@ -177,6 +182,7 @@ def test_candidates_least_privileged_first() -> None:
         ("docker-user", True),
         ("docker-stale-drop", False),
         ("forward-allow", True),
+        ("docker-no-drop", False),  # no Docker facts given: "not installed here"
     ]
     # one that cannot work here says why, in one line
     reason = listed[1].reason
@@ -203,3 +209,21 @@ def test_forward_allow_appends_before_dockers_policy_drop() -> None:
     assert all(rule_tag(rule) == plan.tag for rule in change.rules)
     assert change_from_json(change.to_json()) == change
     assert plan.preview()[0].startswith("iptables-nft -t filter -A FORWARD -s 10.42.0.0/24")
+
+
+def test_daemon_json_merge_keeps_keys_order_and_indentation() -> None:
+    from hotspotguard.fixes.docker import DockerUnavailable, merged_daemon_json, version_tuple
+
+    text = '{\n\t"b": 1,\n\t"a": {"x": [1, 2]}\n}\n'
+    merged = merged_daemon_json(text, "daemon.json")
+    assert (
+        merged == '{\n\t"b": 1,\n\t"a": {\n\t\t"x": [\n\t\t\t1,\n\t\t\t2\n\t\t]\n\t},\n'
+        '\t"ip-forward-no-drop": true\n}\n'
+    )
+    assert merged_daemon_json(None, "d") == '{\n  "ip-forward-no-drop": true\n}\n'
+    for bad in ("[1]", "{", '{"a": 1} x'):
+        with pytest.raises(DockerUnavailable, match="d is not"):
+            merged_daemon_json(bad, "d")
+    assert version_tuple("20.10.24+dfsg1") == (20, 10, 24)
+    assert version_tuple("28.0.1") == (28, 0, 1)
+    assert version_tuple("29.0.0-rc.1") == (29, 0, 0)

@@ -27,6 +27,7 @@ def test_plan_apply_and_recheck(controller: Controller, backend: EngineBackend, 
         "docker-user",
         "docker-stale-drop",
         "forward-allow",
+        "docker-no-drop",
     ]
     assert dialog.summary.text().startswith("docker-user@nmp-hs0: ")
     lines = dialog.plan.toPlainText().splitlines()

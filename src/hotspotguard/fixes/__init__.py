@@ -17,6 +17,7 @@ FORWARD_FLOWS = frozenset({"outbound", "reply", "outbound6", "reply6"})
 STRATEGIES: dict[str, str] = {
     "docker-user": "accept the hotspot's traffic in Docker's DOCKER-USER chain",
     "sysctl-forwarding": "turn IPv4/IPv6 forwarding on",
+    "docker-no-drop": "Docker 28's ip-forward-no-drop option, and the FORWARD policy accept now",
     "docker-stale-drop": "clear the FORWARD drop Docker's old iptables backend left behind",
     "forward-allow": "accept the hotspot's forwarded traffic before the rule that drops it",
     "input-allow": "accept DHCP and DNS from the hotspot before the rule that drops them",
@@ -40,6 +41,6 @@ def candidate_fixes(owner: str, flow: str) -> list[str]:
         return []
     if flow in FORWARD_FLOWS:
         if owner == "docker":
-            return ["docker-user", "docker-stale-drop", "forward-allow"]
+            return ["docker-user", "docker-stale-drop", "forward-allow", "docker-no-drop"]
         return ["forward-allow"]
     return ["input-allow"]

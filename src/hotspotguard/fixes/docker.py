@@ -5,10 +5,12 @@ use case gathered (Docker's version, daemon.json's text); nothing here touches t
 
 from __future__ import annotations
 
+import itertools
+import json
 import shlex
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
-from hotspotguard.fixes.plan import ChainReset, Variant
+from hotspotguard.fixes.plan import ChainReset, FileChange, Variant
 from hotspotguard.ruleset import Ruleset
 from hotspotguard.ruleset.model import Chain, Table
 
@@ -107,3 +109,90 @@ def reset_in_memory(ruleset: Ruleset, change: ChainReset) -> Ruleset:
             chains.append(chain)
         tables[position] = replace(table, chains=tuple(chains))
     return Ruleset(tuple(tables), ruleset.warnings)
+
+
+# --- docker-no-drop ---------------------------------------------------------------------
+
+NO_DROP_OPTION = "ip-forward-no-drop"
+NO_DROP_SINCE = (28, 0)
+DAEMON_JSON = "/etc/docker/daemon.json"
+
+
+@dataclass(frozen=True)
+class DockerFacts:
+    """What the planners need to know of Docker beyond the ruleset (gathered by the use case):
+    its version (None: not found), and daemon.json's text (None: no file)."""
+
+    version: str | None = None
+    daemon_json: str | None = None
+    daemon_json_path: str = DAEMON_JSON
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """ "28.0.1" -> (28, 0, 1); "20.10.24+dfsg1" -> (20, 10, 24)."""
+    numbers = []
+    for part in version.split("+", 1)[0].split("-", 1)[0].split("."):
+        digits = "".join(itertools.takewhile(str.isdigit, part))
+        if not digits:
+            break
+        numbers.append(int(digits))
+    return tuple(numbers)
+
+
+def merged_daemon_json(text: str | None, path: str) -> str:
+    """daemon.json with ``"ip-forward-no-drop": true``, every other key, value and their order
+    kept (the indentation too, where it is one); `DockerUnavailable` when it is not a JSON
+    object, so nothing is written."""
+    if text is None or not text.strip():
+        return json.dumps({NO_DROP_OPTION: True}, indent=2) + "\n"
+    try:
+        doc = json.loads(text)
+    except ValueError as error:
+        raise DockerUnavailable(f"{path} is not valid JSON ({error}): fix it first") from None
+    if not isinstance(doc, dict):
+        raise DockerUnavailable(f"{path} is not a JSON object: fix it first")
+    doc[NO_DROP_OPTION] = True
+    indent = _indent(text)
+    return json.dumps(doc, indent=indent, ensure_ascii=False) + "\n"
+
+
+def _indent(text: str) -> int | str:
+    for line in text.splitlines()[1:]:
+        stripped = line.lstrip(" \t")
+        if stripped and len(stripped) < len(line):
+            lead = line[: len(line) - len(stripped)]
+            return "\t" if lead.startswith("\t") else len(lead)
+    return 2
+
+
+def no_drop_changes(ruleset: Ruleset, facts: DockerFacts) -> tuple[FileChange | ChainReset, ...]:
+    """daemon.json with the option, and each Docker FORWARD policy drop reset to accept now
+    (the option only stops Docker from setting it at its next start)."""
+    if facts.version is None:
+        raise DockerUnavailable("Docker is not installed here (no dockerd, no API socket)")
+    if version_tuple(facts.version) < NO_DROP_SINCE:
+        raise DockerUnavailable(
+            f"Docker {facts.version} is older than 28: the {NO_DROP_OPTION} option does not exist"
+        )
+    after = merged_daemon_json(facts.daemon_json, facts.daemon_json_path)
+    what = f'set "{NO_DROP_OPTION}": true, every other key kept'
+    if after == facts.daemon_json:
+        what = f'"{NO_DROP_OPTION}": true is already set'
+    # there even when already set: a second apply is then a no-op that keeps the first's record
+    changes: list[FileChange | ChainReset] = [
+        FileChange(facts.daemon_json_path, facts.daemon_json, after, what)
+    ]
+    for table in _docker_filter_tables(ruleset):
+        forward = table.chain("FORWARD")
+        if forward is not None and forward.hook is not None:
+            changes.append(
+                ChainReset(
+                    SOURCE_VARIANT[table.source],
+                    4 if table.family == "ip" else 6,
+                    table.name,
+                    "FORWARD",
+                    "accept",
+                    forward.policy,
+                )
+            )
+    return tuple(changes)

@@ -183,7 +183,38 @@ class ChainReset:
         }
 
 
-Change = RuleChange | SysctlChange | ChainInsert | ChainReset
+@dataclass(frozen=True)
+class FileChange:
+    """A configuration file another program reads, rewritten whole: `before` is its text as
+    planned (None: it did not exist), `after` the new text.  Apply refuses a file that is
+    neither (edited since the plan); undo writes `before` back (or removes the file)."""
+
+    path: str
+    before: str | None
+    after: str
+    what: str  # one line: the edit, for the preview
+
+    @property
+    def backup(self) -> str:
+        return self.path + ".hotspotguard-backup"
+
+    def preview(self) -> list[str]:
+        if self.before == self.after:
+            return [f"{self.path}: {self.what}"]
+        kept = f" (the old file kept as {self.backup})" if self.before is not None else ""
+        return [f"edit {self.path}: {self.what}{kept}"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "file",
+            "path": self.path,
+            "before": self.before,
+            "after": self.after,
+            "what": self.what,
+        }
+
+
+Change = RuleChange | SysctlChange | ChainInsert | ChainReset | FileChange
 
 
 @dataclass(frozen=True)
@@ -232,6 +263,14 @@ def change_from_json(doc: dict[str, Any]) -> Change:
             str(doc.get("anchor", "")),
             tuple(str(rule) for rule in doc["rules"]),
             tuple(str(expr) for expr in doc.get("exprs") or ()),
+        )
+    if doc.get("kind") == "file":
+        before = doc.get("before")
+        return FileChange(
+            str(doc["path"]),
+            None if before is None else str(before),
+            str(doc["after"]),
+            str(doc.get("what", "")),
         )
     if doc.get("kind") == "reset":
         policy, previous = doc.get("policy"), doc.get("previous")

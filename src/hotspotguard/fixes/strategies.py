@@ -7,8 +7,8 @@ says the hotspot comes out ``ok`` (`verify`).  Nothing here touches the machine.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from hotspotguard.fixes import STRATEGIES, remedies
 from hotspotguard.fixes.allow import (
@@ -19,11 +19,18 @@ from hotspotguard.fixes.allow import (
     plan_allow,
     without_tag,
 )
-from hotspotguard.fixes.docker import DockerUnavailable, reset_in_memory, stale_drop_changes
+from hotspotguard.fixes.docker import (
+    DockerFacts,
+    DockerUnavailable,
+    no_drop_changes,
+    reset_in_memory,
+    stale_drop_changes,
+)
 from hotspotguard.fixes.plan import (
     ChainInsert,
     ChainReset,
     Change,
+    FileChange,
     Plan,
     RuleChange,
     SysctlChange,
@@ -222,30 +229,70 @@ def _plan_docker_stale_drop(
     )
 
 
-Planner = Callable[[Snapshot, Ruleset, Hotspot, str], Plan]
+def _plan_docker_no_drop(
+    snapshot: Snapshot, ruleset: Ruleset, hotspot: Hotspot, fix_id: str, facts: DockerFacts
+) -> Plan:
+    try:
+        changes = no_drop_changes(ruleset, facts)
+    except DockerUnavailable as error:
+        raise FixUnavailable(str(error)) from None
+    return Plan(
+        fix_id,
+        "docker-no-drop",
+        hotspot.iface,
+        f'tell Docker {facts.version} not to set the FORWARD policy to drop ("ip-forward-no-drop" '
+        "in daemon.json, from its next start) and set it to accept now",
+        "Docker's other forwarded traffic is then no longer dropped by policy: the host forwards "
+        "between all its interfaces unless another rule drops it",
+        changes,
+    )
+
+
+class Planner(Protocol):
+    def __call__(
+        self,
+        snapshot: Snapshot,
+        ruleset: Ruleset,
+        hotspot: Hotspot,
+        fix_id: str,
+        facts: DockerFacts,
+    ) -> Plan: ...
+
+
 PLANNERS: dict[str, Planner] = {
-    "docker-user": _plan_docker_user,
-    "sysctl-forwarding": lambda snapshot, _ruleset, hotspot, fix_id: _plan_sysctl_forwarding(
+    "docker-user": lambda snapshot, ruleset, hotspot, fix_id, facts: _plan_docker_user(
+        snapshot, ruleset, hotspot, fix_id
+    ),
+    "sysctl-forwarding": lambda snapshot, ruleset, hotspot, fix_id, facts: _plan_sysctl_forwarding(
         snapshot, hotspot, fix_id
     ),
-    "docker-stale-drop": _plan_docker_stale_drop,
-    "forward-allow": lambda snapshot, ruleset, hotspot, fix_id: _plan_allow(
+    "docker-stale-drop": lambda snapshot, ruleset, hotspot, fix_id, facts: _plan_docker_stale_drop(
+        snapshot, ruleset, hotspot, fix_id
+    ),
+    "docker-no-drop": _plan_docker_no_drop,
+    "forward-allow": lambda snapshot, ruleset, hotspot, fix_id, facts: _plan_allow(
         snapshot, ruleset, hotspot, fix_id, "forward-allow"
     ),
-    "input-allow": lambda snapshot, ruleset, hotspot, fix_id: _plan_allow(
+    "input-allow": lambda snapshot, ruleset, hotspot, fix_id, facts: _plan_allow(
         snapshot, ruleset, hotspot, fix_id, "input-allow"
     ),
 }
 IMPLEMENTED = tuple(PLANNERS)
 
 
-def plan_fix(snapshot: Snapshot, ruleset: Ruleset, iface: str, strategy: str) -> Plan:
+def plan_fix(
+    snapshot: Snapshot,
+    ruleset: Ruleset,
+    iface: str,
+    strategy: str,
+    facts: DockerFacts | None = None,
+) -> Plan:
     """The plan of `strategy` for hotspot `iface`, not yet verified; raises `FixUnavailable`."""
     planner = PLANNERS.get(strategy)
     if strategy not in STRATEGIES or planner is None:
         raise FixUnavailable(f"unknown strategy {strategy!r}")
     hotspot = _hotspot(snapshot, iface)
-    return planner(snapshot, ruleset, hotspot, f"{strategy}@{iface}")
+    return planner(snapshot, ruleset, hotspot, f"{strategy}@{iface}", facts or DockerFacts())
 
 
 def _insert_rules(ruleset: Ruleset, change: RuleChange) -> Ruleset:
@@ -284,6 +331,8 @@ def apply_in_memory(snapshot: Snapshot, ruleset: Ruleset, plan: Plan) -> tuple[S
                 raise FixUnavailable(str(error)) from None
         elif isinstance(change, ChainReset):
             ruleset = reset_in_memory(ruleset, change)
+        elif isinstance(change, FileChange):
+            continue  # read by its program at its next start: nothing changes now
         else:
             sysctl[change.name] = change.value
             # as in the kernel, writing the global switch sets every interface's too
@@ -314,11 +363,15 @@ def verify(snapshot: Snapshot, ruleset: Ruleset, plan: Plan) -> Verification:
 
 
 def verified_plan(
-    snapshot: Snapshot, ruleset: Ruleset, iface: str, strategy: str
+    snapshot: Snapshot,
+    ruleset: Ruleset,
+    iface: str,
+    strategy: str,
+    facts: DockerFacts | None = None,
 ) -> tuple[Plan, Verification]:
     """A plan that the engine says works, with its verification; else `FixUnavailable` naming
     what would still block."""
-    plan = plan_fix(snapshot, ruleset, iface, strategy)
+    plan = plan_fix(snapshot, ruleset, iface, strategy, facts)
     verification = verify(snapshot, ruleset, plan)
     if not verification.works:
         raise FixUnavailable(
@@ -347,14 +400,16 @@ class Candidate:
         return self.plan is not None
 
 
-def candidates(snapshot: Snapshot, ruleset: Ruleset, iface: str) -> list[Candidate]:
+def candidates(
+    snapshot: Snapshot, ruleset: Ruleset, iface: str, facts: DockerFacts | None = None
+) -> list[Candidate]:
     """Every strategy that addresses what blocks `iface`, the least privileged first; those
     the engine proves fix every flow carry their plan, the others the reason they do not."""
     verdict = verify_current(snapshot, ruleset, iface)
     result = []
     for strategy in remedies(verdict):
         try:
-            plan, verification = verified_plan(snapshot, ruleset, iface, strategy)
+            plan, verification = verified_plan(snapshot, ruleset, iface, strategy, facts)
         except FixUnavailable as error:
             result.append(Candidate(strategy, None, None, str(error)))
         else:
@@ -362,6 +417,8 @@ def candidates(snapshot: Snapshot, ruleset: Ruleset, iface: str) -> list[Candida
     return result
 
 
-def recommended(snapshot: Snapshot, ruleset: Ruleset, iface: str) -> Candidate | None:
+def recommended(
+    snapshot: Snapshot, ruleset: Ruleset, iface: str, facts: DockerFacts | None = None
+) -> Candidate | None:
     """The least-privileged candidate the engine proves fixes every blocked flow."""
-    return next((c for c in candidates(snapshot, ruleset, iface) if c.works), None)
+    return next((c for c in candidates(snapshot, ruleset, iface, facts) if c.works), None)

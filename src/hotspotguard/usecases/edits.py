@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from hotspotguard.fixes.plan import ChainInsert, ChainReset, change_from_json
-from hotspotguard.usecases import inserts, resets
+from hotspotguard.fixes.plan import ChainInsert, ChainReset, FileChange, change_from_json
+from hotspotguard.system.firewall import FirewallError
+from hotspotguard.usecases import files, inserts, resets
 
-Edit = ChainInsert | ChainReset
-KINDS = (ChainInsert, ChainReset)
+Edit = ChainInsert | ChainReset | FileChange
+KINDS = (ChainInsert, ChainReset, FileChange)
 
 
 class StaleEdit(Exception):
@@ -24,6 +25,12 @@ def apply(change: Edit, fix_tag: str, record: dict[str, Any] | None) -> tuple[bo
             return inserts.apply(change, fix_tag), change
         except inserts.StaleChain as error:
             raise StaleEdit(str(error)) from None
+    if isinstance(change, FileChange):
+        recorded = _recorded_file(record, change)
+        try:
+            return files.apply(change), recorded or change
+        except files.FileMoved as error:
+            raise StaleEdit(str(error)) from None
     done = resets.merged(_recorded_reset(record, change), change)
     return resets.apply(change), done
 
@@ -32,12 +39,19 @@ def undo(change: Edit, fix_tag: str) -> int:
     """Undo `change`; how many rules it removed or put back."""
     if isinstance(change, ChainInsert):
         return inserts.remove(change, fix_tag)
+    if isinstance(change, FileChange):
+        try:
+            return files.undo(change)
+        except files.FileMoved as error:
+            raise FirewallError(str(error)) from None
     return resets.undo(change)
 
 
 def in_place(change: Edit, fix_tag: str) -> bool:
     if isinstance(change, ChainInsert):
         return inserts.in_place(change, fix_tag)
+    if isinstance(change, FileChange):
+        return files.in_place(change)
     return resets.in_place(change)
 
 
@@ -53,4 +67,15 @@ def _recorded_reset(record: dict[str, Any] | None, change: ChainReset) -> ChainR
             change.chain,
         ):
             return old
+    return None
+
+
+def _recorded_file(record: dict[str, Any] | None, change: FileChange) -> FileChange | None:
+    """The file change an earlier apply recorded, if this one writes the same text (its
+    `before` is the text from before the first apply)."""
+    for raw in (record or {}).get("changes", []):
+        if raw.get("kind") == "file" and raw.get("path") == change.path:
+            old = change_from_json(raw)
+            if isinstance(old, FileChange) and old.after == change.after:
+                return old
     return None

@@ -35,7 +35,7 @@ from hotspotguard.fixes.strategies import (
     verify_current,
 )
 from hotspotguard.ruleset import Ruleset, Snapshot, SnapshotError, load_snapshot, parse_ruleset
-from hotspotguard.system import firewall, persist
+from hotspotguard.system import docker, firewall, persist
 from hotspotguard.usecases import edits, state
 from hotspotguard.verdict.report import summary
 
@@ -181,10 +181,11 @@ class Operations:
         if strategy:
             validate_strategy(strategy)
         live = self._live(iface)
+        facts = docker.facts(live.ruleset)
         if not strategy:
             verdict = verify_current(live.snapshot, live.ruleset, iface)
             applied = [f for f in self._load() if f.get("iface") == iface]
-            offered = candidates(live.snapshot, live.ruleset, iface)
+            offered = candidates(live.snapshot, live.ruleset, iface, facts)
             chosen = next((c.strategy for c in offered if c.works), None)
             if chosen is None and verdict.verdict == "ok" and applied:
                 chosen = str(applied[-1]["strategy"])  # ok thanks to it: apply is then a no-op
@@ -199,7 +200,7 @@ class Operations:
                 )
             strategy = chosen
         try:
-            plan, verification = verified_plan(live.snapshot, live.ruleset, iface, strategy)
+            plan, verification = verified_plan(live.snapshot, live.ruleset, iface, strategy, facts)
         except FixUnavailable as error:
             raise OperationError("NotApplicable", str(error)) from None
         return live, plan, verification

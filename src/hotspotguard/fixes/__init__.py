@@ -21,8 +21,21 @@ STRATEGIES: dict[str, str] = {
     "docker-stale-drop": "clear the FORWARD drop Docker's old iptables backend left behind",
     "forward-allow": "accept the hotspot's forwarded traffic before the rule that drops it",
     "input-allow": "accept DHCP and DNS from the hotspot before the rule that drops them",
+    "combined": "several strategies in one plan, for several culprits at once",
 }
 STRATEGY_NAMES: tuple[str, ...] = tuple(STRATEGIES)
+#: how long each strategy's fix lasts, in one sentence
+PERMANENCE: dict[str, str] = {
+    "docker-user": "until reboot; with --permanent, re-applied whenever Docker starts",
+    "sysctl-forwarding": "until reboot; with --permanent, re-applied at boot",
+    "docker-stale-drop": "until Docker's old rules would be gone anyway (the next reboot)",
+    "docker-no-drop": "permanent: daemon.json keeps Docker from setting the drop again",
+    "forward-allow": "until the table's owner rewrites it; with --permanent, re-applied "
+    "when a hotspot or uplink comes up",
+    "input-allow": "until the table's owner rewrites it; with --permanent, re-applied "
+    "when a hotspot or uplink comes up",
+    "combined": "each step as its strategy: see them",
+}
 
 
 def remedies(verdict: HotspotVerdict) -> tuple[str, ...]:

@@ -286,10 +286,9 @@ def plan_allow(
     snapshot: Snapshot, ruleset: Ruleset, hotspot: Hotspot, flows: tuple[str, ...], fix_tag: str
 ) -> tuple[ChainInsert, ...]:
     """The inserts that get `flows` past every table that drops them (as far as the engine
-    sees; `verify` then checks the whole hotspot)."""
+    sees; `verify` then checks the whole hotspot).  `ruleset` is without this fix's rules."""
     if not snapshot.uplinks and flows == FORWARD:
         raise AllowUnavailable("there is no uplink (no default route) to let the hotspot out to")
-    ruleset = without_tag(ruleset, fix_tag)
     only = replace(snapshot, hotspots=(hotspot,))
     sites: dict[DropSite, list[str]] = {}
     changes: tuple[ChainInsert, ...] = ()

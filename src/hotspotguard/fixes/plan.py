@@ -227,6 +227,7 @@ class Plan:
     summary: str  # one sentence: what it does
     tradeoff: str  # one sentence: what it costs or leaves open
     changes: tuple[Change, ...] = field(default_factory=tuple)
+    steps: tuple[str, ...] = ()  # a combined plan's strategies, in the order they apply
 
     @property
     def tag(self) -> str:
@@ -244,6 +245,7 @@ class Plan:
             "tradeoff": self.tradeoff,
             "changes": [change.to_json() for change in self.changes],
             "preview": self.preview(),
+            "steps": list(self.steps or (self.strategy,)),
         }
 
 

@@ -10,7 +10,7 @@ import ipaddress
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from hotspotguard.fixes import STRATEGIES, remedies
+from hotspotguard.fixes import STRATEGIES, candidate_fixes, remedies
 from hotspotguard.fixes.allow import (
     FORWARD,
     INPUT,
@@ -248,6 +248,59 @@ def _plan_docker_no_drop(
     )
 
 
+COMBINED = "combined"
+MAX_STEPS = 4
+
+
+def _dropped(verdict: HotspotVerdict) -> int:
+    return sum(1 for result in verdict.flows.values() if result.verdict == "drop")
+
+
+def _plan_combined(
+    snapshot: Snapshot, ruleset: Ruleset, hotspot: Hotspot, fix_id: str, facts: DockerFacts
+) -> Plan:
+    """Several culprits at once: for each in turn, the least-privileged strategy that gets
+    past it (fewer flows dropped), planned on the ruleset with the steps before it applied;
+    one plan, applied in one go and undone as one."""
+    steps: list[Plan] = []
+    current = (snapshot, ruleset)
+    for _ in range(MAX_STEPS):
+        verdict = _verdict_of(*current, hotspot.iface)
+        if verdict.verdict != "blocked":
+            break
+        step = None
+        for strategy in remedies(verdict):
+            if strategy in (s.strategy for s in steps):
+                continue
+            try:
+                plan = PLANNERS[strategy](*current, hotspot, fix_id, facts)
+                after = _verdict_of(*apply_in_memory(*current, plan), hotspot.iface)
+            except FixUnavailable:
+                continue
+            if after.verdict == "ok" or _dropped(after) < _dropped(verdict):
+                step = plan
+                break
+        if step is None:
+            break
+        steps.append(step)
+        current = apply_in_memory(*current, step)
+    if len(steps) < 2:
+        raise FixUnavailable(
+            "one strategy is all it takes here"
+            if steps
+            else "no strategy gets past what blocks the hotspot"
+        )
+    return Plan(
+        fix_id,
+        COMBINED,
+        hotspot.iface,
+        "; then ".join(step.summary for step in steps),
+        " ".join(f"{step.strategy}: {step.tradeoff}." for step in steps),
+        tuple(change for step in steps for change in step.changes),
+        tuple(step.strategy for step in steps),
+    )
+
+
 class Planner(Protocol):
     def __call__(
         self,
@@ -276,6 +329,7 @@ PLANNERS: dict[str, Planner] = {
     "input-allow": lambda snapshot, ruleset, hotspot, fix_id, facts: _plan_allow(
         snapshot, ruleset, hotspot, fix_id, "input-allow"
     ),
+    COMBINED: _plan_combined,
 }
 IMPLEMENTED = tuple(PLANNERS)
 
@@ -292,7 +346,10 @@ def plan_fix(
     if strategy not in STRATEGIES or planner is None:
         raise FixUnavailable(f"unknown strategy {strategy!r}")
     hotspot = _hotspot(snapshot, iface)
-    return planner(snapshot, ruleset, hotspot, f"{strategy}@{iface}", facts or DockerFacts())
+    fix_id = f"{strategy}@{iface}"
+    # planned on the chains without this fix's own rules: the same plan while it is in place
+    mine = without_tag(ruleset, tag(fix_id))
+    return planner(snapshot, mine, hotspot, fix_id, facts or DockerFacts())
 
 
 def _insert_rules(ruleset: Ruleset, change: RuleChange) -> Ruleset:
@@ -319,8 +376,6 @@ def _insert_rules(ruleset: Ruleset, change: RuleChange) -> Ruleset:
 def apply_in_memory(snapshot: Snapshot, ruleset: Ruleset, plan: Plan) -> tuple[Snapshot, Ruleset]:
     """The snapshot and ruleset as they would be with `plan` applied."""
     sysctl = dict(snapshot.sysctl)
-    if any(isinstance(change, ChainInsert) for change in plan.changes):
-        ruleset = without_tag(ruleset, plan.tag)  # the chains as the plan saw them
     for change in plan.changes:
         if isinstance(change, RuleChange):
             ruleset = _insert_rules(ruleset, change)
@@ -358,7 +413,9 @@ def verify_current(snapshot: Snapshot, ruleset: Ruleset, iface: str) -> HotspotV
 def verify(snapshot: Snapshot, ruleset: Ruleset, plan: Plan) -> Verification:
     """Run the engine before and after `plan` (in memory)."""
     before = _verdict_of(snapshot, ruleset, plan.iface)
-    after = _verdict_of(*apply_in_memory(snapshot, ruleset, plan), plan.iface)
+    # on the chains as the plan saw them: without the rules of this fix already in place
+    mine = without_tag(ruleset, plan.tag)
+    after = _verdict_of(*apply_in_memory(snapshot, mine, plan), plan.iface)
     return Verification(before, after)
 
 
@@ -407,14 +464,25 @@ def candidates(
     the engine proves fix every flow carry their plan, the others the reason they do not."""
     verdict = verify_current(snapshot, ruleset, iface)
     result = []
-    for strategy in remedies(verdict):
-        try:
-            plan, verification = verified_plan(snapshot, ruleset, iface, strategy, facts)
-        except FixUnavailable as error:
-            result.append(Candidate(strategy, None, None, str(error)))
-        else:
-            result.append(Candidate(strategy, plan, verification, None))
+    names = list(remedies(verdict))
+    for name, flow in verdict.flows.items():  # every culprit's, not only the first one's
+        if flow.verdict == "drop" and flow.dropped_by is not None:
+            names += [n for n in candidate_fixes(flow.dropped_by.owner, name) if n not in names]
+    for strategy in names:
+        result.append(_candidate(snapshot, ruleset, iface, strategy, facts))
+    if names and not any(c.works for c in result):
+        result.append(_candidate(snapshot, ruleset, iface, COMBINED, facts))
     return result
+
+
+def _candidate(
+    snapshot: Snapshot, ruleset: Ruleset, iface: str, strategy: str, facts: DockerFacts | None
+) -> Candidate:
+    try:
+        plan, verification = verified_plan(snapshot, ruleset, iface, strategy, facts)
+    except FixUnavailable as error:
+        return Candidate(strategy, None, None, str(error))
+    return Candidate(strategy, plan, verification, None)
 
 
 def recommended(

@@ -37,6 +37,7 @@ from hotspotguard.fixes.strategies import (
 from hotspotguard.ruleset import Ruleset, Snapshot, SnapshotError, load_snapshot, parse_ruleset
 from hotspotguard.system import docker, firewall, persist
 from hotspotguard.usecases import edits, state
+from hotspotguard.usecases.choosing import candidates_json
 from hotspotguard.verdict.report import summary
 
 ErrorKind = Literal["InvalidArgument", "NotFound", "Stale", "NotApplicable", "Failed"]
@@ -209,12 +210,14 @@ class Operations:
         """The plan for `strategy` ("" = the recommended one) on hotspot `iface`, with the
         engine's verdicts before and after it, and the generation it was planned on."""
         live, plan, verification = self._plan(iface, strategy)
+        facts = docker.facts(live.ruleset)
         return {
             "plan": plan.to_json(),
             "generation": live.generation,
             "before": verdict_brief(verification.before),
             "after": verdict_brief(verification.after),
             "applied": self._find(plan.fix_id) is not None,
+            "candidates": candidates_json(live.snapshot, live.ruleset, iface, facts),
         }
 
     # --- changing --------------------------------------------------------------------------

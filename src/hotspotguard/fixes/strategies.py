@@ -295,10 +295,18 @@ def _plan_combined(
         COMBINED,
         hotspot.iface,
         "; then ".join(step.summary for step in steps),
-        " ".join(f"{step.strategy}: {step.tradeoff}." for step in steps),
+        _tradeoffs(steps),
         tuple(change for step in steps for change in step.changes),
         tuple(step.strategy for step in steps),
     )
+
+
+def _tradeoffs(steps: list[Plan]) -> str:
+    """Each step's trade-off once, naming the steps it belongs to."""
+    by_text: dict[str, list[str]] = {}
+    for step in steps:
+        by_text.setdefault(step.tradeoff, []).append(step.strategy)
+    return " ".join(f"{', '.join(names)}: {text}." for text, names in by_text.items())
 
 
 class Planner(Protocol):

@@ -1,7 +1,8 @@
-"""Choosing and combining on the real kernel: ufw (IPv4 and IPv6, its defaults) drops both the
-hotspot's DHCP/DNS and its forwarding, so no single strategy is enough; `fix` without a
-strategy makes one combined plan (input-allow, then forward-allow), applied in one go, undone
-as one, rolled back when a later step fails; the dry run lists every candidate."""
+"""Choosing and combining on the real kernel: a hand-written `inet filter` whose input policy
+drops the hotspot's DHCP/DNS and whose forward chain ends in a drop, so no single strategy is
+enough; `fix` without a strategy makes one combined plan (input-allow, then forward-allow),
+applied in one go, undone as one, rolled back when a later step fails; the dry run lists every
+candidate."""
 
 from __future__ import annotations
 
@@ -18,21 +19,21 @@ from tests.helper.test_fix_docker import normalized_ruleset
 from tests.kernel.scenarios.model import ruleset
 from tests.lab import ALL_FLOWS, Lab, _venv_python
 from tests.sandbox import RootSandbox
-from tests.usecases.test_inserts import delivered, operations
+from tests.usecases.test_inserts import HAND_WRITTEN, delivered, operations
 from tests.usecases.test_operations import _in_netns
 
 pytestmark = pytest.mark.kernel
 
 
-def ufw_hotspot(lab: Lab) -> None:
+def two_culprits(lab: Lab) -> None:
     lab.load_nft(ruleset("nm-shared-hs0.nft"))
-    lab.load_iptables(ruleset("ufw.rules"))
-    lab.load_iptables(ruleset("ufw.v6.rules"), ipv6=True)
+    lab.load_nft(ruleset("input-drop-forgets-hotspot.nft"))
+    lab.load_nft(HAND_WRITTEN)  # the same table's forward chain gets a final drop
 
 
 def test_two_culprits_one_combined_plan(clean_lab: Lab, tmp_path: Path) -> None:
     lab = clean_lab
-    ufw_hotspot(lab)
+    two_culprits(lab)
     flows = tuple(ALL_FLOWS)
     before = normalized_ruleset(lab)
     assert not any(delivered(lab, ("dhcp", "outbound")).values())
@@ -64,14 +65,14 @@ def test_a_failing_second_step_rolls_back_the_first(
     clean_lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lab = clean_lab
-    ufw_hotspot(lab)
+    two_culprits(lab)
     before = normalized_ruleset(lab)
     real = inserts.apply
     calls: list[Any] = []
 
     def second_fails(change: Any, fix_tag: str) -> bool:
         calls.append(change)
-        if len(calls) == 3:  # input-allow's v4 and v6 inserts went in; forward-allow's fails
+        if len(calls) == 2:  # input-allow's insert went in; forward-allow's fails
             raise FirewallError("iptables-nft-restore failed: injected fault")
         return real(change, fix_tag)
 
@@ -80,14 +81,14 @@ def test_a_failing_second_step_rolls_back_the_first(
     with pytest.raises(OperationError, match="injected fault") as info:
         _in_netns(lab.host, lambda: ops.apply("hs0", "", permanent=False, uid=0))
     assert info.value.kind == "Failed"
-    assert len(calls) == 3
+    assert len(calls) == 2
     assert normalized_ruleset(lab) == before
     assert _in_netns(lab.host, ops.list_fixes) == []
 
 
 def test_the_dry_run_lists_every_candidate(clean_lab: Lab) -> None:
     lab = clean_lab
-    ufw_hotspot(lab)
+    two_culprits(lab)
     before = normalized_ruleset(lab)
     box = RootSandbox()
     try:
@@ -104,5 +105,6 @@ def test_the_dry_run_lists_every_candidate(clean_lab: Lab) -> None:
     assert "Candidates (least privileged first):" in text
     assert "  * combined (recommended): " in text
     assert "  - input-allow: not here: input-allow would not be enough" in text
+    assert "  - forward-allow: not here: forward-allow would not be enough" in text
     assert "dhcp drop -> accept" in text
     assert normalized_ruleset(lab) == before

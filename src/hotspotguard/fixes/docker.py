@@ -8,9 +8,9 @@ from __future__ import annotations
 import itertools
 import json
 import shlex
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
-from hotspotguard.fixes.plan import ChainReset, FileChange, Variant
+from hotspotguard.fixes.plan import ChainReset, FileChange, HostFacts, Variant
 from hotspotguard.ruleset import Ruleset
 from hotspotguard.ruleset.model import Chain, Table
 
@@ -115,17 +115,6 @@ def reset_in_memory(ruleset: Ruleset, change: ChainReset) -> Ruleset:
 
 NO_DROP_OPTION = "ip-forward-no-drop"
 NO_DROP_SINCE = (28, 0)
-DAEMON_JSON = "/etc/docker/daemon.json"
-
-
-@dataclass(frozen=True)
-class DockerFacts:
-    """What the planners need to know of Docker beyond the ruleset (gathered by the use case):
-    its version (None: not found), and daemon.json's text (None: no file)."""
-
-    version: str | None = None
-    daemon_json: str | None = None
-    daemon_json_path: str = DAEMON_JSON
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
@@ -165,7 +154,7 @@ def _indent(text: str) -> int | str:
     return 2
 
 
-def no_drop_changes(ruleset: Ruleset, facts: DockerFacts) -> tuple[FileChange | ChainReset, ...]:
+def no_drop_changes(ruleset: Ruleset, facts: HostFacts) -> tuple[FileChange | ChainReset, ...]:
     """daemon.json with the option, and each Docker FORWARD policy drop reset to accept now
     (the option only stops Docker from setting it at its next start)."""
     if facts.version is None:

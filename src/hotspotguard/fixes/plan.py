@@ -12,6 +12,18 @@ from typing import Any, Literal
 
 Variant = Literal["nft", "legacy"]
 TAG_PREFIX = "hotspotguard:"
+DAEMON_JSON = "/etc/docker/daemon.json"
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """What planners need to know beyond the ruleset, gathered by the use case: Docker's
+    version (None: not found) and daemon.json's text (None: no file), whether ufw is there."""
+
+    version: str | None = None
+    daemon_json: str | None = None
+    daemon_json_path: str = DAEMON_JSON
+    ufw: bool = False
 
 
 def tag(fix_id: str) -> str:
@@ -214,7 +226,23 @@ class FileChange:
         }
 
 
-Change = RuleChange | SysctlChange | ChainInsert | ChainReset | FileChange
+@dataclass(frozen=True)
+class UfwChange:
+    """Rules added through ufw's own command, so its state stays coherent and permanent
+    (`ufw RULE comment TAG`); undo deletes (`ufw delete RULE`) only those that were not there
+    before (`added`, filled in as it is applied)."""
+
+    rules: tuple[str, ...]  # each as ufw's arguments: "route allow in on wlan0 out on eth0"
+    added: tuple[str, ...] = ()
+
+    def preview(self) -> list[str]:
+        return [f"ufw {rule}" for rule in self.rules]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": "ufw", "rules": list(self.rules), "added": list(self.added)}
+
+
+Change = RuleChange | SysctlChange | ChainInsert | ChainReset | FileChange | UfwChange
 
 
 @dataclass(frozen=True)
@@ -265,6 +293,11 @@ def change_from_json(doc: dict[str, Any]) -> Change:
             str(doc.get("anchor", "")),
             tuple(str(rule) for rule in doc["rules"]),
             tuple(str(expr) for expr in doc.get("exprs") or ()),
+        )
+    if doc.get("kind") == "ufw":
+        return UfwChange(
+            tuple(str(rule) for rule in doc["rules"]),
+            tuple(str(rule) for rule in doc.get("added") or ()),
         )
     if doc.get("kind") == "file":
         before = doc.get("before")

@@ -20,7 +20,6 @@ from hotspotguard.fixes.allow import (
     without_tag,
 )
 from hotspotguard.fixes.docker import (
-    DockerFacts,
     DockerUnavailable,
     no_drop_changes,
     reset_in_memory,
@@ -31,12 +30,15 @@ from hotspotguard.fixes.plan import (
     ChainReset,
     Change,
     FileChange,
+    HostFacts,
     Plan,
     RuleChange,
     SysctlChange,
+    UfwChange,
     Variant,
     tag,
 )
+from hotspotguard.fixes.ufw import UfwUnavailable, VerdictOf, ufw_change, with_rules
 from hotspotguard.ruleset import Hotspot, Ruleset, Snapshot
 from hotspotguard.ruleset.iptables import parse_rule_line
 from hotspotguard.ruleset.model import Table
@@ -230,7 +232,7 @@ def _plan_docker_stale_drop(
 
 
 def _plan_docker_no_drop(
-    snapshot: Snapshot, ruleset: Ruleset, hotspot: Hotspot, fix_id: str, facts: DockerFacts
+    snapshot: Snapshot, ruleset: Ruleset, hotspot: Hotspot, fix_id: str, facts: HostFacts
 ) -> Plan:
     try:
         changes = no_drop_changes(ruleset, facts)
@@ -248,6 +250,27 @@ def _plan_docker_no_drop(
     )
 
 
+def _plan_ufw_route(
+    snapshot: Snapshot, ruleset: Ruleset, hotspot: Hotspot, fix_id: str, facts: HostFacts
+) -> Plan:
+    if not facts.ufw:
+        raise FixUnavailable("ufw is not installed here (no /usr/sbin/ufw)")
+    try:
+        change = ufw_change(snapshot, ruleset, hotspot, VerdictOf())
+    except UfwUnavailable as error:
+        raise FixUnavailable(str(error)) from None
+    return Plan(
+        fix_id,
+        "ufw-route",
+        hotspot.iface,
+        f"allow {hotspot.iface}'s traffic through ufw with ufw's own rules (route allow to the "
+        "uplinks, allow DHCP and DNS in), kept by ufw",
+        "ufw's own state stays coherent: `ufw status` shows the rules and `ufw delete` removes "
+        "them; routing is allowed from the hotspot to the uplinks only",
+        (change,),
+    )
+
+
 COMBINED = "combined"
 MAX_STEPS = 4
 
@@ -257,7 +280,7 @@ def _dropped(verdict: HotspotVerdict) -> int:
 
 
 def _plan_combined(
-    snapshot: Snapshot, ruleset: Ruleset, hotspot: Hotspot, fix_id: str, facts: DockerFacts
+    snapshot: Snapshot, ruleset: Ruleset, hotspot: Hotspot, fix_id: str, facts: HostFacts
 ) -> Plan:
     """Several culprits at once: for each in turn, the least-privileged strategy that gets
     past it (fewer flows dropped), planned on the ruleset with the steps before it applied;
@@ -316,7 +339,7 @@ class Planner(Protocol):
         ruleset: Ruleset,
         hotspot: Hotspot,
         fix_id: str,
-        facts: DockerFacts,
+        facts: HostFacts,
     ) -> Plan: ...
 
 
@@ -337,6 +360,7 @@ PLANNERS: dict[str, Planner] = {
     "input-allow": lambda snapshot, ruleset, hotspot, fix_id, facts: _plan_allow(
         snapshot, ruleset, hotspot, fix_id, "input-allow"
     ),
+    "ufw-route": _plan_ufw_route,
     COMBINED: _plan_combined,
 }
 IMPLEMENTED = tuple(PLANNERS)
@@ -347,7 +371,7 @@ def plan_fix(
     ruleset: Ruleset,
     iface: str,
     strategy: str,
-    facts: DockerFacts | None = None,
+    facts: HostFacts | None = None,
 ) -> Plan:
     """The plan of `strategy` for hotspot `iface`, not yet verified; raises `FixUnavailable`."""
     planner = PLANNERS.get(strategy)
@@ -357,7 +381,7 @@ def plan_fix(
     fix_id = f"{strategy}@{iface}"
     # planned on the chains without this fix's own rules: the same plan while it is in place
     mine = without_tag(ruleset, tag(fix_id))
-    return planner(snapshot, mine, hotspot, fix_id, facts or DockerFacts())
+    return planner(snapshot, mine, hotspot, fix_id, facts or HostFacts())
 
 
 def _insert_rules(ruleset: Ruleset, change: RuleChange) -> Ruleset:
@@ -396,6 +420,8 @@ def apply_in_memory(snapshot: Snapshot, ruleset: Ruleset, plan: Plan) -> tuple[S
             ruleset = reset_in_memory(ruleset, change)
         elif isinstance(change, FileChange):
             continue  # read by its program at its next start: nothing changes now
+        elif isinstance(change, UfwChange):
+            ruleset = with_rules(ruleset, change)
         else:
             sysctl[change.name] = change.value
             # as in the kernel, writing the global switch sets every interface's too
@@ -432,7 +458,7 @@ def verified_plan(
     ruleset: Ruleset,
     iface: str,
     strategy: str,
-    facts: DockerFacts | None = None,
+    facts: HostFacts | None = None,
 ) -> tuple[Plan, Verification]:
     """A plan that the engine says works, with its verification; else `FixUnavailable` naming
     what would still block."""
@@ -466,7 +492,7 @@ class Candidate:
 
 
 def candidates(
-    snapshot: Snapshot, ruleset: Ruleset, iface: str, facts: DockerFacts | None = None
+    snapshot: Snapshot, ruleset: Ruleset, iface: str, facts: HostFacts | None = None
 ) -> list[Candidate]:
     """Every strategy that addresses what blocks `iface`, the least privileged first; those
     the engine proves fix every flow carry their plan, the others the reason they do not."""
@@ -484,7 +510,7 @@ def candidates(
 
 
 def _candidate(
-    snapshot: Snapshot, ruleset: Ruleset, iface: str, strategy: str, facts: DockerFacts | None
+    snapshot: Snapshot, ruleset: Ruleset, iface: str, strategy: str, facts: HostFacts | None
 ) -> Candidate:
     try:
         plan, verification = verified_plan(snapshot, ruleset, iface, strategy, facts)
@@ -494,7 +520,7 @@ def _candidate(
 
 
 def recommended(
-    snapshot: Snapshot, ruleset: Ruleset, iface: str, facts: DockerFacts | None = None
+    snapshot: Snapshot, ruleset: Ruleset, iface: str, facts: HostFacts | None = None
 ) -> Candidate | None:
     """The least-privileged candidate the engine proves fixes every blocked flow."""
     return next((c for c in candidates(snapshot, ruleset, iface, facts) if c.works), None)

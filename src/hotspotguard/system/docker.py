@@ -8,8 +8,9 @@ import re
 import socket
 import subprocess
 
-from hotspotguard.fixes.docker import DAEMON_JSON, DockerFacts
+from hotspotguard.fixes.plan import DAEMON_JSON, HostFacts
 from hotspotguard.ruleset import Ruleset
+from hotspotguard.system import ufw
 from hotspotguard.system.firewall import CLEAN_ENV
 
 DOCKER_SOCKET = "/var/run/docker.sock"
@@ -89,14 +90,15 @@ def uses_docker(ruleset: Ruleset) -> bool:
 DAEMON_JSON_PATH = DAEMON_JSON
 
 
-def facts(ruleset: Ruleset) -> DockerFacts:
-    """What the Docker strategies need, gathered only where Docker's rules are in sight (a
-    daemon.json that cannot be read is left to the planner to refuse)."""
+def facts(ruleset: Ruleset) -> HostFacts:
+    """What the planners need beyond the ruleset: Docker's, gathered only where Docker's rules
+    are in sight (a daemon.json that cannot be read is left to the planner to refuse), and
+    whether ufw is installed."""
     path = DAEMON_JSON_PATH
     if not uses_docker(ruleset):
-        return DockerFacts(daemon_json_path=path)
+        return HostFacts(daemon_json_path=path, ufw=ufw.installed())
     try:
         text = read_text(path)
     except (OSError, UnicodeDecodeError) as error:
         text = f"<unreadable: {error}>"  # not JSON: the planner refuses with the reason
-    return DockerFacts(version(DOCKER_SOCKET), text, path)
+    return HostFacts(version(DOCKER_SOCKET), text, path, ufw.installed())

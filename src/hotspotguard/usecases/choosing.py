@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from hotspotguard.fixes import PERMANENCE, STRATEGIES
-from hotspotguard.fixes.docker import DockerFacts
+from hotspotguard.fixes.plan import HostFacts
 from hotspotguard.fixes.strategies import Candidate, candidates
 from hotspotguard.ruleset import Ruleset, Snapshot
 
@@ -44,7 +44,7 @@ def candidate_json(candidate: Candidate, recommended: bool) -> dict[str, Any]:
 
 
 def candidates_json(
-    snapshot: Snapshot, ruleset: Ruleset, iface: str, facts: DockerFacts
+    snapshot: Snapshot, ruleset: Ruleset, iface: str, facts: HostFacts
 ) -> list[dict[str, Any]]:
     listed = candidates(snapshot, ruleset, iface, facts)
     best = next((c.strategy for c in listed if c.works), None)

@@ -5,12 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from hotspotguard.fixes.plan import ChainInsert, ChainReset, FileChange, change_from_json
+from hotspotguard.fixes.plan import (
+    ChainInsert,
+    ChainReset,
+    FileChange,
+    UfwChange,
+    change_from_json,
+)
 from hotspotguard.system.firewall import FirewallError
-from hotspotguard.usecases import files, inserts, resets
+from hotspotguard.usecases import files, inserts, resets, ufw_rules
 
-Edit = ChainInsert | ChainReset | FileChange
-KINDS = (ChainInsert, ChainReset, FileChange)
+Edit = ChainInsert | ChainReset | FileChange | UfwChange
+KINDS = (ChainInsert, ChainReset, FileChange, UfwChange)
 
 
 class StaleEdit(Exception):
@@ -25,6 +31,8 @@ def apply(change: Edit, fix_tag: str, record: dict[str, Any] | None) -> tuple[bo
             return inserts.apply(change, fix_tag), change
         except inserts.StaleChain as error:
             raise StaleEdit(str(error)) from None
+    if isinstance(change, UfwChange):
+        return ufw_rules.apply(change, fix_tag, record)
     if isinstance(change, FileChange):
         recorded = _recorded_file(record, change)
         try:
@@ -39,6 +47,8 @@ def undo(change: Edit, fix_tag: str) -> int:
     """Undo `change`; how many rules it removed or put back."""
     if isinstance(change, ChainInsert):
         return inserts.remove(change, fix_tag)
+    if isinstance(change, UfwChange):
+        return ufw_rules.undo(change)
     if isinstance(change, FileChange):
         try:
             return files.undo(change)
@@ -50,6 +60,8 @@ def undo(change: Edit, fix_tag: str) -> int:
 def in_place(change: Edit, fix_tag: str) -> bool:
     if isinstance(change, ChainInsert):
         return inserts.in_place(change, fix_tag)
+    if isinstance(change, UfwChange):
+        return ufw_rules.in_place(change)
     if isinstance(change, FileChange):
         return files.in_place(change)
     return resets.in_place(change)

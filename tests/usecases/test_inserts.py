@@ -15,7 +15,7 @@ import pytest
 from hotspotguard.usecases.operations import OperationError, Operations, Paths
 from tests.helper.test_fix_docker import normalized_ruleset
 from tests.kernel.scenarios.model import ruleset
-from tests.lab import Lab
+from tests.lab import HOST_UP_IF, INET_V4, INET_V6, Lab
 from tests.usecases.test_operations import _in_netns
 
 pytestmark = pytest.mark.kernel
@@ -176,3 +176,31 @@ def test_a_chain_that_moved_since_the_preview_is_refused(clean_lab: Lab, tmp_pat
     assert info.value.kind == "Stale"
     assert normalized_ruleset(lab) == before
     assert json.loads(json.dumps(_in_netns(lab.host, ops.list_fixes))) == []
+
+
+def test_an_uplink_that_vanished_since_the_preview_is_refused(
+    clean_lab: Lab, tmp_path: Path
+) -> None:
+    lab = clean_lab
+    lab.load_nft(ruleset("nm-shared-hs0.nft"))
+    lab.load_nft(HAND_WRITTEN)
+    ops = operations(tmp_path)
+    preview = _in_netns(lab.host, lambda: ops.preview("hs0", "forward-allow"))
+    before = normalized_ruleset(lab)
+    lab.host_run(["ip", "route", "del", "default"])
+    lab.host_run(["ip", "-6", "route", "del", "default"])
+    try:
+        with pytest.raises(OperationError, match="no uplink") as info:
+            _in_netns(
+                lab.host,
+                lambda: ops.apply(
+                    "hs0", "forward-allow", permanent=False, uid=0,
+                    generation=preview["generation"],
+                ),
+            )  # fmt: skip
+        assert info.value.kind == "NotApplicable" and "\n" not in str(info.value)
+        assert normalized_ruleset(lab) == before
+        assert _in_netns(lab.host, ops.list_fixes) == []
+    finally:
+        for via in (INET_V4, INET_V6):
+            lab.host_run(["ip", "route", "add", "default", "via", via, "dev", HOST_UP_IF])

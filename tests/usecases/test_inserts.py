@@ -204,3 +204,21 @@ def test_an_uplink_that_vanished_since_the_preview_is_refused(
     finally:
         for via in (INET_V4, INET_V6):
             lab.host_run(["ip", "route", "add", "default", "via", via, "dev", HOST_UP_IF])
+
+
+def test_forward_allow_for_ipv6_in_dockers_ip6_table(clean_lab: Lab, tmp_path: Path) -> None:
+    """Docker 29 with IPv6: its ip6 docker-bridges forward policy drops the phone's IPv6 only;
+    the accepts go in that table, IPv6 only, and the phone's IPv6 TCP gets through."""
+    lab = clean_lab
+    lab.load_nft(ruleset("nm-shared-hs0.nft"))
+    lab.load_nft(ruleset("docker29-policy-accept.nft"))
+    lab.load_nft(ruleset("docker29-ip6-policy-drop.nft"))
+    assert all(delivered(lab, ("outbound", "reply")).values())
+    preview, done = prove(lab, tmp_path, "forward-allow", ("outbound6", "reply6"))
+    (change,) = done["changes"]
+    assert (change["family"], change["table"], change["chain"]) == (
+        "ip6",
+        "docker-bridges",
+        "filter-FORWARD",
+    )
+    assert all("ip6 " in line for line in preview["plan"]["preview"])

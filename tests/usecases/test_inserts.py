@@ -222,3 +222,27 @@ def test_forward_allow_for_ipv6_in_dockers_ip6_table(clean_lab: Lab, tmp_path: P
         "filter-FORWARD",
     )
     assert all("ip6 " in line for line in preview["plan"]["preview"])
+
+
+def test_a_permanent_forward_allow_comes_back_after_its_owner_rewrites_the_table(
+    clean_lab: Lab, tmp_path: Path
+) -> None:
+    """The router script runs again (its table deleted and loaded anew, new handles): the
+    dispatcher's `reapply` plans again on the new table and puts the accepts back."""
+    lab = clean_lab
+    lab.load_nft(ruleset("nm-shared-hs0.nft"))
+    lab.load_nft(HAND_WRITTEN)
+    ops = operations(tmp_path)
+    done = _in_netns(lab.host, lambda: ops.apply("hs0", "forward-allow", permanent=True, uid=0))
+    assert done["permanent"] and done["files"]
+    lab.load_nft("delete table inet filter")
+    lab.load_nft(HAND_WRITTEN)
+    assert not delivered(lab, ("outbound",))["outbound"]
+    assert _in_netns(lab.host, ops.list_fixes)[0]["in_place"] is False
+    outcome = _in_netns(lab.host, ops.reapply)
+    assert outcome == [{"id": "forward-allow@hs0", "result": "applied"}]
+    assert all(delivered(lab, FORWARD_FLOWS).values())
+    assert _in_netns(lab.host, ops.list_fixes)[0]["in_place"] is True
+    _in_netns(lab.host, lambda: ops.undo("forward-allow@hs0", uid=0))
+    assert not delivered(lab, ("outbound",))["outbound"]
+    assert not list((tmp_path / "d").glob("*")) and not list((tmp_path / "nm").glob("*"))

@@ -10,11 +10,9 @@ import json
 import shlex
 from dataclasses import replace
 
-from hotspotguard.fixes.plan import ChainReset, FileChange, HostFacts, Variant
+from hotspotguard.fixes.plan import SOURCE_VARIANT, ChainReset, FileChange, HostFacts
 from hotspotguard.ruleset import Ruleset
 from hotspotguard.ruleset.model import Chain, Table
-
-SOURCE_VARIANT: dict[str, Variant] = {"iptables-nft": "nft", "iptables-legacy": "legacy"}
 
 
 class DockerUnavailable(Exception):

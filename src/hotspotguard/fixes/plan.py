@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Variant = Literal["nft", "legacy"]
+#: a table's source (ruleset) -> the iptables variant that manages it
+SOURCE_VARIANT: dict[str, Variant] = {"iptables-nft": "nft", "iptables-legacy": "legacy"}
 TAG_PREFIX = "hotspotguard:"
 DAEMON_JSON = "/etc/docker/daemon.json"
 

@@ -26,6 +26,7 @@ from hotspotguard.fixes.docker import (
     stale_drop_changes,
 )
 from hotspotguard.fixes.plan import (
+    SOURCE_VARIANT,
     ChainInsert,
     ChainReset,
     Change,
@@ -35,7 +36,6 @@ from hotspotguard.fixes.plan import (
     RuleChange,
     SysctlChange,
     UfwChange,
-    Variant,
     tag,
 )
 from hotspotguard.fixes.ufw import UfwUnavailable, VerdictOf, ufw_change, with_rules
@@ -51,7 +51,6 @@ PROPAGATES = {
     "net.ipv4.ip_forward": "net.ipv4.conf.",
     "net.ipv6.conf.all.forwarding": "net.ipv6.conf.",
 }
-SOURCE_VARIANT: dict[str, Variant] = {"iptables-nft": "nft", "iptables-legacy": "legacy"}
 
 
 class FixUnavailable(Exception):
@@ -363,7 +362,6 @@ PLANNERS: dict[str, Planner] = {
     "ufw-route": _plan_ufw_route,
     COMBINED: _plan_combined,
 }
-IMPLEMENTED = tuple(PLANNERS)
 
 
 def plan_fix(

@@ -207,18 +207,21 @@ class Operations:
         return live, plan, verification
 
     def preview(self, iface: str, strategy: str = "") -> dict[str, Any]:
-        """The plan for `strategy` ("" = the recommended one) on hotspot `iface`, with the
-        engine's verdicts before and after it, and the generation it was planned on."""
+        """The plan for `strategy` ("" = the recommended one, with every candidate it was
+        chosen from) on hotspot `iface`, with the engine's verdicts before and after it, and
+        the generation it was planned on."""
         live, plan, verification = self._plan(iface, strategy)
-        facts = docker.facts(live.ruleset)
-        return {
+        result = {
             "plan": plan.to_json(),
             "generation": live.generation,
             "before": verdict_brief(verification.before),
             "after": verdict_brief(verification.after),
             "applied": self._find(plan.fix_id) is not None,
-            "candidates": candidates_json(live.snapshot, live.ruleset, iface, facts),
         }
+        if not strategy:  # the recommended one: with every candidate it was chosen from
+            facts = docker.facts(live.ruleset)
+            result["candidates"] = candidates_json(live.snapshot, live.ruleset, iface, facts)
+        return result
 
     # --- changing --------------------------------------------------------------------------
 

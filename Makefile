@@ -75,6 +75,7 @@ bench: venv system-deps
 	$(BIN)/python benchmarks/bench_helper.py
 	$(BIN)/python benchmarks/bench_ui.py
 	$(BIN)/python benchmarks/bench_tray.py
+	$(BIN)/python benchmarks/bench_fixes.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

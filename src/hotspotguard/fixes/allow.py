@@ -269,7 +269,10 @@ def insert_in_memory(ruleset: Ruleset, change: ChainInsert, fix_tag: str) -> Rul
 
 def without_tag(ruleset: Ruleset, fix_tag: str) -> Ruleset:
     """`ruleset` without the rules that carry `fix_tag`: the chains as a plan of that fix sees
-    them (so planning again while the fix is in place gives the same plan)."""
+    them (so planning again while the fix is in place gives the same plan).  The same object
+    when no rule carries it, so the engine's indexes of `ruleset` are used again."""
+    if not any(r.comment == fix_tag for t in ruleset.tables for c in t.chains for r in c.rules):
+        return ruleset
     tables = []
     for table in ruleset.tables:
         chains = tuple(

@@ -493,7 +493,21 @@ def candidates(
     snapshot: Snapshot, ruleset: Ruleset, iface: str, facts: HostFacts | None = None
 ) -> list[Candidate]:
     """Every strategy that addresses what blocks `iface`, the least privileged first; those
-    the engine proves fix every flow carry their plan, the others the reason they do not."""
+    the engine proves fix every flow carry their plan, the others the reason they do not.
+    Kept with `ruleset` for the same snapshot, hotspot and facts (choosing, then listing, costs
+    one planning)."""
+    key = f"candidates:{iface}"
+    kept = ruleset.derived.get(key)
+    if isinstance(kept, tuple) and kept[0] is snapshot and kept[1] == facts:
+        return list(kept[2])
+    result = _candidates(snapshot, ruleset, iface, facts)
+    ruleset.derived[key] = (snapshot, facts, tuple(result))
+    return result
+
+
+def _candidates(
+    snapshot: Snapshot, ruleset: Ruleset, iface: str, facts: HostFacts | None
+) -> list[Candidate]:
     verdict = verify_current(snapshot, ruleset, iface)
     result = []
     names = list(remedies(verdict))

@@ -70,7 +70,7 @@ def test_a_failing_second_step_rolls_back_the_first(
     real = inserts.apply
     calls: list[Any] = []
 
-    def second_fails(change: Any, fix_tag: str) -> bool:
+    def second_fails(change: Any, fix_tag: str) -> Any:
         calls.append(change)
         if len(calls) == 2:  # input-allow's insert went in; forward-allow's fails
             raise FirewallError("iptables-nft-restore failed: injected fault")

@@ -246,3 +246,19 @@ def test_a_permanent_forward_allow_comes_back_after_its_owner_rewrites_the_table
     _in_netns(lab.host, lambda: ops.undo("forward-allow@hs0", uid=0))
     assert not delivered(lab, ("outbound",))["outbound"]
     assert not list((tmp_path / "d").glob("*")) and not list((tmp_path / "nm").glob("*"))
+
+
+def test_undo_leaves_a_look_alike_carrying_our_tag(clean_lab: Lab, tmp_path: Path) -> None:
+    """A rule someone else added with our tag is not ours: undo removes the rules by the
+    handles apply recorded, and the look-alike stays."""
+    lab = clean_lab
+    lab.load_nft(ruleset("nm-shared-hs0.nft"))
+    lab.load_nft(HAND_WRITTEN)
+    ops = operations(tmp_path)
+    _in_netns(lab.host, lambda: ops.apply("hs0", "forward-allow", permanent=False, uid=0))
+    tagged = 'comment "hotspotguard:forward-allow@hs0"'
+    lab.load_nft(f'add rule inet filter forward iifname "evil0" accept {tagged}')
+    undone = _in_netns(lab.host, lambda: ops.undo("forward-allow@hs0", uid=0))
+    assert undone["removed_rules"] == 4
+    left = [line for line in lab.ruleset().splitlines() if "hotspotguard:" in line]
+    assert len(left) == 1 and "evil0" in left[0]

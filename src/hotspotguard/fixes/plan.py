@@ -115,6 +115,7 @@ class ChainInsert:
     anchor: str
     rules: tuple[str, ...]
     exprs: tuple[str, ...] = ()
+    handles: tuple[int, ...] = ()  # nft: the handles our rules got (filled in by apply)
 
     @property
     def version(self) -> Literal[4, 6]:
@@ -151,6 +152,7 @@ class ChainInsert:
             "anchor": self.anchor,
             "rules": list(self.rules),
             "exprs": list(self.exprs),
+            "handles": list(self.handles),
         }
 
 
@@ -295,6 +297,7 @@ def change_from_json(doc: dict[str, Any]) -> Change:
             str(doc.get("anchor", "")),
             tuple(str(rule) for rule in doc["rules"]),
             tuple(str(expr) for expr in doc.get("exprs") or ()),
+            tuple(int(handle) for handle in doc.get("handles") or ()),
         )
     if doc.get("kind") == "ufw":
         return UfwChange(

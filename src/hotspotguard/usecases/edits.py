@@ -28,7 +28,7 @@ def apply(change: Edit, fix_tag: str, record: dict[str, Any] | None) -> tuple[bo
     an earlier apply of the same fix, `record`, found before it)."""
     if isinstance(change, ChainInsert):
         try:
-            return inserts.apply(change, fix_tag), change
+            return inserts.apply(change, fix_tag)
         except inserts.StaleChain as error:
             raise StaleEdit(str(error)) from None
     if isinstance(change, UfwChange):

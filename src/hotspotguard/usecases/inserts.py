@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from dataclasses import replace
 from typing import Any
 
 from hotspotguard.fixes.plan import ChainInsert, RuleChange, rule_tag
@@ -64,10 +65,10 @@ def _nft_block(change: ChainInsert, fix_tag: str) -> tuple[list[dict[str, Any]],
     return rules, rules[start:end]
 
 
-def _apply_nft(change: ChainInsert, fix_tag: str) -> bool:
+def _apply_nft(change: ChainInsert, fix_tag: str) -> tuple[bool, ChainInsert]:
     _, block = _nft_block(change, fix_tag)
     if [_nft_text(rule) for rule in block] == _planned_nft(change, fix_tag):
-        return False
+        return False, replace(change, handles=tuple(int(rule["handle"]) for rule in block))
     where = (change.family, change.table, change.chain)
     commands: list[dict[str, Any]] = [
         {"delete": nftrules.rule_object(*where, handle=int(rule["handle"]))} for rule in block
@@ -79,7 +80,8 @@ def _apply_nft(change: ChainInsert, fix_tag: str) -> bool:
         )
         commands.append({verb: body})
     nftrules.transaction(commands)
-    return True
+    _, block = _nft_block(change, fix_tag)
+    return True, replace(change, handles=tuple(int(rule["handle"]) for rule in block))
 
 
 def _specs(change: ChainInsert) -> list[str]:
@@ -132,12 +134,13 @@ def _apply_iptables(change: ChainInsert, fix_tag: str) -> bool:
     return True
 
 
-def apply(change: ChainInsert, fix_tag: str) -> bool:
-    """Put `change`'s rules in place (replacing an older version of them); False when they
-    already were."""
+def apply(change: ChainInsert, fix_tag: str) -> tuple[bool, ChainInsert]:
+    """Put `change`'s rules in place (replacing an older version of them): whether anything
+    changed (False when they already were), and the change with the identity of its rules
+    (nft: their handles), which undo removes and nothing else."""
     if change.tool == "nft":
         return _apply_nft(change, fix_tag)
-    return _apply_iptables(change, fix_tag)
+    return _apply_iptables(change, fix_tag), change
 
 
 def remove(change: ChainInsert, fix_tag: str) -> int:
@@ -146,6 +149,8 @@ def remove(change: ChainInsert, fix_tag: str) -> int:
     if change.tool == "nft":
         rules = nftrules.chain_rules(change.family, change.table, change.chain) or []
         ours = [rule for rule in rules if rule.get("comment") == fix_tag]
+        if change.handles:  # exactly the rules this fix added; look-alikes with our tag stay
+            ours = [rule for rule in ours if rule.get("handle") in change.handles]
         where = (change.family, change.table, change.chain)
         nftrules.transaction(
             [{"delete": nftrules.rule_object(*where, handle=int(rule["handle"]))} for rule in ours]

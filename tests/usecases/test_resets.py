@@ -51,3 +51,18 @@ def test_docker_stale_drop_needs_dockers_nftables_backend(clean_lab: Lab, tmp_pa
         _in_netns(lab.host, lambda: ops.apply("hs0", "docker-stale-drop", permanent=False, uid=0))
     assert info.value.kind == "NotApplicable" and "\n" not in str(info.value)
     assert normalized_ruleset(lab) == before
+
+
+def test_docker_stale_drop_clears_both_families(clean_lab: Lab, tmp_path: Path) -> None:
+    """Docker 28 managed ip6tables too: its IPv6 FORWARD drop is as stale, and goes as well."""
+    lab = clean_lab
+    lab.load_nft(ruleset("nm-shared-hs0.nft"))
+    lab.load_nft(ruleset("docker29-policy-accept.nft"))
+    lab.load_iptables(ruleset("docker28.rules"))
+    lab.load_iptables(ruleset("docker28.v6.rules"), ipv6=True)
+    flows = ("outbound", "reply", "outbound6", "reply6")
+    _, done = prove(lab, tmp_path, "docker-stale-drop", flows)
+    assert sorted((c["family"], c["chain"]) for c in done["changes"]) == [
+        (4, "FORWARD"),
+        (6, "FORWARD"),
+    ]

@@ -72,6 +72,8 @@ def test_ufw_route_through_ufw_itself(ufw_lab: tuple[Lab, RootSandbox]) -> None:
     assert all(outcome.values()), outcome
     status = sh(box, lab, "ufw status")
     assert "Anywhere on up0" in status and "ALLOW FWD" in status
+    listing = box.run([*HG, "fixes"], lab.host).stdout
+    assert "ufw-route@hs0" in listing and "  + ufw route allow in on hs0 out on up0" in listing
     applied = normalized_ruleset(lab)
     again = box.run(fix, lab.host).stdout
     assert "already in place" in again and normalized_ruleset(lab) == applied

@@ -71,6 +71,7 @@ def docker28_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     monkeypatch.setattr(docker, "DOCKER_SOCKET", str(path))
     monkeypatch.setattr(docker, "DAEMON_JSON_PATH", str(tmp_path / "etc-docker" / "daemon.json"))
     yield tmp_path / "etc-docker" / "daemon.json"
+    server.shutdown(socket.SHUT_RDWR)  # wakes the accept() of the serving thread
     server.close()
     thread.join(5)
 

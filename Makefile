@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 DEB_RUN_PACKAGES  := iproute2 nftables iptables libnftables1 libgl1 libegl1 libxkbcommon-x11-0 \
                      libfontconfig1 libdbus-1-3 libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 \
                      libxcb-shape0 libxcb-randr0 libxcb-render-util0 libxcb-image0 fonts-dejavu-core
-DEB_TEST_PACKAGES := $(DEB_RUN_PACKAGES) dnsmasq-base conntrack docker.io procps network-manager \
+DEB_TEST_PACKAGES := $(DEB_RUN_PACKAGES) dnsmasq-base conntrack docker.io procps network-manager ufw \
                      dbus-daemon polkitd systemd util-linux xvfb xfce4-panel xfconf dunst trayer \
                      xdotool imagemagick desktop-file-utils debootstrap \
                      isc-dhcp-server
@@ -86,6 +86,7 @@ bench: venv system-deps
 	$(BIN)/python benchmarks/bench_helper.py
 	$(BIN)/python benchmarks/bench_ui.py
 	$(BIN)/python benchmarks/bench_tray.py
+	$(BIN)/python benchmarks/bench_fixes.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

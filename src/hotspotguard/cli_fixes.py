@@ -14,7 +14,11 @@ import time
 from collections.abc import Iterator
 from typing import Any, Protocol
 
+from hotspotguard.fixes.plan import change_from_json
 from hotspotguard.usecases.operations import OperationError
+
+#: refusals (bad input, not applicable here, overtaken by a change) exit 2: nothing changed
+REFUSED = ("InvalidArgument", "NotFound", "NotApplicable", "Stale")
 
 
 class CommandError(Exception):
@@ -105,7 +109,9 @@ class ThroughHelper:
         except HelperUnavailable as error:
             raise CommandError(str(error), 2) from None
         except HelperRefused as error:
-            code = 2 if error.kind in ("InvalidArgument", "NotFound") else 1
+            code = (
+                2 if error.kind in ("InvalidArgument", "NotFound", "NotApplicable", "Stale") else 1
+            )
             raise CommandError(str(error), code) from None
 
     def preview(self, iface: str, strategy: str) -> dict[str, Any]:
@@ -177,6 +183,28 @@ def _plan_lines(preview: dict[str, Any]) -> list[str]:
     lines.append(f"Trade-off: {plan['tradeoff']}")
     lines.append(f"Before: {preview['before']['summary']}")
     lines.append(f"After:  {preview['after']['summary']}")
+    return lines + _candidate_lines(preview.get("candidates") or [])
+
+
+def _candidate_lines(listed: list[dict[str, Any]]) -> list[str]:
+    """Every candidate, least privileged first: why not, or what it costs and lasts, and the
+    engine's verdict per flow before -> after."""
+    if not listed:
+        return []
+    lines = ["", "Candidates (least privileged first):"]
+    for item in listed:
+        if not item["works"]:
+            lines.append(f"  - {item['strategy']}: not here: {item['reason']}")
+            continue
+        mark = " (recommended)" if item["recommended"] else ""
+        lines.append(f"  * {item['strategy']}{mark}: {item['summary']}")
+        lines.append(f"      Trade-off: {item['tradeoff']}")
+        lines.append(f"      Lasts: {item['permanence']}")
+        flows = item.get("flows") or {}
+        lines.append(
+            "      Flows: "
+            + ", ".join(f"{name} {v['before']} -> {v['after']}" for name, v in flows.items())
+        )
     return lines
 
 
@@ -184,7 +212,7 @@ def _run(action: Any) -> Any:
     try:
         return action()
     except OperationError as error:
-        code = 2 if error.kind in ("InvalidArgument", "NotFound") else 1
+        code = 2 if error.kind in REFUSED else 1
         raise CommandError(str(error), code) from None
 
 
@@ -253,8 +281,11 @@ def cmd_fixes(args: argparse.Namespace) -> int:
             if change.get("kind") == "rules":
                 for rule in change["rules"]:
                     print(f"  + {change['table']} {change['chain']} {rule}")
-            else:
+            elif change.get("kind") == "sysctl":
                 print(f"  = {change['name']}={change['value']} (was {change.get('previous')})")
+            else:
+                for line in change_from_json(change).preview():
+                    print(f"  + {line}")
     return 0
 
 

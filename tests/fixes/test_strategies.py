@@ -4,18 +4,30 @@ from __future__ import annotations
 
 import pytest
 
-from hotspotguard.fixes import remedies
-from hotspotguard.fixes.plan import RuleChange, SysctlChange, change_from_json, rule_tag, tag
+from hotspotguard.fixes import STRATEGIES, candidate_fixes, remedies
+from hotspotguard.fixes.plan import (
+    ChainInsert,
+    RuleChange,
+    SysctlChange,
+    change_from_json,
+    rule_tag,
+    tag,
+)
 from hotspotguard.fixes.strategies import (
+    PLANNERS,
     FixUnavailable,
     apply_in_memory,
+    candidates,
     plan_fix,
     preferred_strategy,
+    recommended,
     verified_plan,
     verify_current,
 )
 from hotspotguard.ruleset import load_snapshot, parse_ruleset
+from hotspotguard.ruleset.owners import OWNER_NAMES
 from hotspotguard.ruleset.snapshot import Snapshot
+from hotspotguard.verdict.flows import FLOW_ORDER
 from tests.helpers import NM_LAB, document, nm_lab
 
 
@@ -73,7 +85,12 @@ def test_docker_user_is_recommended_for_dockers_forward_drop() -> None:
     snapshot = docker_capture()
     verdict = verify_current(snapshot, parse_ruleset(snapshot), "nmp-hs0")
     assert preferred_strategy(verdict) == "docker-user"
-    assert remedies(verdict) == ("docker-user", "docker-netns")
+    assert remedies(verdict) == (
+        "docker-user",
+        "docker-stale-drop",
+        "forward-allow",
+        "docker-no-drop",
+    )
 
 
 def test_no_docker_user_chain_no_plan() -> None:
@@ -145,3 +162,68 @@ def test_rule_tag() -> None:
     assert rule_tag(line) == "hotspotguard:x@y"
     assert rule_tag('-A DOCKER-USER -m comment --comment "someone else" -j ACCEPT') is None
     assert rule_tag('-A X -m comment --comment "unbalanced hotspotguard:') is None
+
+
+def test_every_strategy_offered_has_a_planner() -> None:
+    """The rule of the whole issue: a name `explain`, `status` or the applet offers can be
+    planned; nothing unbuilt is ever offered."""
+    assert set(STRATEGIES) == set(PLANNERS)
+    owners = {*OWNER_NAMES, "nat", "routing", "conntrack", "sysctl", "filter", "someone"}
+    offered = {name for o in owners for f in FLOW_ORDER for name in candidate_fixes(o, f)}
+    assert offered <= set(PLANNERS)
+    assert {"docker-user", "forward-allow", "input-allow", "sysctl-forwarding"} <= offered
+
+
+def test_candidates_least_privileged_first() -> None:
+    snapshot = docker_capture()
+    ruleset = parse_ruleset(snapshot)
+    listed = candidates(snapshot, ruleset, "nmp-hs0")
+    assert [(c.strategy, c.works) for c in listed] == [
+        ("docker-user", True),
+        ("docker-stale-drop", False),
+        ("forward-allow", True),
+        ("docker-no-drop", False),  # no Docker facts given: "not installed here"
+    ]
+    # one that cannot work here says why, in one line
+    reason = listed[1].reason
+    assert reason is not None and "no docker-bridges table" in reason and "\n" not in reason
+    best = recommended(snapshot, ruleset, "nmp-hs0")
+    assert best is not None and best.strategy == "docker-user"
+
+
+def test_forward_allow_appends_before_dockers_policy_drop() -> None:
+    snapshot = docker_capture()
+    ruleset = parse_ruleset(snapshot)
+    plan, verification = verified_plan(snapshot, ruleset, "nmp-hs0", "forward-allow")
+    (change,) = plan.changes
+    assert isinstance(change, ChainInsert)
+    assert (change.tool, change.family, change.table, change.chain) == (
+        "iptables-nft",
+        "ip",
+        "filter",
+        "FORWARD",
+    )
+    assert change.before is None  # the policy drops: at the chain's end
+    assert verification.before.verdict == "blocked" and verification.after.verdict == "ok"
+    assert "another program's table (ip filter (Docker))" in plan.tradeoff
+    assert all(rule_tag(rule) == plan.tag for rule in change.rules)
+    assert change_from_json(change.to_json()) == change
+    assert plan.preview()[0].startswith("iptables-nft -t filter -A FORWARD -s 10.42.0.0/24")
+
+
+def test_daemon_json_merge_keeps_keys_order_and_indentation() -> None:
+    from hotspotguard.fixes.docker import DockerUnavailable, merged_daemon_json, version_tuple
+
+    text = '{\n\t"b": 1,\n\t"a": {"x": [1, 2]}\n}\n'
+    merged = merged_daemon_json(text, "daemon.json")
+    assert (
+        merged == '{\n\t"b": 1,\n\t"a": {\n\t\t"x": [\n\t\t\t1,\n\t\t\t2\n\t\t]\n\t},\n'
+        '\t"ip-forward-no-drop": true\n}\n'
+    )
+    assert merged_daemon_json(None, "d") == '{\n  "ip-forward-no-drop": true\n}\n'
+    for bad in ("[1]", "{", '{"a": 1} x'):
+        with pytest.raises(DockerUnavailable, match="d is not"):
+            merged_daemon_json(bad, "d")
+    assert version_tuple("20.10.24+dfsg1") == (20, 10, 24)
+    assert version_tuple("28.0.1") == (28, 0, 1)
+    assert version_tuple("29.0.0-rc.1") == (29, 0, 0)

@@ -32,6 +32,8 @@ class EngineBackend:
         self.fail: dict[str, BaseException] = {}
         self.hold: dict[str, asyncio.Event] = {}
         self.changed: Callable[[], None] | None = None
+        #: strategies the stand-in says cannot work here, with the helper's one-line reason
+        self.unavailable: dict[str, str] = {}
 
     async def _enter(self, name: str) -> None:
         self.calls.append(name)
@@ -47,6 +49,8 @@ class EngineBackend:
 
     def _plan(self, iface: str, strategy: str) -> tuple[Any, Any]:
         snapshot = load_snapshot(self.doc)
+        if strategy in self.unavailable:
+            raise OperationError("NotApplicable", self.unavailable[strategy])
         try:
             return verified_plan(
                 snapshot, parse_ruleset(snapshot), iface, strategy or "docker-user"

@@ -25,7 +25,9 @@ def test_plan_apply_and_recheck(controller: Controller, backend: EngineBackend, 
     assert [dialog.strategy_box.itemData(i) for i in range(dialog.strategy_box.count())] == [
         "",
         "docker-user",
-        "docker-netns",
+        "docker-stale-drop",
+        "forward-allow",
+        "docker-no-drop",
     ]
     assert dialog.summary.text().startswith("docker-user@nmp-hs0: ")
     lines = dialog.plan.toPlainText().splitlines()
@@ -51,8 +53,11 @@ def test_plan_apply_and_recheck(controller: Controller, backend: EngineBackend, 
     assert not dialog.apply_button.isEnabled()  # done: nothing more to apply
 
 
-def test_a_strategy_that_cannot_be_planned(controller: Controller, qtbot: Any) -> None:
-    dialog = open_dialog(controller, qtbot, "docker-netns")
+def test_a_strategy_that_cannot_be_planned(
+    controller: Controller, backend: EngineBackend, qtbot: Any
+) -> None:
+    backend.unavailable["forward-allow"] = "the chain it would edit is not there"
+    dialog = open_dialog(controller, qtbot, "forward-allow")
     assert dialog.error.isVisible()
     assert "\n" not in dialog.error.text() and dialog.error.text()
     assert not dialog.apply_button.isEnabled()

@@ -23,12 +23,19 @@ def test_chips_blocker_and_fixes_on_offer(controller: Controller, qtbot: Any) ->
     assert chips == {"dhcp": "ok", "dns": "ok", "outbound": "blocked", "reply": "blocked"}
     assert card.chips["outbound"].text() == "Internet: blocked"
     assert card.blocker.text() == "Blocked by Docker: ip filter FORWARD — policy drop"
-    assert list(card.fix_buttons) == ["docker-user", "docker-netns"]
-    tradeoff = card.tradeoffs["docker-user"]
-    qtbot.waitUntil(lambda: "looking" not in tradeoff.text())
-    assert tradeoff.text().startswith("Trade-off: ")
-    netns = card.tradeoffs["docker-netns"]
-    qtbot.waitUntil(lambda: netns.text().startswith("Not available: "))
+    assert list(card.fix_buttons) == [
+        "docker-user",
+        "docker-stale-drop",
+        "forward-allow",
+        "docker-no-drop",
+    ]
+    for strategy in ("docker-user", "forward-allow"):
+        tradeoff = card.tradeoffs[strategy]
+        qtbot.waitUntil(lambda label=tradeoff: "looking" not in label.text())
+        assert tradeoff.text().startswith("Trade-off: ")
+    stale = card.tradeoffs["docker-stale-drop"]  # Docker 20.10 here: why not, in words
+    qtbot.waitUntil(lambda: stale.text().startswith("Not available: "))
+    assert "nftables backend" in stale.text()
 
 
 def test_applied_fixes_and_undo(controller: Controller, backend: EngineBackend, qtbot: Any) -> None:
@@ -63,12 +70,12 @@ def test_errors_in_words_and_busy(
     assert window.error.text() == "Not allowed: the system's policy refused this change."
     card = window.cards[HOTSPOT]
     # every button is back, but for the Fix of a strategy the helper cannot plan here
-    qtbot.waitUntil(lambda: "docker-netns" in card.unavailable)
-    assert not card.fix_buttons["docker-netns"].isEnabled()
+    cannot = ("docker-stale-drop", "docker-no-drop")
+    qtbot.waitUntil(lambda: all(name in card.unavailable for name in cannot))
+    assert not any(card.fix_buttons[name].isEnabled() for name in cannot)
     assert card.fix_buttons["docker-user"].isEnabled()
-    others = [
-        b for b in window.findChildren(QPushButton) if b is not card.fix_buttons["docker-netns"]
-    ]
+    greyed = [card.fix_buttons[name] for name in cannot]
+    others = [b for b in window.findChildren(QPushButton) if b not in greyed]
     assert all(b.isEnabled() for b in others)
 
 

@@ -11,7 +11,21 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Variant = Literal["nft", "legacy"]
+#: a table's source (ruleset) -> the iptables variant that manages it
+SOURCE_VARIANT: dict[str, Variant] = {"iptables-nft": "nft", "iptables-legacy": "legacy"}
 TAG_PREFIX = "hotspotguard:"
+DAEMON_JSON = "/etc/docker/daemon.json"
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """What planners need to know beyond the ruleset, gathered by the use case: Docker's
+    version (None: not found) and daemon.json's text (None: no file), whether ufw is there."""
+
+    version: str | None = None
+    daemon_json: str | None = None
+    daemon_json_path: str = DAEMON_JSON
+    ufw: bool = False
 
 
 def tag(fix_id: str) -> str:
@@ -79,7 +93,160 @@ class SysctlChange:
         }
 
 
-Change = RuleChange | SysctlChange
+Tool = Literal["nft", "iptables-nft", "iptables-legacy"]
+
+
+@dataclass(frozen=True)
+class ChainInsert:
+    """Accepts put into another program's chain, immediately before the rule that drops
+    (`before`: its nft handle, or its 1-based position in an iptables chain) or, where the
+    chain's policy drops, at its end (`before` None).
+
+    `anchor` is the text of the rule at `before` when the plan was made: apply refuses a chain
+    that moved since rather than edit it blind.  `rules` are the rules as a person reads them
+    (nft syntax, or iptables-save specs); for nft, `exprs` holds each rule's expression list as
+    JSON, which is what is applied (one nft transaction)."""
+
+    tool: Tool
+    family: str  # the table's nft family: ip, ip6, inet, ...
+    table: str
+    chain: str
+    before: int | None
+    anchor: str
+    rules: tuple[str, ...]
+    exprs: tuple[str, ...] = ()
+    handles: tuple[int, ...] = ()  # nft: the handles our rules got (filled in by apply)
+
+    @property
+    def version(self) -> Literal[4, 6]:
+        return 6 if self.family == "ip6" else 4
+
+    @property
+    def variant(self) -> Variant:
+        return "legacy" if self.tool == "iptables-legacy" else "nft"
+
+    def preview(self) -> list[str]:
+        if self.tool == "nft":
+            where = (
+                f"insert rule {self.family} {self.table} {self.chain} handle {self.before}"
+                if self.before is not None
+                else f"add rule {self.family} {self.table} {self.chain}"
+            )
+            return [f"nft {where} {rule}" for rule in self.rules]
+        base = ("iptables" if self.version == 4 else "ip6tables") + f"-{self.variant}"
+        if self.before is None:
+            return [f"{base} -t {self.table} -A {self.chain} {rule}" for rule in self.rules]
+        return [
+            f"{base} -t {self.table} -I {self.chain} {self.before + n} {rule}"
+            for n, rule in enumerate(self.rules)
+        ]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "insert",
+            "tool": self.tool,
+            "family": self.family,
+            "table": self.table,
+            "chain": self.chain,
+            "before": self.before,
+            "anchor": self.anchor,
+            "rules": list(self.rules),
+            "exprs": list(self.exprs),
+            "handles": list(self.handles),
+        }
+
+
+@dataclass(frozen=True)
+class ChainReset:
+    """A built-in chain of a table iptables manages, cleared of what another program left:
+    its policy set to `policy` (None: left alone) and the rules `removed` deleted (each with
+    its 1-based position, so undo puts it back where it was).  `previous` is the policy as
+    it was, which undo restores."""
+
+    variant: Variant
+    family: Literal[4, 6]
+    table: str
+    chain: str
+    policy: str | None
+    previous: str | None
+    removed: tuple[tuple[int, str], ...] = ()
+
+    @property
+    def command(self) -> str:
+        return ("iptables" if self.family == 4 else "ip6tables") + f"-{self.variant}"
+
+    def preview(self) -> list[str]:
+        lines = [
+            f"{self.command} -t {self.table} -D {self.chain} {spec}" for _, spec in self.removed
+        ]
+        if self.policy is not None and self.policy != self.previous:
+            was = f" (now {self.previous.upper()})" if self.previous else ""
+            lines.append(
+                f"{self.command} -t {self.table} -P {self.chain} {self.policy.upper()}{was}"
+            )
+        return lines
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "reset",
+            "variant": self.variant,
+            "family": self.family,
+            "table": self.table,
+            "chain": self.chain,
+            "policy": self.policy,
+            "previous": self.previous,
+            "removed": [[position, spec] for position, spec in self.removed],
+        }
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """A configuration file another program reads, rewritten whole: `before` is its text as
+    planned (None: it did not exist), `after` the new text.  Apply refuses a file that is
+    neither (edited since the plan); undo writes `before` back (or removes the file)."""
+
+    path: str
+    before: str | None
+    after: str
+    what: str  # one line: the edit, for the preview
+
+    @property
+    def backup(self) -> str:
+        return self.path + ".hotspotguard-backup"
+
+    def preview(self) -> list[str]:
+        if self.before == self.after:
+            return [f"{self.path}: {self.what}"]
+        kept = f" (the old file kept as {self.backup})" if self.before is not None else ""
+        return [f"edit {self.path}: {self.what}{kept}"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "file",
+            "path": self.path,
+            "before": self.before,
+            "after": self.after,
+            "what": self.what,
+        }
+
+
+@dataclass(frozen=True)
+class UfwChange:
+    """Rules added through ufw's own command, so its state stays coherent and permanent
+    (`ufw RULE comment TAG`); undo deletes (`ufw delete RULE`) only those that were not there
+    before (`added`, filled in as it is applied)."""
+
+    rules: tuple[str, ...]  # each as ufw's arguments: "route allow in on wlan0 out on eth0"
+    added: tuple[str, ...] = ()
+
+    def preview(self) -> list[str]:
+        return [f"ufw {rule}" for rule in self.rules]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": "ufw", "rules": list(self.rules), "added": list(self.added)}
+
+
+Change = RuleChange | SysctlChange | ChainInsert | ChainReset | FileChange | UfwChange
 
 
 @dataclass(frozen=True)
@@ -92,6 +259,7 @@ class Plan:
     summary: str  # one sentence: what it does
     tradeoff: str  # one sentence: what it costs or leaves open
     changes: tuple[Change, ...] = field(default_factory=tuple)
+    steps: tuple[str, ...] = ()  # a combined plan's strategies, in the order they apply
 
     @property
     def tag(self) -> str:
@@ -109,11 +277,52 @@ class Plan:
             "tradeoff": self.tradeoff,
             "changes": [change.to_json() for change in self.changes],
             "preview": self.preview(),
+            "steps": list(self.steps or (self.strategy,)),
         }
 
 
 def change_from_json(doc: dict[str, Any]) -> Change:
     """The inverse of `to_json` (for the helper's state file, which only it writes)."""
+    if doc.get("kind") == "insert":
+        tool: Tool = "nft"
+        if doc["tool"] in ("iptables-nft", "iptables-legacy"):
+            tool = "iptables-legacy" if doc["tool"] == "iptables-legacy" else "iptables-nft"
+        before = doc.get("before")
+        return ChainInsert(
+            tool,
+            str(doc["family"]),
+            str(doc["table"]),
+            str(doc["chain"]),
+            before if isinstance(before, int) else None,
+            str(doc.get("anchor", "")),
+            tuple(str(rule) for rule in doc["rules"]),
+            tuple(str(expr) for expr in doc.get("exprs") or ()),
+            tuple(int(handle) for handle in doc.get("handles") or ()),
+        )
+    if doc.get("kind") == "ufw":
+        return UfwChange(
+            tuple(str(rule) for rule in doc["rules"]),
+            tuple(str(rule) for rule in doc.get("added") or ()),
+        )
+    if doc.get("kind") == "file":
+        before = doc.get("before")
+        return FileChange(
+            str(doc["path"]),
+            None if before is None else str(before),
+            str(doc["after"]),
+            str(doc.get("what", "")),
+        )
+    if doc.get("kind") == "reset":
+        policy, previous = doc.get("policy"), doc.get("previous")
+        return ChainReset(
+            "legacy" if doc["variant"] == "legacy" else "nft",
+            4 if doc["family"] == 4 else 6,
+            str(doc["table"]),
+            str(doc["chain"]),
+            None if policy is None else str(policy),
+            None if previous is None else str(previous),
+            tuple((int(position), str(spec)) for position, spec in doc.get("removed") or ()),
+        )
     if doc.get("kind") == "rules":
         family: Literal[4, 6] = 4 if doc["family"] == 4 else 6
         variant: Variant = "legacy" if doc["variant"] == "legacy" else "nft"

@@ -8,22 +8,49 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, replace
+from typing import Protocol
 
-from hotspotguard.fixes import STRATEGIES, remedies
-from hotspotguard.fixes.plan import Change, Plan, RuleChange, SysctlChange, Variant, tag
+from hotspotguard.fixes import STRATEGIES, candidate_fixes, remedies
+from hotspotguard.fixes.allow import (
+    FORWARD,
+    INPUT,
+    AllowUnavailable,
+    insert_in_memory,
+    plan_allow,
+    without_tag,
+)
+from hotspotguard.fixes.docker import (
+    DockerUnavailable,
+    no_drop_changes,
+    reset_in_memory,
+    stale_drop_changes,
+)
+from hotspotguard.fixes.plan import (
+    SOURCE_VARIANT,
+    ChainInsert,
+    ChainReset,
+    Change,
+    FileChange,
+    HostFacts,
+    Plan,
+    RuleChange,
+    SysctlChange,
+    UfwChange,
+    tag,
+)
+from hotspotguard.fixes.ufw import UfwUnavailable, VerdictOf, ufw_change, with_rules
 from hotspotguard.ruleset import Hotspot, Ruleset, Snapshot
 from hotspotguard.ruleset.iptables import parse_rule_line
 from hotspotguard.ruleset.model import Table
+from hotspotguard.ruleset.owners import chain_owner, display_owner
 from hotspotguard.verdict import HotspotVerdict, evaluate
 from hotspotguard.verdict.report import summary
 
 DOCKER_USER = "DOCKER-USER"
-IMPLEMENTED = ("docker-user", "sysctl-forwarding")
 PROPAGATES = {
     "net.ipv4.ip_forward": "net.ipv4.conf.",
     "net.ipv6.conf.all.forwarding": "net.ipv6.conf.",
 }
-SOURCE_VARIANT: dict[str, Variant] = {"iptables-nft": "nft", "iptables-legacy": "legacy"}
 
 
 class FixUnavailable(Exception):
@@ -136,17 +163,223 @@ def _plan_sysctl_forwarding(snapshot: Snapshot, hotspot: Hotspot, fix_id: str) -
     )
 
 
-def plan_fix(snapshot: Snapshot, ruleset: Ruleset, iface: str, strategy: str) -> Plan:
+def _owners(ruleset: Ruleset, changes: tuple[ChainInsert, ...]) -> str:
+    """The tables the changes edit, with who wrote them where that is known."""
+    names = []
+    for change in changes:
+        name = f"{change.family} {change.table}"
+        table = next(
+            (t for t in ruleset.tables if (t.family, t.name) == (change.family, change.table)),
+            None,
+        )
+        chain = table.chain(change.chain) if table is not None else None
+        owner = chain_owner(table, chain) if table is not None and chain is not None else ""
+        if owner and owner != change.table:
+            name += f" ({display_owner(owner)})"
+        names.append(name)
+    return ", ".join(dict.fromkeys(names))
+
+
+def _plan_allow(
+    snapshot: Snapshot, ruleset: Ruleset, hotspot: Hotspot, fix_id: str, strategy: str
+) -> Plan:
+    flows = FORWARD if strategy == "forward-allow" else INPUT
+    try:
+        changes = plan_allow(snapshot, ruleset, hotspot, flows, tag(fix_id))
+    except AllowUnavailable as error:
+        raise FixUnavailable(str(error)) from None
+    where = _owners(ruleset, changes)
+    if strategy == "forward-allow":
+        uplinks = ", ".join(snapshot.uplinks)
+        summary = (
+            f"accept {hotspot.iface}'s traffic to {uplinks} and its replies just before the "
+            f"rule that drops it, in {where}"
+        )
+    else:
+        summary = (
+            f"accept DHCP and DNS from {hotspot.iface} just before the rule that drops them, "
+            f"in {where}"
+        )
+    return Plan(
+        fix_id,
+        strategy,
+        hotspot.iface,
+        summary,
+        f"it edits another program's table ({where}), which that program may rewrite "
+        "(a permanent fix is re-applied by the dispatcher); nothing else is let through",
+        changes,
+    )
+
+
+def _plan_docker_stale_drop(
+    snapshot: Snapshot, ruleset: Ruleset, hotspot: Hotspot, fix_id: str
+) -> Plan:
+    try:
+        changes = stale_drop_changes(ruleset)
+    except DockerUnavailable as error:
+        raise FixUnavailable(str(error)) from None
+    return Plan(
+        fix_id,
+        "docker-stale-drop",
+        hotspot.iface,
+        "clear what Docker's old iptables backend left: the FORWARD policy drop and the jumps "
+        "into its chains (Docker 29 runs its nftables backend here)",
+        "Docker's current rules are untouched; the host forwards by its other rules, as it "
+        "will after the next reboot",
+        changes,
+    )
+
+
+def _plan_docker_no_drop(
+    snapshot: Snapshot, ruleset: Ruleset, hotspot: Hotspot, fix_id: str, facts: HostFacts
+) -> Plan:
+    try:
+        changes = no_drop_changes(ruleset, facts)
+    except DockerUnavailable as error:
+        raise FixUnavailable(str(error)) from None
+    return Plan(
+        fix_id,
+        "docker-no-drop",
+        hotspot.iface,
+        f'tell Docker {facts.version} not to set the FORWARD policy to drop ("ip-forward-no-drop" '
+        "in daemon.json, from its next start) and set it to accept now",
+        "Docker's other forwarded traffic is then no longer dropped by policy: the host forwards "
+        "between all its interfaces unless another rule drops it",
+        changes,
+    )
+
+
+def _plan_ufw_route(
+    snapshot: Snapshot, ruleset: Ruleset, hotspot: Hotspot, fix_id: str, facts: HostFacts
+) -> Plan:
+    if not facts.ufw:
+        raise FixUnavailable("ufw is not installed here (no /usr/sbin/ufw)")
+    try:
+        change = ufw_change(snapshot, ruleset, hotspot, VerdictOf())
+    except UfwUnavailable as error:
+        raise FixUnavailable(str(error)) from None
+    return Plan(
+        fix_id,
+        "ufw-route",
+        hotspot.iface,
+        f"allow {hotspot.iface}'s traffic through ufw with ufw's own rules (route allow to the "
+        "uplinks, allow DHCP and DNS in), kept by ufw",
+        "ufw's own state stays coherent: `ufw status` shows the rules and `ufw delete` removes "
+        "them; routing is allowed from the hotspot to the uplinks only",
+        (change,),
+    )
+
+
+COMBINED = "combined"
+MAX_STEPS = 4
+
+
+def _dropped(verdict: HotspotVerdict) -> int:
+    return sum(1 for result in verdict.flows.values() if result.verdict == "drop")
+
+
+def _plan_combined(
+    snapshot: Snapshot, ruleset: Ruleset, hotspot: Hotspot, fix_id: str, facts: HostFacts
+) -> Plan:
+    """Several culprits at once: for each in turn, the least-privileged strategy that gets
+    past it (fewer flows dropped), planned on the ruleset with the steps before it applied;
+    one plan, applied in one go and undone as one."""
+    steps: list[Plan] = []
+    current = (snapshot, ruleset)
+    for _ in range(MAX_STEPS):
+        verdict = _verdict_of(*current, hotspot.iface)
+        if verdict.verdict != "blocked":
+            break
+        step = None
+        for strategy in remedies(verdict):
+            if strategy in (s.strategy for s in steps):
+                continue
+            try:
+                plan = PLANNERS[strategy](*current, hotspot, fix_id, facts)
+                after = _verdict_of(*apply_in_memory(*current, plan), hotspot.iface)
+            except FixUnavailable:
+                continue
+            if after.verdict == "ok" or _dropped(after) < _dropped(verdict):
+                step = plan
+                break
+        if step is None:
+            break
+        steps.append(step)
+        current = apply_in_memory(*current, step)
+    if len(steps) < 2:
+        raise FixUnavailable(
+            "one strategy is all it takes here"
+            if steps
+            else "no strategy gets past what blocks the hotspot"
+        )
+    return Plan(
+        fix_id,
+        COMBINED,
+        hotspot.iface,
+        "; then ".join(step.summary for step in steps),
+        _tradeoffs(steps),
+        tuple(change for step in steps for change in step.changes),
+        tuple(step.strategy for step in steps),
+    )
+
+
+def _tradeoffs(steps: list[Plan]) -> str:
+    """Each step's trade-off once, naming the steps it belongs to."""
+    by_text: dict[str, list[str]] = {}
+    for step in steps:
+        by_text.setdefault(step.tradeoff, []).append(step.strategy)
+    return " ".join(f"{', '.join(names)}: {text}." for text, names in by_text.items())
+
+
+class Planner(Protocol):
+    def __call__(
+        self,
+        snapshot: Snapshot,
+        ruleset: Ruleset,
+        hotspot: Hotspot,
+        fix_id: str,
+        facts: HostFacts,
+    ) -> Plan: ...
+
+
+PLANNERS: dict[str, Planner] = {
+    "docker-user": lambda snapshot, ruleset, hotspot, fix_id, facts: _plan_docker_user(
+        snapshot, ruleset, hotspot, fix_id
+    ),
+    "sysctl-forwarding": lambda snapshot, ruleset, hotspot, fix_id, facts: _plan_sysctl_forwarding(
+        snapshot, hotspot, fix_id
+    ),
+    "docker-stale-drop": lambda snapshot, ruleset, hotspot, fix_id, facts: _plan_docker_stale_drop(
+        snapshot, ruleset, hotspot, fix_id
+    ),
+    "docker-no-drop": _plan_docker_no_drop,
+    "forward-allow": lambda snapshot, ruleset, hotspot, fix_id, facts: _plan_allow(
+        snapshot, ruleset, hotspot, fix_id, "forward-allow"
+    ),
+    "input-allow": lambda snapshot, ruleset, hotspot, fix_id, facts: _plan_allow(
+        snapshot, ruleset, hotspot, fix_id, "input-allow"
+    ),
+    "ufw-route": _plan_ufw_route,
+    COMBINED: _plan_combined,
+}
+
+
+def plan_fix(
+    snapshot: Snapshot,
+    ruleset: Ruleset,
+    iface: str,
+    strategy: str,
+    facts: HostFacts | None = None,
+) -> Plan:
     """The plan of `strategy` for hotspot `iface`, not yet verified; raises `FixUnavailable`."""
-    if strategy not in STRATEGIES:
+    planner = PLANNERS.get(strategy)
+    if strategy not in STRATEGIES or planner is None:
         raise FixUnavailable(f"unknown strategy {strategy!r}")
-    if strategy not in IMPLEMENTED:
-        raise FixUnavailable(f"the {strategy} strategy ({STRATEGIES[strategy]}) is not built yet")
     hotspot = _hotspot(snapshot, iface)
     fix_id = f"{strategy}@{iface}"
-    if strategy == "docker-user":
-        return _plan_docker_user(snapshot, ruleset, hotspot, fix_id)
-    return _plan_sysctl_forwarding(snapshot, hotspot, fix_id)
+    # planned on the chains without this fix's own rules: the same plan while it is in place
+    mine = without_tag(ruleset, tag(fix_id))
+    return planner(snapshot, mine, hotspot, fix_id, facts or HostFacts())
 
 
 def _insert_rules(ruleset: Ruleset, change: RuleChange) -> Ruleset:
@@ -176,6 +409,17 @@ def apply_in_memory(snapshot: Snapshot, ruleset: Ruleset, plan: Plan) -> tuple[S
     for change in plan.changes:
         if isinstance(change, RuleChange):
             ruleset = _insert_rules(ruleset, change)
+        elif isinstance(change, ChainInsert):
+            try:
+                ruleset = insert_in_memory(ruleset, change, plan.tag)
+            except AllowUnavailable as error:
+                raise FixUnavailable(str(error)) from None
+        elif isinstance(change, ChainReset):
+            ruleset = reset_in_memory(ruleset, change)
+        elif isinstance(change, FileChange):
+            continue  # read by its program at its next start: nothing changes now
+        elif isinstance(change, UfwChange):
+            ruleset = with_rules(ruleset, change)
         else:
             sysctl[change.name] = change.value
             # as in the kernel, writing the global switch sets every interface's too
@@ -201,16 +445,22 @@ def verify_current(snapshot: Snapshot, ruleset: Ruleset, iface: str) -> HotspotV
 def verify(snapshot: Snapshot, ruleset: Ruleset, plan: Plan) -> Verification:
     """Run the engine before and after `plan` (in memory)."""
     before = _verdict_of(snapshot, ruleset, plan.iface)
-    after = _verdict_of(*apply_in_memory(snapshot, ruleset, plan), plan.iface)
+    # on the chains as the plan saw them: without the rules of this fix already in place
+    mine = without_tag(ruleset, plan.tag)
+    after = _verdict_of(*apply_in_memory(snapshot, mine, plan), plan.iface)
     return Verification(before, after)
 
 
 def verified_plan(
-    snapshot: Snapshot, ruleset: Ruleset, iface: str, strategy: str
+    snapshot: Snapshot,
+    ruleset: Ruleset,
+    iface: str,
+    strategy: str,
+    facts: HostFacts | None = None,
 ) -> tuple[Plan, Verification]:
     """A plan that the engine says works, with its verification; else `FixUnavailable` naming
     what would still block."""
-    plan = plan_fix(snapshot, ruleset, iface, strategy)
+    plan = plan_fix(snapshot, ruleset, iface, strategy, facts)
     verification = verify(snapshot, ruleset, plan)
     if not verification.works:
         raise FixUnavailable(
@@ -221,4 +471,68 @@ def verified_plan(
 
 def preferred_strategy(verdict: HotspotVerdict) -> str | None:
     """The least-privileged built strategy for what blocks the hotspot, if there is one."""
-    return next((s for s in remedies(verdict) if s in IMPLEMENTED), None)
+    return next((s for s in remedies(verdict) if s in PLANNERS), None)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A strategy offered for what blocks a hotspot: its verified plan, or why it cannot work
+    here (one line)."""
+
+    strategy: str
+    plan: Plan | None
+    verification: Verification | None
+    reason: str | None
+
+    @property
+    def works(self) -> bool:
+        return self.plan is not None
+
+
+def candidates(
+    snapshot: Snapshot, ruleset: Ruleset, iface: str, facts: HostFacts | None = None
+) -> list[Candidate]:
+    """Every strategy that addresses what blocks `iface`, the least privileged first; those
+    the engine proves fix every flow carry their plan, the others the reason they do not.
+    Kept with `ruleset` for the same snapshot, hotspot and facts (choosing, then listing, costs
+    one planning)."""
+    key = f"candidates:{iface}"
+    kept = ruleset.derived.get(key)
+    if isinstance(kept, tuple) and kept[0] is snapshot and kept[1] == facts:
+        return list(kept[2])
+    result = _candidates(snapshot, ruleset, iface, facts)
+    ruleset.derived[key] = (snapshot, facts, tuple(result))
+    return result
+
+
+def _candidates(
+    snapshot: Snapshot, ruleset: Ruleset, iface: str, facts: HostFacts | None
+) -> list[Candidate]:
+    verdict = verify_current(snapshot, ruleset, iface)
+    result = []
+    names = list(remedies(verdict))
+    for name, flow in verdict.flows.items():  # every culprit's, not only the first one's
+        if flow.verdict == "drop" and flow.dropped_by is not None:
+            names += [n for n in candidate_fixes(flow.dropped_by.owner, name) if n not in names]
+    for strategy in names:
+        result.append(_candidate(snapshot, ruleset, iface, strategy, facts))
+    if names and not any(c.works for c in result):
+        result.append(_candidate(snapshot, ruleset, iface, COMBINED, facts))
+    return result
+
+
+def _candidate(
+    snapshot: Snapshot, ruleset: Ruleset, iface: str, strategy: str, facts: HostFacts | None
+) -> Candidate:
+    try:
+        plan, verification = verified_plan(snapshot, ruleset, iface, strategy, facts)
+    except FixUnavailable as error:
+        return Candidate(strategy, None, None, str(error))
+    return Candidate(strategy, plan, verification, None)
+
+
+def recommended(
+    snapshot: Snapshot, ruleset: Ruleset, iface: str, facts: HostFacts | None = None
+) -> Candidate | None:
+    """The least-privileged candidate the engine proves fixes every blocked flow."""
+    return next((c for c in candidates(snapshot, ruleset, iface, facts) if c.works), None)

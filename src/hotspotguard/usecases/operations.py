@@ -21,10 +21,12 @@ from typing import Any, Literal
 from hotspotguard.assessment import verdict_brief
 from hotspotguard.fixes import STRATEGY_NAMES
 from hotspotguard.fixes.plan import (
+    ChainInsert,
     Change,
     Plan,
     RuleChange,
     SysctlChange,
+    UfwChange,
     change_from_json,
     rule_tag,
     tag,
@@ -32,17 +34,19 @@ from hotspotguard.fixes.plan import (
 from hotspotguard.fixes.strategies import (
     FixUnavailable,
     Verification,
-    plan_fix,
-    preferred_strategy,
+    candidates,
     verified_plan,
     verify_current,
 )
 from hotspotguard.ruleset import Ruleset, Snapshot, SnapshotError, load_snapshot, parse_ruleset
-from hotspotguard.system import firewall, persist, trust
+from hotspotguard.system import docker, firewall, persist, trust
 from hotspotguard.system.sharing import SharingUnknown, shared_now
-from hotspotguard.usecases import state
+from hotspotguard.usecases import edits, state
+from hotspotguard.usecases.choosing import candidates_json
 from hotspotguard.verdict.report import summary
 
+#: change kinds whose rules name the uplinks (their names must not read as patterns)
+NAMES_UPLINKS = (RuleChange, ChainInsert, UfwChange)
 ErrorKind = Literal["InvalidArgument", "NotFound", "Stale", "NotApplicable", "Failed"]
 
 IFNAMSIZ = 16  # the kernel's limit, including the terminating NUL
@@ -216,40 +220,49 @@ class Operations:
             validate_strategy(strategy)
         live = self._live(iface)
         _require_shared(iface, live.doc)
-        live_args = (live.snapshot, live.ruleset, iface)
+        facts = docker.facts(live.ruleset)
         if not strategy:
             verdict = verify_current(live.snapshot, live.ruleset, iface)
             applied = [f for f in self._load() if f.get("iface") == iface]
-            chosen = preferred_strategy(verdict)
+            offered = candidates(live.snapshot, live.ruleset, iface, facts)
+            chosen = next((c.strategy for c in offered if c.works), None)
             if chosen is None and verdict.verdict == "ok" and applied:
                 chosen = str(applied[-1]["strategy"])  # ok thanks to it: apply is then a no-op
             if chosen is None:
                 if verdict.verdict == "ok":
                     raise OperationError("NotApplicable", f"{iface} is not blocked: nothing to fix")
+                if offered:
+                    reasons = "; ".join(f"{c.strategy}: {c.reason}" for c in offered)
+                    raise OperationError("NotApplicable", f"no fix works here ({reasons})")
                 raise OperationError(
                     "NotApplicable", f"no fix is built for this yet: {summary(verdict)}"
                 )
             strategy = chosen
         try:
-            if any(isinstance(c, RuleChange) for c in plan_fix(*live_args, strategy).changes):
-                for uplink in live.snapshot.uplinks:  # the rules name them
-                    refuse_pattern_name(uplink, "uplink", "NotApplicable")
-            plan, verification = verified_plan(*live_args, strategy)
+            plan, verification = verified_plan(live.snapshot, live.ruleset, iface, strategy, facts)
         except FixUnavailable as error:
             raise OperationError("NotApplicable", str(error)) from None
+        if any(isinstance(c, NAMES_UPLINKS) for c in plan.changes):
+            for uplink in live.snapshot.uplinks:  # the rules name them
+                refuse_pattern_name(uplink, "uplink", "NotApplicable")
         return live, plan, verification
 
     def preview(self, iface: str, strategy: str = "") -> dict[str, Any]:
-        """The plan for `strategy` ("" = the recommended one) on hotspot `iface`, with the
-        engine's verdicts before and after it, and the generation it was planned on."""
+        """The plan for `strategy` ("" = the recommended one, with every candidate it was
+        chosen from) on hotspot `iface`, with the engine's verdicts before and after it, and
+        the generation it was planned on."""
         live, plan, verification = self._plan(iface, strategy)
-        return {
+        result = {
             "plan": plan.to_json(),
             "generation": live.generation,
             "before": verdict_brief(verification.before),
             "after": verdict_brief(verification.after),
             "applied": self._find(plan.fix_id) is not None,
         }
+        if not strategy:  # the recommended one: with every candidate it was chosen from
+            facts = docker.facts(live.ruleset)
+            result["candidates"] = candidates_json(live.snapshot, live.ruleset, iface, facts)
+        return result
 
     # --- changing --------------------------------------------------------------------------
 
@@ -289,7 +302,7 @@ class Operations:
             # after a crash the next call knows what to take back
             planned = [
                 change
-                if isinstance(change, RuleChange)
+                if not isinstance(change, SysctlChange)
                 else _recorded_sysctl(record, change.name)
                 or replace(
                     change,
@@ -309,6 +322,10 @@ class Operations:
                     changed |= moved_to is not None
                     expected = moved_to or expected
                     done.append((change, added))
+                elif isinstance(change, edits.KINDS):
+                    did, recorded = _apply_edit(change, plan.tag, record)
+                    changed |= did
+                    done.append((recorded, []))
                 else:
                     if firewall.read_sysctl(change.name) != change.value:
                         firewall.write_sysctl(change.name, change.value)
@@ -316,7 +333,7 @@ class Operations:
                     done.append((change, []))
                 self._step(f"change-{number}")
         except (firewall.FirewallError, OSError, OperationError) as error:
-            self._roll_back(done)
+            self._roll_back(done, plan.tag)
             with contextlib.suppress(OperationError):
                 self._write(fixes, None)
             if isinstance(error, OperationError):
@@ -403,11 +420,13 @@ class Operations:
             return len(mine), warnings
         raise firewall.FirewallError("the firewall keeps changing; try again in a moment")
 
-    def _roll_back(self, done: list[tuple[Change, list[firewall.AddedRule]]]) -> None:
+    def _roll_back(self, done: list[tuple[Change, list[firewall.AddedRule]]], fix_tag: str) -> None:
         for change, added in reversed(done):
             with contextlib.suppress(firewall.FirewallError, OSError):
                 if isinstance(change, RuleChange):
                     self._remove(change, added)
+                elif isinstance(change, edits.KINDS):
+                    edits.undo(change, fix_tag)
                 else:
                     self._undo_sysctl(change, force=True)
 
@@ -451,6 +470,8 @@ class Operations:
                     )
                     removed += count
                     warnings += said
+                elif isinstance(change, edits.KINDS):
+                    removed += edits.undo(change, tag(str(record["id"])))
                 else:
                     self._undo_sysctl(change)
                 self._step(f"change-{number}")
@@ -478,6 +499,9 @@ class Operations:
                     if None in where or not firewall.same_rules(
                         [listing.rules[i][0] for i in where if i is not None], change.rules
                     ):
+                        return False
+                elif isinstance(change, edits.KINDS):
+                    if not edits.in_place(change, tag(str(record["id"]))):
                         return False
                 elif firewall.read_sysctl(change.name) != change.value:
                     return False
@@ -593,6 +617,10 @@ class Operations:
                 if isinstance(change, RuleChange):
                     claimed = _recorded_rules(record, change)
                     self._remove_unclaimed(change, claimed, fix_tag)
+                elif isinstance(change, edits.KINDS):
+                    # a re-apply keeps what the recorded fix holds; a first apply is taken back
+                    if record is None and edits.in_place(change, fix_tag):
+                        edits.undo(change, fix_tag)
                 elif change.name not in recorded_settings:
                     self._undo_sysctl(change)
         except (firewall.FirewallError, OSError, KeyError, TypeError, ValueError) as error:
@@ -656,6 +684,15 @@ class Operations:
                 "Failed", f"cannot write the files that keep fixes: {error}"
             ) from None
         return []
+
+
+def _apply_edit(
+    change: edits.Edit, fix_tag: str, record: dict[str, Any] | None
+) -> tuple[bool, Change]:
+    try:
+        return edits.apply(change, fix_tag, record)
+    except edits.StaleEdit as error:
+        raise OperationError("Stale", str(error)) from None
 
 
 def _require_shared(iface: str, doc: dict[str, Any]) -> None:

@@ -1,0 +1,104 @@
+"""Docker as the fixes need to know it: its version (from its API socket, ``GET /version``, else
+``dockerd --version``) and its daemon.json.  No shell, absolute paths, short timeouts."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+
+from hotspotguard.fixes.plan import DAEMON_JSON, HostFacts
+from hotspotguard.ruleset import Ruleset
+from hotspotguard.system import ufw
+from hotspotguard.system.firewall import CLEAN_ENV
+
+DOCKER_SOCKET = "/var/run/docker.sock"
+DOCKERD = ("/usr/bin/dockerd", "/usr/sbin/dockerd", "/usr/local/bin/dockerd")
+TIMEOUT = 2.0
+MAX_DAEMON_JSON = 1 << 20
+
+
+def _api_version(path: str) -> str | None:
+    """Docker's version from its API (None when nothing answers there)."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(TIMEOUT)
+            sock.connect(path)
+            sock.sendall(b"GET /version HTTP/1.0\r\nHost: docker\r\n\r\n")
+            data = b""
+            while len(data) < 1 << 16:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+    except OSError:
+        return None
+    head, _, body = data.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.") or b" 200 " not in head.split(b"\r\n", 1)[0] + b" ":
+        return None
+    try:
+        version = json.loads(body).get("Version")
+    except (ValueError, AttributeError):
+        return None
+    return version if isinstance(version, str) and version else None
+
+
+def _dockerd_version() -> str | None:
+    for binary in DOCKERD:
+        try:
+            proc = subprocess.run(
+                [binary, "--version"],
+                capture_output=True,
+                text=True,
+                env=CLEAN_ENV,
+                timeout=TIMEOUT * 5,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        match = re.search(r"version\s+([0-9][^\s,]*)", proc.stdout)
+        if proc.returncode == 0 and match:
+            return match.group(1)
+    return None
+
+
+def version(socket_path: str = DOCKER_SOCKET) -> str | None:
+    """The running Docker's version, else the installed dockerd's; None when neither."""
+    return _api_version(socket_path) or _dockerd_version()
+
+
+def read_text(path: str) -> str | None:
+    """A small config file's text (None: it does not exist)."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_DAEMON_JSON + 1)
+    except FileNotFoundError:
+        return None
+    if len(data) > MAX_DAEMON_JSON:
+        raise OSError(f"{path} is larger than {MAX_DAEMON_JSON} bytes")
+    return data.decode("utf-8", "surrogateescape")
+
+
+def uses_docker(ruleset: Ruleset) -> bool:
+    return any(
+        table.name.startswith("docker") or any(c.name.startswith("DOCKER") for c in table.chains)
+        for table in ruleset.tables
+    )
+
+
+DAEMON_JSON_PATH = DAEMON_JSON
+
+
+def facts(ruleset: Ruleset) -> HostFacts:
+    """What the planners need beyond the ruleset: Docker's, gathered only where Docker's rules
+    are in sight (a daemon.json that cannot be read is left to the planner to refuse), and
+    whether ufw is installed."""
+    path = DAEMON_JSON_PATH
+    if not uses_docker(ruleset):
+        return HostFacts(daemon_json_path=path, ufw=ufw.installed())
+    try:
+        text = read_text(path)
+    except (OSError, UnicodeDecodeError) as error:
+        text = f"<unreadable: {error}>"  # not JSON: the planner refuses with the reason
+    return HostFacts(version(DOCKER_SOCKET), text, path, ufw.installed())

@@ -1,0 +1,79 @@
+"""Editing rules in nftables tables: one chain's rules with their handles, and a batch of
+commands applied as one nft transaction (JSON in, so any table or chain name works, keywords
+included).  Absolute path, no shell, a clean environment."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from typing import Any
+
+from hotspotguard.system.firewall import CLEAN_ENV, TIMEOUT, FirewallError
+
+NFT = "/usr/sbin/nft"
+
+
+def _nft_json(commands: list[dict[str, Any]]) -> str:
+    try:
+        proc = subprocess.run(
+            [NFT, "-j", "-f", "-"],
+            input=json.dumps({"nftables": commands}),
+            capture_output=True,
+            text=True,
+            env=CLEAN_ENV,
+            timeout=TIMEOUT,
+            check=False,
+        )
+    except FileNotFoundError:
+        raise FirewallError(f"{NFT} is not installed") from None
+    except subprocess.TimeoutExpired:
+        raise FirewallError(f"nft did not finish in {TIMEOUT:.0f} s") from None
+    if proc.returncode != 0:
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        detail = lines[0] if lines else f"exit code {proc.returncode}"
+        raise FirewallError(f"nft failed: {detail}")
+    return proc.stdout
+
+
+def chain_rules(family: str, table: str, chain: str) -> list[dict[str, Any]] | None:
+    """The rule objects of a chain (each with its ``handle``, ``expr``, maybe ``comment``), in
+    order; None when the chain is not there."""
+    what = {"chain": {"family": family, "table": table, "name": chain}}
+    try:
+        output = _nft_json([{"list": what}])
+    except FirewallError as error:
+        if "No such file or directory" in str(error):
+            return None
+        raise
+    try:
+        items = json.loads(output).get("nftables", [])
+    except (ValueError, AttributeError):
+        raise FirewallError("nft printed no JSON for the chain") from None
+    rules = [item["rule"] for item in items if isinstance(item, dict) and "rule" in item]
+    return [rule for rule in rules if isinstance(rule, dict)]
+
+
+def transaction(commands: list[dict[str, Any]]) -> None:
+    """Apply `commands` (``insert``/``add``/``delete`` of rules) atomically: all or none."""
+    if commands:
+        _nft_json(commands)
+
+
+def rule_object(
+    family: str,
+    table: str,
+    chain: str,
+    *,
+    expr: list[Any] | None = None,
+    handle: int | None = None,
+    comment: str | None = None,
+) -> dict[str, Any]:
+    """A rule as nft's JSON names it (`handle`: which rule to insert before or delete)."""
+    body: dict[str, Any] = {"family": family, "table": table, "chain": chain}
+    if handle is not None:
+        body["handle"] = handle
+    if expr is not None:
+        body["expr"] = expr
+    if comment is not None:
+        body["comment"] = comment
+    return {"rule": body}

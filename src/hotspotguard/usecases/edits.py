@@ -1,0 +1,93 @@
+"""The change kinds beyond DOCKER-USER rules and sysctls, in one dispatch for the use cases:
+each kind's apply, undo and check live in its own module (`inserts`, `resets`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hotspotguard.fixes.plan import (
+    ChainInsert,
+    ChainReset,
+    FileChange,
+    UfwChange,
+    change_from_json,
+)
+from hotspotguard.system.firewall import FirewallError
+from hotspotguard.usecases import files, inserts, resets, ufw_rules
+
+Edit = ChainInsert | ChainReset | FileChange | UfwChange
+KINDS = (ChainInsert, ChainReset, FileChange, UfwChange)
+
+
+class StaleEdit(Exception):
+    """What the change edits is not as planned any more (one line)."""
+
+
+def apply(change: Edit, fix_tag: str, record: dict[str, Any] | None) -> tuple[bool, Edit]:
+    """Do `change`: whether anything changed, and the change as undo must know it (with what
+    an earlier apply of the same fix, `record`, found before it)."""
+    if isinstance(change, ChainInsert):
+        try:
+            return inserts.apply(change, fix_tag)
+        except inserts.StaleChain as error:
+            raise StaleEdit(str(error)) from None
+    if isinstance(change, UfwChange):
+        return ufw_rules.apply(change, fix_tag, record)
+    if isinstance(change, FileChange):
+        recorded = _recorded_file(record, change)
+        try:
+            return files.apply(change), recorded or change
+        except files.FileMoved as error:
+            raise StaleEdit(str(error)) from None
+    done = resets.merged(_recorded_reset(record, change), change)
+    return resets.apply(change), done
+
+
+def undo(change: Edit, fix_tag: str) -> int:
+    """Undo `change`; how many rules it removed or put back."""
+    if isinstance(change, ChainInsert):
+        return inserts.remove(change, fix_tag)
+    if isinstance(change, UfwChange):
+        return ufw_rules.undo(change)
+    if isinstance(change, FileChange):
+        try:
+            return files.undo(change)
+        except files.FileMoved as error:
+            raise FirewallError(str(error)) from None
+    return resets.undo(change)
+
+
+def in_place(change: Edit, fix_tag: str) -> bool:
+    if isinstance(change, ChainInsert):
+        return inserts.in_place(change, fix_tag)
+    if isinstance(change, UfwChange):
+        return ufw_rules.in_place(change)
+    if isinstance(change, FileChange):
+        return files.in_place(change)
+    return resets.in_place(change)
+
+
+def _recorded_reset(record: dict[str, Any] | None, change: ChainReset) -> ChainReset | None:
+    for raw in (record or {}).get("changes", []):
+        if raw.get("kind") != "reset":
+            continue
+        old = change_from_json(raw)
+        if isinstance(old, ChainReset) and (old.variant, old.family, old.table, old.chain) == (
+            change.variant,
+            change.family,
+            change.table,
+            change.chain,
+        ):
+            return old
+    return None
+
+
+def _recorded_file(record: dict[str, Any] | None, change: FileChange) -> FileChange | None:
+    """The file change an earlier apply recorded, if this one writes the same text (its
+    `before` is the text from before the first apply)."""
+    for raw in (record or {}).get("changes", []):
+        if raw.get("kind") == "file" and raw.get("path") == change.path:
+            old = change_from_json(raw)
+            if isinstance(old, FileChange) and old.after == change.after:
+                return old
+    return None

@@ -1,0 +1,78 @@
+"""Apply and undo a `FileChange`: another program's config file rewritten atomically (same
+mode, a backup of the old text beside it), only if it is still as planned; undo writes the old
+text back (or removes a file that did not exist) only if it is still as we wrote it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+
+from hotspotguard.fixes.plan import FileChange
+from hotspotguard.system.docker import read_text
+
+
+class FileMoved(Exception):
+    """The file is not as planned (or as we left it); nothing was written.  One line."""
+
+
+def _write(path: str, text: str, mode: int) -> None:
+    directory = os.path.dirname(path)
+    os.makedirs(directory, mode=0o755, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".hotspotguard-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _mode(path: str) -> int:
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return 0o644
+
+
+def apply(change: FileChange) -> bool:
+    current = read_text(change.path)
+    if current == change.after:
+        return False
+    if current != change.before:
+        raise FileMoved(f"{change.path} changed since the fix was planned: preview it again")
+    mode = _mode(change.path)
+    if change.before is not None:
+        _write(change.backup, change.before, mode)
+    _write(change.path, change.after, mode)
+    return True
+
+
+def undo(change: FileChange) -> int:
+    """Put the file back as it was; 1 when it was rewritten, 0 when nothing was ours."""
+    current = read_text(change.path)
+    if current == change.before:
+        return 0
+    if current != change.after:
+        kept = f"; the old one is in {change.backup}" if change.before is not None else ""
+        raise FileMoved(f"{change.path} was edited since the fix: left as it is{kept}")
+    if change.before is None:
+        os.unlink(change.path)
+    else:
+        _write(change.path, change.before, _mode(change.path))
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(change.backup)
+    return 1
+
+
+def in_place(change: FileChange) -> bool:
+    try:
+        return read_text(change.path) == change.after
+    except OSError:
+        return False

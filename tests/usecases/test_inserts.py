@@ -87,7 +87,7 @@ def test_forward_allow_in_a_hand_written_inet_table(clean_lab: Lab, tmp_path: Pa
         "forward",
     )
     assert change["anchor"].startswith("drop comment") or "drop" in change["anchor"]
-    assert "another program's table (inet filter)" in preview["plan"]["tradeoff"]
+    assert "another program's table (inet filter (no known program))" in preview["plan"]["tradeoff"]
     lines = preview["plan"]["preview"]
     assert lines[0].startswith("nft insert rule inet filter forward handle ")
     assert 'iifname "hs0" oifname "up0" ip saddr 10.42.0.0/24 accept' in lines[0]

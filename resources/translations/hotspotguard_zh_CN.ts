@@ -229,6 +229,10 @@ Afterwards: {after}</source>
       <translation>热点 %1 无法上网</translation>
     </message>
     <message>
+      <source>%1.</source>
+      <translation>%1。</translation>
+    </message>
+    <message>
       <source>Fix undone on %1</source>
       <translation>已撤销 %1 上的修复</translation>
     </message>

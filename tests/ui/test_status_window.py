@@ -195,3 +195,14 @@ def test_without_the_helper_the_shared_connections_a_sentence_and_the_next_step(
     assert "`" not in StateText().tooltip(state)
     hub.stop()
     qtbot.waitUntil(lambda: not hub._tasks, timeout=5_000)
+
+
+def test_the_window_icon_says_the_state(controller: Controller, qtbot: Any) -> None:
+    """Not the application's green check while the hotspot is blocked (finding 9, in part)."""
+    from hotspotguard.ui.icons import state_icon
+
+    window = StatusWindow(controller)
+    qtbot.addWidget(window)
+    shown = window.windowIcon().pixmap(22, 22).toImage()
+    assert shown == state_icon("blocked").pixmap(22, 22).toImage()
+    assert shown != state_icon("ok").pixmap(22, 22).toImage()

@@ -210,3 +210,26 @@ def test_quitting_withdraws_our_notifications(
         signals.stateChanged.emit(states["blocked"])
     run_async(qtbot, qloop, notifier.stop())
     assert server.closed == [sent.args[0]]
+
+
+def test_the_chinese_notification_ends_its_sentence_in_chinese(
+    notifier: Any, server: Server, states: dict[str, Any], qtbot: Any
+) -> None:
+    """zh_CN: the body ends in "。", not an ASCII "." (issue 11, finding 7, in part)."""
+    from PySide6.QtCore import QCoreApplication, QLocale
+
+    from hotspotguard.ui.app import install_translations
+
+    app = QCoreApplication.instance()
+    assert app is not None
+    loaded = install_translations(app, QLocale("zh_CN"))
+    try:
+        with qtbot.waitSignal(notifier.sent):
+            notifier.signals.stateChanged.emit(states["blocked"])
+        assert server.sent[-1]["body"].endswith("。"), server.sent[-1]["body"]
+    finally:
+        from PySide6.QtCore import QTranslator
+
+        for translator in app.findChildren(QTranslator):
+            if translator.filePath() in loaded:
+                app.removeTranslator(translator)

@@ -235,7 +235,8 @@ class Notifier(QObject):
         actions += ["details", self.tr("Details"), "default", self.tr("Details")]
         await self.notify(
             fill(self.tr("Hotspot %1 has no internet"), iface),
-            capitalized(self.text.cause(hotspot)) + ".",
+            # a sentence ends as the language ends it ("。" in Chinese)
+            fill(self.tr("%1."), capitalized(self.text.cause(hotspot))),
             kind="blocked",
             iface=iface,
             actions=actions,

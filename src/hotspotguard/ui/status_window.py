@@ -292,6 +292,7 @@ class StatusWindow(QWidget):
     def show_state(self, state: dict[str, Any]) -> None:
         kind = str(state.get("state"))
         self.head_icon.setPixmap(state_icon(kind).pixmap(32, 32))
+        self.setWindowIcon(state_icon(kind))  # the task bar says the state too, not "ok"
         self.headline.setText(self.headline_text(state))
         for card in [*self.cards.values(), *self.shared.values()]:
             self.cards_box.removeWidget(card)

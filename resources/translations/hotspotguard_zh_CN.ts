@@ -11,6 +11,18 @@
   <context>
     <name>ChainsDialog</name>
     <message>
+      <source>ok</source>
+      <translation>正常</translation>
+    </message>
+    <message>
+      <source>blocked</source>
+      <translation>被拦截</translation>
+    </message>
+    <message>
+      <source>unknown</source>
+      <translation>未知</translation>
+    </message>
+    <message>
       <source>Hook / chain / rule</source>
       <translation>钩子 / 链 / 规则</translation>
     </message>
@@ -217,20 +229,28 @@ Afterwards: {after}</source>
   <context>
     <name>Notifier</name>
     <message>
-      <source>Fix…</source>
-      <translation>修复…</translation>
+      <source>unknown error</source>
+      <translation>未知错误</translation>
+    </message>
+    <message>
+      <source>Cannot check hotspot %1</source>
+      <translation>无法检查热点 %1</translation>
+    </message>
+    <message>
+      <source>%1.</source>
+      <translation>%1。</translation>
     </message>
     <message>
       <source>Details</source>
       <translation>详情</translation>
     </message>
     <message>
-      <source>Hotspot %1 has no internet</source>
-      <translation>热点 %1 无法上网</translation>
+      <source>Fix…</source>
+      <translation>修复…</translation>
     </message>
     <message>
-      <source>%1.</source>
-      <translation>%1。</translation>
+      <source>Hotspot %1 has no internet</source>
+      <translation>热点 %1 无法上网</translation>
     </message>
     <message>
       <source>Fix undone on %1</source>
@@ -384,18 +404,6 @@ Afterwards: {after}</source>
   </context>
   <context>
     <name>StatusWindow</name>
-    <message>
-      <source>ok</source>
-      <translation>正常</translation>
-    </message>
-    <message>
-      <source>blocked</source>
-      <translation>被拦截</translation>
-    </message>
-    <message>
-      <source>unknown</source>
-      <translation>未知</translation>
-    </message>
     <message>
       <source>DHCP</source>
       <translation>DHCP</translation>

@@ -11,18 +11,6 @@
   <context>
     <name>ChainsDialog</name>
     <message>
-      <source>ok</source>
-      <translation>正常</translation>
-    </message>
-    <message>
-      <source>blocked</source>
-      <translation>被拦截</translation>
-    </message>
-    <message>
-      <source>unknown</source>
-      <translation>未知</translation>
-    </message>
-    <message>
       <source>Hook / chain / rule</source>
       <translation>钩子 / 链 / 规则</translation>
     </message>
@@ -405,6 +393,18 @@ Afterwards: {after}</source>
   <context>
     <name>StatusWindow</name>
     <message>
+      <source>ok</source>
+      <translation>正常</translation>
+    </message>
+    <message>
+      <source>blocked</source>
+      <translation>被拦截</translation>
+    </message>
+    <message>
+      <source>unknown</source>
+      <translation>未知</translation>
+    </message>
+    <message>
       <source>DHCP</source>
       <translation>DHCP</translation>
     </message>
@@ -431,6 +431,18 @@ Afterwards: {after}</source>
     <message>
       <source>Blocked by {owner}: {rule}</source>
       <translation>被 {owner} 拦截：{rule}</translation>
+    </message>
+    <message>
+      <source>%1.</source>
+      <translation>%1。</translation>
+    </message>
+    <message>
+      <source>The phones can get an address, look up names and reach the internet.</source>
+      <translation>手机可以获取地址、解析域名并访问互联网。</translation>
+    </message>
+    <message>
+      <source>Cannot tell whether the phones can reach the internet.</source>
+      <translation>无法判断手机能否访问互联网。</translation>
     </message>
     <message>
       <source>Hotspot firewall</source>

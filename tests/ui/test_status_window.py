@@ -18,7 +18,9 @@ def test_chips_blocker_and_fixes_on_offer(controller: Controller, qtbot: Any) ->
     assert window.headline.text() == "A hotspot is blocked."
     card = window.cards[HOTSPOT]
     assert card.title() == "Hotspot (nmp-hs0)"
-    assert card.sentence.text().startswith("blocked: Docker's filter FORWARD policy drop stops")
+    # one plain sentence first (finding 8); the engine's words a hover away
+    assert card.sentence.text() == "Docker's FORWARD policy drops the phones' traffic."
+    assert card.sentence.toolTip().startswith("blocked: Docker's filter FORWARD policy drop")
     chips = {name: chip.property("state") for name, chip in card.chips.items()}
     assert chips == {"dhcp": "ok", "dns": "ok", "outbound": "blocked", "reply": "blocked"}
     assert card.chips["outbound"].text() == "Internet: blocked"

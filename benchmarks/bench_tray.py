@@ -12,7 +12,11 @@ tests/ui_desktop/desktop_lab.py):
 this machine (as root: the firewall read in-process; NetworkManager over the system bus). The
 idle figures add the applet with the real Controller over a captured firewall and no live
 sources (tests/ui_desktop/harness.py): the applet's own idle cost. Figures, not assertions.
-Usage: ``python benchmarks/bench_tray.py [--runs N] [--idle SECONDS]``.
+
+``--plasma``: the same in a real Plasma 6 session (tests/plasma/plasma_lab.py; its Debian 13
+tree, Python 3.13 and PySide6 6.8 from Debian, the KDE platform theme loaded), kded6's watcher
+as the registrar; "bare" is the same script with Debian's PySide6 there.
+Usage: ``python benchmarks/bench_tray.py [--runs N] [--idle SECONDS] [--plasma]``.
 """
 
 from __future__ import annotations
@@ -161,12 +165,83 @@ def idle_figures(
     return figures
 
 
+def plasma_figures(runs: int, settle: float, idle: float) -> int:
+    """Start times, RSS and idle cost in the Plasma lab (root; its tree must be built)."""
+    from tests.plasma.plasma_lab import Plasma
+    from tests.plasma.plasma_lab import missing as plasma_missing
+
+    reason = plasma_missing()
+    if reason:
+        print(f"bench_tray --plasma: skipped: {reason}")
+        return 0
+    session = Plasma(bind=True)
+    try:
+        scratch = session.logs
+
+        async def starts() -> dict[str, list[float]]:
+            registrations = Registrations()
+            bus = await registrations.connect(session.address)
+            results: dict[str, list[float]] = {"bare": [], "ours": []}
+            for _ in range(runs):
+                for kind in ("bare", "ours"):
+                    registrations.event.clear()
+                    started = time.monotonic()
+                    proc = session.start(kind, argv_for(kind, scratch))
+                    await asyncio.wait_for(registrations.event.wait(), 30)
+                    results[kind].append(registrations.times[-1] - started)
+                    session.stop(proc)
+                    session.procs.remove(proc)
+                    await asyncio.sleep(0.5)
+            bus.disconnect()
+            return results
+
+        times = asyncio.run(starts())
+        figures: dict[str, dict[str, float]] = {}
+        for kinds in (("bare", "ours"), ("captured",)):
+            procs = {
+                k: session.start(k, argv_for(k, scratch), stdin=subprocess.PIPE) for k in kinds
+            }
+            pids = {k: session._child_pid(p, "python3") for k, p in procs.items()}
+            time.sleep(settle)
+            for kind, pid in pids.items():
+                figures[kind] = {"rss_mb": rss_kb(pid) / 1024}
+            before = {k: (cpu_ticks(pid), switches(pid)) for k, pid in pids.items()}
+            time.sleep(idle)
+            for kind, pid in pids.items():
+                figures[kind]["cpu_ms"] = (cpu_ticks(pid) - before[kind][0]) * 10
+                figures[kind]["wakeups"] = switches(pid) - before[kind][1]
+                session.stop(procs[kind])
+                session.procs.remove(procs[kind])
+    finally:
+        session.down()
+    bare, ours = statistics.median(times["bare"]), statistics.median(times["ours"])
+    print(f"tray applet vs a bare PySide6 tray icon (Plasma 6.3 under Xvfb, {runs} starts)")
+    print(
+        f"  start -> icon registered: ours {ours * 1000:.0f} ms, bare {bare * 1000:.0f} ms "
+        f"(median), {ours / bare:.2f}x (target <= 1.5x)"
+    )
+    rb, ro = figures["bare"]["rss_mb"], figures["ours"]["rss_mb"]
+    print(
+        f"  VmRSS after {settle:.0f} s idle: ours {ro:.1f} MB, bare {rb:.1f} MB, "
+        f"{ro / rb:.2f}x (target <= 1.3x)"
+    )
+    for kind in ("ours", "captured", "bare"):
+        print(
+            f"  idle {idle:.0f} s, {kind}: {figures[kind]['cpu_ms']:.0f} ms CPU, "
+            f"{figures[kind]['wakeups']:.0f} wake-ups, VmRSS {figures[kind]['rss_mb']:.1f} MB"
+        )
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5, help="starts of each (default 5)")
     parser.add_argument("--idle", type=float, default=60, help="idle window, s (default 60)")
     parser.add_argument("--settle", type=float, default=10, help="before RSS, s (default 10)")
+    parser.add_argument("--plasma", action="store_true", help="in the Plasma 6 lab instead")
     args = parser.parse_args()
+    if args.plasma:
+        return plasma_figures(args.runs, args.settle, args.idle)
     reason = missing()
     if reason:
         print(f"bench_tray: skipped: {reason}")

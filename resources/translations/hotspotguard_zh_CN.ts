@@ -217,12 +217,24 @@ Afterwards: {after}</source>
   <context>
     <name>Notifier</name>
     <message>
-      <source>Fix…</source>
-      <translation>修复…</translation>
+      <source>unknown error</source>
+      <translation>未知错误</translation>
+    </message>
+    <message>
+      <source>Cannot check hotspot %1</source>
+      <translation>无法检查热点 %1</translation>
+    </message>
+    <message>
+      <source>%1.</source>
+      <translation>%1。</translation>
     </message>
     <message>
       <source>Details</source>
       <translation>详情</translation>
+    </message>
+    <message>
+      <source>Fix…</source>
+      <translation>修复…</translation>
     </message>
     <message>
       <source>Hotspot %1 has no internet</source>
@@ -419,6 +431,18 @@ Afterwards: {after}</source>
     <message>
       <source>Blocked by {owner}: {rule}</source>
       <translation>被 {owner} 拦截：{rule}</translation>
+    </message>
+    <message>
+      <source>%1.</source>
+      <translation>%1。</translation>
+    </message>
+    <message>
+      <source>The phones can get an address, look up names and reach the internet.</source>
+      <translation>手机可以获取地址、解析域名并访问互联网。</translation>
+    </message>
+    <message>
+      <source>Cannot tell whether the phones can reach the internet.</source>
+      <translation>无法判断手机能否访问互联网。</translation>
     </message>
     <message>
       <source>Hotspot firewall</source>

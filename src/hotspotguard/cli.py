@@ -126,6 +126,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                 f'"{connection.get("id", "?")}"; its firewall state is unknown'
             )
         raise UsageError(state.reason or "cannot tell the state")
+    if args.iface and state.state == "no-hotspot":  # a name that is not there is a mistake
+        raise UsageError(state.reason or f"no hotspot named {', '.join(args.iface)}")
     if args.json:
         _print_json(state.to_json())
     elif not state.hotspots:

@@ -17,7 +17,7 @@ MIRROR=${MIRROR:-$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 PROJECT=${PROJECT:-$(pwd)}
 S=/tmp/uxs   # the session's directory, inside the tree
-STAMP=.hotspotguard-plasma-1   # bump when PACKAGES change: the tree is rebuilt
+STAMP=.hotspotguard-plasma-2   # bump when PACKAGES change: an older tree gets the new ones
 
 inchroot() {
   unshare -m --propagation private sh -c '
@@ -35,7 +35,8 @@ inchroot() {
 PACKAGES="plasma-workspace plasma-desktop kwin-x11 xvfb dbus-daemon dbus-x11 fonts-dejavu-core
   python3-pyside6.qtcore python3-pyside6.qtgui python3-pyside6.qtwidgets python3-pyside6.qtsvg
   python3-pyside6.qtsvgwidgets python3-pyside6.qtdbus python3-dbus-next python3-qasync
-  python3-pyroute2 python3-nftables nftables iptables iproute2 xdotool x11-utils"
+  python3-pyroute2 python3-nftables nftables iptables iproute2 xdotool x11-utils
+  fonts-wqy-microhei"
 
 session_script() {
   cat > "$1/uxsession.sh" <<'EOT'
@@ -69,6 +70,12 @@ EOT
 case "$1" in
 ensure)
   if [ -f "$R/$STAMP" ]; then session_script "$R"; exit 0; fi
+  if ls "$R"/.hotspotguard-plasma-* >/dev/null 2>&1; then  # an older tree: add what is new
+    R="$R" UXBIND="" "$0" sh apt-get update -qq
+    R="$R" UXBIND="" "$0" sh DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $PACKAGES > "$R.log" 2>&1 || { tail -20 "$R.log"; exit 1; }
+    R="$R" UXBIND="" "$0" sh apt-get clean
+    rm -f "$R"/.hotspotguard-plasma-*; touch "$R/$STAMP"; session_script "$R"; exit 0
+  fi
   T="$R.building"; rm -rf "$T"; mkdir -p "$(dirname "$R")"
   debootstrap --variant=minbase trixie "$T" "$MIRROR" > "$T.log" 2>&1 || { tail -20 "$T.log"; exit 1; }
   cp /etc/resolv.conf "$T/etc/resolv.conf"

@@ -27,7 +27,7 @@ SCRIPT = Path(__file__).resolve().parent / "plasma6-lab.sh"
 TREE = Path(
     os.environ.get("HOTSPOTGUARD_PLASMA_TREE", "/var/cache/hotspotguard-tests/trixie-plasma")
 )
-STAMP = ".hotspotguard-plasma-1"
+STAMP = ".hotspotguard-plasma-2"
 DISPLAY = ":42"
 SESSION = "tmp/uxs"
 #: the screen (1366x768): Plasma's bottom panel, and in it the tray's icons left of the
@@ -51,9 +51,9 @@ def missing() -> str | None:
 class Plasma:
     """One Plasma session (``up``); programs in it (``start``, ``run``); ``down``."""
 
-    def __init__(self, bare: bool = False) -> None:
+    def __init__(self, bare: bool = False, bind: bool = False) -> None:
         """`bare`: X, the bus and kwin only; ``start_plasma()`` brings kded6 and plasmashell
-        later (the login race)."""
+        later (the login race). `bind`: ``logs`` is seen in the tree too (scratch files)."""
         self.tree = TREE
         self.session = TREE / SESSION
         self.address = f"unix:path={self.session}/rt/bus"
@@ -62,6 +62,8 @@ class Plasma:
         self.procs: list[subprocess.Popen[bytes]] = []
         self.names: dict[int, str] = {}
         self._script_env = {**os.environ, "R": str(TREE), "PROJECT": str(ROOT)}
+        if bind:
+            self._script_env["UXBIND"] = str(self.logs)
         self._script("ensure")  # writes the session script (the tree is there)
         if bare:
             self._script_env["NO_PLASMA"] = "1"

@@ -60,8 +60,15 @@ def test_the_applet_survives_kded_coming_after_it_and_restarting(bare_session: P
 
 def test_plasmas_tray_hides_a_quiet_item_and_brings_back_a_blocked_one(plasma: Plasma) -> None:
     wait_for(lambda: plasma.has_name("org.kde.StatusNotifierWatcher"), 10, "the watcher")
-    time.sleep(1)
-    empty = plasma.screenshot(SCREENS / "plasma-tray-empty.png", TRAY)
+    empty = SCREENS / "plasma-tray-empty.png"
+    before = SCREENS / "plasma-tray-before.png"
+
+    def settled() -> bool:  # the panel has stopped moving in
+        plasma.screenshot(before, TRAY)
+        time.sleep(0.5)
+        return tray_differs(plasma.screenshot(empty, TRAY), before) == 0
+
+    wait_for(settled, 20, "Plasma's panel to settle", step=0.2)
     applet = Applet(plasma, "no-hotspot")  # type: ignore[arg-type]
     try:
         applet.wait("state", state="no-hotspot", timeout=30)
@@ -133,6 +140,34 @@ def test_the_notification_in_plasma_and_its_fix_button(plasma: Plasma) -> None:
         applet.wait("preview", timeout=10)
         time.sleep(0.5)
         plasma.screenshot(SCREENS / "plasma-fix-dialog.png")
+    finally:
+        applet.send("quit")
+        applet.proc.wait(10)
+
+
+def test_in_chinese(plasma: Plasma) -> None:
+    """LANG=zh_CN.UTF-8: the item's tooltip and menu, read from the bus, and the notification
+    on screen are Chinese (the tree has a CJK font: no boxes)."""
+    applet = Applet(plasma, "ok", env={"LANG": "zh_CN.UTF-8"})  # type: ignore[arg-type]
+    try:
+        applet.wait("state", state="ok", timeout=30)
+        (item,) = wait_for(plasma.sni_items, 10, "our item")
+        applet.send("kind blocked")
+        applet.wait("notified", kind="blocked")
+        props = wait_for(
+            lambda: (
+                (p := sni_probe.properties(plasma.address, item))["Status"] == "NeedsAttention"
+                and p
+            ),
+            5,
+            "NeedsAttention",
+        )
+        assert props["Title"] == "热点守护"
+        assert any("\u4e00" <= c <= "\u9fff" for c in props["ToolTip"][3]), props["ToolTip"]
+        labels = sni_probe.menu_labels(plasma.address, item)
+        assert labels[0] == "热点状态…", labels
+        time.sleep(1)
+        plasma.screenshot(SCREENS / "plasma-notification-zh_CN.png")
     finally:
         applet.send("quit")
         applet.proc.wait(10)

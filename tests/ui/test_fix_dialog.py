@@ -33,6 +33,14 @@ def test_plan_apply_and_recheck(controller: Controller, backend: EngineBackend, 
     lines = dialog.plan.toPlainText().splitlines()
     assert lines and all(line.startswith("iptables-nft -t filter -I DOCKER-USER") for line in lines)
     assert "hotspotguard:docker-user@nmp-hs0" in lines[0]
+    # each command on one line on screen: never wrapped inside an option (finding 5)
+    assert dialog.plan.lineWrapMode() == dialog.plan.LineWrapMode.NoWrap
+    dialog.plan.resize(300, 200)  # narrower than any command
+    dialog.plan.viewport().repaint()
+    block = dialog.plan.document().firstBlock()
+    while block.isValid():
+        assert block.layout().lineCount() <= 1, block.text()
+        block = block.next()
     assert dialog.tradeoff.text().startswith("Trade-off: ")
     assert "Afterwards: ok:" in dialog.before_after.text()
     assert dialog.apply_button.isEnabled()

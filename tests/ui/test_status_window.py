@@ -18,7 +18,9 @@ def test_chips_blocker_and_fixes_on_offer(controller: Controller, qtbot: Any) ->
     assert window.headline.text() == "A hotspot is blocked."
     card = window.cards[HOTSPOT]
     assert card.title() == "Hotspot (nmp-hs0)"
-    assert card.sentence.text().startswith("blocked: Docker's filter FORWARD policy drop stops")
+    # one plain sentence first (finding 8); the engine's words a hover away
+    assert card.sentence.text() == "Docker's FORWARD policy drops the phones' traffic."
+    assert card.sentence.toolTip().startswith("blocked: Docker's filter FORWARD policy drop")
     chips = {name: chip.property("state") for name, chip in card.chips.items()}
     assert chips == {"dhcp": "ok", "dns": "ok", "outbound": "blocked", "reply": "blocked"}
     assert card.chips["outbound"].text() == "Internet: blocked"
@@ -202,3 +204,14 @@ def test_without_the_helper_the_shared_connections_a_sentence_and_the_next_step(
     assert "`" not in StateText().tooltip(state)
     hub.stop()
     qtbot.waitUntil(lambda: not hub._tasks, timeout=5_000)
+
+
+def test_the_window_icon_says_the_state(controller: Controller, qtbot: Any) -> None:
+    """Not the application's green check while the hotspot is blocked (finding 9, in part)."""
+    from hotspotguard.ui.icons import state_icon
+
+    window = StatusWindow(controller)
+    qtbot.addWidget(window)
+    shown = window.windowIcon().pixmap(22, 22).toImage()
+    assert shown == state_icon("blocked").pixmap(22, 22).toImage()
+    assert shown != state_icon("ok").pixmap(22, 22).toImage()

@@ -150,6 +150,20 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str, step: float = 
         time.sleep(step)
 
 
+def accepting(path: Path) -> bool:
+    """A Unix socket that takes connections (its file appears before the daemon listens)."""
+    import socket as sockets
+
+    if not path.exists():
+        return False
+    with sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM) as probe:
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+    return True
+
+
 class Applet:
     """The applet harness (tests/ui_desktop/harness.py) in a desktop: commands in, events out."""
 
@@ -217,7 +231,7 @@ class PrivateBus:
             start_new_session=True,
         )
         try:
-            wait_for(socket.exists, 10, "the session bus")
+            wait_for(lambda: accepting(socket), 10, "the session bus")
         except TimeoutError:
             self.close()
             raise
@@ -302,7 +316,7 @@ class Desktop:
         config = self.root / "bus.conf"
         config.write_text(BUS_CONFIG.format(socket=socket))
         self._spawn("dbus", ["dbus-daemon", f"--config-file={config}", "--nofork", "--nopidfile"])
-        wait_for(socket.exists, 10, "the session bus")
+        wait_for(lambda: accepting(socket), 10, "the session bus")
         env["DBUS_SESSION_BUS_ADDRESS"] = f"unix:path={socket}"
 
     def _spawn(self, name: str, argv: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:

@@ -210,3 +210,54 @@ def test_quitting_withdraws_our_notifications(
         signals.stateChanged.emit(states["blocked"])
     run_async(qtbot, qloop, notifier.stop())
     assert server.closed == [sent.args[0]]
+
+
+def test_the_chinese_notification_ends_its_sentence_in_chinese(
+    notifier: Any, server: Server, states: dict[str, Any], qtbot: Any
+) -> None:
+    """zh_CN: the body ends in "。", not an ASCII "." (issue 11, finding 7, in part)."""
+    from PySide6.QtCore import QCoreApplication, QLocale
+
+    from hotspotguard.ui.app import install_translations
+
+    app = QCoreApplication.instance()
+    assert app is not None
+    loaded = install_translations(app, QLocale("zh_CN"))
+    try:
+        with qtbot.waitSignal(notifier.sent):
+            notifier.signals.stateChanged.emit(states["blocked"])
+        assert server.sent[-1]["body"].endswith("。"), server.sent[-1]["body"]
+    finally:
+        from PySide6.QtCore import QTranslator
+
+        for translator in app.findChildren(QTranslator):
+            if translator.filePath() in loaded:
+                app.removeTranslator(translator)
+
+
+def test_a_shared_hotspot_that_cannot_be_checked_is_said_once(
+    notifier: Any, server: Server, qtbot: Any
+) -> None:
+    """The error state is not silent while a connection is shared (finding 10): one quiet
+    notification per transition, withdrawn when the hotspot can be checked again; an error with
+    nothing shared (NetworkManager stopped, no hotspot) stays in the tray's tooltip."""
+    shared = {
+        "state": "error",
+        "reason": "the part of Hotspot Guard that reads the firewall is not installed",
+        "hotspots": [{"iface": "nmp-hs0", "state": "unknown", "connection": {"id": "Hotspot"}}],
+    }
+    with qtbot.waitSignal(notifier.sent) as sent:
+        notifier.signals.stateChanged.emit(shared)
+    assert sent.args[1] == "error"
+    note = server.sent[-1]
+    assert note["summary"] == "Cannot check hotspot nmp-hs0"
+    assert note["body"] == "The part of Hotspot Guard that reads the firewall is not installed."
+    assert note["hints"]["urgency"] == 0
+    notifier.signals.stateChanged.emit(shared)  # still so: nothing new
+    qtbot.wait(200)
+    assert len(server.sent) == 1
+    notifier.signals.stateChanged.emit({"state": "no-hotspot", "hotspots": [], "reason": None})
+    qtbot.waitUntil(lambda: server.closed == [sent.args[0]])
+    notifier.signals.stateChanged.emit({"state": "error", "hotspots": [], "reason": "NM"})
+    qtbot.wait(200)
+    assert len(server.sent) == 1

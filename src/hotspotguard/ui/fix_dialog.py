@@ -63,6 +63,9 @@ class FixDialog(QDialog):
         self.plan = QPlainTextEdit()
         self.plan.setObjectName("plan")
         self.plan.setReadOnly(True)
+        # a command is one line: wrapping broke options apart ("--" / "comment", "docker-" /
+        # "user"); it scrolls sideways instead and copies as it runs
+        self.plan.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.plan.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.tradeoff = QLabel()
         self.tradeoff.setObjectName("tradeoff")

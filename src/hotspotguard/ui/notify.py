@@ -5,6 +5,8 @@ Why not Qt: ``QSystemTrayIcon.showMessage()`` swaps the tray icon for a generic 
 actions and no ``desktop-entry`` hint, and does nothing without a tray; PySide6's QtDBus cannot
 marshal ``Notify``'s ``a{sv}`` hints nor its uint32/byte arguments.
 
+One quiet notification when a shared hotspot cannot be checked (an error: the helper missing,
+NetworkManager or the firewall unreadable), once per transition.
 One notification when a hotspot becomes blocked (per transition; none while the status window
 is open), with the actions *Fix…* and *Details*; it stays until the hotspot is no longer blocked
 (then it is withdrawn) or the user closes it. One notification for the result of a fix or an
@@ -69,6 +71,7 @@ class Notifier(QObject):
         self._ready: asyncio.Future[bool] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._blocked: set[str] = set()
+        self._unchecked = False
         #: our notifications on screen: id -> (kind, iface)
         self.shown: dict[int, tuple[str, str]] = {}
         self._busy = False
@@ -217,15 +220,32 @@ class Notifier(QObject):
         blocked any more."""
         hotspots = {h.get("iface", ""): h for h in state.get("hotspots") or ()}
         blocked = {i for i, h in hotspots.items() if i and h.get("state") == "blocked"}
+        # an error while a connection is shared: the user shares and nothing can be checked
+        unchecked = state.get("state") == "error" and bool(hotspots)
         for notification_id, (kind, iface) in list(self.shown.items()):
-            if kind == "blocked" and iface not in blocked:
+            if (kind == "blocked" and iface not in blocked) or (kind == "error" and not unchecked):
                 self._spawn(self.close(notification_id))
         new = sorted(blocked - self._blocked)
         self._blocked = blocked
+        was_unchecked, self._unchecked = self._unchecked, unchecked
         if self.suppressed():
             return
         for iface in new:
             self._spawn(self._notify_blocked(hotspots[iface]))
+        if unchecked and not was_unchecked:
+            self._spawn(self._notify_unchecked(state, sorted(hotspots)))
+
+    async def _notify_unchecked(self, state: dict[str, Any], ifaces: list[str]) -> None:
+        reason = str(state.get("reason") or self.tr("unknown error"))
+        await self.notify(
+            fill(self.tr("Cannot check hotspot %1"), ", ".join(ifaces)),
+            fill(self.tr("%1."), capitalized(reason)),
+            kind="error",
+            iface=ifaces[0],
+            actions=["details", self.tr("Details"), "default", self.tr("Details")],
+            urgency=URGENCY_LOW,
+            icon=_icon("error"),
+        )
 
     async def _notify_blocked(self, hotspot: dict[str, Any]) -> None:
         iface = hotspot["iface"]
@@ -235,7 +255,8 @@ class Notifier(QObject):
         actions += ["details", self.tr("Details"), "default", self.tr("Details")]
         await self.notify(
             fill(self.tr("Hotspot %1 has no internet"), iface),
-            capitalized(self.text.cause(hotspot)) + ".",
+            # a sentence ends as the language ends it ("。" in Chinese)
+            fill(self.tr("%1."), capitalized(self.text.cause(hotspot))),
             kind="blocked",
             iface=iface,
             actions=actions,

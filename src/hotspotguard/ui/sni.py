@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from dbus_next.aio.message_bus import MessageBus
-from dbus_next.constants import MessageFlag, MessageType, NameFlag, RequestNameReply
+from dbus_next.constants import MessageFlag, MessageType, NameFlag
 from dbus_next.errors import DBusError
 from dbus_next.message import Message
 from dbus_next.signature import Variant
@@ -262,10 +262,24 @@ class StatusNotifierItem(QObject):
             return False
         self.bus = bus
         bus.add_message_handler(self._on_message)
-        reply = await bus.request_name(self.name, NameFlag.DO_NOT_QUEUE)
-        if reply not in (RequestNameReply.PRIMARY_OWNER, RequestNameReply.ALREADY_OWNER):
-            self.name = bus.unique_name or self.name
-        await self._call(DBUS, "/org/freedesktop/DBus", DBUS, "AddMatch", "s", [WATCHER_MATCH])
+        # the bus daemon handles one connection's messages in order: the name is ours and the
+        # match in place before the watcher sees the registration (no round trips to wait for;
+        # the name has our pid in it: nobody else asks for it)
+        for member, body in (
+            ("RequestName", [self.name, int(NameFlag.DO_NOT_QUEUE)]),
+            ("AddMatch", [WATCHER_MATCH]),
+        ):
+            bus.send(
+                Message(
+                    destination=DBUS,
+                    path="/org/freedesktop/DBus",
+                    interface=DBUS,
+                    member=member,
+                    signature="su" if member == "RequestName" else "s",
+                    body=body,
+                    flags=MessageFlag.NO_REPLY_EXPECTED,
+                )
+            )
         return await self.register()
 
     async def register(self) -> bool:

@@ -61,6 +61,18 @@ def blocker_text(blocked_by: dict[str, Any]) -> str:
     return tr("Blocked by {owner}: {rule}").format(owner=owner, rule=rule)
 
 
+def plain_sentence(hotspot: dict[str, Any]) -> str:
+    """What a person needs first: "Docker's FORWARD policy drops the phones' traffic."."""
+    from hotspotguard.ui.tray import StateText, capitalized, fill
+
+    state = hotspot.get("state")
+    if state == "blocked":
+        return fill(tr("%1."), capitalized(StateText().cause(hotspot)))
+    if state == "ok":
+        return tr("The phones can get an address, look up names and reach the internet.")
+    return tr("Cannot tell whether the phones can reach the internet.")
+
+
 class Chip(QLabel):
     """One flow as a coloured pill: ok (green), blocked (red), unknown (amber)."""
 
@@ -103,7 +115,9 @@ class HotspotCard(QGroupBox):
         head = QHBoxLayout()
         icon = QLabel()
         icon.setPixmap(state_icon(str(hotspot.get("state", "unknown"))).pixmap(22, 22))
-        self.sentence = QLabel(str(hotspot.get("summary") or hotspot.get("state", "")))
+        # one plain sentence; the engine's own words (chain, policy, flow) one hover away
+        self.sentence = QLabel(plain_sentence(hotspot))
+        self.sentence.setToolTip(str(hotspot.get("summary") or ""))
         self.sentence.setObjectName("sentence")
         self.sentence.setWordWrap(True)
         self.sentence.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -292,6 +306,7 @@ class StatusWindow(QWidget):
     def show_state(self, state: dict[str, Any]) -> None:
         kind = str(state.get("state"))
         self.head_icon.setPixmap(state_icon(kind).pixmap(32, 32))
+        self.setWindowIcon(state_icon(kind))  # the task bar says the state too, not "ok"
         self.headline.setText(self.headline_text(state))
         for card in [*self.cards.values(), *self.shared.values()]:
             self.cards_box.removeWidget(card)
@@ -398,10 +413,11 @@ class StatusWindow(QWidget):
     def _fix_row(self, record: dict[str, Any]) -> QWidget:
         row = QWidget()
         row.setObjectName(f"applied-{record.get('id')}")
+        row.setToolTip(str(record.get("id")))  # the internal id is a detail
         layout = QHBoxLayout(row)
         layout.setContentsMargins(0, 0, 0, 0)
         keep = self.tr("kept after reboot") if record.get("permanent") else self.tr("until reboot")
-        text = f"<b>{record.get('id')}</b> — {record.get('summary', '')} ({keep})"
+        text = f"{record.get('summary', '')} ({keep})"
         if not record.get("in_place", True):
             text += "<br><span style='color:#b00020'>" + self.tr(
                 "Not in place any more: apply it again."

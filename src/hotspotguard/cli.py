@@ -24,6 +24,16 @@ from hotspotguard.ruleset import (
 from hotspotguard.verdict import Report, evaluate
 
 EXIT_OK, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
+#: the man page's closing sections (hotspotguard.clidocs); the rest comes from the parser
+MAN_EPILOG = """
+Exit status: 0 every hotspot is ok (or there is none), 1 a hotspot is blocked or its state is
+unknown (doctor: a problem was found), 2 bad input or usage.  Errors are one line on stderr.
+
+Files: /usr/share/hotspotguard/examples holds snapshots to try explain --snapshot on.
+The privileged helper is hotspotguard-helper in libexec/hotspotguard, started by D-Bus.
+
+See also: hotspotguard-tray, the tray applet; hotspotguard doctor, when something is off.
+"""
 
 
 class UsageError(Exception):

@@ -16,6 +16,8 @@ def source_file(*parts: str) -> Path | None:
     roots = [p for p in here.parents if (p / "pyproject.toml").is_file()]
     if os.environ.get("HOTSPOTGUARD_DATA"):
         roots.insert(0, Path(os.environ["HOTSPOTGUARD_DATA"]))
+    # <prefix>/lib/python3…/…-packages/hotspotguard → <prefix>/share/hotspotguard (make install)
+    roots += [p.parent / "share" / "hotspotguard" for p in here.parents if p.name == "lib"]
     roots += [Path(sys.prefix) / "share" / "hotspotguard", Path("/usr/share/hotspotguard")]
     for root in roots:
         candidate = root.joinpath(*parts)

@@ -43,6 +43,18 @@ install: wheel
 uninstall:
 	$(INSTALLER) uninstall $(INSTALL_ARGS)
 
+# packaging/arch/.SRCINFO from the PKGBUILD (what `makepkg --printsrcinfo` writes).
+srcinfo:
+	$(SYSTEM_PYTHON) packaging/arch/srcinfo.py packaging/arch/PKGBUILD > packaging/arch/.SRCINFO
+
+# The packages, for real: the Debian 13 package built, linted, installed, run and purged in a
+# debootstrap tree (cached in /var/cache/hotspotguard-tests/trixie-build), the Arch PKGBUILD
+# against `make install`.  Cold: a few minutes; cached: about two.
+test-packages: venv
+	$(call deb_install,$(DEB_PACKAGING_PACKAGES),the package tests will be skipped)
+	$(BIN)/python -m tests.packaging.debian_tree
+	HOTSPOTGUARD_PACKAGE_TESTS=1 $(BIN)/python -m pytest -s tests/packaging tests/test_clidocs.py $(PYTEST_ARGS)
+
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip

@@ -2,10 +2,10 @@
 
 The tree is ``debootstrap --variant=buildd`` from the machine's own apt mirror (the URL in
 ``/etc/apt/sources.list*``) plus the build tools (debhelper, dh-python, lintian), kept at
-``/var/cache/hotspotguard-tests/trixie-build`` and never changed after it is complete (a stamp
-file says so).  Every run works on an overlay of it: a fresh upper directory in a private mount
-namespace (``unshare --mount``), so a build, an install and a purge never touch the cache, and
-apt's downloaded ``.deb`` files are kept in a second cache directory bound over
+``/var/cache/hotspotguard-tests/trixie-build`` and never changed after it is complete (a
+stamp file beside it says so).  Every run works on an overlay of it: a fresh upper directory in a
+private mount namespace (``unshare --mount``), so a build, an install and a purge never touch
+the cache, and apt's downloaded ``.deb`` files are kept in a second cache directory bound over
 ``/var/cache/apt/archives``.
 
 ``python3 -m tests.packaging.debian_tree`` builds (or checks) the cached tree and prints the time.
@@ -28,7 +28,6 @@ CACHE = Path(os.environ.get("HOTSPOTGUARD_TEST_CACHE", "/var/cache/hotspotguard-
 SUITE = "trixie"
 TREE = CACHE / f"{SUITE}-build"
 ARCHIVES = CACHE / f"{SUITE}-apt-archives"
-STAMP_NAME = ".hotspotguard-tree-complete"
 # Bump when the list changes: the cached tree is rebuilt.
 BUILD_TOOLS = (
     "debhelper",
@@ -78,7 +77,8 @@ def unavailable_reason() -> str | None:
 
 
 def _stamp(tree: Path) -> Path:
-    return tree / STAMP_NAME
+    """Beside the tree (a file inside it would be in every test's view of it)."""
+    return tree.with_name(tree.name + ".complete")
 
 
 def tree_ready(tree: Path = TREE) -> bool:
@@ -96,6 +96,7 @@ def ensure_tree(tree: Path = TREE, log: Path | None = None) -> float:
     partial = tree.with_name(tree.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     shutil.rmtree(tree, ignore_errors=True)
+    _stamp(tree).unlink(missing_ok=True)
     partial.parent.mkdir(parents=True, exist_ok=True)
     ARCHIVES.mkdir(parents=True, exist_ok=True)
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
@@ -115,8 +116,8 @@ def ensure_tree(tree: Path = TREE, log: Path | None = None) -> float:
     finally:
         if log:
             out.close()  # type: ignore[union-attr]
-    _stamp(partial).write_text(TOOLS_KEY + "\n", encoding="utf-8")
     partial.rename(tree)
+    _stamp(tree).write_text(TOOLS_KEY + "\n", encoding="utf-8")
     return time.monotonic() - start
 
 

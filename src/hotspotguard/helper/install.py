@@ -239,7 +239,7 @@ def system_files(layout: Layout, parts: frozenset[str] = ALL_PARTS) -> list[Syst
     files += [
         SystemFile(ours / "permanent" / DROPIN_NAME, "data", 0o644, _permanent("dropin", helper)),
         SystemFile(
-            ours / "permanent" / DISPATCHER_NAME, "data", 0o644, _permanent("dispatcher", helper)
+            ours / "permanent" / DISPATCHER_NAME, "data", 0o755, _permanent("dispatcher", helper)
         ),
         SystemFile(share / "man/man1/hotspotguard.1", "docs", 0o644, _clidoc("man")),
         SystemFile(

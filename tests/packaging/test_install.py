@@ -120,3 +120,34 @@ def test_the_list_serves_install_system_too() -> None:
     checkout = {Path("/") / f.target.relative_to("/") for f in system_files(layout, CHECKOUT_PARTS)}
     assert set(installed_paths(Path("/"))) == checkout
     assert {f.part for f in system_files(layout)} == {"bus", "desktop", "autostart", "data", "docs"}
+
+
+@pytest.mark.skipif(
+    os.environ.get("HOTSPOTGUARD_PACKAGE_TESTS") != "1",
+    reason="VENV=1 fetches the dependencies from PyPI: under `make test-packages`",
+)
+def test_venv_install_for_debian_12(tmp_path: Path) -> None:
+    """`make install VENV=1`: a root-owned venv at /opt/hotspotguard with the dependencies,
+    launchers naming its interpreter, and an uninstall that removes all of it."""
+    destdir = tmp_path / "stage"
+    destdir.mkdir(mode=0o755)
+    os.chmod(tmp_path, 0o755)
+    make("install", f"DESTDIR={destdir}", "VENV=1")
+    assert_root_only(destdir / "usr")
+    venv = destdir / "opt/hotspotguard"
+    launcher = destdir / "usr/local/bin/hotspotguard"
+    assert launcher.read_text().startswith("#!/opt/hotspotguard/bin/python3 -I\n")
+    assert b"/stage/" not in (venv / "bin/pip").read_bytes()  # relocated to /opt
+    snapshot = next((destdir / "usr/local/share/hotspotguard/examples").glob("*.json"))
+    run = subprocess.run(
+        [str(venv / "bin/python3"), str(launcher), "explain", "--snapshot", str(snapshot)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert run.returncode == 1 and run.stdout.startswith("blocked:"), run.stderr
+    helper = subprocess.run(
+        [str(venv / "bin/python3"), "-c", "import nftables, pyroute2, dbus_next, qasync, PySide6"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert helper.returncode == 0, helper.stderr
+    make("uninstall", f"DESTDIR={destdir}", "VENV=1")
+    assert walk(destdir) == []

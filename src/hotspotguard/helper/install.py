@@ -407,7 +407,9 @@ _PIP_LEFTOVERS = ("bin",)
 
 
 def _run(argv: list[str]) -> str:
-    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    # not the Makefile's PYTHONPATH=src: pip would take the source tree for an installed copy
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run(argv, capture_output=True, text=True, check=False, env=env)
     if result.returncode != 0:
         detail = (result.stderr or result.stdout).strip().splitlines()
         raise InstallError(f"{' '.join(argv[:4])} …: " + (detail[-1] if detail else "failed"))

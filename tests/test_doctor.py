@@ -148,3 +148,32 @@ def test_no_session_bus_is_said(monkeypatch: pytest.MonkeyPatch) -> None:
     env = {k: v for k, v in os.environ.items() if k != "DBUS_SESSION_BUS_ADDRESS"}
     _, doc = run_doctor({**env, "PYTHONPATH": str(REPO / "src")})
     assert "no session bus" in findings(doc)["tray host"]["detail"]
+
+
+@pytest.mark.kernel
+def test_iptables_legacy_tables_beside_iptables_nft_are_a_problem() -> None:
+    """In a fresh network namespace: no legacy table (ok), then one made by iptables-legacy
+    (a problem: two firewalls on the same hooks)."""
+    if os.geteuid() != 0 or not shutil.which("iptables-legacy") or not shutil.which("ip"):
+        pytest.skip("needs root, ip and iptables-legacy")
+    if doctor._iptables_variant(shutil.which("iptables") or "") != "nf_tables":
+        pytest.skip("iptables is not iptables-nft here")
+    netns = f"hsgdoc{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    try:
+        env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+        argv = ["ip", "netns", "exec", netns, sys.executable, "-m", "hotspotguard", "doctor",
+                "--json"]  # fmt: skip
+
+        def iptables() -> dict[str, str]:
+            done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
+            return findings(json.loads(done.stdout))["iptables"]
+
+        assert iptables()["status"] == "ok"
+        subprocess.run(["ip", "netns", "exec", netns, "iptables-legacy", "-P", "FORWARD", "DROP"],
+                       check=True)  # fmt: skip
+        found = iptables()
+        assert found["status"] == "problem" and "legacy tables exist too" in found["detail"]
+        assert "iptables-legacy-save" in found["fix"]
+    finally:
+        subprocess.run(["ip", "netns", "del", netns], check=False)

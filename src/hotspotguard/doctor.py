@@ -324,7 +324,8 @@ def check_iptables() -> list[Finding]:
                 False,
                 "iptables-nft is the default but iptables-legacy tables exist too: two "
                 "firewalls on the same hooks",
-                "reboot after " + switch,
+                "`sudo iptables-legacy-save` shows them: make their program use iptables-nft "
+                "(" + switch + "), then reboot",
             )
         ]
     if variant == "legacy":

@@ -31,7 +31,7 @@ INSTALL_ARGS   = --destdir "$(or $(DESTDIR),/)" --prefix "$(PREFIX)" --sysconfdi
                  --python "$(SYSTEM_PYTHON)" $(if $(filter 1,$(VENV)),--venv "$(VENV_DIR)")
 # Debian packages `make test-packages` needs on this machine (the Debian 13 tree's build tools
 # are installed inside the tree).
-DEB_PACKAGING_PACKAGES := debootstrap util-linux python3-pip python3-wheel python3-setuptools
+DEB_PACKAGING_PACKAGES := debootstrap util-linux python3-pip python3-wheel python3-setuptools zsh groff
 
 wheel:
 	rm -rf $(WHEEL_DIR)

@@ -18,7 +18,7 @@ ARCH = REPO / "packaging" / "arch"
 sys.path.insert(0, str(ARCH))
 import srcinfo  # noqa: E402
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (root-owned files)")
+pytestmark = pytest.mark.usefixtures("can_install")
 
 
 def files(root: Path) -> list[str]:

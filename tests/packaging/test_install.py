@@ -16,10 +16,7 @@ from hotspotguard.helper.install import ALL_PARTS, Layout, system_files
 REPO = Path(__file__).resolve().parents[2]
 SYSTEM_PYTHON = Path("/usr/bin/python3")
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or not SYSTEM_PYTHON.exists(),
-    reason="needs root (root-owned files) and the system's python3",
-)
+pytestmark = pytest.mark.usefixtures("can_install")
 
 
 def make(*args: str) -> str:

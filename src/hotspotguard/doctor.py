@@ -140,7 +140,10 @@ async def _connect(kind: BusType) -> MessageBus:
     variable = "DBUS_SYSTEM_BUS_ADDRESS" if kind == BusType.SYSTEM else "DBUS_SESSION_BUS_ADDRESS"
     address = os.environ.get(variable)
     if kind == BusType.SESSION and not address:
-        raise OSError("no session bus (run doctor inside your desktop session)")
+        user_bus = Path(f"/run/user/{os.getuid()}/bus")  # systemd's, when the variable is unset
+        if not user_bus.exists():
+            raise OSError("no session bus (run doctor inside your desktop session)")
+        address = f"unix:path={user_bus}"
     bus = MessageBus(bus_address=address) if address else MessageBus(bus_type=kind)
     await asyncio.wait_for(bus.connect(), TIMEOUT)
     return bus

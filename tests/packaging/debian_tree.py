@@ -156,11 +156,15 @@ def _in_chroot(
     writable_cache: bool = False,
     check: bool = True,
     overlay_of: tuple[Path, Path] | None = None,
+    isolated: bool = False,
 ) -> subprocess.CompletedProcess[bytes]:
     env = dict(CLEAN_ENV, ARCHIVES=str(ARCHIVES) if not writable_cache else "")
     if overlay_of is not None:
         env.update(LOWER=str(overlay_of[0]), OVERLAY=str(overlay_of[1]))
-    argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", _MOUNTS, "sh"]
+    argv = ["unshare", "--mount", "--propagation", "private"]
+    if isolated:  # its own network (no way out) and PID namespace (all it starts ends with it)
+        argv += ["--net", "--pid", "--fork"]
+    argv += ["sh", "-c", _MOUNTS, "sh"]
     result = subprocess.run(
         [*argv, str(root), script],
         env=env,
@@ -184,9 +188,15 @@ class Overlay:
         self.upper = workdir / "upper"
         self.merged = workdir / "merged"
 
-    def run(self, script: str, *, check: bool = True) -> subprocess.CompletedProcess[bytes]:
-        """`script` (sh) as root in the tree; stdout+stderr captured."""
-        return _in_chroot(self.merged, script, check=check, overlay_of=(self.tree, self.workdir))
+    def run(
+        self, script: str, *, check: bool = True, isolated: bool = False
+    ) -> subprocess.CompletedProcess[bytes]:
+        """`script` (sh) as root in the tree; stdout+stderr captured.  `isolated`: in a new
+        network and PID namespace too (daemons it starts die with it; no network)."""
+        return _in_chroot(
+            self.merged, script, check=check, overlay_of=(self.tree, self.workdir),
+            isolated=isolated,
+        )  # fmt: skip
 
     def put(self, source: Path, inside: str) -> None:
         """Copy `source` (a file or directory) to `inside` (an absolute path in the tree)."""

@@ -8,6 +8,7 @@ Slow (a debootstrap tree, cached; Qt from Debian): only under ``make test-packag
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -23,6 +24,17 @@ REPO = Path(__file__).resolve().parents[2]
 BUILD = "/build"
 DEB = f"{BUILD}/hotspotguard_0.1.0_all.deb"
 EXAMPLE = "/usr/share/hotspotguard/examples/docker-blocks-hotspot.json"
+# Runs in its own network and PID namespace: a system bus, the postinst's reload, doctor.
+BUS_CHECK = """
+set -e
+mkdir -p /run/dbus
+dbus-daemon --system --fork --nopidfile
+for i in $(seq 50); do [ -S /run/dbus/system_bus_socket ] && break; sleep 0.1; done
+set +e
+/var/lib/dpkg/info/hotspotguard.postinst configure >/dev/null; echo "postinst: $?"
+hotspotguard doctor --json; echo "doctor: $?"
+exit 0
+"""
 
 pytestmark = [
     pytest.mark.slow,
@@ -103,6 +115,21 @@ def test_install_run_and_purge(tree: debian_tree.Overlay) -> None:
     assert applet.returncode == 0 and "work" in out(applet), out(applet)
     man = tree.run("test -s /usr/share/man/man1/hotspotguard.1.gz && echo man", check=False)
     assert out(man).strip() == "man"
+
+    # a real system bus in the tree: the postinst reloads it, the bus activates our helper for
+    # doctor's read call, and doctor finds the installation whole
+    bus = tree.run(BUS_CHECK, check=False, isolated=True)
+    report = out(bus)
+    print("doctor inside the tree, with a system bus:\n" + report)
+    assert bus.returncode == 0, report[-4000:]
+    assert "postinst: 0" in report, report
+    doc = json.loads(report[report.index("{") : report.rindex("}") + 1])
+    found = {check["check"]: check for check in doc["checks"]}
+    for check in ("helper service", "bus policy", "polkit actions", "helper", "nftables", "icons"):
+        assert found[check]["status"] == "ok", found[check]
+    assert found["helper service"]["detail"].endswith(
+        "→ /usr/libexec/hotspotguard/hotspotguard-helper"
+    )
 
     purge = tree.run("apt-get purge -y -q hotspotguard", check=False)
     assert purge.returncode == 0, out(purge)[-3000:]

@@ -113,6 +113,9 @@ def test_install_run_and_purge(tree: debian_tree.Overlay) -> None:
         "HOME=/root QT_QPA_PLATFORM=offscreen hotspotguard-tray --check 2>/dev/null", check=False
     )
     assert applet.returncode == 0 and "work" in out(applet), out(applet)
+    code = "from hotspotguard.usecases.operations import Paths; print(Paths().helper)"
+    named = tree.run(f'python3 -c "{code}"', check=False)
+    assert out(named).strip() == "/usr/libexec/hotspotguard/hotspotguard-helper", out(named)
     man = tree.run("test -s /usr/share/man/man1/hotspotguard.1.gz && echo man", check=False)
     assert out(man).strip() == "man"
 

@@ -92,6 +92,13 @@ def test_install_lays_down_the_list_and_uninstall_removes_exactly_it(
         check=False,
     )
     assert run.returncode == 1 and run.stdout.startswith("blocked:"), run.stderr
+    # the permanent fixes' files name the installed helper (here: in the staging tree)
+    code = "from hotspotguard.usecases.operations import Paths; print(Paths().helper)"
+    named = subprocess.run(
+        [str(SYSTEM_PYTHON), "-c", code], capture_output=True, text=True, check=False,
+        env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert named.stdout.strip() == str(helper), named.stderr
 
     make("install", f"DESTDIR={destdir}", f"PREFIX={prefix}")  # again: idempotent
     assert {p for p in walk(destdir) if p.is_file()} == files

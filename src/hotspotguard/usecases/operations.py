@@ -106,12 +106,20 @@ def fix_id(strategy: str, iface: str) -> str:
 
 
 def _default_helper() -> str:
-    """The installed `hotspotguard-helper` beside the running Python (a venv or /usr)."""
-    beside = os.path.join(os.path.dirname(sys.executable), "hotspotguard-helper")
-    return beside if os.path.isabs(beside) and os.path.exists(beside) else DEFAULT_HELPER
+    """The installed `hotspotguard-helper`: beside the running Python (a venv), else in the
+    libexec directory of the prefix this package is installed under (`make install`, the
+    distributions' packages: <prefix>/lib/python3…/…-packages → <prefix>/libexec/hotspotguard)."""
+    candidates = [os.path.join(os.path.dirname(sys.executable), "hotspotguard-helper")]
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    parts = package.split(os.sep)
+    if "lib" in parts:
+        prefix = os.sep.join(parts[: len(parts) - 1 - parts[::-1].index("lib")]) or os.sep
+        candidates.append(os.path.join(prefix, "libexec", "hotspotguard", "hotspotguard-helper"))
+    found = (c for c in candidates if os.path.isabs(c) and os.path.exists(c))
+    return next(found, DEFAULT_HELPER)
 
 
-DEFAULT_HELPER = "/usr/libexec/hotspotguard-helper"
+DEFAULT_HELPER = "/usr/libexec/hotspotguard/hotspotguard-helper"
 
 
 @dataclass(frozen=True)

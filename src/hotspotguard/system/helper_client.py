@@ -26,7 +26,7 @@ OBJECT_PATH: Final = "/io/github/hotspotguard/Helper1"
 INTERFACE: Final = "io.github.hotspotguard.Helper1"
 ERROR_PREFIX: Final = "io.github.hotspotguard.Error."
 INSTALL_HINT: Final = (
-    "the privileged helper is not installed: run `sudo hotspotguard-helper install-system`"
+    "the privileged helper is not installed or cannot start: `hotspotguard doctor` says why"
 )
 
 #: method name -> D-Bus signature of its arguments

@@ -49,7 +49,7 @@ srcinfo:
 
 # The packages, for real: the Debian 13 package built, linted, installed, run and purged in a
 # debootstrap tree (cached in /var/cache/hotspotguard-tests/trixie-build), the Arch PKGBUILD
-# against `make install`.  Cold: a few minutes; cached: about two.
+# against `make install`.  Cold: about 5 minutes; cached: about 3½.
 test-packages: venv
 	$(call deb_install,$(DEB_PACKAGING_PACKAGES),the package tests will be skipped)
 	$(BIN)/python -m tests.packaging.debian_tree

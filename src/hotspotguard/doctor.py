@@ -15,7 +15,6 @@ import json
 import os
 import re
 import shutil
-import stat
 import subprocess
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
@@ -25,6 +24,7 @@ from typing import Any
 from dbus_next.constants import BusType, MessageType
 from dbus_next.message import Message
 
+from hotspotguard.system import trust
 from hotspotguard.system.dbusio import MessageBus
 
 BUS_NAME = "io.github.hotspotguard.Helper1"
@@ -68,24 +68,18 @@ class Places:
     actions_dirs: list[Path] = field(default_factory=lambda: [Path("/usr/share/polkit-1/actions")])
 
 
-def untrusted_reason(path: Path) -> str | None:
-    """Why root should not run `path` (not root's, or writable by others, it or a directory
-    above it), or None."""
-    if not path.is_absolute():
-        return f"{path} is not an absolute path"
-    current = Path("/")
-    for part in ("/", *path.parts[1:]):
-        current = current / part if part != "/" else current
-        try:
-            info = os.lstat(current)
-        except OSError as error:
-            return f"{current}: {error.strerror}"
-        if stat.S_ISLNK(info.st_mode):
-            return untrusted_reason(Path(os.path.realpath(current)))
-        if info.st_uid != 0:
-            return f"{current} is not owned by root"
-        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-            return f"{current} is writable by others than root"
+def _untrusted(helper: Path) -> str | None:
+    """Why root should not run `helper`, or None (system/trust.py).  As root: it, its
+    interpreter and everything that imports; a user cannot read all of root's trees, so for a
+    user: the helper and every directory above it."""
+    purpose = "D-Bus starts it for the helper"
+    try:
+        if os.geteuid() == 0:
+            trust.check_runs_as_root(helper, purpose)
+        else:
+            trust.check_path(helper, purpose)
+    except trust.Untrusted as error:
+        return str(error)
     return None
 
 
@@ -112,17 +106,16 @@ def check_files(places: Places) -> list[Finding]:
     else:
         name, command, user = _service_exec(service)
         helper = Path(command.split()[0]) if command.split() else Path()
-        reason = untrusted_reason(helper) if helper.is_file() else f"{helper} does not exist"
+        reason = _untrusted(helper) if helper.is_file() else f"{helper} does not exist"
         if name != BUS_NAME or user != "root":
             findings.append(
                 Finding("helper service", False, f"{service}: Name/User are wrong", REINSTALL)
             )
         elif reason is not None:
-            findings.append(
-                Finding("helper service", False, f"{service} runs {helper}: {reason}", REINSTALL)
-            )
+            findings.append(Finding("helper service", False, reason, REINSTALL))
         else:
-            findings.append(Finding("helper service", True, f"{service} → {helper}"))
+            note = "" if os.geteuid() == 0 else " (as root, doctor checks what it imports too)"
+            findings.append(Finding("helper service", True, f"{service} → {helper}{note}"))
     for what, path, needle in (
         ("bus policy", policy, f'own="{BUS_NAME}"'),
         ("polkit actions", actions, "io.github.hotspotguard."),

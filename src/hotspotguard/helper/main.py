@@ -74,9 +74,9 @@ def _self_check() -> int:
 
         nftables.Nftables()
         if sys.argv and os.path.isabs(sys.argv[0]):
-            from hotspotguard.helper.install import check_trusted
+            from hotspotguard.system import trust
 
-            check_trusted(Path(sys.argv[0]))
+            trust.check_runs_as_root(sys.argv[0], "D-Bus starts it for the helper")
     except Exception as error:  # each failure is one line for a person
         return _fail(f"self-check failed: {type(error).__name__}: {error}")
     print(f"hotspotguard-helper {__version__}: ok")

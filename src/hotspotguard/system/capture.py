@@ -104,6 +104,25 @@ def _add_devices(nft: dict[str, Any], listing_chains: Callable[[], str]) -> None
             chain["dev"] = found[0] if len(found) == 1 else found
 
 
+def ingress_devices(nft: dict[str, Any]) -> list[dict[str, Any]]:
+    """The snapshot's separate record of ingress chains' devices (what `_add_devices` found),
+    for readers of the "nft" document that expect nft's own JSON, without them."""
+    found = []
+    for item in nft.get("nftables", []):
+        chain = item.get("chain") if isinstance(item, dict) else None
+        if isinstance(chain, dict) and chain.get("hook") == "ingress" and "dev" in chain:
+            dev = chain["dev"]
+            found.append(
+                {
+                    "family": chain.get("family"),
+                    "table": chain.get("table"),
+                    "chain": chain.get("name"),
+                    "devices": [dev] if isinstance(dev, str) else list(dev),
+                }
+            )
+    return found
+
+
 def _start_saves() -> dict[str, subprocess.Popen[str]]:
     procs: dict[str, subprocess.Popen[str]] = {}
     for key, name in SAVE_TOOLS.items():
@@ -243,6 +262,7 @@ def capture_snapshot(ifaces: list[str] | None = None) -> dict[str, Any]:
         "hotspots": hotspots,
         "uplinks": uplinks,
         "uplink_addresses": {u: _all_addresses(u) for u in uplinks},
+        "ingress_devices": ingress_devices(nft),
     }
     return doc
 

@@ -38,7 +38,7 @@ wheel:
 	$(SYSTEM_PYTHON) -m pip wheel --quiet --no-deps --no-build-isolation --no-index -w $(WHEEL_DIR) .
 
 install: wheel
-	$(INSTALLER) install $(INSTALL_ARGS) --wheel $(wildcard $(WHEEL_DIR)/hotspotguard-*.whl)
+	$(INSTALLER) install $(INSTALL_ARGS) --wheel $(WHEEL_DIR)/hotspotguard-*.whl
 
 uninstall:
 	$(INSTALLER) uninstall $(INSTALL_ARGS)

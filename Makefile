@@ -120,6 +120,7 @@ typecheck: venv
 # the helper, the applet (chains dialog, tray start-up, memory, idle).
 bench: venv system-deps
 	$(BIN)/python benchmarks/bench_engine.py
+	$(BIN)/python benchmarks/bench_hostile.py
 	$(BIN)/python benchmarks/bench_watch.py
 	$(BIN)/python benchmarks/bench_helper.py
 	$(BIN)/python benchmarks/bench_ui.py

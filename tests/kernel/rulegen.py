@@ -600,6 +600,27 @@ def _ct_status_match(d: _Draw, ctx: _Ctx) -> tuple[str, str | None]:
     ), None
 
 
+def _length_match(d: _Draw, ctx: _Ctx) -> tuple[str, str | None]:
+    """meta length: the flows' SYN and SYN-ACK are 40-80 bytes (IPv6: 60-100)."""
+    return d.one(
+        ["meta length > 1000", "meta length < 200", "meta length 60", "meta length > 50"]
+    ), None
+
+
+def _exthdr_match(d: _Draw, ctx: _Ctx) -> tuple[str, str | None]:
+    """IPv6 extension headers: a client's plain packets carry none."""
+    return d.one(
+        [
+            "exthdr hbh exists",
+            "exthdr frag exists",
+            "exthdr rt missing",
+            "exthdr dst exists",
+            "frag more-fragments 1",
+            "hbh nexthdr tcp",
+        ]
+    ), None
+
+
 def _ct_direction_match(d: _Draw, ctx: _Ctx) -> tuple[str, str | None]:
     op = "!= " if d.chance(0.25) else ""
     return f"ct direction {op}{d.one(['original', 'reply'])}", None
@@ -716,6 +737,8 @@ MATCHES: list[tuple[Callable[[_Draw, _Ctx], tuple[str, str | None]], float, str]
     (_ct_state_match, 4, "ct"),
     (_ct_direction_match, 1, "ct"),
     (_ct_status_match, 1, "ct-status"),
+    (_length_match, 0.7, "length"),
+    (_exthdr_match, 0.7, "exthdr"),
     (_fib_match, 2, "fib"),
     (_mark_match, 2, "mark"),
     (_icmp_match, 0.5, "icmp"),
@@ -742,6 +765,9 @@ FEATURES = frozenset(
         "tcp-flags",
         "ct-mark",
         "ct-status",
+        "length",
+        "exthdr",
+        "mangle",
         "concat",
         "limit",
         "log",
@@ -770,6 +796,8 @@ def _match(d: _Draw, ctx: _Ctx) -> tuple[str, str | None]:
             continue  # inet ingress refuses fib
         if needs == "nfproto" and ctx.family not in {"inet", "netdev"}:
             continue
+        if needs == "exthdr" and ctx.family == "ip":
+            continue  # IPv6 only
         if needs in ctx.table.without:
             continue
         options.append((index, weight))
@@ -847,7 +875,10 @@ def _protocols(match: str) -> tuple[str, str]:
         words = words[2:]
     if words[0] == "ip" or words[0] == "icmp" or match in {"meta nfproto ipv4", "meta protocol ip"}:
         l3 = "4"
-    elif words[0] in {"ip6", "icmpv6"} or match in {"meta nfproto ipv6", "meta protocol ip6"}:
+    elif words[0] in {"ip6", "icmpv6", "exthdr", "frag", "hbh"} or match in {
+        "meta nfproto ipv6",
+        "meta protocol ip6",
+    }:
         l3 = "6"
     l4 = ""
     if words[0] in {"tcp", "udp"}:
@@ -905,6 +936,18 @@ def _rule(d: _Draw, ctx: _Ctx, base_policy_drop: bool) -> NftRule:
         removable.append(True)
     if "ct-mark" not in ctx.table.without and ctx.family != "netdev" and d.chance(0.04):
         parts.append(f"ct mark set {d.one(MARKS)}")
+        removable.append(True)
+    if "mangle" not in ctx.table.without and d.chance(0.06):
+        # statements that change nothing the verdict reads (the header ones carry nft's hidden
+        # dependency: the rule goes on only for packets with that header)
+        options = ["meta priority set 1:2"]
+        if ctx.family != "netdev":
+            options.append("ct event set new")
+        if ctx.family in V4_FAMILIES and l3 <= {"4"}:
+            options.append("ip dscp set cs1")
+        if ctx.family in V6_FAMILIES and l3 <= {"6"}:
+            options.append("ip6 dscp set cs1")
+        parts.append(d.one(options))
         removable.append(True)
     if "log" not in ctx.table.without and d.chance(0.03):
         parts.append('log prefix "hg "')
@@ -1129,6 +1172,15 @@ def _ipt_match(d: _Draw, v6: bool, chain: str, protocol: list[str], without: fro
     if kind == "ct":
         if d.chance(0.2):  # --ctdir cannot be negated
             return f"-m conntrack --ctdir {d.one(['ORIGINAL', 'REPLY'])}"
+        if d.chance(0.2):  # the NAT pseudo states and status bits
+            return d.one(
+                [
+                    f"-m conntrack {neg}--ctstate {d.one(['SNAT', 'DNAT', 'SNAT,DNAT'])}",
+                    f"-m conntrack {neg}--ctstatus {d.one(['SNAT', 'DNAT', 'ASSURED'])}",
+                ]
+            )
+        if d.chance(0.1):
+            return f"-m length {neg}--length {d.one(['1000:65535', '0:200', '60'])}"
         states = ",".join(s.upper() for s in d.subset(CT_STATES, 1, 2))
         return f"-m conntrack {neg}--ctstate {states}"
     if kind == "addrtype":

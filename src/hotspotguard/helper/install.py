@@ -167,9 +167,12 @@ def _permanent(kind: str, helper: Path) -> Callable[[], str]:
     return make
 
 
-def system_files(layout: Layout, parts: frozenset[str] = ALL_PARTS) -> list[SystemFile]:
-    """The one list of files an installation consists of (the Python package itself aside)."""
-    tree = source_tree()
+def system_files(
+    layout: Layout, parts: frozenset[str] = ALL_PARTS, tree: Path | None = None
+) -> list[SystemFile]:
+    """The one list of files an installation consists of (the Python package itself aside),
+    made from the source tree `tree` (default: the one this package runs from)."""
+    tree = tree or source_tree()
     system = tree / "resources" / "system"
     icons = tree / "resources" / "icons"
     helper, tray, share = layout.helper_path, layout.tray_path, layout.datadir
@@ -344,9 +347,13 @@ def plan_install(
     """The files install-system would write for a root-owned checkout (nothing is written)."""
     helper = helper or default_helper()
     check_helper(helper)
-    if resources is not None and resources != resources_dir():
-        raise InstallError(f"{resources}: install-system installs from its own source tree")
-    files = system_files(Layout(helper=helper), CHECKOUT_PARTS)
+    source = resources or resources_dir()
+    for name in (SERVICE, BUS_POLICY, ACTIONS):
+        try:  # its text becomes the bus's and polkit's configuration
+            trust.check_path(source / name, "install-system copies it into the system")
+        except trust.Untrusted as error:
+            raise InstallError(str(error)) from None
+    files = system_files(Layout(helper=helper), CHECKOUT_PARTS, tree=source.parents[1])
     return [InstallStep(under(root, f.target), f.make(), f.mode) for f in files]
 
 

@@ -15,6 +15,7 @@ from hotspotguard.verdict.engine import (
     MAX_BRANCHES,
     NAT_CORE_PRIORITY,
     UNKNOWN_DEVICE,
+    Budget,
     ChainOutcome,
     ChainRun,
     ChainVisit,
@@ -99,7 +100,7 @@ def _forwarding(flow: Flow, sysctl: Mapping[str, str]) -> tuple[bool | None, str
 def evaluate_flow(
     flow: Flow, index: HookIndex, sysctl: dict[str, str], max_branches: int = MAX_BRANCHES
 ) -> FlowResult:
-    budget = [max_branches]
+    budget = Budget(forks=max_branches)
     branches = [_Branch(flow.packet)]
     for hook in flow.path:
         if hook == "forward":
@@ -118,7 +119,7 @@ def evaluate_flow(
 
 
 def _device_unknown(
-    flow: Flow, branches: list[_Branch], entry: HookEntry, budget: list[int], index: HookIndex
+    flow: Flow, branches: list[_Branch], entry: HookEntry, budget: Budget, index: HookIndex
 ) -> list[_Branch]:
     """An ingress chain whose device the snapshot does not say: it may or may not apply."""
     table, chain = entry.table, entry.chain
@@ -162,7 +163,7 @@ def _route_forward(flow: Flow, branch: _Branch, sysctl: dict[str, str]) -> _Bran
 
 
 def _through_chain(
-    flow: Flow, branch: _Branch, entry: HookEntry, hook: str, budget: list[int], index: HookIndex
+    flow: Flow, branch: _Branch, entry: HookEntry, hook: str, budget: Budget, index: HookIndex
 ) -> list[_Branch]:
     if branch.verdict is not None:
         return [branch]
@@ -224,7 +225,9 @@ def _drop(entry: HookEntry, hook: str, outcome: ChainOutcome) -> Drop:
     if step is not None and step.index >= 0:
         comment = chain.rules[step.index].comment
     owner = (
-        rule_owner(table, chain, comment) if step and step.index >= 0 else chain_owner(table, chain)
+        rule_owner(table, chain, comment, chain.rules[step.index])
+        if step and step.index >= 0
+        else chain_owner(table, chain)
     )
     return Drop(
         owner, table.family, table.name, chain.name, step.text if step else "", hook, table.source

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from hotspotguard.ruleset.model import Range, RuleRef
-from hotspotguard.ruleset.owners import display_owner
+from hotspotguard.ruleset.owners import UNKNOWN, display_owner
 from hotspotguard.verdict.engine import ChainVisit, Drop, FlowResult
 from hotspotguard.verdict.evaluate import HotspotVerdict, Report
 
@@ -115,9 +115,15 @@ def _where(drop: Drop) -> str:
         return "the kernel's forwarding setting"
     if drop.table is None:
         return drop.rule
+    policy = drop.rule.startswith("policy")
+    if drop.owner == UNKNOWN:
+        table = f"table {drop.family} {drop.table} ({drop.source})"
+        if policy:
+            return f"the {drop.rule} of chain {drop.chain} in {table}, which no known program set,"
+        return f"a rule in {table} chain {drop.chain} that no known program wrote"
     who = display_owner(drop.owner)
     place = f"{drop.table} {drop.chain}"
-    what = drop.rule if drop.rule.startswith("policy") else "rule"
+    what = drop.rule if policy else "rule"
     return f"{who}'s {place} {what}"
 
 

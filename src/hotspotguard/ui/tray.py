@@ -124,6 +124,14 @@ class StateText(QObject):
             "dns6": self.tr("the phones' IPv6 name lookups"),
             "outbound6": self.tr("the phones' IPv6 traffic"),
             "reply6": self.tr("the IPv6 replies to the phones"),
+            "rs6": self.tr("the phones' IPv6 router solicitations"),
+            "ra6": self.tr("the router advertisements that give the phones IPv6 addresses"),
+            "ns6_in": self.tr("the phones' IPv6 neighbour solicitations"),
+            "na6_out": self.tr("the host's IPv6 neighbour advertisements"),
+            "ns6_out": self.tr("the host's IPv6 neighbour solicitations"),
+            "na6_in": self.tr("the phones' IPv6 neighbour advertisements"),
+            "arp_in": self.tr("the phones' ARP requests"),
+            "arp_out": self.tr("the host's ARP replies"),
         }
         return effects.get(flow, effects["outbound"])
 

@@ -15,6 +15,46 @@ DEB_TEST_PACKAGES := $(DEB_RUN_PACKAGES) dnsmasq-base conntrack docker.io procps
 PYTEST_ARGS ?=
 
 .PHONY: run test test-full test-plasma lint typecheck bench system-deps run-deps venv clean
+.PHONY: install uninstall wheel test-packages srcinfo
+
+# `make install [DESTDIR=…] [PREFIX=/usr] [VENV=1]`: the package for the system interpreter (or,
+# with VENV=1, a root-owned venv at $(VENV_DIR) with the dependencies from PyPI: Debian 12,
+# Ubuntu 22.04), the helper in $(PREFIX)/libexec/hotspotguard, and the list of system files in
+# src/hotspotguard/helper/install.py (the same list `hotspotguard-helper install-system` uses).
+PREFIX        ?= /usr/local
+SYSCONFDIR    ?= /etc
+DESTDIR       ?=
+SYSTEM_PYTHON ?= /usr/bin/python3
+VENV_DIR      ?= /opt/hotspotguard
+WHEEL_DIR     := build/wheel
+INSTALLER      = PYTHONPATH=src $(SYSTEM_PYTHON) -m hotspotguard.helper.install
+INSTALL_ARGS   = --destdir "$(or $(DESTDIR),/)" --prefix "$(PREFIX)" --sysconfdir "$(SYSCONFDIR)" \
+                 --python "$(SYSTEM_PYTHON)" $(if $(filter 1,$(VENV)),--venv "$(VENV_DIR)")
+# Debian packages `make test-packages` needs on this machine (the Debian 13 tree's build tools
+# are installed inside the tree).
+DEB_PACKAGING_PACKAGES := debootstrap util-linux python3-pip python3-wheel python3-setuptools zsh groff
+
+wheel:
+	rm -rf $(WHEEL_DIR)
+	$(SYSTEM_PYTHON) -m pip wheel --quiet --no-deps --no-build-isolation --no-index -w $(WHEEL_DIR) .
+
+install: wheel
+	$(INSTALLER) install $(INSTALL_ARGS) --wheel $(WHEEL_DIR)/hotspotguard-*.whl
+
+uninstall:
+	$(INSTALLER) uninstall $(INSTALL_ARGS)
+
+# packaging/arch/.SRCINFO from the PKGBUILD (what `makepkg --printsrcinfo` writes).
+srcinfo:
+	$(SYSTEM_PYTHON) packaging/arch/srcinfo.py packaging/arch/PKGBUILD > packaging/arch/.SRCINFO
+
+# The packages, for real: the Debian 13 package built, linted, installed, run and purged in a
+# debootstrap tree (cached in /var/cache/hotspotguard-tests/trixie-build), the Arch PKGBUILD
+# against `make install`.  Cold: about 5 minutes; cached: about 3½.
+test-packages: venv
+	$(call deb_install,$(DEB_PACKAGING_PACKAGES),the package tests will be skipped)
+	$(BIN)/python -m tests.packaging.debian_tree
+	HOTSPOTGUARD_PACKAGE_TESTS=1 $(BIN)/python -m pytest -s tests/packaging tests/test_clidocs.py $(PYTEST_ARGS)
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -1,4 +1,4 @@
-"""The command line: `hotspotguard status|explain|snapshot|fix|undo|fixes|tray`.
+"""The command line: `hotspotguard status|explain|snapshot|fix|undo|fixes|tray|doctor`.
 
 Exit codes: 0 all hotspots ok (or none), 1 a hotspot is blocked or its state unknown,
 2 bad input or usage. Errors are one line on stderr, never a traceback.
@@ -24,6 +24,16 @@ from hotspotguard.ruleset import (
 from hotspotguard.verdict import Report, evaluate
 
 EXIT_OK, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
+#: the man page's closing sections (hotspotguard.clidocs); the rest comes from the parser
+MAN_EPILOG = """
+Exit status: 0 every hotspot is ok (or there is none), 1 a hotspot is blocked or its state is
+unknown (doctor: a problem was found), 2 bad input or usage.  Errors are one line on stderr.
+
+Files: /usr/share/hotspotguard/examples holds snapshots to try explain --snapshot on.
+The privileged helper is hotspotguard-helper in libexec/hotspotguard, started by D-Bus.
+
+See also: hotspotguard-tray, the tray applet; hotspotguard doctor, when something is off.
+"""
 
 
 class UsageError(Exception):
@@ -60,6 +70,11 @@ def _parser() -> argparse.ArgumentParser:
 
     tray = sub.add_parser("tray", help="the tray applet (hotspotguard-tray)")
     tray.add_argument("--show", action="store_true", help="open the status window at start")
+
+    doctor = sub.add_parser("doctor", help="check the installation and the desktop; how to fix")
+    doctor.add_argument("--json", action="store_true", help="print JSON")
+    for option in ("--service-dir", "--policy-dir", "--actions-dir"):  # tests: a lab's files
+        doctor.add_argument(option, action="append", default=[], help=argparse.SUPPRESS)
     return parser
 
 
@@ -190,8 +205,21 @@ def cmd_tray(args: argparse.Namespace) -> int:
     return tray_main(["--show"] if args.show else [])
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from hotspotguard import doctor
+
+    places = doctor.Places()
+    places.service_dirs[:0] = [Path(p) for p in args.service_dir]
+    places.policy_dirs[:0] = [Path(p) for p in args.policy_dir]
+    places.actions_dirs[:0] = [Path(p) for p in args.actions_dir]
+    return doctor.main(args.json, places)
+
+
 COMMANDS = {
     "tray": cmd_tray,
+    "doctor": cmd_doctor,
     "explain": cmd_explain,
     "status": cmd_status,
     "snapshot": cmd_snapshot,

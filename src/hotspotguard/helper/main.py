@@ -4,6 +4,7 @@
 ``hotspotguard-helper reapply [IFACE]`` re-apply the saved permanent fixes (the Docker drop-in's
                                         ExecStartPost and NetworkManager's dispatcher run this)
 ``hotspotguard-helper install-system [--dry-run]`` / ``uninstall-system [--dry-run]``
+``hotspotguard-helper self-check``      load everything serving needs (an installation's test)
 ``hotspotguard-helper --version``
 """
 
@@ -30,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command")
     reapply = commands.add_parser("reapply", help="re-apply the saved permanent fixes")
     reapply.add_argument("iface", nargs="?", help="only the fixes of this hotspot interface")
+    commands.add_parser("self-check", help="load everything serving needs, then exit 0")
     for name, text in (
         ("install-system", "install the D-Bus service and policies, the menu entry, the icons"),
         ("uninstall-system", "remove the files install-system wrote"),
@@ -58,6 +60,27 @@ def _reapply(iface: str | None) -> int:
         what = fix.get("id", "?")
         state = fix.get("state") or fix.get("result") or "reapplied"
         print(f"{what}: {state}")
+    return 0
+
+
+def _self_check() -> int:
+    """Import what serving and fixing need, open libnftables, and check that the file D-Bus
+    would run (this one, when started by its path) is root's alone."""
+    try:
+        import nftables
+        import pyroute2  # noqa: F401
+
+        from hotspotguard.helper import service  # noqa: F401
+        from hotspotguard.usecases import operations  # noqa: F401
+
+        nftables.Nftables()
+        if sys.argv and os.path.isabs(sys.argv[0]):
+            from hotspotguard.system import trust
+
+            trust.check_runs_as_root(sys.argv[0], "D-Bus starts it for the helper")
+    except Exception as error:  # each failure is one line for a person
+        return _fail(f"self-check failed: {type(error).__name__}: {error}")
+    print(f"hotspotguard-helper {__version__}: ok")
     return 0
 
 
@@ -92,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     clean_environment()
     if args.command == "reapply":
         return _reapply(args.iface)
+    if args.command == "self-check":
+        return _self_check()
     return _install(args.command, root, args.dry_run)
 
 

@@ -26,7 +26,8 @@ OBJECT_PATH: Final = "/io/github/hotspotguard/Helper1"
 INTERFACE: Final = "io.github.hotspotguard.Helper1"
 ERROR_PREFIX: Final = "io.github.hotspotguard.Error."
 INSTALL_HINT: Final = (
-    "the privileged helper is not installed: run `sudo hotspotguard-helper install-system`"
+    "the privileged helper is not installed or cannot start: `hotspotguard doctor` says why "
+    "(from a checkout: `sudo .venv/bin/hotspotguard-helper install-system`)"
 )
 
 #: method name -> D-Bus signature of its arguments

@@ -278,7 +278,31 @@ def parser() -> argparse.ArgumentParser:
         description="The hotspotguard tray applet (a second start shows the running one).",
     )
     parser.add_argument("--show", action="store_true", help="open the status window at start")
+    parser.add_argument(
+        "--check", action="store_true", help="build the tray and every window, then exit 0"
+    )
     return parser
+
+
+def self_check(app: QApplication) -> int:
+    """``--check`` (installation tests, also offscreen): the controller, the tray and each
+    window are built and closed; 0 when all of that works."""
+    import asyncio
+
+    import qasync
+
+    async def build() -> None:
+        applet = Applet(default_controller())
+        for window in (applet.show_status(), applet.show_chains(), applet.show_fix("hs0")):
+            window.close()
+        await applet.close()
+
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    with loop:
+        loop.run_until_complete(build())
+    print("hotspotguard-tray: the tray, the status window, the chains and fix dialogs work")
+    return 0
 
 
 def make_application(argv: list[str]) -> QApplication:
@@ -317,6 +341,8 @@ def main(
     without_tls()
     args = parser().parse_args(sys.argv[1:] if argv is None else argv)
     app = make_application(sys.argv[:1])
+    if args.check:
+        return self_check(app)
     bus = session_bus()
     service = TrayService()
     if not claim(bus, service):

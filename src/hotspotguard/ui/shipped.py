@@ -16,7 +16,11 @@ def source_file(*parts: str) -> Path | None:
     roots = [p for p in here.parents if (p / "pyproject.toml").is_file()]
     if os.environ.get("HOTSPOTGUARD_DATA"):
         roots.insert(0, Path(os.environ["HOTSPOTGUARD_DATA"]))
-    roots += [Path(sys.prefix) / "share" / "hotspotguard", Path("/usr/share/hotspotguard")]
+    # <prefix>/lib/python3…/…-packages/hotspotguard → <prefix>/share/hotspotguard (make install)
+    roots += [p.parent / "share" / "hotspotguard" for p in here.parents if p.name == "lib"]
+    roots += [Path(sys.prefix) / "share" / "hotspotguard"]
+    # a venv under /opt (make install VENV=1) with its data in /usr/local/share
+    roots += [Path("/usr/local/share/hotspotguard"), Path("/usr/share/hotspotguard")]
     for root in roots:
         candidate = root.joinpath(*parts)
         if candidate.exists():

@@ -40,7 +40,6 @@ from hotspotguard.fixes.strategies import (
 )
 from hotspotguard.ruleset import Ruleset, Snapshot, SnapshotError, load_snapshot, parse_ruleset
 from hotspotguard.system import docker, firewall, persist, trust
-from hotspotguard.system.sharing import SharingUnknown, shared_now
 from hotspotguard.usecases import edits, state
 from hotspotguard.usecases.choosing import candidates_json
 from hotspotguard.verdict.report import summary
@@ -134,12 +133,20 @@ def fix_id(strategy: str, iface: str) -> str:
 
 
 def _default_helper() -> str:
-    """The installed `hotspotguard-helper` beside the running Python (a venv or /usr)."""
-    beside = os.path.join(os.path.dirname(sys.executable), "hotspotguard-helper")
-    return beside if os.path.isabs(beside) and os.path.exists(beside) else DEFAULT_HELPER
+    """The installed `hotspotguard-helper`: beside the running Python (a venv), else in the
+    libexec directory of the prefix this package is installed under (`make install`, the
+    distributions' packages: <prefix>/lib/python3…/…-packages → <prefix>/libexec/hotspotguard)."""
+    candidates = [os.path.join(os.path.dirname(sys.executable), "hotspotguard-helper")]
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    parts = package.split(os.sep)
+    if "lib" in parts:
+        prefix = os.sep.join(parts[: len(parts) - 1 - parts[::-1].index("lib")]) or os.sep
+        candidates.append(os.path.join(prefix, "libexec", "hotspotguard", "hotspotguard-helper"))
+    found = (c for c in candidates if os.path.isabs(c) and os.path.exists(c))
+    return next(found, DEFAULT_HELPER)
 
 
-DEFAULT_HELPER = "/usr/libexec/hotspotguard-helper"
+DEFAULT_HELPER = "/usr/libexec/hotspotguard/hotspotguard-helper"
 
 
 @dataclass(frozen=True)
@@ -698,6 +705,10 @@ def _apply_edit(
 def _require_shared(iface: str, doc: dict[str, Any]) -> None:
     """Refuse `iface` unless it is a shared connection now: a fix opens the firewall for the
     interface it names, and the helper is no tool to open it for any interface."""
+    # imported here: the command line's parser (and its man page, generated at build time
+    # without the runtime dependencies) needs this module, not D-Bus
+    from hotspotguard.system.sharing import SharingUnknown, shared_now
+
     try:
         shared = shared_now(doc)
     except SharingUnknown as error:

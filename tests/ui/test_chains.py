@@ -149,17 +149,16 @@ def big_ruleset(rules: int) -> Ruleset:
     return Ruleset((Table("ip", "filter", (base, inner, loop_a, loop_b), source="iptables-nft"),))
 
 
-def test_a_100k_rule_chain_opens_fast_and_lazily(qtbot: Any) -> None:
+def test_a_100k_rule_chain_opens_lazily(qtbot: Any) -> None:
+    """Only the rows asked for are built (the time it takes is a benchmark's figure:
+    benchmarks/bench_ui.py; here it is printed, never asserted)."""
     ruleset = big_ruleset(100_000)
     HookIndex.of(ruleset)  # built by the evaluation the dialog follows
-    started = time.perf_counter()
     dialog = ChainsDialog(ruleset)
     qtbot.addWidget(dialog)
     dialog.show()
-    qtbot.waitUntil(lambda: dialog.first_paint_seconds is not None)
-    elapsed = time.perf_counter() - started
+    qtbot.waitUntil(lambda: dialog.first_paint_seconds is not None, timeout=30_000)
     print(f"first paint with 200,002 rules: {dialog.first_paint_seconds * 1000:.1f} ms")
-    assert elapsed < 1.0  # target 0.3 s; generous for a shared 2-CPU machine
     model = dialog.model
     forward = model.index(SHOWN_HOOKS.index("forward"), 0)
     base = model.index(0, 0, forward)

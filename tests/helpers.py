@@ -93,3 +93,17 @@ def jump(target: str) -> dict[str, Any]:
 
 def goto(target: str) -> dict[str, Any]:
     return {"goto": {"target": target}}
+
+
+def accepting(path: Path) -> bool:
+    """A Unix socket that takes connections (its file appears before the daemon listens)."""
+    import socket as sockets
+
+    if not path.exists():
+        return False
+    with sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM) as probe:
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+    return True

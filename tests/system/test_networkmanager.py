@@ -34,6 +34,7 @@ from hotspotguard.system.networkmanager import (
     SharedConnection,
     shared_connections,
 )
+from tests.helpers import accepting
 from tests.nmlab import LAB_TIMES, NmLab, nm_lab_session, nm_lab_unavailable_reason
 
 T = TypeVar("T")
@@ -104,7 +105,7 @@ def private_bus() -> Iterator[str]:
     )
     try:
         deadline = time.monotonic() + 10
-        while not sock.exists():
+        while not accepting(sock):
             assert proc.poll() is None and time.monotonic() < deadline, "dbus-daemon did not start"
             time.sleep(0.005)
         yield f"unix:path={sock}"

@@ -24,6 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.helpers import accepting
+
 #: Debian packages and the programs of theirs the lab runs
 PACKAGES = {
     "xvfb": "Xvfb",
@@ -148,20 +150,6 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str, step: float = 
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(step)
-
-
-def accepting(path: Path) -> bool:
-    """A Unix socket that takes connections (its file appears before the daemon listens)."""
-    import socket as sockets
-
-    if not path.exists():
-        return False
-    with sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM) as probe:
-        try:
-            probe.connect(str(path))
-        except OSError:
-            return False
-    return True
 
 
 class Applet:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import tempfile
+
+from hotspotguard.system import atomic
 
 DROPIN_NAME = "50-hotspotguard.conf"
 TEMPORARY_PREFIX = ".hotspotguard-"
@@ -39,40 +40,14 @@ def dispatcher_text(helper: str) -> str:
 
 
 def _write(path: str, text: str, mode: int) -> None:
-    directory = os.path.dirname(path)
-    os.makedirs(directory, mode=0o755, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=TEMPORARY_PREFIX)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _sync_directory(directory)
-
-
-def _sync_directory(directory: str) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    atomic.write_file(path, text, mode, prefix=TEMPORARY_PREFIX)
 
 
 def remove_temporaries(*directories: str) -> None:
     """Temporary files a crash between writing and renaming left behind (a dispatcher
     directory runs what is executable in it)."""
     for directory in directories:
-        with contextlib.suppress(OSError):
-            for name in os.listdir(directory):
-                if name.startswith(TEMPORARY_PREFIX):
-                    with contextlib.suppress(OSError):
-                        os.unlink(os.path.join(directory, name))
+        atomic.remove_temporaries(directory, TEMPORARY_PREFIX)
 
 
 def install(dropin_dir: str, dispatcher_dir: str, helper: str) -> list[str]:
@@ -129,5 +104,5 @@ def remove(dropin_dir: str, dispatcher_dir: str) -> list[str]:
     for directory in (dropin_dir, dispatcher_dir):
         if removed:
             with contextlib.suppress(OSError):
-                _sync_directory(directory)
+                atomic.sync_directory(directory)
     return removed

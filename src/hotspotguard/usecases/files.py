@@ -7,9 +7,9 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import tempfile
 
 from hotspotguard.fixes.plan import FileChange
+from hotspotguard.system import atomic
 from hotspotguard.system.docker import read_text
 
 
@@ -18,20 +18,7 @@ class FileMoved(Exception):
 
 
 def _write(path: str, text: str, mode: int) -> None:
-    directory = os.path.dirname(path)
-    os.makedirs(directory, mode=0o755, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".hotspotguard-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    atomic.write_file(path, text, mode, errors="surrogateescape")
 
 
 def _mode(path: str) -> int:

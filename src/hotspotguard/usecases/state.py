@@ -7,12 +7,11 @@ the next call finds it and brings the firewall back to what the fixes say (useca
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from typing import Any
+
+from hotspotguard.system import atomic
 
 FORMAT = "hotspotguard-fixes/1"
 TEMPORARY_PREFIX = ".fixes-"
@@ -54,25 +53,13 @@ def write(path: str, record: Record) -> None:
     """Replace the record atomically and durably: the new file's data is on disk before the
     rename, and the rename is on disk (the directory synced) before this returns, so a crash
     or a power cut leaves the old record or the new one, never half of one."""
-    directory = os.path.dirname(path)
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=TEMPORARY_PREFIX, suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            doc: dict[str, Any] = {"format": FORMAT, "fixes": record.fixes}
-            if record.pending is not None:
-                doc["pending"] = record.pending
-            json.dump(doc, handle, indent=1)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    sync_directory(directory)
+    doc: dict[str, Any] = {"format": FORMAT, "fixes": record.fixes}
+    if record.pending is not None:
+        doc["pending"] = record.pending
+    text = json.dumps(doc, indent=1) + "\n"
+    atomic.write_file(
+        path, text, 0o600, prefix=TEMPORARY_PREFIX, suffix=".json", directory_mode=0o700
+    )
 
 
 def store(path: str, fixes: list[dict[str, Any]]) -> None:
@@ -80,19 +67,6 @@ def store(path: str, fixes: list[dict[str, Any]]) -> None:
     write(path, Record(fixes))
 
 
-def sync_directory(directory: str) -> None:
-    """fsync a directory: the names created, renamed or removed in it are on disk."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def remove_temporaries(directory: str) -> None:
     """Temporary files a crash left behind (never the record itself)."""
-    with contextlib.suppress(OSError):
-        for name in os.listdir(directory):
-            if name.startswith(TEMPORARY_PREFIX):
-                with contextlib.suppress(OSError):
-                    os.unlink(os.path.join(directory, name))
+    atomic.remove_temporaries(directory, TEMPORARY_PREFIX)

@@ -1176,7 +1176,7 @@ def _ipt_match(d: _Draw, v6: bool, chain: str, protocol: list[str], without: fro
             return d.one(
                 [
                     f"-m conntrack {neg}--ctstate {d.one(['SNAT', 'DNAT', 'SNAT,DNAT'])}",
-                    f"-m conntrack {neg}--ctstatus {d.one(['SNAT', 'DNAT', 'ASSURED'])}",
+                    f"-m conntrack {neg}--ctstatus {d.one(['ASSURED', 'SEEN_REPLY'])}",
                 ]
             )
         if d.chance(0.1):
@@ -1436,7 +1436,7 @@ KNOWN_CASES: list[KnownCase] = [
         "ingress chain is resolved from the snapshot's `ingress_devices`, else it forks and "
         "the flow reads unknown with the reason. The test checks both documents.",
         false_ok=("dns", "dns6"),
-        fixed_in="engine: ingress devices",
+        fixed_in="63a1f45",
     ),
     KnownCase(
         "tcp-flags-name-set",
@@ -1454,7 +1454,7 @@ KNOWN_CASES: list[KnownCase] = [
         "through: a false ok. Bitmask types (tcp_flag, ct_state, ct_status) are now typed as "
         "their bits everywhere (values.BIT_KINDS), a set lookup compares the whole value.",
         false_ok=("outbound", "outbound6"),
-        fixed_in="engine: bitmask types",
+        fixed_in="5c35186",
     ),
     KnownCase(
         "tcp-flags-masked-name-set",
@@ -1469,7 +1469,7 @@ KNOWN_CASES: list[KnownCase] = [
         {"outbound": "unknown"},
         "The mask `syn | ack` is an or-expression in the JSON and the set holds names: neither "
         "was typed, so the rule read as undecidable (unknown, not a disagreement); now exact.",
-        fixed_in="engine: bitmask types",
+        fixed_in="5c35186",
     ),
     KnownCase(
         "tcp-flags-named-set",
@@ -1488,7 +1488,7 @@ KNOWN_CASES: list[KnownCase] = [
         {"outbound": "accept"},
         "A named set of type tcp_flag kept its elements as names: never a match, a false ok.",
         false_ok=("outbound",),
-        fixed_in="engine: bitmask types",
+        fixed_in="5c35186",
     ),
     KnownCase(
         "nat-chain-skipped-without-conntrack",

@@ -600,6 +600,12 @@ def _ct_status_match(d: _Draw, ctx: _Ctx) -> tuple[str, str | None]:
     ), None
 
 
+def _tcp_option_match(d: _Draw, ctx: _Ctx) -> tuple[str, str | None]:
+    """The client's SYN carries MSS, SACK permitted, timestamps and window scale."""
+    name = d.one(["maxseg", "sack-perm", "timestamp", "window", "md5sig", "fastopen"])
+    return f"tcp option {name} {d.one(['exists', 'missing'])}", None
+
+
 def _length_match(d: _Draw, ctx: _Ctx) -> tuple[str, str | None]:
     """meta length: the flows' SYN and SYN-ACK are 40-80 bytes (IPv6: 60-100)."""
     return d.one(
@@ -738,6 +744,7 @@ MATCHES: list[tuple[Callable[[_Draw, _Ctx], tuple[str, str | None]], float, str]
     (_ct_direction_match, 1, "ct"),
     (_ct_status_match, 1, "ct-status"),
     (_length_match, 0.7, "length"),
+    (_tcp_option_match, 0.7, "tcp-option"),
     (_exthdr_match, 0.7, "exthdr"),
     (_fib_match, 2, "fib"),
     (_mark_match, 2, "mark"),
@@ -766,6 +773,7 @@ FEATURES = frozenset(
         "ct-mark",
         "ct-status",
         "length",
+        "tcp-option",
         "exthdr",
         "mangle",
         "concat",
@@ -1489,6 +1497,48 @@ KNOWN_CASES: list[KnownCase] = [
         "A named set of type tcp_flag kept its elements as names: never a match, a false ok.",
         false_ok=("outbound",),
         fixed_in="5c35186",
+    ),
+    KnownCase(
+        "ct-event-set-starts-conntrack",
+        """table ip6 t1 {
+  chain b0 {
+    type nat hook prerouting priority -10; policy accept;
+    ct event set new th dport vmap { 1-50 : accept }
+    reject
+  }
+}
+""",
+        _k(dhcp6="False", dns6="False", outbound6="False", reply6="None"),
+        {"dhcp6": "accept", "dns6": "accept", "outbound6": "accept"},
+        "`ct event set` is a conntrack user (nft_ct's set expression takes the netns' "
+        "conntrack), so the nat chain runs and rejects; the engine, reading it as a statement "
+        "that changes nothing, counted no conntrack user and skipped the nat chain.",
+        false_ok=("dhcp6", "dns6", "outbound6"),
+        fixed_in="engine branch, after 7de1615",
+    ),
+    KnownCase(
+        "notrack-at-conntrack-priority",
+        """table inet t0 {
+  chain b1 {
+    type nat hook postrouting priority 10; policy accept;
+    oifname "up0" masquerade
+  }
+}
+table ip6 t1 {
+  chain b0 {
+    type filter hook prerouting priority -200; policy accept;
+    notrack accept
+  }
+}
+""",
+        _k(outbound="masq"),
+        {"outbound6": "accept/masquerade"},
+        "A `notrack` in a chain at exactly conntrack's priority (-200): the kernel ran it before "
+        "conntrack, so the connection is untracked and never masqueraded; the engine reads the "
+        "conntrack state there as unknown and makes `notrack` a no-op, so it says masqueraded. "
+        "Open: the engine should fork (notrack effective / a no-op) and say unknown when the "
+        "outcomes differ (found by the differential run of the engine branch, 2026-12-04).",
+        false_ok=("outbound6",),
     ),
     KnownCase(
         "nat-chain-skipped-without-conntrack",

@@ -1514,7 +1514,7 @@ KNOWN_CASES: list[KnownCase] = [
         "conntrack), so the nat chain runs and rejects; the engine, reading it as a statement "
         "that changes nothing, counted no conntrack user and skipped the nat chain.",
         false_ok=("dhcp6", "dns6", "outbound6"),
-        fixed_in="engine branch, after 7de1615",
+        fixed_in="599842a",
     ),
     KnownCase(
         "notrack-at-conntrack-priority",

@@ -10,7 +10,8 @@ DEB_RUN_PACKAGES  := iproute2 nftables iptables libnftables1 libgl1 libegl1 libx
                      libxcb-shape0 libxcb-randr0 libxcb-render-util0 libxcb-image0 fonts-dejavu-core
 DEB_TEST_PACKAGES := $(DEB_RUN_PACKAGES) dnsmasq-base conntrack docker.io procps network-manager \
                      dbus-daemon polkitd systemd util-linux xvfb xfce4-panel xfconf dunst trayer \
-                     xdotool imagemagick desktop-file-utils debootstrap
+                     xdotool imagemagick desktop-file-utils debootstrap \
+                     isc-dhcp-server
 PYTEST_ARGS ?=
 
 .PHONY: run test test-full test-plasma lint typecheck bench system-deps run-deps venv clean

@@ -659,7 +659,18 @@ def _mark_match(d: _Draw, ctx: _Ctx) -> tuple[str, str | None]:
 def _icmp_match(d: _Draw, ctx: _Ctx) -> tuple[str, str | None]:
     if ctx.family in {"ip"} or (ctx.family in V4_FAMILIES and d.chance(0.5)):
         return f"icmp type {d.one(['echo-request', 'destination-unreachable'])}", None
-    return f"icmpv6 type {d.one(['echo-request', 'nd-neighbor-solicit'])}", None
+    # IPv6 router and neighbour discovery: types by name (alone, negated, in sets), codes, and
+    # the hop limit 255 that discovery is sent with
+    nd = ["echo-request", "nd-router-solicit", "nd-router-advert", "nd-neighbor-solicit"]
+    nd.append("nd-neighbor-advert")
+    form = d.pick([("type", 3), ("set", 1), ("hoplimit", 2), ("code", 1)])
+    if form == "set":
+        return f"icmpv6 type {{ {', '.join(d.subset(nd, 2, 3))} }}", None
+    if form == "hoplimit":
+        return f"ip6 hoplimit {d.one(['255', '!= 255', '1', '< 255', '> 64'])}", None
+    if form == "code":
+        return f"icmpv6 type {d.one(nd)} icmpv6 code {d.one(['0', '1'])}", None
+    return f"icmpv6 type {'!= ' if d.chance(0.2) else ''}{d.one(nd)}", None
 
 
 def _nfproto_match(d: _Draw, ctx: _Ctx) -> tuple[str, str | None]:
@@ -748,7 +759,7 @@ MATCHES: list[tuple[Callable[[_Draw, _Ctx], tuple[str, str | None]], float, str]
     (_exthdr_match, 0.7, "exthdr"),
     (_fib_match, 2, "fib"),
     (_mark_match, 2, "mark"),
-    (_icmp_match, 0.5, "icmp"),
+    (_icmp_match, 1, "icmp"),
     (_nfproto_match, 1, "nfproto"),
     (_pkttype_match, 1, "pkttype"),
     (_tcp_flags_match, 1, "tcp-flags"),

@@ -449,6 +449,18 @@ class _RuleParser:
             else:
                 self.add(Masked(Meta("mark"), mask_number), negated, number)
             return i + 2
+        if module == "hl" and opt in {"--hl-eq", "--hl-lt", "--hl-gt"}:
+            # ip6t_hl: `! --hl-eq` is "!="; lt/gt take no negation
+            number = to_int(arg)
+            if number is None:
+                self.exprs.append(Uncertain(f"hl {opt} {arg}"))
+            elif opt == "--hl-eq":
+                self.add(Payload("ip6", "hoplimit"), negated, number)
+            else:
+                self.exprs.append(
+                    Match(Payload("ip6", "hoplimit"), "<" if opt == "--hl-lt" else ">", number)
+                )
+            return i + 2
         if module == "iprange" and opt in {"--src-range", "--dst-range"}:
             low, _, high = arg.partition("-")
             try:

@@ -6,6 +6,7 @@ beside it as child processes, so the slowest of them sets the pace, not their su
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -223,6 +224,23 @@ def shared_interfaces(nft: dict[str, Any], saves: dict[str, str]) -> list[str]:
     return list(dict.fromkeys(i for i in found if IFNAME.match(i)))
 
 
+def _hotspot(
+    iface: str, v4: list[str], v6: list[str], services: list[str] | None = None
+) -> dict[str, Any]:
+    """A snapshot's hotspot entry; the IPv6 services served on it are read here unless
+    given (see system.served)."""
+    entry: dict[str, Any] = {"iface": iface, "ipv4": v4, "ipv6": v6}
+    if services is None:
+        addresses = [ipaddress.ip_interface(a) for a in v4 + v6]
+        services = []
+        if any(not a.ip.is_link_local for a in addresses if a.version == 6):
+            from hotspotguard.system import served  # only a hotspot with IPv6 needs the look
+
+            services = served.ipv6_services(iface, addresses)
+    entry["ipv6_services"] = services
+    return entry
+
+
 def capture_snapshot(ifaces: list[str] | None = None) -> dict[str, Any]:
     """The live machine as a `hotspotguard-snapshot/1` document.
 
@@ -250,9 +268,7 @@ def capture_snapshot(ifaces: list[str] | None = None) -> dict[str, Any]:
                 hotspots_addrs[iface] = interface_addresses(iface)
             except CaptureError:
                 continue  # a stale table of an interface that is gone
-    hotspots = [
-        {"iface": iface, "ipv4": v4, "ipv6": v6} for iface, (v4, v6) in hotspots_addrs.items()
-    ]
+    hotspots = [_hotspot(iface, v4, v6) for iface, (v4, v6) in hotspots_addrs.items()]
     uplinks = [u for u in default_uplinks() if u not in hotspots_addrs]
     doc: dict[str, Any] = {
         "format": FORMAT,
@@ -276,10 +292,15 @@ def with_hotspots(doc: dict[str, Any], ifaces: list[str] | None) -> dict[str, An
     their addresses read here (no root needed); None keeps the document's own hotspots."""
     if ifaces is None:
         return doc
+    known = {
+        h.get("iface"): h.get("ipv6_services")
+        for h in doc.get("hotspots", [])
+        if isinstance(h, dict) and isinstance(h.get("ipv6_services"), list)
+    }
     hotspots = []
     for iface in ifaces:
         v4, v6 = interface_addresses(iface)
-        hotspots.append({"iface": iface, "ipv4": v4, "ipv6": v6})
+        hotspots.append(_hotspot(iface, v4, v6, known.get(iface)))
     uplinks = [u for u in doc.get("uplinks", []) if u not in ifaces]
     return {**doc, "hotspots": hotspots, "uplinks": uplinks}
 

@@ -70,7 +70,10 @@ BUDGET_REASON = (
     "chains many times over): the engine stopped rather than run unbounded"
 )
 PORT_PROTOCOLS = frozenset({6, 17, 33, 132, 136})
-FAMILIES_FOR = {"ip": ("ip", "inet"), "ip6": ("ip6", "inet")}
+# the table families whose chains see a packet of each family; the second is the one whose
+# ingress chains do (with netdev's)
+FAMILIES_FOR = {"ip": ("ip", "inet"), "ip6": ("ip6", "inet"), "arp": ("arp", "netdev")}
+ARP_OPERATIONS = {1: "request", 2: "reply"}
 
 
 # Pseudo keys of iptables matches that are false for our packets, which are never bridged,
@@ -311,6 +314,62 @@ class HookIndex:
 
 # --- reading packet fields ------------------------------------------------------------------
 
+# ICMPv6 types and codes by the names nft and ip6tables write for them (the rule's side keeps
+# the name or the number as text; the packet's value is all of them at once)
+ICMPV6_TYPE_NAMES: dict[int, tuple[str, ...]] = {
+    1: ("destination-unreachable",),
+    2: ("packet-too-big",),
+    3: ("time-exceeded", "ttl-exceeded"),
+    4: ("parameter-problem",),
+    128: ("echo-request",),
+    129: ("echo-reply",),
+    130: ("mld-listener-query",),
+    131: ("mld-listener-report",),
+    132: ("mld-listener-done", "mld-listener-reduction"),
+    133: ("nd-router-solicit", "router-solicitation"),
+    134: ("nd-router-advert", "router-advertisement"),
+    135: ("nd-neighbor-solicit", "neighbour-solicitation", "neighbor-solicitation"),
+    136: ("nd-neighbor-advert", "neighbour-advertisement", "neighbor-advertisement"),
+    137: ("nd-redirect", "redirect"),
+    143: ("mld2-listener-report",),
+}
+ICMPV6_CODE_NAMES: dict[int, tuple[str, ...]] = {
+    0: ("no-route",),
+    1: ("admin-prohibited",),
+    3: ("addr-unreachable",),
+    4: ("port-unreachable",),
+    5: ("policy-fail",),
+    6: ("reject-route",),
+}
+
+
+_ICMPV6_NUMBERS: dict[str, int] = {
+    name: number
+    for table in (ICMPV6_TYPE_NAMES, ICMPV6_CODE_NAMES)
+    for number, names in table.items()
+    for name in (*names, str(number))
+}
+
+
+def _read_arp(key: Payload, packet: Packet) -> object:
+    if packet.family != "arp":
+        return BREAK  # an ARP header field of an IP packet
+    if key.protocol != "arp":  # an IP or transport header field of an ARP packet: none
+        return BREAK if key.protocol in {"ip", "ip6", "th"} or key.protocol in PROTOCOLS else None
+    if key.field == "saddr ip":
+        return packet.saddr
+    if key.field == "daddr ip":
+        return packet.daddr
+    if key.field == "operation" and packet.arp_operation is not None:
+        number = packet.arp_operation
+        return frozenset({number, str(number), ARP_OPERATIONS.get(number, str(number))})
+    return None
+
+
+def _icmpv6_names(field: str, number: int) -> frozenset[object]:
+    names = (ICMPV6_TYPE_NAMES if field == "type" else ICMPV6_CODE_NAMES).get(number, ())
+    return frozenset({number, str(number), *names})
+
 
 def read(key: Key, packet: Packet) -> object:
     """The value of `key` for `packet`: a value, None (unknown) or BREAK (cannot apply)."""
@@ -323,7 +382,7 @@ def read(key: Key, packet: Packet) -> object:
         if name == "l4proto":
             return packet.l4proto
         if name == "nfproto":
-            return "ipv4" if packet.family == "ip" else "ipv6"
+            return {"ip": "ipv4", "ip6": "ipv6"}.get(packet.family, "arp")
         if name == "protocol":
             return packet.family
         if name == "mark":
@@ -337,6 +396,8 @@ def read(key: Key, packet: Packet) -> object:
         return None
     if isinstance(key, Payload):
         proto = key.protocol
+        if proto == "arp" or packet.family == "arp":
+            return _read_arp(key, packet)
         if proto in {"ip", "ip6"}:
             if proto != packet.family:
                 return BREAK
@@ -346,8 +407,13 @@ def read(key: Key, packet: Packet) -> object:
                 return packet.daddr
             if key.field in {"protocol", "nexthdr"}:
                 return packet.l4proto
+            if key.field == "hoplimit" and proto == "ip6":
+                return packet.hoplimit
             return None
         if proto == "th":
+            if packet.l4proto == 58 and key.field == "sport" and packet.icmp_type is not None:
+                # ICMPv6's first 16 bits are type and code; "dport" would be its checksum
+                return (packet.icmp_type << 8) | (packet.icmp_code or 0)
             if packet.l4proto not in PORT_PROTOCOLS:
                 return None
         elif proto in PROTOCOLS:
@@ -361,6 +427,9 @@ def read(key: Key, packet: Packet) -> object:
             return packet.dport
         if key.field == "flags" and proto == "tcp":
             return packet.tcp_flags
+        if proto == "icmpv6" and key.field in {"type", "code"}:
+            number = packet.icmp_type if key.field == "type" else packet.icmp_code
+            return None if number is None else _icmpv6_names(key.field, number)
         return None
     if isinstance(key, Ct):
         if packet.ct_state == "unknown":
@@ -541,6 +610,15 @@ def test(match: Match, packet: Packet, sets: Mapping[str, NamedSet]) -> bool | _
         actual = actual.exact()
         if actual is None:
             return None
+    if isinstance(actual, frozenset) and op in {"<", ">", "<=", ">="}:
+        # an ICMPv6 type or code (its number and names) against a bound named or numbered
+        number = next((a for a in actual if isinstance(a, int)), None)
+        right = match.right
+        bound = _ICMPV6_NUMBERS.get(right) if isinstance(right, str) else right
+        if number is None or not isinstance(bound, int) or isinstance(bound, bool):
+            return None
+        actual = number
+        match = Match(match.left, op, bound)
     if isinstance(actual, frozenset):  # several kinds at once: equal if any is
         results = {_equals(a, match.right, sets) for a in actual}
         equal = True if True in results else (None if None in results else False)

@@ -600,6 +600,12 @@ def _ct_status_match(d: _Draw, ctx: _Ctx) -> tuple[str, str | None]:
     ), None
 
 
+def _tcp_option_match(d: _Draw, ctx: _Ctx) -> tuple[str, str | None]:
+    """The client's SYN carries MSS, SACK permitted, timestamps and window scale."""
+    name = d.one(["maxseg", "sack-perm", "timestamp", "window", "md5sig", "fastopen"])
+    return f"tcp option {name} {d.one(['exists', 'missing'])}", None
+
+
 def _length_match(d: _Draw, ctx: _Ctx) -> tuple[str, str | None]:
     """meta length: the flows' SYN and SYN-ACK are 40-80 bytes (IPv6: 60-100)."""
     return d.one(
@@ -749,6 +755,7 @@ MATCHES: list[tuple[Callable[[_Draw, _Ctx], tuple[str, str | None]], float, str]
     (_ct_direction_match, 1, "ct"),
     (_ct_status_match, 1, "ct-status"),
     (_length_match, 0.7, "length"),
+    (_tcp_option_match, 0.7, "tcp-option"),
     (_exthdr_match, 0.7, "exthdr"),
     (_fib_match, 2, "fib"),
     (_mark_match, 2, "mark"),
@@ -777,6 +784,7 @@ FEATURES = frozenset(
         "ct-mark",
         "ct-status",
         "length",
+        "tcp-option",
         "exthdr",
         "mangle",
         "concat",
@@ -1187,7 +1195,7 @@ def _ipt_match(d: _Draw, v6: bool, chain: str, protocol: list[str], without: fro
             return d.one(
                 [
                     f"-m conntrack {neg}--ctstate {d.one(['SNAT', 'DNAT', 'SNAT,DNAT'])}",
-                    f"-m conntrack {neg}--ctstatus {d.one(['SNAT', 'DNAT', 'ASSURED'])}",
+                    f"-m conntrack {neg}--ctstatus {d.one(['ASSURED', 'SEEN_REPLY'])}",
                 ]
             )
         if d.chance(0.1):
@@ -1447,7 +1455,7 @@ KNOWN_CASES: list[KnownCase] = [
         "ingress chain is resolved from the snapshot's `ingress_devices`, else it forks and "
         "the flow reads unknown with the reason. The test checks both documents.",
         false_ok=("dns", "dns6"),
-        fixed_in="engine: ingress devices",
+        fixed_in="63a1f45",
     ),
     KnownCase(
         "tcp-flags-name-set",
@@ -1465,7 +1473,7 @@ KNOWN_CASES: list[KnownCase] = [
         "through: a false ok. Bitmask types (tcp_flag, ct_state, ct_status) are now typed as "
         "their bits everywhere (values.BIT_KINDS), a set lookup compares the whole value.",
         false_ok=("outbound", "outbound6"),
-        fixed_in="engine: bitmask types",
+        fixed_in="5c35186",
     ),
     KnownCase(
         "tcp-flags-masked-name-set",
@@ -1480,7 +1488,7 @@ KNOWN_CASES: list[KnownCase] = [
         {"outbound": "unknown"},
         "The mask `syn | ack` is an or-expression in the JSON and the set holds names: neither "
         "was typed, so the rule read as undecidable (unknown, not a disagreement); now exact.",
-        fixed_in="engine: bitmask types",
+        fixed_in="5c35186",
     ),
     KnownCase(
         "tcp-flags-named-set",
@@ -1499,7 +1507,49 @@ KNOWN_CASES: list[KnownCase] = [
         {"outbound": "accept"},
         "A named set of type tcp_flag kept its elements as names: never a match, a false ok.",
         false_ok=("outbound",),
-        fixed_in="engine: bitmask types",
+        fixed_in="5c35186",
+    ),
+    KnownCase(
+        "ct-event-set-starts-conntrack",
+        """table ip6 t1 {
+  chain b0 {
+    type nat hook prerouting priority -10; policy accept;
+    ct event set new th dport vmap { 1-50 : accept }
+    reject
+  }
+}
+""",
+        _k(dhcp6="False", dns6="False", outbound6="False", reply6="None"),
+        {"dhcp6": "accept", "dns6": "accept", "outbound6": "accept"},
+        "`ct event set` is a conntrack user (nft_ct's set expression takes the netns' "
+        "conntrack), so the nat chain runs and rejects; the engine, reading it as a statement "
+        "that changes nothing, counted no conntrack user and skipped the nat chain.",
+        false_ok=("dhcp6", "dns6", "outbound6"),
+        fixed_in="599842a",
+    ),
+    KnownCase(
+        "notrack-at-conntrack-priority",
+        """table inet t0 {
+  chain b1 {
+    type nat hook postrouting priority 10; policy accept;
+    oifname "up0" masquerade
+  }
+}
+table ip6 t1 {
+  chain b0 {
+    type filter hook prerouting priority -200; policy accept;
+    notrack accept
+  }
+}
+""",
+        _k(outbound="masq"),
+        {"outbound6": "accept/masquerade"},
+        "A `notrack` in a chain at exactly conntrack's priority (-200): the kernel ran it before "
+        "conntrack, so the connection is untracked and never masqueraded; the engine reads the "
+        "conntrack state there as unknown and makes `notrack` a no-op, so it says masqueraded. "
+        "Open: the engine should fork (notrack effective / a no-op) and say unknown when the "
+        "outcomes differ (found by the differential run of the engine branch, 2026-12-04).",
+        false_ok=("outbound6",),
     ),
     KnownCase(
         "nat-chain-skipped-without-conntrack",

@@ -12,7 +12,7 @@ from hotspotguard.ruleset.iptables import parse_rule_line
 from hotspotguard.ruleset.model import Masked, Match
 from hotspotguard.verdict import evaluate
 from tests.helpers import DROP, chain, document, match, meta, nft_doc, payload, rule, table
-from tests.verdict.test_engine import nm_shared
+from tests.verdict.test_engine import nm_shared, verdict_of
 
 TCP_FLAGS = payload("tcp", "flags")
 CT_STATE = {"ct": {"key": "state"}}
@@ -157,3 +157,34 @@ def test_stateful_matches_are_typed_and_uncertain() -> None:
     (stateful, _) = parsed.exprs
     assert isinstance(stateful, Stateful) and stateful.kind == "hashlimit"
     assert "--hashlimit-above 10/sec" in stateful.description
+
+
+def test_iptables_nat_pseudo_states_read_the_flows_own_nat() -> None:
+    legacy = (
+        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+        "-A FORWARD -m conntrack --ctstate SNAT -j DROP\nCOMMIT\n"
+    )
+    result = verdict_of(document(nft_doc(*nm_shared()), iptables_legacy_save=legacy))
+    assert (result.flows["outbound"].verdict, result.flows["reply"].verdict) == ("accept", "drop")
+    negated = legacy.replace("--ctstate SNAT", "! --ctstate SNAT")
+    result = verdict_of(document(nft_doc(*nm_shared()), iptables_legacy_save=negated))
+    assert result.flows["outbound"].verdict == "unknown"  # untracked packets would match
+
+
+def test_tcp_options_of_the_clients_syn() -> None:
+    option = {"tcp option": {"name": "sack-perm"}}
+    assert forward_verdicts(match(option, True), DROP)["outbound"] == "drop"
+    assert forward_verdicts(match(option, False), DROP)["outbound"] == "accept"
+    assert forward_verdicts(match(option, True), DROP)["reply"] == "unknown"  # the server's
+    md5 = {"tcp option": {"name": "md5sig"}}
+    assert forward_verdicts(match(md5, False), DROP)["outbound"] == "drop"
+
+
+def test_ct_statements_start_conntrack() -> None:
+    from hotspotguard.verdict.engine import conntrack_families
+
+    event = {"mangle": {"key": {"ct": {"key": "event"}}, "value": "new"}}
+    doc = document(nft_doc(table("t", "ip6"), chain("t", "f", "forward", family="ip6"),
+                           rule("t", "f", event, family="ip6")))  # fmt: skip
+    snapshot = load_snapshot(doc)
+    assert conntrack_families(parse_ruleset(snapshot)) == {"ip6"}

@@ -389,17 +389,18 @@ class _RuleParser:
                 elif states <= {"SNAT", "DNAT"} and not negated:
                     # pseudo states: the NAT status bits (negated, an untracked or invalid
                     # packet would match, which a ct status read cannot say)
-                    bits = bits_value("ct_status", [s.lower() for s in states])
-                    self.add(Ct("status"), negated, bits)
+                    bits = bits_value("ct_status", [s.lower() for s in states]) or 0
+                    self.exprs.append(Match(Ct("status"), "in", bits))
                 else:  # states or NAT status bits: not one match
                     self.exprs.append(Uncertain(f"conntrack state {arg}"))
                 return i + 2
             if opt == "--ctstatus":
-                bits = bits_value("ct_status", [s.lower() for s in arg.split(",")])
-                if bits is None:
+                status = [s.lower().replace("_", "-") for s in arg.split(",")]  # SEEN_REPLY
+                status_bits = bits_value("ct_status", status)
+                if status_bits is None:
                     self.exprs.append(Uncertain(f"conntrack status {arg}"))
-                else:
-                    self.add(Ct("status"), negated, bits)
+                else:  # any of the bits (negated: none of them, which reads as unknown)
+                    self.exprs.append(Match(Ct("status"), "!=" if negated else "in", status_bits))
                 return i + 2
             if opt in CT_TUPLE_OPTIONS:
                 key, direction = CT_TUPLE_OPTIONS[opt]

@@ -131,7 +131,7 @@ def chain_owner(table: Table, chain: Chain) -> str:
                 votes[target_owner] = votes.get(target_owner, 0) + 1
         if votes:
             return max(votes, key=lambda k: votes[k])
-    return _interface_owner(rule for rule in chain.rules) or UNKNOWN
+    return UNKNOWN
 
 
 def _interface_owner(rules: Iterable[Rule]) -> str | None:

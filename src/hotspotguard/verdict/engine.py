@@ -211,6 +211,8 @@ def _uses_conntrack(expr: object) -> bool:
         return isinstance(expr.key, Ct)
     if isinstance(expr, SetMark):
         return expr.connection
+    if isinstance(expr, Effect):  # `ct event set`, `ct helper set`, ...: they need a connection
+        return expr.kind.startswith("ct ")
     return isinstance(expr, Nat)
 
 
@@ -454,7 +456,12 @@ def read(key: Key, packet: Packet) -> object:
         # be read (NFT_BREAK)
         return False if key.field is None else BREAK
     if isinstance(key, TcpOption):
-        return BREAK if packet.l4proto != PROTOCOLS["tcp"] else None
+        if packet.l4proto != PROTOCOLS["tcp"]:
+            # no TCP header: every option is absent (nft adds no protocol dependency)
+            return False if key.field is None else BREAK
+        if packet.tcp_flags == 0x02 and key.field is None:  # the client's SYN
+            return key.name in CLIENT_SYN_OPTIONS
+        return None
     if isinstance(key, Fib):
         if key.result in {"type", "addrtype"}:
             kind = packet.fib_daddr_type if "daddr" in key.flags else packet.fib_saddr_type
@@ -486,6 +493,11 @@ def read(key: Key, packet: Packet) -> object:
 
 
 SYN_LENGTHS = {"ip": Range(40, 80), "ip6": Range(60, 100)}
+# The options a client's SYN carries (Linux and Android alike: MSS, SACK permitted,
+# timestamps, window scale, padded with NOPs); by name (nft) and by kind (iptables).
+CLIENT_SYN_OPTIONS = frozenset(
+    {"maxseg", "sack-perm", "timestamp", "window", "nop", "2", "4", "8", "3", "1"}
+)
 
 
 def _length(packet: Packet) -> Range | None:

@@ -53,6 +53,9 @@ MIN_INTERVAL = 0.050
 MAX_DELAY = 1.0
 #: evaluations in a row that hit a vanishing interface before giving up for this event
 RETRIES = 3
+#: after an update that left the ruleset's generation unannounced: look again this much later
+#: (a notification on its way arrives meanwhile; one lost makes that look a full capture)
+RECHECK = 0.2
 
 
 @dataclass(frozen=True)
@@ -285,10 +288,18 @@ def _one_line(error: BaseException) -> str:
     return text[0] if text else type(error).__name__
 
 
-def assess(source: HotspotSource, capture: Capture | None = None) -> WatchState:
-    """The state of the live machine now; never raises (faults become an ``error`` state)."""
+#: reads the firewall's parsed model now (LiveFirewall.update with the pending changes)
+Update = Callable[[], "Ruleset"]
+
+
+def assess(
+    source: HotspotSource, capture: Capture | None = None, update: Update | None = None
+) -> WatchState:
+    """The state of the live machine now; never raises (faults become an ``error`` state).
+    With `update`, the firewall is its model (system.incremental) and only the rest of the
+    machine is captured."""
     try:
-        return _assess(source, capture)
+        return _assess(source, capture, update)
     except Exception as error:  # a parser surprise, a tool that changed: say it, keep going
         if os.environ.get("HOTSPOTGUARD_DEBUG"):
             import traceback
@@ -300,12 +311,19 @@ def assess(source: HotspotSource, capture: Capture | None = None) -> WatchState:
         )
 
 
-def _assess(source: HotspotSource, capture: Capture | None) -> WatchState:
+def _assess(source: HotspotSource, capture: Capture | None, update: Update | None) -> WatchState:
     from hotspotguard.system.capture import CaptureError, live_capture
 
     status = source.status
     if status:
         return WatchState("error", reason=status)
+    ruleset: Ruleset | None = None
+    if update is not None:
+        try:
+            ruleset = update()
+        except CaptureError as error:
+            return WatchState("error", reason=str(error))
+        capture = _machine_capture(ruleset)
     capture = capture or live_capture()
     last_error = ""
     for _ in range(RETRIES):
@@ -331,8 +349,23 @@ def _assess(source: HotspotSource, capture: Capture | None) -> WatchState:
                 if h.connection is not None
             )
             return WatchState("error", hotspots=known, reason=last_error)
-        return assess_document(doc, connections, missing).state
+        return assess_document(doc, connections, missing, ruleset).state
     return WatchState("error", reason=last_error or "the hotspot interfaces keep changing")
+
+
+def _machine_capture(ruleset: Ruleset) -> Capture:
+    """A capture of all but the firewall, whose model is `ruleset`."""
+    from hotspotguard.system.capture import capture_machine, existing_addresses, interface_addresses
+    from hotspotguard.system.incremental import shared_interfaces
+
+    def capture(ifaces: list[str] | None) -> dict[str, Any]:
+        if ifaces is None:
+            addresses = existing_addresses(shared_interfaces(ruleset))
+        else:
+            addresses = {iface: interface_addresses(iface) for iface in ifaces}
+        return {**capture_machine(addresses), "nft": None}
+
+    return capture
 
 
 @dataclass(frozen=True)
@@ -348,10 +381,12 @@ def assess_document(
     doc: dict[str, Any],
     connections: Mapping[str, Connection | None],
     missing: Sequence[str] = (),
+    ruleset: Ruleset | None = None,
 ) -> Assessment:
     """The state for a captured snapshot document (blocking): its hotspots' verdicts, each
     `explain --json`'s object plus "state" and its NetworkManager "connection"; `missing`
-    names wanted hotspots whose interfaces are gone."""
+    names wanted hotspots whose interfaces are gone. A `ruleset` given is the firewall (the
+    document's own is not parsed)."""
     from hotspotguard.assessment import hotspot_json
     from hotspotguard.ruleset import SnapshotError, load_snapshot, parse_ruleset
     from hotspotguard.verdict import evaluate
@@ -361,7 +396,8 @@ def assess_document(
     except SnapshotError as error:
         unreadable = f"the captured firewall is unreadable: {error}"
         return Assessment(WatchState("error", reason=unreadable))
-    ruleset = parse_ruleset(snapshot)
+    if ruleset is None:
+        ruleset = parse_ruleset(snapshot)
     report = evaluate(snapshot, ruleset)
     if not report.hotspots:
         state = WatchState("no-hotspot", reason="no connection shares an interface")
@@ -410,6 +446,7 @@ class Watcher:
         debug: Callable[[str], None] | None = None,
         has_legacy: Callable[[], bool] | None = None,
         warn: Callable[[str], None] | None = None,
+        incremental: bool | None = None,
     ) -> None:
         self.source = source
         self.publish = publish
@@ -436,6 +473,16 @@ class Watcher:
         self._has_legacy = has_legacy or legacy_tables
         self._legacy = self._has_legacy()
         self._evaluating_kinds: set[str] = set()
+        # the firewall's model, kept between evaluations (root, the kernel's notifications,
+        # no capture given): see system.incremental
+        self._incremental = (
+            capture is None and events is None and os.geteuid() == 0
+            if incremental is None
+            else incremental
+        )
+        self._events: Events | None = None
+        self.live: Any = None
+        self._recheck: asyncio.TimerHandle | None = None
 
     # -- events --
     def _on_kernel(self, kinds: Kinds) -> None:
@@ -504,8 +551,28 @@ class Watcher:
         self._evaluating_kinds, self._pending_kinds = self._pending_kinds, set()
         self._running = True
         self._last_start = self._loop.time()
-        future = self._loop.run_in_executor(None, assess, self.source, self.capture)
+        update = self._update() if self.live is not None else None
+        future = self._loop.run_in_executor(None, assess, self.source, self.capture, update)
         future.add_done_callback(self._evaluated)
+
+    def _update(self) -> Update:
+        """The model's update with the changes noted so far (taken now, in the loop)."""
+        live = self.live
+        changes = getattr(self._events, "changes", None)
+        taken = changes.take() if changes is not None else None
+        legacy = bool(self._evaluating_kinds & {"legacy", "start"})
+
+        def update() -> Ruleset:
+            from hotspotguard.system.netlink import RulesetChanges
+
+            try:
+                result: Ruleset = live.update(taken or RulesetChanges(), legacy)
+            except BaseException:
+                live.invalidate("the last update failed")
+                raise
+            return result
+
+        return update
 
     def _evaluated(self, future: asyncio.Future[WatchState]) -> None:
         assert self._loop is not None
@@ -523,7 +590,10 @@ class Watcher:
                 f"evaluation {self.stats.evaluations}: {self._last_duration * 1000:.1f} ms, "
                 f"{state.state}, events {self.stats.events} "
                 f"({', '.join(sorted(self._evaluating_kinds)) or 'start'})"
+                + (f", model {self.live.stats}" if self.live is not None else "")
             )
+        if self.live is not None and self.live.unsettled and self._recheck is None:
+            self._recheck = self._loop.call_later(RECHECK, self._rechecked)
         if self.last is None or state.key() != self.last.key():
             self.last = state
             self.stats.published += 1
@@ -535,12 +605,23 @@ class Watcher:
         if self._dirty:
             self._schedule()
 
+    def _rechecked(self) -> None:
+        self._recheck = None
+        self._pending_kinds.add("recheck")
+        self.poke()
+
     # -- running --
     async def run(self) -> None:
         """Watch until :meth:`stop` (or cancellation)."""
         self._loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
         events = self._make_events(self._on_kernel)
+        self._events = events
+        if self._incremental and hasattr(events, "changes"):
+            from hotspotguard.system.incremental import LiveFirewall
+
+            self.live = LiveFirewall(log=self._warn or self._debug)
+            self._pending_kinds.add("start")
         for gap in events.gaps:
             if self._warn:
                 self._warn(gap)
@@ -553,6 +634,9 @@ class Watcher:
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
+            if self._recheck is not None:
+                self._recheck.cancel()
+                self._recheck = None
             events.close()
             self.source.close()
 

@@ -104,14 +104,15 @@ def _add_devices(nft: dict[str, Any], listing_chains: Callable[[], str]) -> None
             chain["dev"] = found[0] if len(found) == 1 else found
 
 
-def _start_saves() -> dict[str, subprocess.Popen[str]]:
+def _start_saves(tools: dict[str, str] | None = None) -> dict[str, subprocess.Popen[str]]:
     procs: dict[str, subprocess.Popen[str]] = {}
-    for key, name in SAVE_TOOLS.items():
+    for key, command in (tools or SAVE_TOOLS).items():
+        name, *args = command.split()
         binary = _tool(name)
         if binary is None:
             continue
         procs[key] = subprocess.Popen(
-            [binary],
+            [binary, *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             stdin=subprocess.DEVNULL,
@@ -204,12 +205,27 @@ def shared_interfaces(nft: dict[str, Any], saves: dict[str, str]) -> list[str]:
     return list(dict.fromkeys(i for i in found if IFNAME.match(i)))
 
 
-def capture_snapshot(ifaces: list[str] | None = None) -> dict[str, Any]:
-    """The live machine as a `hotspotguard-snapshot/1` document.
+def save_texts(tools: dict[str, str] | None = None) -> dict[str, str]:
+    """The save tools' texts by snapshot key (`tools`: key → argv0 and arguments, all four
+    whole-ruleset saves by default), run side by side; a tool missing or failing gives none."""
+    procs = _start_saves(tools)
+    saves: dict[str, str] = {}
+    try:
+        for key, proc in procs.items():
+            out, _ = proc.communicate()
+            if proc.returncode == 0 and out.strip():
+                saves[key] = out
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return saves
 
-    `ifaces` names the hotspot interfaces; None finds them from NetworkManager's tables."""
-    if ifaces:
-        hotspots_addrs = {iface: interface_addresses(iface) for iface in ifaces}
+
+def capture_firewall() -> dict[str, Any]:
+    """The firewall part of a snapshot document: "nft" and the save tools' texts (the save
+    tools run beside the in-process nft listing)."""
     procs = _start_saves()
     try:
         nft = _read_nft()
@@ -223,28 +239,48 @@ def capture_snapshot(ifaces: list[str] | None = None) -> dict[str, Any]:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-    if not ifaces:
-        ifaces = shared_interfaces(nft, saves)
-        hotspots_addrs = {}
-        for iface in ifaces:
-            try:
-                hotspots_addrs[iface] = interface_addresses(iface)
-            except CaptureError:
-                continue  # a stale table of an interface that is gone
+    return {"nft": nft, **saves}
+
+
+def capture_machine(hotspots_addrs: dict[str, tuple[list[str], list[str]]]) -> dict[str, Any]:
+    """The rest of a snapshot document (all but the firewall): the hotspots with their
+    addresses, the uplinks and theirs, the forwarding sysctls."""
     hotspots = [
         {"iface": iface, "ipv4": v4, "ipv6": v6} for iface, (v4, v6) in hotspots_addrs.items()
     ]
     uplinks = [u for u in default_uplinks() if u not in hotspots_addrs]
-    doc: dict[str, Any] = {
+    return {
         "format": FORMAT,
-        "nft": nft,
-        **saves,
         "sysctl": _sysctls([*hotspots_addrs, *uplinks]),
         "hotspots": hotspots,
         "uplinks": uplinks,
         "uplink_addresses": {u: _all_addresses(u) for u in uplinks},
     }
-    return doc
+
+
+def existing_addresses(ifaces: Iterable[str]) -> dict[str, tuple[list[str], list[str]]]:
+    """The addresses of those of `ifaces` that exist (a stale table's interface is gone)."""
+    found: dict[str, tuple[list[str], list[str]]] = {}
+    for iface in ifaces:
+        try:
+            found[iface] = interface_addresses(iface)
+        except CaptureError:
+            continue
+    return found
+
+
+def capture_snapshot(ifaces: list[str] | None = None) -> dict[str, Any]:
+    """The live machine as a `hotspotguard-snapshot/1` document.
+
+    `ifaces` names the hotspot interfaces; None finds them from NetworkManager's tables."""
+    if ifaces:
+        hotspots_addrs = {iface: interface_addresses(iface) for iface in ifaces}
+    firewall = capture_firewall()
+    if not ifaces:
+        saves = {k: v for k, v in firewall.items() if k != "nft"}
+        hotspots_addrs = existing_addresses(shared_interfaces(firewall["nft"], saves))
+    machine = capture_machine(hotspots_addrs)
+    return {"format": FORMAT, "nft": firewall.pop("nft"), **firewall, **machine}
 
 
 def is_root() -> bool:

@@ -112,6 +112,10 @@ class NftablesError(RuntimeError):
     """The ruleset could not be read; the message is one line for a person."""
 
 
+class NotListed(NftablesError):
+    """One listing failed: most often, what it names is gone (see :func:`list_items`)."""
+
+
 @dataclass(frozen=True)
 class Table:
     """A table as the kernel lists it: family, name, and its use count (its chains, named sets,
@@ -453,3 +457,23 @@ def list_ruleset_json() -> Json:
             return {"nftables": _decode(lib(_command(_LIST_RULESET)))}
         except _ListingFailed as exc:
             raise NftablesError(f"cannot read the ruleset: {exc}") from exc
+
+
+def list_items(what: Json) -> list[Any]:
+    """The objects of one ``nft -j list …`` command, e.g. ``{"chain": {"family": "ip",
+    "table": "filter", "name": "FORWARD"}}`` (the chain with its rules), ``{"set": …}``,
+    ``{"table": …}``: libnftables in this process, else an ``nft`` child. NotListed when nft
+    refuses (the object is gone, most often), PermissionError without the right to read."""
+    module = _libnftables()
+    binary = _nft_binary()
+    if module is not None:
+        lister = _lib_lister(module)
+    elif binary is not None:
+        lister = _nft_lister(binary)
+    else:
+        raise NftablesError("cannot read the ruleset: neither libnftables nor nft is installed")
+    with gc_paused():
+        try:
+            return _decode(lister(_command({"list": what})))
+        except _ListingFailed as exc:
+            raise NotListed(str(exc)) from exc

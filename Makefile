@@ -59,6 +59,7 @@ test: venv system-deps
 # The full differential run (300+ random rulesets against the kernel).
 test-full: venv system-deps
 	HOTSPOTGUARD_DIFF_EXAMPLES=300 $(BIN)/python -m pytest tests/kernel $(PYTEST_ARGS)
+	HOTSPOTGUARD_INCREMENTAL_STEPS=400 $(BIN)/python -m pytest tests/system/test_incremental.py $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check src tests benchmarks
@@ -71,7 +72,7 @@ typecheck: venv
 # the helper, the applet (chains dialog, tray start-up, memory, idle).
 bench: venv system-deps
 	$(BIN)/python benchmarks/bench_engine.py
-	$(BIN)/python benchmarks/bench_watch.py
+	$(BIN)/python benchmarks/bench_watch.py --churn-sizes 1000,10000,100000
 	$(BIN)/python benchmarks/bench_helper.py
 	$(BIN)/python benchmarks/bench_ui.py
 	$(BIN)/python benchmarks/bench_tray.py

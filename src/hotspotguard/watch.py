@@ -14,15 +14,19 @@ Pieces:
 
 Coalescing (bursts: Docker starting 100 containers sends thousands of events): an evaluation
 starts once no event has come for ``settle`` (10 ms) — the rest of a transaction or of a
-command sequence lands first — but no later than ``max_delay`` (1 s) after the first pending
-event, so a never-ending stream (a daemon adding set elements) still gets a fresh state every
-second. Evaluating in the middle of a storm is wasted: the result is stale at birth, and the
-capture keeps re-reading a ruleset whose generation keeps moving. While an evaluation runs (in
-a worker thread; the loop keeps draining the sockets meanwhile), events only mark the state
-dirty; when it ends dirty, the next one starts no earlier than ``min_interval`` (50 ms) after
-the previous one started and no earlier than one evaluation's duration after it ended (at most
-about half a CPU). The last change of a burst is therefore always evaluated. When nothing
-happens there is no timer at all: zero wake-ups.
+command sequence lands first — but no later than a ceiling after the first pending event, so
+a never-ending stream (a daemon adding set elements, kube-proxy syncing) still gets fresh
+states. The ceiling follows what an evaluation costs: four times the last one's duration,
+at least ``min_ceiling`` (100 ms), at most ``max_delay`` (1 s). With the incremental model
+(system.incremental) an evaluation costs what the change is, so a verdict-changing change in
+the middle of churn comes out about 100 ms later, not at the 1 s ceiling a full capture of a
+big ruleset needs. Evaluating in the middle of a storm is otherwise wasted: the result is
+stale at birth, and the capture keeps re-reading a ruleset whose generation keeps moving.
+While an evaluation runs (in a worker thread; the loop keeps draining the sockets meanwhile),
+events only mark the state dirty; when it ends dirty, the next one starts no earlier than
+``min_interval`` (50 ms) after the previous one started and no earlier than one evaluation's
+duration after it ended (at most about half a CPU). The last change of a burst is therefore
+always evaluated. When nothing happens there is no timer at all: zero wake-ups.
 """
 
 from __future__ import annotations
@@ -50,7 +54,10 @@ Capture = Callable[[list[str] | None], dict[str, Any]]
 
 SETTLE = 0.010
 MIN_INTERVAL = 0.050
+MIN_CEILING = 0.100
 MAX_DELAY = 1.0
+#: the coalescing ceiling in evaluations' durations (between MIN_CEILING and MAX_DELAY)
+CEILING_FACTOR = 4.0
 #: evaluations in a row that hit a vanishing interface before giving up for this event
 RETRIES = 3
 #: after an update that left the ruleset's generation unannounced: look again this much later
@@ -442,6 +449,7 @@ class Watcher:
         settle: float = SETTLE,
         min_interval: float = MIN_INTERVAL,
         max_delay: float = MAX_DELAY,
+        min_ceiling: float = MIN_CEILING,
         events: Callable[[Callable[[Kinds], None]], Events] | None = None,
         debug: Callable[[str], None] | None = None,
         has_legacy: Callable[[], bool] | None = None,
@@ -470,6 +478,7 @@ class Watcher:
         self._first_pending: float | None = None
         self._last_event = 0.0
         self.max_delay = max_delay
+        self.min_ceiling = min_ceiling
         self._has_legacy = has_legacy or legacy_tables
         self._legacy = self._has_legacy()
         self._evaluating_kinds: set[str] = set()
@@ -518,10 +527,11 @@ class Watcher:
         return self._loop.time()
 
     def _due(self) -> float:
-        """When to evaluate: ``settle`` after the latest event, ``max_delay`` after the first
+        """When to evaluate: ``settle`` after the latest event, the ceiling after the first
         pending one at the latest, and never sooner than the rate limit allows."""
         first = self._first_pending if self._first_pending is not None else self._last_event
-        at = min(self._last_event + self.settle, first + self.max_delay)
+        ceiling = min(self.max_delay, max(self.min_ceiling, CEILING_FACTOR * self._last_duration))
+        at = min(self._last_event + self.settle, first + ceiling)
         return max(
             at,
             self._last_start + self.min_interval,

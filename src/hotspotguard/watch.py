@@ -299,14 +299,32 @@ def _one_line(error: BaseException) -> str:
 Update = Callable[[], "Ruleset"]
 
 
+#: the kinds of change that leave the machine part of a capture (addresses, routes, forwarding
+#: sysctls) as it was: the kernel reports changes of those as link/address/route/sysctl
+FIREWALL_KINDS = frozenset({"ruleset", "legacy", "recheck"})
+
+
+class MachineCache:
+    """The machine part of the last capture (not the firewall), reused while only the firewall
+    changed: ``fresh`` is False when something else may have changed since."""
+
+    def __init__(self) -> None:
+        self.fresh = False
+        self.ifaces: list[str] | None = None
+        self.doc: dict[str, Any] | None = None
+
+
 def assess(
-    source: HotspotSource, capture: Capture | None = None, update: Update | None = None
+    source: HotspotSource,
+    capture: Capture | None = None,
+    update: Update | None = None,
+    machine: MachineCache | None = None,
 ) -> WatchState:
     """The state of the live machine now; never raises (faults become an ``error`` state).
     With `update`, the firewall is its model (system.incremental) and only the rest of the
-    machine is captured."""
+    machine is captured (or taken from `machine` while it is fresh)."""
     try:
-        return _assess(source, capture, update)
+        return _assess(source, capture, update, machine or MachineCache())
     except Exception as error:  # a parser surprise, a tool that changed: say it, keep going
         if os.environ.get("HOTSPOTGUARD_DEBUG"):
             import traceback
@@ -318,7 +336,9 @@ def assess(
         )
 
 
-def _assess(source: HotspotSource, capture: Capture | None, update: Update | None) -> WatchState:
+def _assess(
+    source: HotspotSource, capture: Capture | None, update: Update | None, machine: MachineCache
+) -> WatchState:
     from hotspotguard.system.capture import CaptureError, live_capture
 
     status = source.status
@@ -330,7 +350,7 @@ def _assess(source: HotspotSource, capture: Capture | None, update: Update | Non
             ruleset = update()
         except CaptureError as error:
             return WatchState("error", reason=str(error))
-        capture = _machine_capture(ruleset)
+        capture = _machine_capture(ruleset, machine)
     capture = capture or live_capture()
     last_error = ""
     for _ in range(RETRIES):
@@ -360,17 +380,23 @@ def _assess(source: HotspotSource, capture: Capture | None, update: Update | Non
     return WatchState("error", reason=last_error or "the hotspot interfaces keep changing")
 
 
-def _machine_capture(ruleset: Ruleset) -> Capture:
+def _machine_capture(ruleset: Ruleset, machine: MachineCache) -> Capture:
     """A capture of all but the firewall, whose model is `ruleset`."""
     from hotspotguard.system.capture import capture_machine, existing_addresses, interface_addresses
     from hotspotguard.system.incremental import shared_interfaces
 
     def capture(ifaces: list[str] | None) -> dict[str, Any]:
+        wanted = shared_interfaces(ruleset) if ifaces is None else ifaces
+        if machine.fresh and machine.doc is not None and machine.ifaces == wanted:
+            return machine.doc
+        machine.fresh = False
         if ifaces is None:
-            addresses = existing_addresses(shared_interfaces(ruleset))
+            addresses = existing_addresses(wanted)
         else:
             addresses = {iface: interface_addresses(iface) for iface in ifaces}
-        return {**capture_machine(addresses), "nft": None}
+        doc = {**capture_machine(addresses), "nft": None}
+        machine.doc, machine.ifaces, machine.fresh = doc, list(wanted), True
+        return doc
 
     return capture
 
@@ -492,6 +518,7 @@ class Watcher:
         self._events: Events | None = None
         self.live: Any = None
         self._recheck: asyncio.TimerHandle | None = None
+        self._machine = MachineCache()
 
     # -- events --
     def _on_kernel(self, kinds: Kinds) -> None:
@@ -562,7 +589,11 @@ class Watcher:
         self._running = True
         self._last_start = self._loop.time()
         update = self._update() if self.live is not None else None
-        future = self._loop.run_in_executor(None, assess, self.source, self.capture, update)
+        kinds = self._evaluating_kinds
+        self._machine.fresh &= bool(kinds) and kinds <= FIREWALL_KINDS
+        future = self._loop.run_in_executor(
+            None, assess, self.source, self.capture, update, self._machine
+        )
         future.add_done_callback(self._evaluated)
 
     def _update(self) -> Update:

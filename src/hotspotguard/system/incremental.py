@@ -189,32 +189,54 @@ class LiveFirewall:
 
     # -- full --
     def _read_all(self) -> None:
+        """Everything, table by table: each table's JSON is parsed and freed before the next
+        is listed, so the peak is the model plus one table's JSON (not the whole document's).
+        The generation is read around it; if it moved, again (then the whole document)."""
         self._full_reason = "a full capture failed"
-        try:
-            before = nftables.generation()
-        except PermissionError:
-            raise CaptureError(NOT_ROOT) from None
-        except (nftables.NftablesError, OSError) as error:
-            raise CaptureError(f"cannot read the firewall: {error}") from None
-        doc = capture_firewall()
-        nft = doc.pop("nft")
-        parsed = parse_ruleset(_snapshot_of(nft.get("nftables", []), doc))
-        del nft
-        self._tables = {}
-        self._warnings = {}
-        legacy: list[Table] = []
-        for table in parsed.tables:
-            if table.source == "iptables-legacy":
-                legacy.append(table)
-            else:
-                self._tables[(table.family, table.name)] = table
-        self._legacy = tuple(legacy)
-        self._legacy_warnings = ()
-        self._warnings[("", "")] = parsed.warnings
+        for _ in range(nftables.ATTEMPTS):
+            before = self._generation()
+            tables: dict[TableKey, Table] = {}
+            warnings: dict[TableKey, tuple[str, ...]] = {}
+            try:
+                for found in nftables.tables():
+                    key = (found.family, found.name)
+                    read = self._table_now(key)
+                    if read is None:
+                        raise _Full("a table went away")
+                    tables[key], warnings[key] = read
+            except _Full:
+                continue
+            if self._generation() == before:
+                break
+        else:
+            before = self._generation()
+            tables, warnings = self._read_document()
+        self._tables, self._warnings = tables, warnings
+        self._read_legacy()
         self._seen = before if self._seen is None else max(self._seen, before)
         self._full_reason = None
         self._changed = True
         self.stats.full += 1
+
+    @staticmethod
+    def _generation() -> int:
+        try:
+            return nftables.generation()
+        except PermissionError:
+            raise CaptureError(NOT_ROOT) from None
+        except (nftables.NftablesError, OSError) as error:
+            raise CaptureError(f"cannot read the firewall: {error}") from None
+
+    @staticmethod
+    def _read_document() -> tuple[dict[TableKey, Table], dict[TableKey, tuple[str, ...]]]:
+        """The whole document at once (nft retries ``list ruleset`` until it is consistent)."""
+        doc = capture_firewall()
+        nft = doc.pop("nft")
+        for key in LEGACY_SAVES:
+            doc.pop(key, None)
+        parsed = parse_ruleset(_snapshot_of(nft.get("nftables", []), doc))
+        del nft
+        return {(t.family, t.name): t for t in parsed.tables}, {("", ""): parsed.warnings}
 
     def _read_legacy(self) -> None:
         saves = save_texts(LEGACY_SAVES)
@@ -260,16 +282,25 @@ class LiveFirewall:
         self._tables = {key: self._tables[key] for key in order}
 
     def _read_table(self, key: TableKey) -> None:
-        family, name = key
         self.stats.tables += 1
-        items = _list({"table": {"family": family, "name": name}})
-        if items is None:
+        read = self._table_now(key)
+        if read is None:
             if key in {(t.family, t.name) for t in nftables.tables()}:
-                raise _Full(f"table {family} {name} could not be listed")
+                raise _Full(f"table {key[0]} {key[1]} could not be listed")
             self._tables.pop(key, None)
             self._warnings.pop(key, None)
             self._changed = True
             return
+        self._splice(key, read[0])
+        self._warnings[key] = read[1]
+
+    @staticmethod
+    def _table_now(key: TableKey) -> tuple[Table, tuple[str, ...]] | None:
+        """One table read and parsed (None: it is not there)."""
+        family, name = key
+        items = _list({"table": {"family": family, "name": name}})
+        if items is None:
+            return None
         _fill_devices(items)
         saves: dict[str, str] = {}
         if _is_iptables_nft(family, name):
@@ -281,8 +312,7 @@ class LiveFirewall:
         found = [t for t in parsed.tables if (t.family, t.name) == key]
         if not found:
             raise _Full(f"table {family} {name} listed empty")
-        self._splice(key, found[0])
-        self._warnings[key] = parsed.warnings
+        return found[0], parsed.warnings
 
     def _read_chain(self, key: TableKey, name: str) -> None:
         table = self._tables.get(key)

@@ -24,9 +24,11 @@ big ruleset needs. Evaluating in the middle of a storm is otherwise wasted: the 
 stale at birth, and the capture keeps re-reading a ruleset whose generation keeps moving.
 While an evaluation runs (in a worker thread; the loop keeps draining the sockets meanwhile),
 events only mark the state dirty; when it ends dirty, the next one starts no earlier than
-``min_interval`` (50 ms) after the previous one started and no earlier than one evaluation's
-duration after it ended (at most about half a CPU). The last change of a burst is therefore
-always evaluated. When nothing happens there is no timer at all: zero wake-ups.
+``min_interval`` (50 ms) after the previous one started and, once the evaluations of the
+last ``DUTY_WINDOW`` (2 s) took more than half of it, no earlier than one evaluation's
+duration after the last ended (at most about half a CPU in a storm; a change right after an
+unrelated one is not held back while the watcher is mostly idle). The last change of a burst
+is therefore always evaluated. When nothing happens there is no timer at all: zero wake-ups.
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ MIN_CEILING = 0.100
 MAX_DELAY = 1.0
 #: the coalescing ceiling in evaluations' durations (between MIN_CEILING and MAX_DELAY)
 CEILING_FACTOR = 4.0
+#: seconds over which the evaluations may take half the time before they are spaced out
+DUTY_WINDOW = 2.0
 #: evaluations in a row that hit a vanishing interface before giving up for this event
 RETRIES = 3
 #: after an update that left the ruleset's generation unannounced: look again this much later
@@ -499,6 +503,7 @@ class Watcher:
         self._last_start = -1e9
         self._last_end = -1e9
         self._last_duration = 0.0
+        self._recent: list[tuple[float, float]] = []  # (start, end) of recent evaluations
         self._stopped: asyncio.Event | None = None
         self._pending_kinds: set[str] = set()
         self._first_pending: float | None = None
@@ -562,8 +567,18 @@ class Watcher:
         return max(
             at,
             self._last_start + self.min_interval,
-            self._last_end + self._last_duration,
+            self._duty_wait(),
         )
+
+    def _duty_wait(self) -> float:
+        """The last evaluation's end while the evaluations of the last DUTY_WINDOW took at
+        most half of it; else one evaluation's duration later."""
+        since = self._last_end - DUTY_WINDOW
+        self._recent = [(a, b) for a, b in self._recent if b > since]
+        busy = sum(b - max(a, since) for a, b in self._recent)
+        if busy <= DUTY_WINDOW / 2:
+            return self._last_end
+        return self._last_end + self._last_duration
 
     def _schedule(self) -> None:
         assert self._loop is not None
@@ -620,6 +635,7 @@ class Watcher:
         self._running = False
         self._last_end = self._loop.time()
         self._last_duration = self._last_end - self._last_start
+        self._recent.append((self._last_start, self._last_end))
         self.stats.evaluations += 1
         self.stats.busy_seconds += self._last_duration
         if future.cancelled():

@@ -10,7 +10,10 @@ In the polkit lab (tests/polkitlab.py: a private system bus, a real polkitd, the
    Python, imports, RequestName, polkit, the answer), ``--cold`` (5) times;
 3. a fix end to end (Docker 28's FORWARD drop + NetworkManager's table in the netns):
    ``ApplyFix`` (capture, plan, verify, one iptables-nft-restore commit, record) and ``UndoFix``
-   as the user, ``--fixes`` (5) times.
+   as the user, ``--fixes`` (5) times;
+4. under attack (issue 13): the helper's memory after a user polkit denies sends 30 MB
+   arguments (4 connections × 2), and another user's ``ListFixes`` latency while a read-only
+   user floods 16 connections × 120 ``PreviewFix``.
 
 Prints figures, asserts nothing.  Usage: ``sudo .venv/bin/python benchmarks/bench_helper.py``.
 """
@@ -131,9 +134,40 @@ def main() -> int:
             f"(min {ms(min(applies))}); UndoFix median {ms(statistics.median(undos))} "
             f"({args.fixes}× each)"
         )
+        under_attack(lab)
     finally:
         lab.close()
     return 0
+
+
+def under_attack(lab: PolkitLab) -> None:
+    import collections
+    import concurrent.futures
+
+    lab.reset_firewall()
+    lab.docker_hotspot()
+    user_timings(lab, [("ListFixes", [])])
+    rss0, peak0 = lab.helper_memory()
+    huge = {"member": "PreviewFix", "signature": "ss", "body": ["x" * (30 << 20), "docker-user"]}
+    lab.flood(lab.users["deny"], [huge, huge], 4)
+    rss, peak = lab.helper_memory()
+    print(
+        f"helper memory after 4 × 2 × 30 MB from a denied user: RSS {rss / 1024:.1f} MiB, "
+        f"peak {peak / 1024:.1f} MiB (before: {rss0 / 1024:.1f} / {peak0 / 1024:.1f} MiB)"
+    )
+    quiet = user_timings(lab, [("ListFixes", [])] * 20)
+    preview = {"method": "PreviewFix", "args": ["hs0", "docker-user"], "interactive": False}
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        flood = pool.submit(lab.flood, lab.users["read"], [preview] * 120, 16)
+        time.sleep(1.0)
+        loud = user_timings(lab, [("ListFixes", [])] * 20)
+        answers = flood.result()
+    names = collections.Counter(str(a.get("error", "ok")) for a in answers)
+    print(
+        f"another user's ListFixes: median {ms(statistics.median(quiet))} quiet, "
+        f"median {ms(statistics.median(loud))} / max {ms(max(loud))} under a 16 × 120 "
+        f"PreviewFix flood ({dict(names)})"
+    )
 
 
 if __name__ == "__main__":

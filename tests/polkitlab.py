@@ -467,6 +467,41 @@ class PolkitLab(HolderLab):
             raise LabError(f"client failed ({proc.returncode}): {proc.stderr[-3000:]}")
         return list(json.loads(proc.stdout.strip().splitlines()[-1]))
 
+    def flood(
+        self, user: User, calls: list[dict[str, Any]], processes: int, timeout: float = 300
+    ) -> list[dict[str, Any]]:
+        """`processes` clients (each its own bus connection) sending `calls` each, all at once
+        (64 in flight per connection); all their answers."""
+        procs = [
+            subprocess.Popen(
+                [*self.client_argv(user), "-"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=CLEAN_ENV,
+                start_new_session=True,
+            )
+            for _ in range(processes)
+        ]
+        answers: list[dict[str, Any]] = []
+        for proc in procs:
+            out, err = proc.communicate(json.dumps(calls) + "\n", timeout=timeout)
+            if proc.returncode != 0:
+                raise LabError(f"flood client failed ({proc.returncode}): {err[-3000:]}")
+            answers += json.loads(out.strip().splitlines()[-1])
+        return answers
+
+    def helper_memory(self) -> tuple[int, int]:
+        """The running helper's resident and peak resident memory (VmRSS, VmHWM), in KiB."""
+        pid = self.helper_pid()
+        if pid is None:
+            raise LabError("the helper is not running")
+        fields = dict(
+            line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+        )
+        return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+
     def start_waiting_client(
         self, user: User, calls: list[dict[str, Any]]
     ) -> tuple[subprocess.Popen[str], int]:

@@ -348,6 +348,16 @@ V4_SET_POOL = [  # pairwise disjoint, so any subset is a valid interval set
     "224.0.0.0/4",
     "255.255.255.255",
 ]
+V4_MASKED = [  # (mask, value): the phone, the server and the uplink under odd masks
+    ("255.0.255.0", "10.0.0.0"),
+    ("255.255.0.255", "203.0.0.10"),
+    ("0.255.0.255", "0.42.0.10"),
+    ("255.0.255.0", "198.0.100.0"),
+]
+V6_MASKED = [
+    ("ffff:ffff::ffff", "2001:db8::10"),
+    ("ffff:0:ffff::", "2001:0:42::"),
+]
 V6_SINGLE = [
     ("2001:db8:42::10", 3),
     ("2001:db8:42::1", 2),
@@ -484,9 +494,14 @@ def _addr_match(d: _Draw, ctx: _Ctx) -> tuple[str, str | None]:
     v6 = proto == "ip6"
     key = f"{proto} {d.pick([('saddr', 1), ('daddr', 1)])}"
     named = 0 if "named-sets" in ctx.table.without else 1
-    form = d.pick([("single", 4), ("prefix", 3), ("range", 1), ("set", 2), ("named", named)])
+    form = d.pick(
+        [("single", 4), ("prefix", 3), ("range", 1), ("set", 2), ("named", named), ("mask", 1)]
+    )
     neg = "!= " if d.chance(0.2) else ""
     without = ctx.table.without
+    if form == "mask":  # a non-contiguous address mask
+        mask, value = d.one(V6_MASKED if v6 else V4_MASKED)
+        return f"{key} & {mask} {neg or '== '}{value}", None
     if form == "set":
         items = d.subset(_v6(V6_SET_POOL, without) if v6 else V4_SET_POOL, 1, 4)
         return f"{key} {neg}{{ {', '.join(items)} }}", None
@@ -556,7 +571,10 @@ def _port_match(d: _Draw, ctx: _Ctx) -> tuple[str, str | None]:
 
 
 def _ct_state_match(d: _Draw, ctx: _Ctx) -> tuple[str, str | None]:
-    form = d.pick([("single", 3), ("ne", 1), ("flags", 2), ("set", 2)])
+    form = d.pick([("single", 3), ("ne", 1), ("flags", 2), ("set", 2), ("masked", 1)])
+    if form == "masked":  # a bitmask comparison of the state
+        states = " | ".join(d.subset(CT_STATES, 1, 2))
+        return d.one([f"ct state & ({states}) != 0", f"ct state & ({states}) == 0"]), None
     if form in {"single", "ne"}:
         op = "!= " if form == "ne" else ""
         return f"ct state {op}{d.pick(CT_STATE_WEIGHTS)}", None
@@ -564,6 +582,22 @@ def _ct_state_match(d: _Draw, ctx: _Ctx) -> tuple[str, str | None]:
     if form == "flags":
         return f"ct state {','.join(states)}", None
     return f"ct state {{ {', '.join(states)} }}", None
+
+
+def _ct_status_match(d: _Draw, ctx: _Ctx) -> tuple[str, str | None]:
+    """ct status: the NAT bits are known from the flows' own NAT, the rest is not."""
+    return d.pick(
+        [
+            ("ct status dnat", 3),
+            ("ct status snat", 3),
+            ("ct status != dnat", 1),
+            ("ct status & (snat | dnat) != 0", 1),
+            ("ct status & dnat == dnat", 1),
+            ("ct status & snat == 0", 1),
+            ("ct status { snat, dnat }", 0.5),
+            ("ct status assured", 0.5),
+        ]
+    ), None
 
 
 def _ct_direction_match(d: _Draw, ctx: _Ctx) -> tuple[str, str | None]:
@@ -581,10 +615,13 @@ def _fib_match(d: _Draw, ctx: _Ctx) -> tuple[str, str | None]:
 
 
 def _mark_match(d: _Draw, ctx: _Ctx) -> tuple[str, str | None]:
-    form = d.pick([("eq", 4), ("ne", 1), ("masked", 1), ("set", 1)])
+    form = d.pick([("eq", 4), ("ne", 1), ("masked", 1), ("masked-set", 0.5), ("set", 1)])
     if form == "masked":
         bit = d.one(["0x00000001", "0x00000002"])
-        return f"meta mark & {bit} == {bit}", None
+        op = d.one(["==", "!="])
+        return f"meta mark & {bit} {op} {d.one([bit, '0x00000000'])}", None
+    if form == "masked-set":
+        return f"meta mark & 0x00000003 {{ {', '.join(d.subset(MARKS, 1, 2))} }}", None
     if form == "set":
         return f"meta mark {{ {', '.join(d.subset(MARKS, 1, 2))} }}", None
     if form == "ne":
@@ -615,14 +652,36 @@ def _pkttype_match(d: _Draw, ctx: _Ctx) -> tuple[str, str | None]:
     return f"meta pkttype {op}{d.pick([('host', 2), ('broadcast', 1), ('multicast', 1)])}", None
 
 
+TCP_FLAG_SET_POOL = ["fin", "syn", "rst", "ack", "syn | ack", "fin | ack"]
+
+
 def _tcp_flags_match(d: _Draw, ctx: _Ctx) -> tuple[str, str | None]:
+    form = d.pick([("fixed", 5), ("set", 2), ("masked-set", 1), ("named", 1)])
+    if form == "set":  # a set of flag names: an exact lookup of the whole flags byte
+        neg = "!= " if d.chance(0.2) else ""
+        return f"tcp flags {neg}{{ {', '.join(d.subset(TCP_FLAG_SET_POOL, 1, 3))} }}", None
+    if form == "masked-set":
+        items = ", ".join(d.subset(["syn", "ack", "syn | ack", "0x0"], 1, 2))
+        return f"tcp flags & (syn | ack) == {{ {items} }}", None
+    if form == "named" and "named-sets" not in ctx.table.without:
+
+        def body() -> str:
+            items = d.subset(TCP_FLAG_SET_POOL, 1, 3)
+            return f"set tf {{\n  type tcp_flag\n  elements = {{ {', '.join(items)} }}\n}}"
+
+        ctx.table.named("tf", body)
+        return "tcp flags @tf", "tf"
     return d.pick(
         [
             ("tcp flags syn", 1),
+            ("tcp flags syn,ack", 1),
             ("tcp flags & (syn | ack) == syn", 2),
             ("tcp flags & (syn | ack) == syn | ack", 2),
             ("tcp flags & (fin | syn | rst | ack) != syn", 1),
             ("tcp flags ack", 1),
+            ("tcp flags != syn", 1),
+            ("tcp flags == syn | ack", 1),
+            ("tcp flags syn / syn,ack", 1),
         ]
     ), None
 
@@ -656,6 +715,7 @@ MATCHES: list[tuple[Callable[[_Draw, _Ctx], tuple[str, str | None]], float, str]
     (_port_match, 5, "port"),
     (_ct_state_match, 4, "ct"),
     (_ct_direction_match, 1, "ct"),
+    (_ct_status_match, 1, "ct-status"),
     (_fib_match, 2, "fib"),
     (_mark_match, 2, "mark"),
     (_icmp_match, 0.5, "icmp"),
@@ -681,6 +741,7 @@ FEATURES = frozenset(
         "pkttype",
         "tcp-flags",
         "ct-mark",
+        "ct-status",
         "concat",
         "limit",
         "log",
@@ -703,7 +764,7 @@ FEATURES = frozenset(
 def _match(d: _Draw, ctx: _Ctx) -> tuple[str, str | None]:
     options = []
     for index, (_, weight, needs) in enumerate(MATCHES):
-        if needs in {"ct", "ct-mark"} and ctx.family == "netdev":
+        if needs in {"ct", "ct-mark", "ct-status"} and ctx.family == "netdev":
             continue  # no conntrack expressions in the netdev family
         if needs == "fib" and ctx.hook == "ingress" and ctx.family != "netdev":
             continue  # inet ingress refuses fib
@@ -1047,7 +1108,8 @@ def _ipt_match(d: _Draw, v6: bool, chain: str, protocol: list[str], without: fro
     if kind == "addr":
         flag = d.one(["-s", "-d"])
         pool = _v6(V6_SINGLE + V6_PREFIX, without) if v6 else (V4_SINGLE + V4_PREFIX)
-        value = d.pick(pool)
+        masked = [(f"{v}/{m}", 1.0) for m, v in (V6_MASKED if v6 else V4_MASKED)]
+        value = d.pick([*pool, *masked])
         if "/" not in value:
             value += "/128" if v6 else "/32"
         return f"{neg}{flag} {value}"
@@ -1304,6 +1366,77 @@ KNOWN_CASES: list[KnownCase] = [
         "or treat the chain as possibly on every device (uncertain), never as absent.",
         false_ok=("dns", "dns6"),
         fixed_in="ec0b786",
+    ),
+    KnownCase(
+        "inet-ingress-chain-device-not-in-document",
+        """table inet t0 {
+  chain i {
+    type filter hook ingress device "hs0" priority 0; policy accept;
+    udp dport 53 drop
+  }
+}
+""",
+        _k(dns="False", dns6="False"),
+        {"dns": "accept", "dns6": "accept"},
+        "A snapshot whose nft document names no device for an ingress chain (nft 1.0.6's JSON, "
+        "another tool's snapshot) made HookIndex.chains() filter the chain out, so the "
+        "evaluator's unknown-device fork was never reached: a false ok. Now a device-less "
+        "ingress chain is resolved from the snapshot's `ingress_devices`, else it forks and "
+        "the flow reads unknown with the reason. The test checks both documents.",
+        false_ok=("dns", "dns6"),
+        fixed_in="engine: ingress devices",
+    ),
+    KnownCase(
+        "tcp-flags-name-set",
+        """table inet t0 {
+  chain f {
+    type filter hook forward priority 0; policy accept;
+    tcp flags { syn, fin } drop
+  }
+}
+""",
+        _k(outbound="False", reply="None", outbound6="False", reply6="None"),
+        {"outbound": "accept", "outbound6": "accept"},
+        "`tcp flags { syn, fin }` is a set of flag names; the parser kept the names as strings "
+        "while the packet's flags are a number, so the set never matched and the SYN went "
+        "through: a false ok. Bitmask types (tcp_flag, ct_state, ct_status) are now typed as "
+        "their bits everywhere (values.BIT_KINDS), a set lookup compares the whole value.",
+        false_ok=("outbound", "outbound6"),
+        fixed_in="engine: bitmask types",
+    ),
+    KnownCase(
+        "tcp-flags-masked-name-set",
+        """table ip t0 {
+  chain f {
+    type filter hook forward priority 0; policy accept;
+    tcp flags & (syn | ack) == { syn } drop
+  }
+}
+""",
+        _k(outbound="False", reply="None"),
+        {"outbound": "unknown"},
+        "The mask `syn | ack` is an or-expression in the JSON and the set holds names: neither "
+        "was typed, so the rule read as undecidable (unknown, not a disagreement); now exact.",
+        fixed_in="engine: bitmask types",
+    ),
+    KnownCase(
+        "tcp-flags-named-set",
+        """table ip t0 {
+  set tf {
+    type tcp_flag
+    elements = { syn, rst }
+  }
+  chain f {
+    type filter hook forward priority 0; policy accept;
+    tcp flags @tf drop
+  }
+}
+""",
+        _k(outbound="False", reply="None"),
+        {"outbound": "accept"},
+        "A named set of type tcp_flag kept its elements as names: never a match, a false ok.",
+        false_ok=("outbound",),
+        fixed_in="engine: bitmask types",
     ),
     KnownCase(
         "nat-chain-skipped-without-conntrack",

@@ -115,11 +115,39 @@ def run_ruleset(lab: Lab, generated: GeneratedRuleset) -> Outcome | str:
     kernel = lab.probe()
     times["probe"] = time.monotonic() - t
     t = time.monotonic()
-    engine = engine_hotspot(doc)
+    carried, bare = ingress_variants(doc)
+    engine = engine_hotspot(carried)
     times["engine"] = time.monotonic() - t
-    flows = engine.get("flows") or {}
+    flows = engine.setdefault("flows", {})
     verdicts = {f: classify(f, kernel.get(f), flows.get(f)) for f in ALL_FLOWS}
+    if bare is not None:
+        # the same snapshot as another tool (or nft 1.0.6's JSON alone) would write it: no
+        # device for the ingress chains anywhere. The engine may say unknown, never ok.
+        bare_flows = engine_hotspot(bare).get("flows") or {}
+        for f in ALL_FLOWS:
+            flows[f + NO_DEVICE] = bare_flows.get(f)
+            verdicts[f + NO_DEVICE] = classify(f, kernel.get(f), bare_flows.get(f))
     return Outcome(kernel, engine, verdicts, times)
+
+
+NO_DEVICE = "/no-device"
+
+
+def ingress_variants(doc: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The snapshot with the ingress chains' devices only in its separate `ingress_devices`
+    (as the capture carries them), and with no device anywhere (None without ingress chains)."""
+    items = (doc.get("nft") or {}).get("nftables") or []
+    ingress = [i["chain"] for i in items if "chain" in i and i["chain"].get("hook") == "ingress"]
+    if not ingress:
+        return doc, None
+    stripped = json.loads(json.dumps(doc))
+    for item in stripped["nft"]["nftables"]:
+        if "chain" in item:
+            item["chain"].pop("dev", None)
+    carried = {**stripped, "ingress_devices": doc.get("ingress_devices") or []}
+    assert carried["ingress_devices"], "the capture carries the ingress chains' devices"
+    bare = {k: v for k, v in stripped.items() if k != "ingress_devices"}
+    return carried, bare
 
 
 def _refusal(message: str) -> str:
@@ -203,7 +231,8 @@ class Disagreement:
         flows = outcome.engine.get("flows") or {}
         engine = flows.get(self.flow)
         return (
-            f"{self.kind} on {self.flow}: kernel {kernel_text(outcome.kernel.get(self.flow))},"
+            f"{self.kind} on {self.flow}:"
+            f" kernel {kernel_text(outcome.kernel.get(self.flow.removesuffix(NO_DEVICE)))},"
             f" engine {engine_text(engine)}\n"
             f"  {head}:\n" + _indent(best.describe(), 4) + "\n"
             f"  outcomes:\n{outcome_table(outcome)}\n"
@@ -237,9 +266,9 @@ class Stats:
         self.rulesets += 1
         flows = outcome.engine.get("flows") or {}
         for f, verdict in outcome.verdicts.items():
-            self.counts[verdict] += 1
-            k = outcome.kernel.get(f)
-            per = self.per_flow[f]
+            self.counts[verdict if not f.endswith(NO_DEVICE) else "no-device " + verdict] += 1
+            k = outcome.kernel.get(f.removesuffix(NO_DEVICE))
+            per = self.per_flow.setdefault(f, Counter())
             per[
                 "kernel "
                 + (
@@ -263,11 +292,24 @@ class Stats:
 
     @property
     def compared(self) -> int:
-        return sum(v for k, v in self.counts.items() if k != SKIPPED and k != "nat false ok")
+        return sum(
+            v
+            for k, v in self.counts.items()
+            if k != SKIPPED and k != "nat false ok" and not k.startswith("no-device")
+        )
 
     @property
     def false_ok(self) -> int:
         return self.counts[FALSE_OK] + self.counts["nat false ok"]
+
+    @property
+    def no_device(self) -> str:
+        """Rulesets with ingress chains, evaluated again with no device in the document."""
+        counts = {k.removeprefix("no-device "): v for k, v in self.counts.items() if "no-d" in k}
+        if not counts:
+            return ""
+        shown = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()) if k != SKIPPED)
+        return f"; ingress devices left out of the document: {shown}"
 
     def line(self) -> str:
         disagree = sum(self.counts[k] for k in DISAGREE)
@@ -278,7 +320,7 @@ class Stats:
             f" {self.counts[AGREE]} agree ({rate:.2f}% of decided), {self.false_ok} false ok,"
             f" {self.counts[FALSE_DROP]} false drop, {self.counts[NAT]} nat mismatch,"
             f" {self.counts[UNKNOWN]} unknown, {self.counts[SKIPPED]} skipped;"
-            f" {self.rejected} generated rulesets refused by the kernel;"
+            f" {self.rejected} generated rulesets refused by the kernel{self.no_device};"
             f" seed {self.seed}{'; without ' + ','.join(sorted(WITHOUT)) if WITHOUT else ''};"
             f" {self.seconds:.0f} s"
             f" ({self.seconds / max(self.rulesets, 1):.2f} s per ruleset)"
@@ -306,7 +348,7 @@ class Stats:
             SKIPPED,
         ]
         rows = [("flow", *keys)]
-        for f in ALL_FLOWS:
+        for f in self.per_flow:
             rows.append((f, *(str(self.per_flow[f][k]) for k in keys)))
         widths = [max(len(r[i]) for r in rows) for i in range(len(keys) + 1)]
         out += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
@@ -473,13 +515,19 @@ def test_known_case(lab: Lab, case: KnownCase) -> None:
             if got[f] != case.kernel[f]
         )
     )
-    engine = engine_hotspot(doc)
+    carried, bare = ingress_variants(doc)
+    engine = engine_hotspot(carried)
     flows = engine.get("flows") or {}
     verdicts = {f: classify(f, kernel.get(f), flows.get(f)) for f in ALL_FLOWS}
+    if bare is not None:
+        bare_flows = engine_hotspot(bare).get("flows") or {}
+        for f in ALL_FLOWS:
+            verdicts[f + NO_DEVICE] = classify(f, kernel.get(f), bare_flows.get(f))
+            flows = {**flows, f + NO_DEVICE: bare_flows.get(f)}
     wrong = {f: v for f, v in verdicts.items() if v in DISAGREE}
     if wrong:
         text = ", ".join(
-            f"{f} {v} (kernel {got[f]}, engine {engine_text(flows.get(f))})"
+            f"{f} {v} (kernel {got[f.removesuffix(NO_DEVICE)]}, engine {engine_text(flows.get(f))})"
             for f, v in wrong.items()
         )
         if case.fixed_in:

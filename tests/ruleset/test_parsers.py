@@ -121,3 +121,18 @@ def test_nft_rule_text_is_rendered() -> None:
     texts = [rule_text(r) for r in forward.rules]
     assert texts[1] == 'ip saddr 10.42.0.0/24 iifname "nmp-hs0" accept'
     assert "ct state { established, related }" in texts[0]
+
+
+def test_snapshot_carries_ingress_devices_apart() -> None:
+    import pytest
+
+    from hotspotguard.ruleset import SnapshotError, load_snapshot
+    from tests.helpers import document
+
+    carried = [{"family": "netdev", "table": "t", "chain": "c", "devices": ["hs0", "up0"]}]
+    snapshot = load_snapshot(document(ingress_devices=carried))
+    assert snapshot.ingress_devices == {("netdev", "t", "c"): ("hs0", "up0")}
+    assert "ingress_devices" not in snapshot.extra
+    for bad in ({"netdev": "hs0"}, [{"family": "netdev", "table": "t", "devices": "hs0"}]):
+        with pytest.raises(SnapshotError, match="ingress_devices"):
+            load_snapshot(document(ingress_devices=bad))

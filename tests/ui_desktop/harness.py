@@ -44,7 +44,9 @@ def controller() -> Controller:
 
 def ready(applet: app.Applet) -> None:
     tray = applet.tray
-    tray.iconCreated.connect(lambda: emit("icon"))
+    tray.iconCreated.connect(lambda: emit("icon", mode=tray.mode))
+    if tray.mode:  # up before on_ready ran
+        emit("icon", mode=tray.mode)
     applet.controller.stateChanged.connect(  # type: ignore[attr-defined]
         lambda s: emit("state", state=s["state"], tooltip=tray.tooltip())
     )

@@ -135,3 +135,14 @@ def test_every_string_is_translated() -> None:
         for marker in ("%1", "%2", "{"):
             if marker in (source or ""):
                 assert marker in text, source
+
+
+def test_only_quit_ends_the_applet(qapp: Any) -> None:
+    """Under Plasma the platform theme's tray icon holds a QEventLoopLocker: with Qt's quit
+    lock on, deleting the last tray icon (the stand-in going when a watcher appears) ends the
+    loop (issue 11, finding 1; end to end with a watcher that comes late and restarts:
+    test_sni.py)."""
+    from hotspotguard.ui.app import make_application
+
+    app = make_application(["hotspotguard-tray"])
+    assert not app.isQuitLockEnabled() and not app.quitOnLastWindowClosed()

@@ -7,11 +7,10 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtDBus import QDBusConnection
 from PySide6.QtGui import QImage
 
 from hotspotguard.ui.autostart import Autostart
-from hotspotguard.ui.tray import SNI_WATCHER, STATES, StateText, Tray, fill, state_icon
+from hotspotguard.ui.tray import STATES, StateText, Tray, fill, state_icon
 
 
 class Signals(QObject):
@@ -31,6 +30,7 @@ class Signals(QObject):
 def tray(qapp: Any, config_home: Path) -> Any:
     signals = Signals()
     the_tray = Tray(signals, Autostart())
+    the_tray.start(native=False)
     the_tray.signals = signals
     yield the_tray
     the_tray.close()
@@ -143,20 +143,3 @@ def test_plasma_names_the_toggle_after_itself(
     tray = Tray(Signals(), Autostart())
     assert tray.autostart_action.text() == "Start with Plasma"
     tray.close()
-
-
-def test_icon_is_recreated_when_a_tray_host_appears(
-    qapp: Any, config_home: Path, private_bus: Any, qtbot: Any
-) -> None:
-    bus = QDBusConnection.connectToBus(private_bus.address, "hsg-test-tray")
-    host = QDBusConnection.connectToBus(private_bus.address, "hsg-test-host")
-    try:
-        tray = Tray(Signals(), Autostart(), session_bus=bus)
-        first = tray.icon
-        with qtbot.waitSignal(tray.iconCreated, timeout=5000):
-            assert host.registerService(SNI_WATCHER)
-        assert tray.icon is not first and tray.icon.isVisible()
-        tray.close()
-    finally:
-        QDBusConnection.disconnectFromBus("hsg-test-host")
-        QDBusConnection.disconnectFromBus("hsg-test-tray")

@@ -35,11 +35,36 @@ def test_bad_interface_names_are_refused(name: object) -> None:
 
 
 def test_good_interface_names() -> None:
-    for name in ("wlan0", "x" * 15, "br-1a2b", "wlp3s0.10", "-"):
+    for name in ("wlan0", "x" * 15, "br-1a2b", "wlp3s0.10", "vlan@10", "_x"):
         assert validate_iface(name, must_exist=False) == name
     with pytest.raises(OperationError) as info:
         validate_iface("hgnosuch0")
     assert info.value.kind == "NotFound"
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("+", "every interface"),
+        ("hs+", "every interface whose name begins with 'hs'"),
+        ("hs*", "nftables reads a trailing '*'"),
+        ("a'b", "letters, digits"),
+        ('a"b', "letters, digits"),
+        ("a\\b", "letters, digits"),
+        ("-i", "letters, digits"),
+        ("!hs0", "letters, digits"),
+        ("a+b", "letters, digits"),
+    ],
+)
+def test_names_the_tools_read_as_patterns_are_refused(name: str, words: str) -> None:
+    """A valid kernel name that iptables or nft would read as a wildcard, an option or a quote
+    gets one clear sentence, never a traceback (the preview would show it as a literal)."""
+    with pytest.raises(OperationError) as info:
+        validate_iface(name, must_exist=False)
+    assert info.value.kind == "InvalidArgument"
+    assert words in str(info.value) and "cannot be fixed" in str(info.value)
+    with pytest.raises(OperationError):
+        validate_fix_id(f"docker-user@{name}")
 
 
 def test_strategies_and_fix_ids() -> None:
@@ -48,7 +73,8 @@ def test_strategies_and_fix_ids() -> None:
         with pytest.raises(OperationError):
             validate_strategy(bad)
     assert validate_fix_id("docker-user@wlan0") == "docker-user@wlan0"
-    for bad in ("docker-user", "nope@wlan0", "docker-user@a/b", "docker-user@" + "x" * 16, "@"):
+    for bad in ("docker-user", "nope@wlan0", "docker-user@a/b", "docker-user@" + "x" * 16, "@",
+                "docker-user@wlan0\n", "docker-user@+"):  # fmt: skip
         with pytest.raises(OperationError):
             validate_fix_id(bad)
 

@@ -261,6 +261,30 @@ def test_netdev_ingress_on_the_hotspot_only() -> None:
     assert flows(verdict_of(ingress("eth9")))["dhcp"] == "accept"
 
 
+def test_ingress_chain_without_its_device_is_never_ignored() -> None:
+    """nft 1.0.6's JSON leaves the device out: a chain that drops on ingress reads unknown
+    (with the reason), or exact when the snapshot carries the devices apart."""
+
+    def ingress(family: str, **extra: Any) -> dict[str, Any]:
+        return document(
+            nft_doc(
+                *nm_shared(),
+                table("nd", family),
+                chain("nd", "in", "ingress", family=family, prio=0, policy="drop"),
+            ),
+            **extra,
+        )
+
+    for family in ("netdev", "inet"):
+        result = verdict_of(ingress(family))
+        assert result.verdict == "unknown" and flows(result)["dhcp"] == "unknown"
+        assert "does not say which device the ingress chain" in str(result.flows["dhcp"].reason)
+        carried = [{"family": family, "table": "nd", "chain": "in", "devices": ["hs0"]}]
+        assert flows(verdict_of(ingress(family, ingress_devices=carried)))["dhcp"] == "drop"
+        elsewhere = [{"family": family, "table": "nd", "chain": "in", "devices": ["eth9"]}]
+        assert flows(verdict_of(ingress(family, ingress_devices=elsewhere)))["dhcp"] == "accept"
+
+
 def test_ipv6_twins_exist_when_the_hotspot_has_ipv6() -> None:
     result = verdict_of(document(nft_doc(*nm_shared()), ipv6=("2001:db8:42::1/64",)))
     assert set(result.flows) == {

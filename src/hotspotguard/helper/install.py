@@ -16,6 +16,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from hotspotguard.system import trust
+
 SERVICE = "io.github.hotspotguard.Helper1.service"
 BUS_POLICY = "io.github.hotspotguard.Helper1.conf"
 ACTIONS = "io.github.hotspotguard.policy"
@@ -112,6 +114,10 @@ def check_helper(helper: Path) -> None:
         check_trusted(Path(interpreter))
         if os.path.realpath(interpreter) != interpreter:
             check_trusted(Path(os.path.realpath(interpreter)))
+    try:  # and all that Python then imports (system/trust.py)
+        trust.check_runs_as_root(helper, "D-Bus starts it for the helper")
+    except trust.Untrusted as error:
+        raise InstallError(str(error)) from None
 
 
 def plan_install(

@@ -25,15 +25,18 @@ import json
 import logging
 import os
 import re
+import struct
 import sys
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
+from dbus_next._private.unmarshaller import MarshallerStreamEndError, Unmarshaller
 from dbus_next.constants import BusType, MessageFlag, MessageType
 from dbus_next.errors import DBusError
 from dbus_next.message import Message
-from dbus_next.signature import Variant
+from dbus_next.signature import SignatureTree, Variant
 
 from hotspotguard.system.dbusio import MessageBus
 from hotspotguard.system.netlink import KernelEvents
@@ -74,9 +77,19 @@ ACTION_WORDS: Final = {
     ACTION_READ: "read the firewall",
     ACTION_FIX: "change the firewall",
     ACTION_PERSIST: "keep a fix after reboot",
-    ACTION_UNDO_OTHERS: "undo another user's fix",
+    ACTION_UNDO_OTHERS: "undo or change another user's fix",
 }
 ACCESS_DENIED: Final = DBUS_ERROR + "AccessDenied"
+LIMITS_EXCEEDED: Final = DBUS_ERROR + "LimitsExceeded"
+# no call of ours is larger than a few hundred bytes: a larger message is skipped unread (its
+# header is read for the answer, its body discarded in chunks), never decoded into memory
+MAX_MESSAGE_BYTES: Final = 64 * 1024
+MAX_HEADER_BYTES: Final = 4096
+SKIP_CHUNK: Final = 64 * 1024
+# per caller (a uid, whatever its connections): one call served at a time (polkit is asked
+# within it), at most MAX_QUEUED more waiting; beyond that a call is refused at once
+MAX_QUEUED: Final = 8
+UID_CACHE: Final = 512  # bus names whose uid is remembered
 INTERACTIVE_REQUIRED: Final = DBUS_ERROR + "InteractiveAuthorizationRequired"
 
 POLKIT_NAME: Final = "org.freedesktop.PolicyKit1"
@@ -89,7 +102,7 @@ DBUS_PATH: Final = "/org/freedesktop/DBus"
 REQUEST_NAME_DO_NOT_QUEUE: Final = 4
 REQUEST_NAME_PRIMARY_OWNER: Final = 1
 
-GENERATION = re.compile(r"^[A-Za-z0-9._:-]{0,64}$")
+GENERATION = re.compile(r"[A-Za-z0-9._:-]{0,64}")  # always matched in full
 MAX_MESSAGE: Final = 400  # characters of an error message sent to a caller
 
 log = logging.getLogger("hotspotguard.helper")
@@ -135,6 +148,108 @@ INTROSPECTION: Final = f"""\
   </interface>
 </node>
 """
+
+
+class BoundedUnmarshaller(Unmarshaller):
+    """dbus-next's reader with a size cap checked on the fixed header, before the message is
+    buffered: an oversized message's body is read and dropped in chunks, and it comes out with
+    an empty body and `oversized` set (a reply to one of our calls: as an error)."""
+
+    def __init__(self, stream: Any, sock: Any = None, limit: int = MAX_MESSAGE_BYTES) -> None:
+        super().__init__(stream, sock)
+        self.limit = limit
+        self.skipping: int | None = None  # body bytes still to drop
+        self.pending: Message | None = None
+
+    def unmarshall(self) -> Message | None:
+        try:
+            if self.skipping is None:
+                self.offset = 0
+                self.read(16, prefetch=True)
+                order = "<" if self.buf[0] == ord("l") else ">"
+                body_len, _serial, header_len = struct.unpack_from(order + "III", self.buf, 4)
+                header_end = 16 + header_len + (-header_len % 8)
+                if header_end + body_len <= self.limit:
+                    return super().unmarshall()  # type: ignore[no-any-return]
+                if header_len > MAX_HEADER_BYTES:  # not even its sender is read: no answer
+                    self.pending = _dropped(header_end + body_len)
+                    self.skipping = header_end - 16 + body_len
+                else:
+                    self.read(header_end, prefetch=True)
+                    self.pending = self._header_only(header_end + body_len)
+                    self.skipping = body_len
+            while self.skipping > 0:
+                self.buf = bytearray()
+                self.offset = 0
+                want = min(self.skipping, SKIP_CHUNK)
+                try:
+                    self.read(want)
+                except MarshallerStreamEndError:
+                    self.skipping -= len(self.buf)
+                    self.buf = bytearray()
+                    raise
+                self.skipping -= want
+            self.buf = bytearray()
+            self.message = self.pending
+            return self.pending
+        except MarshallerStreamEndError:
+            return None
+
+    def _header_only(self, size: int) -> Message:
+        self.endian = self.buf[0]
+        self.offset = 12
+        fields = {
+            int(code): variant.value
+            for code, variant in self.read_argument(SignatureTree._get("a(yv)").types[0])
+        }
+        kind = MessageType(self.buf[1])
+        error_name = fields.get(4)
+        if kind in (MessageType.METHOD_RETURN, MessageType.ERROR):
+            kind, error_name = MessageType.ERROR, LIMITS_EXCEEDED
+        header: dict[str, Any] = {
+            "path": fields.get(1),
+            "interface": fields.get(2),
+            "member": fields.get(3),
+            "error_name": error_name,
+            "reply_serial": fields.get(5),
+            "destination": fields.get(6),
+            "sender": fields.get(7),
+            "message_type": kind,
+            "flags": MessageFlag(self.buf[2]),
+            "serial": struct.unpack_from("<I" if self.buf[0] == ord("l") else ">I", self.buf, 8)[0],
+        }
+        message = Message(**header)
+        setattr(message, "oversized", size)  # noqa: B010  # dbus-next's Message has no slot
+        return message
+
+
+def _dropped(size: int) -> Message:
+    """A stand-in for a message skipped unread (a signal nobody handles)."""
+    message = Message(
+        message_type=MessageType.SIGNAL,
+        path="/",
+        interface="io.github.hotspotguard.Dropped",
+        member="Dropped",
+    )
+    setattr(message, "oversized", size)  # noqa: B010
+    return message
+
+
+class HelperBus(MessageBus):
+    """The helper's bus connection: messages are size-checked before they are decoded."""
+
+    def _create_unmarshaller(self) -> BoundedUnmarshaller:
+        sock = self._sock if self._negotiate_unix_fd else None
+        return BoundedUnmarshaller(self._stream, sock)
+
+
+@dataclass
+class _Caller:
+    """One caller's (uid's) calls: the one being served holds `turn`; `calls` counts it and
+    those waiting."""
+
+    turn: asyncio.Lock = field(default_factory=asyncio.Lock)
+    calls: int = 0
 
 
 class Refused(Exception):
@@ -196,7 +311,7 @@ def _iface_strategy(body: list[Any]) -> tuple[Any, ...]:
 def _apply_args(body: list[Any]) -> tuple[Any, ...]:
     iface, strategy = _iface_strategy(body)
     generation = _capped(body[3], "the generation")
-    if not GENERATION.match(generation):
+    if not GENERATION.fullmatch(generation):
         raise OperationError("InvalidArgument", "the generation is not one a preview gave")
     return iface, strategy, bool(body[2]), generation
 
@@ -241,6 +356,9 @@ class HelperService:
         self._inflight = 0
         self._subscribers: set[str] = set()
         self._idle: asyncio.TimerHandle | None = None
+        self._last_work = self._loop.time()  # only authorised calls count as work
+        self._callers: dict[int, _Caller] = {}
+        self._uids: OrderedDict[str, asyncio.Future[int]] = OrderedDict()
         self._done: asyncio.Future[None] = self._loop.create_future()
         self._stopping = False
         self._tasks: set[asyncio.Task[None]] = set()
@@ -306,7 +424,8 @@ class HelperService:
             self._idle.cancel()
             self._idle = None
         if self._inflight == 0 and not self._subscribers and not self._stopping:
-            self._idle = self._loop.call_later(self.idle_timeout, self._idle_exit)
+            due = self._last_work + self.idle_timeout
+            self._idle = self._loop.call_at(max(due, self._loop.time()), self._idle_exit)
 
     def _idle_exit(self) -> None:
         self._idle = None
@@ -342,6 +461,16 @@ class HelperService:
 
     # -- dispatch --
     def _on_message(self, msg: Message) -> Message | bool | None:
+        size = getattr(msg, "oversized", None)
+        if size is not None:
+            if msg.message_type != MessageType.METHOD_CALL or msg.sender is None:
+                return None if msg.message_type == MessageType.SIGNAL else False
+            return self._error(
+                msg,
+                LIMITS_EXCEEDED,
+                f"the message is too large ({size} bytes; at most "
+                f"{MAX_MESSAGE_BYTES}): nothing in it was read",
+            )
         if msg.message_type == MessageType.SIGNAL:
             self._on_signal(msg)
             return None
@@ -374,8 +503,7 @@ class HelperService:
             if member == "Introspect" and signature == "":
                 return self._reply(msg, "s", [self._introspect(msg.path or "/")])
         elif interface == "org.freedesktop.DBus.Peer":
-            if member == "Ping" and signature == "":
-                self._touch()
+            if member == "Ping" and signature == "":  # not work: the idle exit still comes
                 return self._reply(msg)
             if member == "GetMachineId" and signature == "":
                 machine_id = _machine_id()
@@ -406,8 +534,7 @@ class HelperService:
     async def _serve(self, call: Call, method: Method) -> None:
         reply: Message | bool
         try:
-            await self._authorize(call, method.action, method.details(call.args))
-            result = await method.handler(call)
+            result = await self._admitted(call, method)
             if result is None:
                 reply = self._reply(call.msg)
             else:
@@ -425,8 +552,28 @@ class HelperService:
         if isinstance(reply, Message) and self.bus.connected:
             self.bus.send(reply)
 
-    def _touch(self) -> None:
-        self._arm_idle()
+    async def _admitted(self, call: Call, method: Method) -> Any:
+        """The call served in its caller's turn: one at a time per uid (whatever the number of
+        its connections), at most MAX_QUEUED waiting, before polkit is even asked."""
+        uid = await self._caller_uid(call)
+        caller = self._callers.setdefault(uid, _Caller())
+        if caller.calls > MAX_QUEUED:
+            raise Refused(
+                LIMITS_EXCEEDED, "too many calls at once from this user: wait for the answers"
+            )
+        caller.calls += 1
+        try:
+            async with caller.turn:
+                await self._authorize(call, method.action, method.details(call.args))
+                self._last_work = self._loop.time()
+                try:
+                    return await method.handler(call)
+                finally:
+                    self._last_work = self._loop.time()
+        finally:
+            caller.calls -= 1
+            if caller.calls == 0:
+                self._callers.pop(uid, None)
 
     @staticmethod
     def _introspect(path: str) -> str:
@@ -476,19 +623,20 @@ class HelperService:
         raise Refused(ACCESS_DENIED, f"not allowed to {what} (polkit action {action})")
 
     async def _caller_uid(self, call: Call) -> int:
-        reply = await self.bus.call(
-            Message(
-                destination=DBUS_NAME,
-                path=DBUS_PATH,
-                interface=DBUS_NAME,
-                member="GetConnectionUnixUser",
-                signature="s",
-                body=[call.sender],
-            )
-        )
-        if reply is None or reply.message_type != MessageType.METHOD_RETURN:
-            raise Refused(ACCESS_DENIED, "the caller is gone")
-        return int(reply.body[0])
+        """The caller's uid, from the bus (asked once per bus name, remembered)."""
+        known = self._uids.get(call.sender)
+        if known is None:
+            known = self._loop.create_future()
+            self._uids[call.sender] = known
+            while len(self._uids) > UID_CACHE:
+                self._uids.popitem(last=False)
+            reply = await self._bus_call("GetConnectionUnixUser", "s", [call.sender])
+            if reply is None or reply.message_type != MessageType.METHOD_RETURN:
+                self._uids.pop(call.sender, None)
+                known.set_exception(Refused(ACCESS_DENIED, "the caller is gone"))
+            else:
+                known.set_result(int(reply.body[0]))
+        return await asyncio.shield(known)
 
     async def _work(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await self._loop.run_in_executor(self._worker, lambda: fn(*args, **kwargs))
@@ -560,7 +708,17 @@ class HelperService:
     async def _set_permanent(self, call: Call) -> Any:
         fix_id, permanent = call.args
         uid = await self._caller_uid(call)
-        return await self._work(self.ops.set_permanent, fix_id, permanent, uid=uid)
+        owner = await self._work(self.ops.fix_owner, fix_id)  # NotFound: nothing to change
+        if owner != uid:  # another user's fix, on or off: a further action
+            details = {"fix_id": fix_id, "permanent": str(bool(permanent)).lower()}
+            await self._authorize(call, ACTION_UNDO_OTHERS, details)
+
+        def set_permanent() -> Any:
+            if self._owner_or_none(fix_id) != owner:
+                raise OperationError("Stale", "the fixes changed meanwhile; look again")
+            return self.ops.set_permanent(fix_id, permanent, uid=uid)
+
+        return await self._work(set_permanent)
 
     async def _subscribe(self, call: Call) -> None:
         sender = call.sender
@@ -695,9 +853,9 @@ async def serve_async(
     """Connect to the system bus (or `bus_address`) and serve; the exit status."""
     try:  # the constructor already connects the socket
         if bus_address is not None:
-            bus = MessageBus(bus_address=bus_address)
+            bus = HelperBus(bus_address=bus_address)
         else:
-            bus = MessageBus(bus_type=BusType.SYSTEM)
+            bus = HelperBus(bus_type=BusType.SYSTEM)
         await bus.connect()
     except (OSError, DBusError, ValueError) as error:
         log.error("cannot connect to the system bus: %s", error)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 from hotspotguard.gcpause import gc_paused
@@ -44,6 +45,8 @@ def parse_ruleset(snapshot: Snapshot) -> Ruleset:
 
 def _parse_ruleset(snapshot: Snapshot) -> Ruleset:
     tables, warnings = parse_nft(snapshot.nft)
+    if snapshot.ingress_devices:
+        tables = [_with_ingress_devices(t, snapshot.ingress_devices) for t in tables]
     saves = {4: snapshot.iptables_nft_save, 6: snapshot.ip6tables_nft_save}
     filled: list[Table] = []
     gap_lines: dict[int, tuple[dict[tuple[str, str], list[str]], dict[str, frozenset[str]]]] = {}
@@ -68,6 +71,28 @@ def _parse_ruleset(snapshot: Snapshot) -> Ruleset:
             filled.extend(legacy)
             warnings.extend(legacy_warnings)
     return Ruleset(tuple(filled), tuple(warnings))
+
+
+def _with_ingress_devices(
+    table: Table, devices: Mapping[tuple[str, str, str], tuple[str, ...]]
+) -> Table:
+    """Give ingress chains that name no device in the nft document the devices the snapshot
+    carries for them (nft 1.0.x's JSON leaves them out)."""
+    missing = [
+        index
+        for index, chain in enumerate(table.chains)
+        if chain.hook == "ingress"
+        and not chain.devices
+        and (table.family, table.name, chain.name) in devices
+    ]
+    if not missing:
+        return table
+    chains = list(table.chains)
+    for index in missing:
+        chains[index] = replace(
+            chains[index], devices=devices[(table.family, table.name, chains[index].name)]
+        )
+    return replace(table, chains=tuple(chains))
 
 
 def _fill_xt(

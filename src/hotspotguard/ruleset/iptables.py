@@ -20,6 +20,7 @@ from hotspotguard.ruleset.model import (
     Family,
     Fib,
     Flags,
+    IPAddress,
     Masked,
     Match,
     Meta,
@@ -142,6 +143,19 @@ def _address(text: str, version: int) -> Value:
     return net
 
 
+def _masked_address(text: str, version: int) -> tuple[int, IPAddress] | None:
+    """`ADDRESS/MASK` with a mask that is not a prefix: (mask, ADDRESS & MASK), else None."""
+    host, _, mask_text = text.partition("/")
+    address, mask = parse_address(host), parse_address(mask_text)
+    if address is None or mask is None or not address.version == mask.version == version:
+        return None
+    bits = int(mask)
+    inverted = ~bits & ((1 << address.max_prefixlen) - 1)
+    if inverted & (inverted + 1) == 0:  # a prefix mask: `_address` reads it as a network
+        return None
+    return bits, type(address)(int(address) & bits)
+
+
 def Uncertain_value(text: str) -> Value:
     from hotspotguard.ruleset.model import Opaque
 
@@ -212,7 +226,12 @@ class _RuleParser:
             elif opt in {"-s", "--source", "-d", "--destination"}:
                 fieldname = "saddr" if opt in {"-s", "--source"} else "daddr"
                 proto = "ip" if self.version == 4 else "ip6"
-                self.add(Payload(proto, fieldname), negated, _address(arg, self.version))
+                masked = _masked_address(arg, self.version)
+                if masked is not None:  # `-s 10.0.12.0/255.0.255.0`: a non-contiguous mask
+                    mask, address = masked
+                    self.add(Masked(Payload(proto, fieldname), mask), negated, address)
+                else:
+                    self.add(Payload(proto, fieldname), negated, _address(arg, self.version))
                 i += 2
             elif opt in {"-p", "--protocol"}:
                 name = arg.lower()

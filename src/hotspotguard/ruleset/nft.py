@@ -43,11 +43,13 @@ from hotspotguard.ruleset.model import (
 )
 from hotspotguard.ruleset.render import render_key
 from hotspotguard.ruleset.values import (
+    BIT_KINDS,
     SET_TYPE_KINDS,
-    TCP_FLAGS,
     Kind,
+    bits_value,
     build_elements,
     key_kind,
+    masked_kind,
     network,
     parse_address,
     scalar,
@@ -104,21 +106,23 @@ def parse_key(raw: object) -> Key:
 
 
 def _mask(inner: Key, raw: object) -> int | None:
-    if isinstance(raw, list) and isinstance(inner, Payload) and inner.field == "flags":
-        total = 0
-        for name in raw:
-            if not isinstance(name, str) or name not in TCP_FLAGS:
-                return None
-            total |= TCP_FLAGS[name]
-        return total
-    if isinstance(raw, str) and isinstance(inner, Payload) and inner.field == "flags":
-        return TCP_FLAGS.get(raw)
+    """The mask of `inner & MASK` as an int: bits of a bitmask type (`syn | ack`,
+    `established`), an address mask (`255.0.255.0`), or a number."""
+    kind = masked_kind(inner)
+    if kind in BIT_KINDS:
+        return bits_value(kind, raw)
+    if kind == "addr" and isinstance(raw, str):
+        address = parse_address(raw)
+        return None if address is None else int(address)
     return to_int(raw)
 
 
 def parse_element(kind: Kind, raw: object, key: Key | None = None) -> object:
     """Type one element of a set, a range or a prefix; Opaque when it cannot be read."""
     if isinstance(raw, dict):
+        if kind in BIT_KINDS and "|" in raw:
+            bits = bits_value(kind, raw)
+            return UNKNOWN_VALUE if bits is None else bits
         if "elem" in raw and isinstance(raw["elem"], dict):
             return parse_element(kind, raw["elem"].get("val"), key)
         if "prefix" in raw and isinstance(raw["prefix"], dict):
@@ -159,24 +163,13 @@ def parse_value(key: Key, raw: object) -> Value:
         if not isinstance(items, list):
             items = [items]
         return AnonSet(build_elements([parse_element(kind, item, key) for item in items]))
-    if isinstance(raw, list):
-        if all(isinstance(item, str) for item in raw):
-            if isinstance(key, Masked | Payload) and kind == "int":
-                mask = _mask(key.key if isinstance(key, Masked) else key, raw)
-                return UNKNOWN_VALUE if mask is None else mask
+    if isinstance(raw, list) or (isinstance(raw, dict) and "|" in raw):
+        if kind in BIT_KINDS:  # `tcp flags syn,ack`: the bits, tested as "any of" by `in`
+            bits = bits_value(kind, raw)
+            return UNKNOWN_VALUE if bits is None else bits
+        if isinstance(raw, list) and all(isinstance(item, str) for item in raw):
             return Flags(frozenset(str(item).lower() for item in raw))
         return UNKNOWN_VALUE
-    if isinstance(raw, str) and isinstance(key, Masked) and key.mask and kind == "int":
-        inner = key.key
-        if isinstance(inner, Payload) and inner.field == "flags" and raw in TCP_FLAGS:
-            return TCP_FLAGS[raw]
-    if (
-        isinstance(raw, str)
-        and isinstance(key, Payload)
-        and key.field == "flags"
-        and raw in TCP_FLAGS
-    ):
-        return TCP_FLAGS[raw]
     value = parse_element(kind, raw, key)
     if isinstance(value, tuple):
         return AnonSet(build_elements([value]))

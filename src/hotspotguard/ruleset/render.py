@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from hotspotguard.ruleset.model import (
     NETWORK_TYPES,
     AnonSet,
@@ -43,7 +45,11 @@ def render_key(key: Key) -> str:
     if isinstance(key, Fib):
         return f"fib {' . '.join(key.flags)} {key.result}"
     if isinstance(key, Masked):
-        return f"{render_key(key.key)} & {key.mask:#x}"
+        inner = key.key
+        if isinstance(inner, Payload) and inner.field in {"saddr", "daddr"}:
+            mask = ipaddress.IPv4Address if inner.protocol == "ip" else ipaddress.IPv6Address
+            return f"{render_key(inner)} & {mask(key.mask)}"
+        return f"{render_key(inner)} & {key.mask:#x}"
     if isinstance(key, Concat):
         return " . ".join(render_key(k) for k in key.keys)
     return f"<{key.description}>"

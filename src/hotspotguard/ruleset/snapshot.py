@@ -47,6 +47,9 @@ class Snapshot:
     uplink_addresses: Mapping[
         str, tuple[ipaddress.IPv4Interface | ipaddress.IPv6Interface, ...]
     ] = field(default_factory=dict)
+    # optional: the devices of netdev/inet ingress chains by (family, table, chain), carried
+    # apart from "nft" because nft 1.0.x's JSON leaves them out (the live capture knows them)
+    ingress_devices: Mapping[tuple[str, str, str], tuple[str, ...]] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -65,6 +68,32 @@ def _interfaces(raw: object, version: int, where: str) -> tuple[Any, ...]:
             raise SnapshotError(f"{where}: {item!r} is not an IPv{version} address")
         result.append(iface)
     return tuple(result)
+
+
+def _ingress_devices(raw: object) -> dict[tuple[str, str, str], tuple[str, ...]]:
+    """`[{"family": F, "table": T, "chain": C, "devices": [..]}, ...]`, validated."""
+    if raw is None:
+        return {}
+    where = "'ingress_devices'"
+    if not isinstance(raw, list):
+        raise SnapshotError(f"{where} must be a list of chains with their devices")
+    devices: dict[tuple[str, str, str], tuple[str, ...]] = {}
+    for index, item in enumerate(raw):
+        names = item.get("devices") if isinstance(item, dict) else None
+        ident = (
+            [item.get(k) for k in ("family", "table", "chain")] if isinstance(item, dict) else []
+        )
+        if (
+            not all(isinstance(part, str) for part in ident)
+            or not isinstance(names, list)
+            or not all(isinstance(name, str) for name in names)
+        ):
+            raise SnapshotError(
+                f"{where}[{index}] needs 'family', 'table', 'chain' and a 'devices' list of names"
+            )
+        family, table, chain = (str(part) for part in ident)
+        devices[(family, table, chain)] = tuple(str(name) for name in names)
+    return devices
 
 
 def load_snapshot(doc: object) -> Snapshot:
@@ -121,13 +150,15 @@ def load_snapshot(doc: object) -> Snapshot:
         v4 = [a for a in addresses if ":" not in str(a)]
         v6 = [a for a in addresses if ":" in str(a)]
         uplink_addresses[str(name)] = _interfaces(v4, 4, where) + _interfaces(v6, 6, where)
-    known = set(REQUIRED_KEYS) | set(SAVE_KEYS) | {"uplink_addresses"}
+    ingress_devices = _ingress_devices(doc.get("ingress_devices"))
+    known = set(REQUIRED_KEYS) | set(SAVE_KEYS) | {"uplink_addresses", "ingress_devices"}
     return Snapshot(
         nft=nft,
         sysctl={str(k): str(v) for k, v in sysctl.items()},
         hotspots=tuple(hotspots),
         uplinks=tuple(uplinks),
         uplink_addresses=uplink_addresses,
+        ingress_devices=ingress_devices,
         extra={k: v for k, v in doc.items() if k not in known},
         **saves,
     )

@@ -20,7 +20,7 @@ from hotspotguard.ruleset.model import (
     SetElements,
 )
 
-Kind = Literal["addr", "int", "proto", "name", "str", "any"]
+Kind = Literal["addr", "int", "proto", "name", "str", "any", "tcp_flags", "ct_state", "ct_status"]
 
 PROTOCOLS: dict[str, int] = {
     "icmp": 1,
@@ -58,6 +58,54 @@ TCP_FLAGS: dict[str, int] = {
     "cwr": 0x80,
 }
 
+# Bitmask types: symbol -> bits (nft's tcp_flag, ct_state and ct_status types).
+CT_STATE_BITS: dict[str, int] = {
+    "invalid": 0x01,
+    "established": 0x02,
+    "related": 0x04,
+    "new": 0x08,
+    "untracked": 0x40,
+}
+CT_STATUS_BITS: dict[str, int] = {
+    "expected": 0x01,
+    "seen-reply": 0x02,
+    "assured": 0x04,
+    "confirmed": 0x08,
+    "snat": 0x10,
+    "dnat": 0x20,
+    "dying": 0x200,
+}
+BIT_KINDS: dict[str, dict[str, int]] = {
+    "tcp_flags": TCP_FLAGS,
+    "ct_state": CT_STATE_BITS,
+    "ct_status": CT_STATUS_BITS,
+}
+
+
+def bits_value(kind: str, raw: object) -> int | None:
+    """A value of a bitmask type as an int: a number, a symbol (`syn`), a list of symbols
+    (`syn,ack`) or an or-expression (`syn | ack`); None when it is not one."""
+    table = BIT_KINDS.get(kind, {})
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, str):
+        return table[raw.lower()] if raw.lower() in table else to_int(raw)
+    parts: object = raw
+    if isinstance(raw, dict) and len(raw) == 1 and "|" in raw:
+        parts = raw["|"]
+    if isinstance(parts, list) and parts:
+        total = 0
+        for part in parts:
+            bits = bits_value(kind, part)
+            if bits is None:
+                return None
+            total |= bits
+        return total
+    return None
+
+
 _ADDR_FIELDS = {"saddr", "daddr"}
 _PROTO_FIELDS = {("ip", "protocol"), ("ip6", "nexthdr")}
 _STR_META = {"nfproto", "pkttype", "protocol"}
@@ -74,7 +122,8 @@ SET_TYPE_KINDS: dict[str, Kind] = {
     "mark": "int",
     "ct_state": "str",
     "ct_dir": "str",
-    "ct_status": "str",
+    "ct_status": "ct_status",
+    "tcp_flag": "tcp_flags",
     "fib_addrtype": "str",
     "pkt_type": "str",
     "nf_proto": "str",
@@ -99,11 +148,15 @@ def key_kind(key: Key) -> Kind:
             return "addr"
         if (key.protocol, key.field) in _PROTO_FIELDS:
             return "proto"
+        if key.protocol == "tcp" and key.field == "flags":
+            return "tcp_flags"
         if key.field in {"type", "code"}:
             return "str"
         return "int"
     if isinstance(key, Ct):
-        if key.key in {"state", "direction", "status"}:
+        if key.key == "status":
+            return "ct_status"
+        if key.key in {"state", "direction"}:
             return "str"
         if key.key in {"saddr", "daddr", "ip saddr", "ip daddr", "ip6 saddr", "ip6 daddr"}:
             return "addr"
@@ -113,10 +166,21 @@ def key_kind(key: Key) -> Kind:
     if isinstance(key, Fib):
         return "str" if key.result in {"type", "addrtype"} else "name"
     if isinstance(key, Masked):
-        return "int"
+        return masked_kind(key.key)
     if isinstance(key, Concat | Opaque):
         return "any"
     return "any"
+
+
+def masked_kind(inner: Key) -> Kind:
+    """The kind of `inner & MASK`: a bitmask stays one (ct state becomes its bits), an address
+    stays an address, the rest is a number."""
+    kind = key_kind(inner)
+    if isinstance(inner, Ct) and inner.key == "state":
+        return "ct_state"
+    if kind in BIT_KINDS or kind == "addr":
+        return kind
+    return "int"
 
 
 def to_int(raw: object) -> int | None:
@@ -158,6 +222,9 @@ def scalar(kind: Kind, raw: object) -> object:
     if kind == "int":
         value = to_int(raw)
         return raw if value is None else value
+    if kind in BIT_KINDS:
+        bits = bits_value(kind, raw)
+        return raw if bits is None else bits
     if kind == "str" and isinstance(raw, str):
         return raw.lower()
     return raw

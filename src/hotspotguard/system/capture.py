@@ -104,6 +104,25 @@ def _add_devices(nft: dict[str, Any], listing_chains: Callable[[], str]) -> None
             chain["dev"] = found[0] if len(found) == 1 else found
 
 
+def ingress_devices(nft: dict[str, Any]) -> list[dict[str, Any]]:
+    """The snapshot's separate record of ingress chains' devices (what `_add_devices` found),
+    for readers of the "nft" document that expect nft's own JSON, without them."""
+    found = []
+    for item in nft.get("nftables", []):
+        chain = item.get("chain") if isinstance(item, dict) else None
+        if isinstance(chain, dict) and chain.get("hook") == "ingress" and "dev" in chain:
+            dev = chain["dev"]
+            found.append(
+                {
+                    "family": chain.get("family"),
+                    "table": chain.get("table"),
+                    "chain": chain.get("name"),
+                    "devices": [dev] if isinstance(dev, str) else list(dev),
+                }
+            )
+    return found
+
+
 def _start_saves(tools: dict[str, str] | None = None) -> dict[str, subprocess.Popen[str]]:
     procs: dict[str, subprocess.Popen[str]] = {}
     for key, command in (tools or SAVE_TOOLS).items():
@@ -280,7 +299,14 @@ def capture_snapshot(ifaces: list[str] | None = None) -> dict[str, Any]:
         saves = {k: v for k, v in firewall.items() if k != "nft"}
         hotspots_addrs = existing_addresses(shared_interfaces(firewall["nft"], saves))
     machine = capture_machine(hotspots_addrs)
-    return {"format": FORMAT, "nft": firewall.pop("nft"), **firewall, **machine}
+    nft = firewall.pop("nft")
+    return {
+        "format": FORMAT,
+        "nft": nft,
+        **firewall,
+        **machine,
+        "ingress_devices": ingress_devices(nft),
+    }
 
 
 def is_root() -> bool:

@@ -6,14 +6,19 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import shlex
 import subprocess
+from dataclasses import dataclass
+from typing import Any
 
 from hotspotguard.fixes.plan import RuleChange, Variant, rule_tag
 from hotspotguard.ruleset.iptables import chain_lines
 from hotspotguard.system import nftables
 
+NFT = "/usr/sbin/nft"
+ATTEMPTS = 5
 CLEAN_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}
 SBIN = "/usr/sbin"
 TIMEOUT = 30.0
@@ -151,3 +156,155 @@ def generation(legacy_saves: list[str]) -> str:
     except OSError as error:
         raise FirewallError(f"cannot read the ruleset's generation: {error}") from None
     return f"{gen}-{digest}"
+
+
+# --- the identity of the rules a fix added -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AddedRule:
+    """One rule a fix added, as it was found right after the commit: its full spec, its
+    nftables handle (iptables-nft; unique in the table, never reused) and its position (1 = the
+    top; for iptables-legacy, which has no handles, the position and the text are all there is).
+
+    A rule carrying the fix's tag that is not one of these is a look-alike: never ours to
+    delete."""
+
+    spec: str
+    handle: int | None
+    position: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"spec": self.spec, "handle": self.handle, "position": self.position}
+
+    @staticmethod
+    def from_json(doc: Any) -> AddedRule:
+        if not isinstance(doc, dict):
+            raise ValueError("not a recorded rule")
+        handle = doc.get("handle")
+        return AddedRule(
+            str(doc["spec"]),
+            handle if isinstance(handle, int) else None,
+            int(doc["position"]),
+        )
+
+
+@dataclass(frozen=True)
+class ChainListing:
+    """A chain's rules, in order: (spec, handle or None), read at nftables generation
+    `generation` (None for iptables-legacy, which nftables cannot see)."""
+
+    rules: tuple[tuple[str, int | None], ...]
+    generation: int | None
+    exists: bool
+
+
+def _same(a: str, b: str) -> bool:
+    try:
+        return shlex.split(a) == shlex.split(b)
+    except ValueError:
+        return a == b
+
+
+def _nft_handles(family: int, table: str, chain: str) -> list[int]:
+    nft_family = "ip" if family == 4 else "ip6"
+    out = _run([NFT, "-j", "-a", "list", "chain", nft_family, table, chain])
+    try:
+        doc = json.loads(out)
+    except ValueError:
+        raise FirewallError(f"nft listed {table} {chain} unreadably") from None
+    return [
+        int(item["rule"]["handle"])
+        for item in doc.get("nftables", [])
+        if isinstance(item, dict) and "rule" in item
+    ]
+
+
+def list_chain(change: RuleChange) -> ChainListing:
+    """The rules of `change`'s chain now, with their handles (one consistent reading)."""
+    prefix = f"-A {change.chain} "
+    for _ in range(ATTEMPTS):
+        gen = nftables.generation() if change.variant == "nft" else None
+        text = save(change.variant, change.family, change.table)
+        exists = chain_exists(text, change.table, change.chain)
+        lines = chain_lines(text).get((change.table, change.chain), [])
+        specs = [line[len(prefix) :] for line in lines]
+        if change.variant == "legacy" or not exists:
+            return ChainListing(tuple((spec, None) for spec in specs), gen, exists)
+        handles = _nft_handles(change.family, change.table, change.chain)
+        if nftables.generation() == gen and len(handles) == len(specs):
+            return ChainListing(tuple(zip(specs, handles, strict=True)), gen, exists)
+    raise FirewallError("the firewall keeps changing; try again in a moment")
+
+
+def locate(listing: ChainListing, added: list[AddedRule]) -> list[int | None]:
+    """Where each of `added` is now (0-based index in `listing`), None when it is gone.
+
+    With a handle, only the rule of that handle with the same text is ours.  Without
+    (iptables-legacy), the rule of the same text nearest its recorded position."""
+    taken: set[int] = set()
+    found: list[int | None] = []
+    for rule in added:
+        where: int | None = None
+        if rule.handle is not None:
+            where = next(
+                (
+                    i
+                    for i, (spec, handle) in enumerate(listing.rules)
+                    if handle == rule.handle and _same(spec, rule.spec)
+                ),
+                None,
+            )
+        else:
+            candidates = [
+                i
+                for i, (spec, _) in enumerate(listing.rules)
+                if i not in taken and _same(spec, rule.spec)
+            ]
+            if candidates:
+                where = min(candidates, key=lambda i: abs(i + 1 - rule.position))
+        if where is not None:
+            taken.add(where)
+        found.append(where)
+    return found
+
+
+def look_alikes(listing: ChainListing, ours: list[int | None], fix_tag: str) -> list[str]:
+    """The specs of rules carrying `fix_tag` that are not ours."""
+    mine = {i for i in ours if i is not None}
+    return [
+        spec
+        for i, (spec, _) in enumerate(listing.rules)
+        if i not in mine and rule_tag(spec) == fix_tag
+    ]
+
+
+def delete_positions(chain: str, positions: list[int]) -> list[str]:
+    """``-D CHAIN N`` lines for 0-based `positions`, bottom first (the others keep their N)."""
+    return [f"-D {chain} {i + 1}" for i in sorted(set(positions), reverse=True)]
+
+
+def commit_on(change: RuleChange, listing: ChainListing, lines: list[str]) -> None:
+    """`commit` if the ruleset is still the one `listing` was read from (iptables-nft); the
+    positions in `lines` were computed from it."""
+    if not lines:
+        return
+    if listing.generation is not None and nftables.generation() != listing.generation:
+        raise Moved("the firewall changed while the fix was being changed: try again")
+    commit(change, lines)
+
+
+class Moved(FirewallError):
+    """The ruleset moved between reading a chain and committing to it; nothing was changed."""
+
+
+def added_at_top(change: RuleChange) -> list[AddedRule]:
+    """The identities of `change`'s rules just inserted at the top of its chain (the first run
+    of them from the top: another tool may have inserted above them meanwhile)."""
+    listing = list_chain(change)
+    count = len(change.rules)
+    for start in range(len(listing.rules) - count + 1):
+        run = listing.rules[start : start + count]
+        if all(_same(spec, rule) for (spec, _), rule in zip(run, change.rules, strict=True)):
+            return [AddedRule(spec, handle, start + n) for n, (spec, handle) in enumerate(run, 1)]
+    raise FirewallError(f"{change.table} {change.chain} changed right after the fix's commit")

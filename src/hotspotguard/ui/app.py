@@ -247,6 +247,10 @@ async def run(
         service = TrayService()
         if not claim(bus, service):
             return 0 if ask_first_instance(bus) else 1
+    if tray is None:
+        tray = Tray(bus_address=bus_address)
+    tray.start()  # the icon first: the engine's imports can wait for it
+    await tray.started()
     controller = controller_factory()
     applet = Applet(controller, windows, bus_address=bus_address, tray=tray)
     service.applet = applet
@@ -284,6 +288,10 @@ def make_application(argv: list[str]) -> QApplication:
     app.setOrganizationDomain("hotspotguard.github.io")
     app.setDesktopFileName(APP_ID)
     app.setQuitOnLastWindowClosed(False)
+    # Only Quit ends the applet: with the quit lock on, Qt ends the loop when the last
+    # QEventLoopLocker goes — under Plasma one is held by the platform theme's tray icon, so a
+    # re-created icon (the tray's watcher restarting) would quit the applet.
+    app.setQuitLockEnabled(False)
     icon = source_file("resources", "icons", f"{APP_ID}.svg")
     app.setWindowIcon(QIcon.fromTheme(APP_ID, QIcon(str(icon) if icon else "")))
     install_translations(app)
@@ -313,7 +321,6 @@ def main(
     service = TrayService()
     if not claim(bus, service):
         return 0 if ask_first_instance(bus) else 1
-    tray = Tray()  # up before the heavy imports: the tray host shows it at once
     import asyncio
 
     import qasync  # after PySide6: it picks the Qt binding already imported
@@ -329,7 +336,6 @@ def main(
                         controller_factory or default_controller,
                         windows,
                         on_ready=on_ready,
-                        tray=tray,
                         service=service,
                     )
                 )

@@ -1,20 +1,22 @@
 """The tray icon: one icon per state, a one-sentence tooltip, the menu.
 
-Qt picks StatusNotifierItem (D-Bus) or XEmbed once, when a ``QSystemTrayIcon`` is created: an
-applet started before the tray host (usual at login) would stay on XEmbed — invisible on
-Wayland and on SNI-only hosts. So the icon is re-created whenever
-``org.kde.StatusNotifierWatcher`` appears on the session bus.
+The icon is our own StatusNotifierItem (ui/sni.py) wherever a
+``org.kde.StatusNotifierWatcher`` is on the session bus: its ``Status`` follows the hotspot
+(Passive with nothing to say, NeedsAttention when blocked). Where there is none, a
+``QSystemTrayIcon`` stands in (XEmbed), until a watcher appears (the login race): then the
+item registers and the stand-in goes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, Signal, Slot
-from PySide6.QtDBus import QDBusConnection, QDBusServiceWatcher
+from PySide6.QtCore import QCoreApplication, QObject, Signal, Slot
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
@@ -22,8 +24,24 @@ from hotspotguard.ruleset.owners import OWNER_NAMES
 from hotspotguard.ui.autostart import Autostart
 from hotspotguard.ui.icons import state_icon
 
+if TYPE_CHECKING:
+    from hotspotguard.ui.sni import StatusNotifierItem
+
 SNI_WATCHER = "org.kde.StatusNotifierWatcher"
 STATES = ("no-hotspot", "ok", "blocked", "unknown", "error")
+ITEM_ID = "hotspotguard"
+
+
+def sni_status(state: dict[str, Any]) -> str:
+    """The item's Status: Passive with no hotspot (the host may tuck it away), NeedsAttention
+    when a hotspot is blocked or cannot be checked, else Active (errors included: the tooltip
+    gives the reason)."""
+    kind = state.get("state")
+    if kind == "no-hotspot":
+        return "Passive"
+    if kind == "blocked" or (kind == "unknown" and first_of(state, "unknown")):
+        return "NeedsAttention"
+    return "Active"
 
 
 def first_of(state: dict[str, Any], wanted: str) -> dict[str, Any] | None:
@@ -116,7 +134,8 @@ class Tray(QObject):
     undoRequested = Signal()
     chainsRequested = Signal()
     quitRequested = Signal()
-    #: the QSystemTrayIcon was (re-)created; tests and the benchmark watch it
+    #: the icon is up: the item registered with a watcher, or the QSystemTrayIcon stand-in
+    #: shown; tests and the benchmark watch it (``mode`` says which)
     iconCreated = Signal()
 
     def __init__(
@@ -124,7 +143,7 @@ class Tray(QObject):
         controller: QObject | None = None,
         autostart: Autostart | None = None,
         parent: QObject | None = None,
-        session_bus: QDBusConnection | None = None,
+        bus_address: str | None = None,
     ) -> None:
         super().__init__(parent)
         self.text = StateText(self)
@@ -132,20 +151,36 @@ class Tray(QObject):
         self.state: dict[str, Any] = {"state": "no-hotspot", "hotspots": [], "reason": None}
         self.busy = False
         self.fixes: list[dict[str, Any]] = []
+        self.bus_address = bus_address
+        #: the XEmbed stand-in (None while the item is registered)
         self.icon: QSystemTrayIcon | None = None
-        self._shown = ("", "")
+        self.sni: StatusNotifierItem | None = None
+        self._shown: tuple[str, ...] = ()
+        self._task: asyncio.Task[None] | None = None
         self.menu = self._build_menu()
         if controller is not None:
             self.attach(controller)
-        self._watcher = QDBusServiceWatcher(
-            SNI_WATCHER,
-            session_bus or QDBusConnection.sessionBus(),
-            QDBusServiceWatcher.WatchModeFlag.WatchForRegistration,
-            self,
-        )
-        self._watcher.serviceRegistered.connect(self._tray_host_appeared)
-        self.recreate()
-        self._refresh()
+
+    @property
+    def mode(self) -> str:
+        """Which icon is up: "sni" (our item), "xembed" (the QSystemTrayIcon stand-in), or
+        "" (none yet)."""
+        if self.icon is not None:
+            return "xembed"
+        return "sni" if self.sni is not None and self.sni.is_registered else ""
+
+    def start(self, native: bool = True) -> None:
+        """Show the icon: our StatusNotifierItem when the asyncio loop runs and a watcher is
+        there, else the stand-in. `native=False`: the stand-in only (offscreen tests)."""
+        if native:
+            self._task = asyncio.get_event_loop().create_task(self._start_item())
+        else:
+            self._stand_in()
+
+    async def started(self, timeout: float = 2) -> None:
+        """Wait (a bounded time) until the icon is up, or known not to be possible."""
+        if self._task is not None:
+            await asyncio.wait([self._task], timeout=timeout)
 
     def _build_menu(self) -> QMenu:
         menu = QMenu()
@@ -181,22 +216,47 @@ class Tray(QObject):
         controller.busy.connect(self.set_busy)  # type: ignore[attr-defined]
         controller.fixesChanged.connect(self.set_fixes)  # type: ignore[attr-defined]
 
-    @Slot(str)
-    def _tray_host_appeared(self, _name: str) -> None:
-        self.recreate()
+    async def _start_item(self) -> None:
+        from hotspotguard.ui.sni import StatusNotifierItem
 
-    def recreate(self) -> None:
-        """A new QSystemTrayIcon, so Qt chooses SNI or XEmbed again."""
+        title = QCoreApplication.translate("Applet", "Hotspot Guard")
+        item = StatusNotifierItem(self.menu, ITEM_ID, title, self.bus_address, self)
+        item.activated.connect(self.statusRequested)
+        item.secondaryActivated.connect(self._secondary)
+        item.registered.connect(self._item_registered)
+        self.sni = item
+        self._shown = ()
+        self._refresh()
+        try:
+            registered = await item.start()
+        except Exception as error:  # a bus that misbehaves: the stand-in still works
+            print(f"hotspotguard: no StatusNotifierItem: {error!r}", file=sys.stderr)
+            item.close()
+            registered = False
+        if item.bus is None:
+            self.sni = None
+        if not registered:
+            self._stand_in()  # no watcher (yet): XEmbed until one registers the item
+
+    @Slot()
+    def _item_registered(self) -> None:
+        """A watcher took our item: the stand-in goes. (The application's quit lock is off:
+        deleting the last QSystemTrayIcon must not end the loop.)"""
         if self.icon is not None:
             self.icon.hide()
             self.icon.deleteLater()
-        self.icon = QSystemTrayIcon(self)
-        self._shown = ("", "")
-        self.icon.setContextMenu(self.menu)
-        self.icon.activated.connect(self._activated)
-        self._refresh()
-        self.icon.show()
+            self.icon = None
         self.iconCreated.emit()
+
+    def _stand_in(self) -> None:
+        if self.icon is None:
+            self.icon = QSystemTrayIcon(self)
+            self._shown = ()
+            self.icon.setContextMenu(self.menu)
+            self.icon.activated.connect(self._activated)
+            self._refresh()
+            self.icon.show()
+            self.iconCreated.emit()
 
     @Slot(object)
     def set_state(self, state: dict[str, Any]) -> None:
@@ -222,19 +282,33 @@ class Tray(QObject):
         blocked = first_of(self.state, "blocked")
         self.fix_action.setEnabled(not self.busy and bool(blocked and blocked.get("fixes")))
         self.undo_action.setEnabled(not self.busy and bool(self.fixes))
-        if self.icon is None:
+        if self.icon is None and self.sni is None:
             return
         kind = kind if kind in STATES else "error"
-        shown = (kind, self.tooltip())
-        if shown != self._shown:  # unchanged: nothing to send (an SNI host re-reads each change)
-            self._shown = shown
-            self.icon.setIcon(state_icon(kind))
+        shown = (sni_status(self.state), self.tooltip())
+        if (kind, *shown) == self._shown:  # unchanged: nothing to send (a host re-reads)
+            return
+        self._shown = (kind, *shown)
+        icon = state_icon(kind)
+        if self.icon is not None:
+            self.icon.setIcon(icon)
             self.icon.setToolTip(shown[1])
+        if self.sni is not None:
+            from hotspotguard.ui.sni import Look
+
+            attention = state_icon("blocked") if shown[0] == "NeedsAttention" else icon
+            self.sni.show(Look(shown[0], icon, attention, shown[1]))
 
     def _fix(self) -> None:
         hotspot = first_of(self.state, "blocked")
         if hotspot:
             self.fixRequested.emit(hotspot["iface"])
+
+    @Slot()
+    def _secondary(self) -> None:
+        """Middle click: Fix… when a hotspot is blocked and a fix is on offer, else nothing."""
+        if self.fix_action.isEnabled():
+            self._fix()
 
     @Slot(QSystemTrayIcon.ActivationReason)
     def _activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
@@ -258,5 +332,9 @@ class Tray(QObject):
         self._sync_autostart()
 
     def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
         if self.icon is not None:
             self.icon.hide()
+        if self.sni is not None:
+            self.sni.close()

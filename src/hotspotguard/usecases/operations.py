@@ -30,12 +30,14 @@ from hotspotguard.fixes.plan import (
 from hotspotguard.fixes.strategies import (
     FixUnavailable,
     Verification,
+    plan_fix,
     preferred_strategy,
     verified_plan,
     verify_current,
 )
 from hotspotguard.ruleset import Ruleset, Snapshot, SnapshotError, load_snapshot, parse_ruleset
-from hotspotguard.system import firewall, persist
+from hotspotguard.system import firewall, persist, trust
+from hotspotguard.system.sharing import SharingUnknown, shared_now
 from hotspotguard.usecases import state
 from hotspotguard.verdict.report import summary
 
@@ -44,7 +46,11 @@ ErrorKind = Literal["InvalidArgument", "NotFound", "Stale", "NotApplicable", "Fa
 IFNAMSIZ = 16  # the kernel's limit, including the terminating NUL
 MAX_ARGUMENT = 64  # no argument we accept is longer; longer ones are refused before parsing
 APPLY_ATTEMPTS = 3
-FIX_ID = re.compile(r"^([a-z][a-z-]{0,31})@(.{1,15})$")
+FIX_ID = re.compile(r"([a-z][a-z-]{0,31})@(.{1,15})")  # always matched in full
+# the characters of an interface name that goes into a firewall rule: iptables reads a
+# trailing "+" as a wildcard ("hs+" is hs0, hs1, ...; "+" is every interface), nft a trailing
+# "*", and a leading "-" or "!" an option or a negation; quotes would need quoting
+RULE_NAME = re.compile(r"[A-Za-z0-9_.@][A-Za-z0-9_.@-]*")
 
 
 class OperationError(Exception):
@@ -70,12 +76,28 @@ def validate_iface(name: object, *, must_exist: bool = True) -> str:
         raise OperationError("InvalidArgument", f"{shown!r} is not an interface name")
     if not name.isprintable() or not name.isascii():
         raise OperationError("InvalidArgument", f"{shown!r} is not an interface name")
+    refuse_pattern_name(name, "interface")
     if must_exist:
         try:
             socket.if_nametoindex(name)  # this network namespace's, unlike /sys/class/net
         except OSError:
             raise OperationError("NotFound", f"there is no interface {name}") from None
     return name
+
+
+def refuse_pattern_name(name: str, role: str, kind: ErrorKind = "InvalidArgument") -> None:
+    """Refuse an interface name the firewall tools would read as a pattern or an option
+    rather than a literal name (a kernel may accept it; a rule naming it would not be exact)."""
+    if RULE_NAME.fullmatch(name):
+        return
+    if name.endswith("+") or name.endswith("*"):
+        which = "iptables" if name.endswith("+") else "nftables"
+        stem = name[:-1]
+        reach = f"every interface whose name begins with {stem!r}" if stem else "every interface"
+        why = f"{which} reads a trailing {name[-1]!r} as a wildcard ({reach})"
+    else:
+        why = "hotspotguard only writes rules for names of letters, digits, '_', '.', '@' and '-'"
+    raise OperationError(kind, f"the {role} name {name!r} cannot be fixed: {why}")
 
 
 def validate_strategy(name: object) -> str:
@@ -91,7 +113,7 @@ def validate_fix_id(text: object) -> str:
     """A fix id, `STRATEGY@IFACE` (it need not exist; the interface may be gone)."""
     if not isinstance(text, str) or len(text) > MAX_ARGUMENT:
         raise OperationError("InvalidArgument", "a fix id looks like docker-user@wlan0")
-    match = FIX_ID.match(text)
+    match = FIX_ID.fullmatch(text)
     if not match:
         raise OperationError(
             "InvalidArgument", f"{text!r} is not a fix id (like docker-user@wlan0)"
@@ -140,6 +162,7 @@ class _Live:
     snapshot: Snapshot
     ruleset: Ruleset
     generation: str
+    doc: dict[str, Any]
 
 
 class Operations:
@@ -173,7 +196,7 @@ class Operations:
             except (CaptureError, SnapshotError, firewall.FirewallError) as error:
                 raise OperationError("Failed", _one_line(error)) from None
             if before.split("-")[0] == token.split("-")[0]:
-                return _Live(snapshot, parse_ruleset(snapshot), token)
+                return _Live(snapshot, parse_ruleset(snapshot), token, doc)
         raise OperationError("Failed", "the firewall keeps changing; try again in a moment")
 
     def _plan(self, iface: str, strategy: str) -> tuple[_Live, Plan, Verification]:
@@ -181,6 +204,8 @@ class Operations:
         if strategy:
             validate_strategy(strategy)
         live = self._live(iface)
+        _require_shared(iface, live.doc)
+        live_args = (live.snapshot, live.ruleset, iface)
         if not strategy:
             verdict = verify_current(live.snapshot, live.ruleset, iface)
             applied = [f for f in self._load() if f.get("iface") == iface]
@@ -195,7 +220,10 @@ class Operations:
                 )
             strategy = chosen
         try:
-            plan, verification = verified_plan(live.snapshot, live.ruleset, iface, strategy)
+            if any(isinstance(c, RuleChange) for c in plan_fix(*live_args, strategy).changes):
+                for uplink in live.snapshot.uplinks:  # the rules name them
+                    refuse_pattern_name(uplink, "uplink", "NotApplicable")
+            plan, verification = verified_plan(*live_args, strategy)
         except FixUnavailable as error:
             raise OperationError("NotApplicable", str(error)) from None
         return live, plan, verification
@@ -233,32 +261,36 @@ class Operations:
         self, iface: str, strategy: str, permanent: bool, uid: int, generation: str
     ) -> dict[str, Any]:
         live, plan, verification = self._plan(iface, strategy)
+        if permanent:
+            self._check_keepable()  # before anything changes
         if generation and generation != live.generation:
             raise OperationError(
                 "Stale", "the firewall changed since the fix was planned: preview it again"
             )
         fixes = self._load()
         record = next((f for f in fixes if f.get("id") == plan.fix_id), None)
-        done: list[Change] = []
+        done: list[tuple[Change, list[firewall.AddedRule]]] = []
+        warnings: list[str] = []
         changed = False
         expected = live.generation.split("-")[0]  # nftables' part; ours commits move it on
         try:
             for change in plan.changes:
                 if isinstance(change, RuleChange):
-                    moved_to = self._insert(change, plan.tag, expected)
+                    previous = _recorded_rules(record, change)
+                    added, moved_to = self._insert(change, plan.tag, expected, previous, warnings)
                     changed |= moved_to is not None
                     expected = moved_to or expected
-                    done.append(change)
+                    done.append((change, added))
                 else:
-                    previous = firewall.read_sysctl(change.name)
+                    value = firewall.read_sysctl(change.name)
                     linked = tuple(firewall.linked_settings(change.name).items())
-                    if previous != change.value:
+                    if value != change.value:
                         firewall.write_sysctl(change.name, change.value)
                         changed = True
                     old = _recorded_sysctl(record, change.name)
-                    done.append(old or replace(change, previous=previous, restore=linked))
+                    done.append((old or replace(change, previous=value, restore=linked), []))
         except (firewall.FirewallError, OSError, OperationError) as error:
-            self._roll_back(done, plan.tag)
+            self._roll_back(done)
             if isinstance(error, OperationError):
                 raise
             raise OperationError("Failed", _one_line(error)) from None
@@ -271,7 +303,7 @@ class Operations:
             "applied_at": record["applied_at"] if record else time.time(),
             "permanent": keep,
             "summary": plan.summary,
-            "changes": [change.to_json() for change in done],
+            "changes": [_change_record(change, added) for change, added in done],
         }
         fixes = [f for f in fixes if f.get("id") != plan.fix_id] + [new_record]
         self._store(fixes)
@@ -280,40 +312,72 @@ class Operations:
             **new_record,
             "changed": changed,
             "files": files,
+            "warnings": warnings,
             "before": verdict_brief(verification.before),
             "after": verdict_brief(verification.after),
         }
 
-    def _insert(self, change: RuleChange, fix_tag: str, expected: str) -> str | None:
-        """Put `change`'s rules in place in one commit (replacing an older version of them)
-        if nftables' generation is still `expected`; the generation after the commit, or
-        None when the rules already were in place."""
-        text = firewall.save(change.variant, change.family, change.table)
-        if not firewall.chain_exists(text, change.table, change.chain):
+    def _insert(
+        self,
+        change: RuleChange,
+        fix_tag: str,
+        expected: str,
+        previous: list[firewall.AddedRule],
+        warnings: list[str],
+    ) -> tuple[list[firewall.AddedRule], str | None]:
+        """Put `change`'s rules in place in one commit (replacing `previous`, the rules an
+        earlier apply of this fix added) if nftables' generation is still `expected`.  The
+        identities of the rules now in place, and the generation after the commit (None when
+        they already were in place).  Look-alikes (our tag, not ours) stay, with a warning."""
+        listing = firewall.list_chain(change)
+        if not listing.exists:
             raise firewall.FirewallError(f"{change.table} {change.chain} is not there any more")
-        present = firewall.tagged_rules(text, change.table, change.chain, fix_tag)
-        if firewall.same_rules(present, change.rules):
-            return None
+        where = firewall.locate(listing, previous)
+        mine = [i for i in where if i is not None]
+        warnings += _look_alike_warnings(change, firewall.look_alikes(listing, where, fix_tag))
+        if len(mine) == len(previous) and firewall.same_rules(
+            [listing.rules[i][0] for i in mine], change.rules
+        ):
+            return previous, None
         if firewall.generation([]).split("-")[0] != expected:
             raise OperationError(
                 "Stale", "the firewall changed while the fix was applied: try again"
             )
-        lines = firewall.delete_lines(change.chain, present) + firewall.insert_lines(change)
-        firewall.commit(change, lines)
-        return firewall.generation([]).split("-")[0]
+        lines = firewall.delete_positions(change.chain, mine) + firewall.insert_lines(change)
+        try:
+            firewall.commit_on(change, listing, lines)
+        except firewall.Moved as error:
+            raise OperationError("Stale", str(error)) from None
+        moved_to = firewall.generation([]).split("-")[0]
+        return firewall.added_at_top(change), moved_to
 
-    def _remove(self, change: RuleChange, fix_tag: str) -> int:
-        """Delete exactly the rules carrying `fix_tag` from `change`'s chain (one commit)."""
-        text = firewall.save(change.variant, change.family, change.table)
-        present = firewall.tagged_rules(text, change.table, change.chain, fix_tag)
-        firewall.commit(change, firewall.delete_lines(change.chain, present))
-        return len(present)
+    def _remove(
+        self, change: RuleChange, added: list[firewall.AddedRule], fix_tag: str = ""
+    ) -> tuple[int, list[str]]:
+        """Delete exactly the rules `added` (one commit); how many, and warnings for a person:
+        look-alikes left in place, rules of the fix already gone."""
+        for _ in range(firewall.ATTEMPTS):
+            listing = firewall.list_chain(change)
+            where = firewall.locate(listing, added)
+            mine = [i for i in where if i is not None]
+            try:
+                firewall.commit_on(change, listing, firewall.delete_positions(change.chain, mine))
+            except firewall.Moved:
+                continue
+            warnings = _look_alike_warnings(change, firewall.look_alikes(listing, where, fix_tag))
+            gone = len(where) - len(mine)
+            if gone:
+                warnings.append(
+                    f"{gone} of this fix's rules in {change.table} {change.chain} were already gone"
+                )
+            return len(mine), warnings
+        raise firewall.FirewallError("the firewall keeps changing; try again in a moment")
 
-    def _roll_back(self, done: list[Change], fix_tag: str) -> None:
-        for change in reversed(done):
+    def _roll_back(self, done: list[tuple[Change, list[firewall.AddedRule]]]) -> None:
+        for change, added in reversed(done):
             with contextlib.suppress(firewall.FirewallError, OSError):
                 if isinstance(change, RuleChange):
-                    self._remove(change, fix_tag)
+                    self._remove(change, added)
                 else:
                     self._undo_sysctl(change, force=True)
 
@@ -334,11 +398,16 @@ class Operations:
         fixes = self._load()
         record = self._pick(fixes, fix_id)
         removed = 0
+        warnings: list[str] = []
         try:
             for raw in record.get("changes", []):
                 change = change_from_json(raw)
                 if isinstance(change, RuleChange):
-                    removed += self._remove(change, tag(str(record["id"])))
+                    count, said = self._remove(
+                        change, _added_of(raw, change), tag(str(record["id"]))
+                    )
+                    removed += count
+                    warnings += said
                 else:
                     self._undo_sysctl(change)
         except (firewall.FirewallError, OSError, KeyError, TypeError, ValueError) as error:
@@ -346,7 +415,7 @@ class Operations:
         fixes = [f for f in fixes if f.get("id") != record["id"]]
         self._store(fixes)
         files = self._sync_permanent_files(fixes)
-        return {**record, "removed_rules": removed, "files": files}
+        return {**record, "removed_rules": removed, "files": files, "warnings": warnings}
 
     def undo_all(self, *, uid: int) -> list[dict[str, Any]]:
         return [self.undo(str(f["id"]), uid=uid) for f in reversed(self._load())]
@@ -363,11 +432,11 @@ class Operations:
             for raw in record.get("changes", []):
                 change = change_from_json(raw)
                 if isinstance(change, RuleChange):
-                    text = firewall.save(change.variant, change.family, change.table)
-                    present = firewall.tagged_rules(
-                        text, change.table, change.chain, tag(str(record["id"]))
-                    )
-                    if not firewall.same_rules(present, change.rules):
+                    listing = firewall.list_chain(change)
+                    where = firewall.locate(listing, _added_of(raw, change))
+                    if None in where or not firewall.same_rules(
+                        [listing.rules[i][0] for i in where if i is not None], change.rules
+                    ):
                         return False
                 elif firewall.read_sysctl(change.name) != change.value:
                     return False
@@ -386,6 +455,8 @@ class Operations:
             validate_fix_id(fix_id)
         fixes = self._load()
         record = self._pick(fixes, fix_id)
+        if permanent:
+            self._check_keepable()
         record["permanent"] = bool(permanent)
         self._store(fixes)
         return {**record, "files": self._sync_permanent_files(fixes)}
@@ -442,12 +513,23 @@ class Operations:
                 return record
         raise OperationError("NotFound", f"no fix {fix_id} is applied")
 
+    def _check_keepable(self) -> None:
+        """The drop-in and the dispatcher script make root run the helper at every Docker start
+        and connection: refuse unless all it runs is root's alone (system/trust.py)."""
+        try:
+            trust.check_runs_as_root(
+                self.paths.helper, "at every Docker start and connection, for a permanent fix"
+            )
+        except trust.Untrusted as error:
+            raise OperationError("NotApplicable", f"cannot keep the fix: {error}") from None
+
     def _sync_permanent_files(self, fixes: list[dict[str, Any]]) -> list[str]:
         """Install the drop-in and dispatcher script while a permanent fix exists, else remove
         them; the files now in place."""
         paths = self.paths
         try:
             if any(f.get("permanent") for f in fixes):
+                self._check_keepable()
                 return persist.install(paths.systemd_dropin_dir, paths.dispatcher_dir, paths.helper)
             persist.remove(paths.systemd_dropin_dir, paths.dispatcher_dir)
         except (OSError, ValueError) as error:
@@ -455,6 +537,63 @@ class Operations:
                 "Failed", f"cannot write the files that keep fixes: {error}"
             ) from None
         return []
+
+
+def _require_shared(iface: str, doc: dict[str, Any]) -> None:
+    """Refuse `iface` unless it is a shared connection now: a fix opens the firewall for the
+    interface it names, and the helper is no tool to open it for any interface."""
+    try:
+        shared = shared_now(doc)
+    except SharingUnknown as error:
+        raise OperationError("Failed", str(error)) from None
+    if iface in shared.ifaces:
+        return
+    now = ", ".join(shared.ifaces) or "none"
+    raise OperationError(
+        "NotApplicable",
+        f"{iface} is not a shared connection now ({shared.source} shares: {now}): "
+        "hotspotguard fixes only hotspots",
+    )
+
+
+def _change_record(change: Change, added: list[firewall.AddedRule]) -> dict[str, Any]:
+    """A change as the record keeps it: for rules, with the identity of each rule added."""
+    doc = change.to_json()
+    if isinstance(change, RuleChange):
+        doc["added"] = [rule.to_json() for rule in added]
+    return doc
+
+
+def _added_of(raw: dict[str, Any], change: RuleChange) -> list[firewall.AddedRule]:
+    """The rules a recorded change added (a record from before identities: its rules' text)."""
+    if "added" in raw:
+        return [firewall.AddedRule.from_json(doc) for doc in raw["added"]]
+    return [firewall.AddedRule(spec, None, n) for n, spec in enumerate(change.rules, 1)]
+
+
+def _recorded_rules(record: dict[str, Any] | None, change: RuleChange) -> list[firewall.AddedRule]:
+    """The rules an earlier apply of this fix added to `change`'s chain."""
+    for raw in (record or {}).get("changes", []):
+        if raw.get("kind") != "rules":
+            continue
+        old = change_from_json(raw)
+        if isinstance(old, RuleChange) and (old.variant, old.family, old.table, old.chain) == (
+            change.variant,
+            change.family,
+            change.table,
+            change.chain,
+        ):
+            return _added_of(raw, old)
+    return []
+
+
+def _look_alike_warnings(change: RuleChange, specs: list[str]) -> list[str]:
+    if not specs:
+        return []
+    return [
+        f"left {len(specs)} rule(s) in {change.table} {change.chain} that carry this fix's "
+        f"tag but were not added by it: {specs[0]}"
+    ]
 
 
 def _recorded_sysctl(record: dict[str, Any] | None, name: str) -> SysctlChange | None:

@@ -50,7 +50,7 @@ from hotspotguard.ruleset.model import (
 )
 from hotspotguard.ruleset.owners import chain_owner
 from hotspotguard.ruleset.render import rule_text
-from hotspotguard.ruleset.values import PROTOCOLS
+from hotspotguard.ruleset.values import CT_STATE_BITS, PROTOCOLS
 from hotspotguard.verdict.flows import Flow, Packet
 from hotspotguard.verdict.index import ChainIndex, RuleIndexes
 
@@ -66,6 +66,26 @@ FAMILIES_FOR = {"ip": ("ip", "inet"), "ip6": ("ip6", "inet")}
 # Pseudo keys of iptables matches that are false for our packets, which are never bridged,
 # fragmented, or carry IPv6 extension headers (xt_physdev, -f, ip6t_rt/frag/hbh/dst).
 PSEUDO_ZERO = frozenset({"bridged", "fragment", "exthdr"})
+
+
+# The ct status bits the engine knows for its flows: whether the connection was source- or
+# destination-NATed (it follows the NAT its flows go through); the rest (seen-reply, assured,
+# confirmed, ...) depends on timing and history the snapshot cannot hold.
+CT_NAT_BITS = 0x30
+
+
+@dataclass(frozen=True, slots=True)
+class PartialBits:
+    """A bitmask value of which only the `known` bits are known."""
+
+    value: int
+    known: int
+
+    def exact(self, mask: int = -1) -> int | None:
+        """The value under `mask` if every bit of it is known, else None."""
+        if mask & ~self.known & 0xFFFFFFFF:
+            return None
+        return self.value & mask
 
 
 class _Break:
@@ -127,6 +147,21 @@ class FlowResult:
     untracked: bool = False  # the packet left untracked (notrack): no NAT, no reply entry
     nat_address: IPAddress | None = None  # the source the NAT gave (None: unknown)
     ct_mark: int = 0  # the connection's mark after this packet, which replies carry
+
+
+UNKNOWN_DEVICE = "ingress chain of an unknown device"
+
+
+def uncertainty_reason(assumptions: tuple[RuleRef, ...]) -> str:
+    """Why a flow whose outcome hangs on `assumptions` is unknown, in one sentence."""
+    for ref in assumptions:
+        if ref.index == -1 and ref.text == UNKNOWN_DEVICE:
+            return (
+                f"the snapshot does not say which device the ingress chain {ref.family}"
+                f" {ref.table} {ref.chain} is on (nft 1.0.x's JSON leaves it out), and it"
+                " may drop the flow"
+            )
+    return "the outcome depends on rules the engine cannot decide"
 
 
 # --- the base chains of each hook, in the kernel's order ------------------------------------
@@ -235,11 +270,14 @@ class HookIndex:
         return index
 
     def chains(self, family: str, hook: str, device: str) -> list[HookEntry]:
+        """The base chains a packet of `family` crosses at `hook`; on ingress, those of
+        `device` and those whose device the snapshot does not say (the caller decides what
+        an unknown device means: never that the chain is absent)."""
         if hook == "ingress":
             return [
                 e
                 for e in self.ingress
-                if device in e.chain.devices
+                if (device in e.chain.devices or not e.chain.devices)
                 and (e.table.family == "netdev" or FAMILIES_FOR[family][1] == e.table.family)
             ]
         return self.entries.get((family, hook), [])
@@ -311,6 +349,8 @@ def read(key: Key, packet: Packet) -> object:
             return packet.ct_direction
         if key.key == "mark":
             return packet.ct_mark
+        if key.key == "status":
+            return PartialBits(packet.ct_nat, CT_NAT_BITS)
         return None
     if isinstance(key, Fib):
         if key.result in {"type", "addrtype"}:
@@ -323,17 +363,28 @@ def read(key: Key, packet: Packet) -> object:
         return None
     if isinstance(key, Masked):
         value = read(key.key, packet)
+        if isinstance(value, str) and isinstance(key.key, Ct) and key.key.key == "state":
+            value = CT_STATE_BITS.get(value)  # `ct state & (established | related)`
         if isinstance(value, int):
             return value & key.mask
+        if isinstance(value, PartialBits):
+            return value.exact(key.mask)
+        if isinstance(value, ADDRESS_TYPES):  # `ip saddr & 255.0.255.0`
+            return type(value)(int(value) & key.mask)
         return value if value is BREAK else None
     if isinstance(key, Concat):
-        parts = [read(k, packet) for k in key.keys]
+        parts = [_whole(read(k, packet)) for k in key.keys]
         if any(p is BREAK for p in parts):
             return BREAK
         if any(p is None for p in parts):
             return None
         return tuple(parts)
     return None
+
+
+def _whole(value: object) -> object:
+    """A value compared as a whole: partly known bits are unknown (None)."""
+    return value.exact() if isinstance(value, PartialBits) else value
 
 
 def _range_matches(actual: Range, element: object) -> bool | None:
@@ -425,6 +476,14 @@ def test(match: Match, packet: Packet, sets: Mapping[str, NamedSet]) -> bool | _
     if actual is None or isinstance(match.right, Opaque):
         return None
     op = match.op
+    if isinstance(actual, PartialBits):
+        if op == "in" and isinstance(match.right, int):  # `ct status dnat`: a bit test
+            if actual.value & match.right:
+                return True
+            return None if actual.exact(match.right) is None else False
+        actual = actual.exact()
+        if actual is None:
+            return None
     if isinstance(actual, frozenset):  # several kinds at once: equal if any is
         results = {_equals(a, match.right, sets) for a in actual}
         equal = True if True in results else (None if None in results else False)
@@ -782,7 +841,7 @@ def _resolve(
             entries = named.entries
         else:
             entries = tuple(terminal.entries or ())
-        value = read(terminal.key, packet)
+        value = _whole(read(terminal.key, packet))
         if value is BREAK:
             return None
         possible: list[Verdict | None] = [None]

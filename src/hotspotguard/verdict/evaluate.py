@@ -9,10 +9,12 @@ from typing import Literal
 from hotspotguard.ruleset import Hotspot, Ruleset, Snapshot
 from hotspotguard.ruleset.model import IPAddress, RuleRef
 from hotspotguard.ruleset.owners import chain_owner, nm_backend, rule_owner
+from hotspotguard.ruleset.values import CT_STATUS_BITS
 from hotspotguard.verdict.engine import (
     CONNTRACK_PRIORITY,
     MAX_BRANCHES,
     NAT_CORE_PRIORITY,
+    UNKNOWN_DEVICE,
     ChainOutcome,
     ChainRun,
     ChainVisit,
@@ -21,10 +23,12 @@ from hotspotguard.verdict.engine import (
     FlowVerdict,
     HookEntry,
     HookIndex,
+    uncertainty_reason,
 )
 from hotspotguard.verdict.flows import FLOW_ORDER, Flow, Packet, hotspot_flows
 
 NAT_CORE_DSTNAT = NAT_CORE_PRIORITY["prerouting"]
+SNAT_BIT = CT_STATUS_BITS["snat"]
 
 HotspotState = Literal["ok", "blocked", "unknown"]
 
@@ -123,7 +127,7 @@ def _device_unknown(
         table.name,
         chain.name,
         -1,
-        "ingress chain of an unknown device",
+        UNKNOWN_DEVICE,
         table.source,
     )
     result: list[_Branch] = []
@@ -193,7 +197,7 @@ def _through_chain(
         carried = replace(branch.packet, mark=outcome.packet.mark, ct_mark=outcome.packet.ct_mark)
         if outcome.nat:  # later chains see the translated source
             source = outcome.nat_to if outcome.nat == "snat" else flow.masquerade_address
-            carried = replace(carried, saddr=source)
+            carried = replace(carried, saddr=source, ct_nat=carried.ct_nat | SNAT_BIT)
         if outcome.packet.ct_state == "untracked":
             carried = replace(carried, ct_state="untracked", tracked=False)
         results.append(
@@ -242,7 +246,7 @@ def _combine(flow: Flow, branches: list[_Branch]) -> FlowResult:
     if verdict == "unknown" and reason is None:
         reason = next((b.reason for b in branches if b.reason), None)
         if reason is None and assumptions:
-            reason = "the outcome depends on rules the engine cannot decide"
+            reason = uncertainty_reason(assumptions)
     return FlowResult(
         flow,
         verdict,
@@ -267,6 +271,7 @@ def _reply_of(reply: Flow, outbound: FlowResult) -> Flow:
     nat_daddr: IPAddress | Literal[""] | None = ""
     if outbound.nat is not None:
         nat_daddr = outbound.nat_address
+        packet = replace(packet, ct_nat=SNAT_BIT)
     return replace(reply, packet=packet, nat_daddr=nat_daddr)
 
 

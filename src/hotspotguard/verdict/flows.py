@@ -58,6 +58,7 @@ class Packet:
     pkttype: str = "host"
     mark: int = 0
     ct_mark: int = 0
+    ct_nat: int = 0  # the connection's NAT status bits (ct status snat 0x10 / dnat 0x20)
 
     def with_mark(self, mark: int) -> Packet:
         return replace(self, mark=mark)

@@ -278,11 +278,13 @@ class LiveFirewall:
             self._kernel_order()
 
     def _kernel_order(self) -> None:
-        """The tables in the kernel's order (a table deleted and made again goes last)."""
+        """The tables in the kernel's order (a table deleted and made again goes last). A
+        table made or deleted since it was read is the business of its notification, on its
+        way (the generation check catches one that is lost)."""
         order = [(t.family, t.name) for t in nftables.tables()]
-        if set(order) != set(self._tables):
-            raise _Full("the tables differ from the kernel's")
-        self._tables = {key: self._tables[key] for key in order}
+        known = [key for key in order if key in self._tables]
+        known += [key for key in self._tables if key not in set(order)]
+        self._tables = {key: self._tables[key] for key in known}
 
     def _read_table(self, key: TableKey) -> None:
         self.stats.tables += 1

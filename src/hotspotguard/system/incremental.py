@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -123,6 +123,15 @@ def _list(what: dict[str, Any]) -> list[Any] | None:
         return None
     except (nftables.NftablesError, OSError) as error:
         raise CaptureError(f"cannot read the firewall: {error}") from None
+
+
+def _with_devices(items: Iterator[Any]) -> Iterator[Any]:
+    """The objects, ingress/egress chains with their devices (see _fill_devices)."""
+    for item in items:
+        chain = item.get("chain") if isinstance(item, dict) else None
+        if isinstance(chain, dict) and chain.get("hook") in {"ingress", "egress"}:
+            _fill_devices([item])
+        yield item
 
 
 def _fill_devices(items: list[Any]) -> None:
@@ -301,19 +310,35 @@ class LiveFirewall:
 
     @staticmethod
     def _table_now(key: TableKey) -> tuple[Table, tuple[str, ...]] | None:
-        """One table read and parsed (None: it is not there)."""
+        """One table read and parsed (None: it is not there); its objects are decoded one at
+        a time as the parser takes them (nftables.list_stream)."""
         family, name = key
-        items = _list({"table": {"family": family, "name": name}})
-        if items is None:
+        try:
+            stream = nftables.list_stream({"table": {"family": family, "name": name}})
+        except PermissionError:
+            raise CaptureError(NOT_ROOT) from None
+        except nftables.NotListed:
             return None
-        _fill_devices(items)
+        except (nftables.NftablesError, OSError) as error:
+            raise CaptureError(f"cannot read the firewall: {error}") from None
         saves: dict[str, str] = {}
         if _is_iptables_nft(family, name):
             text = _run_text([_SAVE_TOOL[family], "-t", name])
             if text:
                 saves[_SAVE_KEY[family]] = text
-        parsed = parse_ruleset(_snapshot_of(items, saves))
-        del items
+        snapshot = Snapshot(
+            nft={"nftables": _with_devices(stream)},
+            sysctl={},
+            hotspots=(),
+            uplinks=(),
+            iptables_nft_save=saves.get("iptables_nft_save", ""),
+            ip6tables_nft_save=saves.get("ip6tables_nft_save", ""),
+        )
+        try:
+            parsed = parse_ruleset(snapshot)
+        except nftables.NftablesError as error:
+            raise CaptureError(str(error)) from None
+        del snapshot, stream
         found = [t for t in parsed.tables if (t.family, t.name) == key]
         if not found:
             raise _Full(f"table {family} {name} listed empty")

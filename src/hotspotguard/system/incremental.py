@@ -26,6 +26,7 @@ capture, and :attr:`LiveFirewall.log` says why.
 
 from __future__ import annotations
 
+import ctypes
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -125,6 +126,17 @@ def _list(what: dict[str, Any]) -> list[Any] | None:
         raise CaptureError(f"cannot read the firewall: {error}") from None
 
 
+def trim_heap() -> None:
+    """Give the C heap's free memory back to the system (glibc's malloc_trim): libnftables
+    frees a table's cache after listing it, but glibc would keep it for C allocations that
+    never come (Python's objects live in their own arenas)."""
+    try:
+        libc = ctypes.CDLL(None)
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 def _with_devices(items: Iterator[Any]) -> Iterator[Any]:
     """The objects, ingress/egress chains with their devices (see _fill_devices)."""
     for item in items:
@@ -209,15 +221,20 @@ class LiveFirewall:
             before = self._generation()
             tables: dict[TableKey, Table] = {}
             warnings: dict[TableKey, tuple[str, ...]] = {}
+            listed = nftables.tables()
             try:
-                for found in nftables.tables():
+                # the biggest first: libnftables' own peak for it comes while the model is
+                # still small (its memory goes back to the system after each table)
+                for found in sorted(listed, key=lambda t: -t.use):
                     key = (found.family, found.name)
                     read = self._table_now(key)
+                    trim_heap()
                     if read is None:
                         raise _Full("a table went away")
                     tables[key], warnings[key] = read
             except _Full:
                 continue
+            tables = {(t.family, t.name): tables[(t.family, t.name)] for t in listed}
             if self._generation() == before:
                 break
         else:

@@ -586,8 +586,8 @@ class Watcher:
 
     def _fire(self) -> None:
         self._timer = None
-        if self._running:
-            return
+        if self._running or (self._stopped is not None and self._stopped.is_set()):
+            return  # running, or stopping (the executor may be gone)
         if not self.source.ready:  # its first reading will poke us
             self._dirty = False
             return
@@ -664,6 +664,8 @@ class Watcher:
 
     def _rechecked(self) -> None:
         self._recheck = None
+        if self._stopped is not None and self._stopped.is_set():
+            return
         self._pending_kinds.add("recheck")
         self.poke()
 

@@ -10,7 +10,8 @@ DEB_RUN_PACKAGES  := iproute2 nftables iptables libnftables1 libgl1 libegl1 libx
                      libxcb-shape0 libxcb-randr0 libxcb-render-util0 libxcb-image0 fonts-dejavu-core
 DEB_TEST_PACKAGES := $(DEB_RUN_PACKAGES) dnsmasq-base conntrack docker.io procps network-manager \
                      dbus-daemon polkitd systemd util-linux xvfb xfce4-panel xfconf dunst trayer \
-                     xdotool imagemagick desktop-file-utils debootstrap
+                     xdotool imagemagick desktop-file-utils debootstrap \
+                     isc-dhcp-server
 PYTEST_ARGS ?=
 
 .PHONY: run test test-full test-plasma lint typecheck bench system-deps run-deps venv clean
@@ -81,7 +82,12 @@ typecheck: venv
 # the helper, the applet (chains dialog, tray start-up, memory, idle).
 bench: venv system-deps
 	$(BIN)/python benchmarks/bench_engine.py
+<<<<<<< HEAD
 	$(BIN)/python benchmarks/bench_watch.py --churn-sizes 1000,10000,100000
+=======
+	$(BIN)/python benchmarks/bench_hostile.py
+	$(BIN)/python benchmarks/bench_watch.py
+>>>>>>> main
 	$(BIN)/python benchmarks/bench_helper.py
 	$(BIN)/python benchmarks/bench_ui.py
 	$(BIN)/python benchmarks/bench_tray.py

@@ -27,14 +27,28 @@ dhcp6      SOLICIT [fe80::10]:546 -> [ff02::1:2]:547 on ph0     dnsmasq logged D
 dns6       [2001:db8:42::10]:rand -> [2001:db8:42::1]:53        dnsmasq logged the query
 outbound6  TCP SYN to [2001:db8:113::10]:443                    as outbound
 reply6     the SYN-ACK                                          as reply
+rs6        ICMPv6 RS [fe80::10] -> [ff02::2], hop limit 255      the host's raw ICMPv6 socket on
+                                                                hs0 got it (after input)
+ra6        ICMPv6 RA from the host's link-local -> [ff02::1]     the phone's raw socket got it
+ns6_in     NS [fe80::10] -> solicited-node of the host's LL     as rs6
+na6_out    NA the host's LL -> [fe80::10]                       as ra6
+ns6_out    NS [2001:db8:42::1] -> [ff02::1:ff00:10]             as ra6
+na6_in     NA [2001:db8:42::10] -> [2001:db8:42::1]             as rs6
 =========  ==================================================  ================================
+
+Discovery probes are sent by raw ICMPv6 sockets (hop limit 255, the kernel's checksum) and carry
+a per-probe token in an option of an experimental type, which receivers ignore; the host's own
+discovery messages (say, the NA its kernel answers the phone's NS with) have none and do not
+count.  The host's probes leave through its output and postrouting hooks; one a rule drops there
+fails with EPERM and is never seen.
 
 ``masqueraded`` (outbound flows) is True when the SYN reached the internet with a source other
 than the phone's address (198.51.100.2 / 2001:db8:100::2 for MASQUERADE).  The inet namespace
 routes the hotspot subnets back through the host, so non-NATed connections complete too.
 
-Neighbour entries are static (permanent) in all namespaces, so ARP/ND never depends on the ruleset
-under test: the oracle answers for the packet flows only.
+Neighbour entries are static (permanent) in all namespaces, so the packet flows never depend on
+ARP/ND under the ruleset being tested; router and neighbour discovery are probed as flows of
+their own.
 
 Observation rules live in tables of the PHONE and INET namespaces (ours, never under test); the
 host namespace only holds what a test loads.  Sockets of the phone and inet namespaces are created
@@ -47,6 +61,7 @@ import atexit
 import concurrent.futures
 import contextlib
 import ctypes
+import ipaddress
 import json
 import os
 import queue
@@ -70,6 +85,7 @@ from typing import Any
 
 __all__ = [
     "ALL_FLOWS",
+    "DISCOVERY_FLOWS",
     "V4_FLOWS",
     "V6_FLOWS",
     "DockerDaemon",
@@ -91,9 +107,16 @@ ALL_FLOWS: tuple[str, ...] = (
     "dns6",
     "outbound6",
     "reply6",
+    "rs6",
+    "ra6",
+    "ns6_in",
+    "na6_out",
+    "ns6_out",
+    "na6_in",
 )
 V4_FLOWS: tuple[str, ...] = ALL_FLOWS[:4]
 V6_FLOWS: tuple[str, ...] = ALL_FLOWS[4:]
+DISCOVERY_FLOWS: tuple[str, ...] = ALL_FLOWS[8:]
 
 # --- addresses (the engine uses exactly these) --------------------------------------------------
 PHONE_IF, HOST_HS_IF, HOST_UP_IF, INET_IF = "ph0", "hs0", "up0", "in0"
@@ -117,6 +140,24 @@ MAC = {
     HOST_UP_IF: "02:00:00:01:00:02",
     INET_IF: "02:00:00:01:00:01",
 }
+
+
+def _eui64_link_local(mac: str) -> str:
+    octets = bytearray(bytes.fromhex(mac.replace(":", "")))
+    octets[0] ^= 0x02
+    iid = bytes(octets[:3]) + b"\xff\xfe" + bytes(octets[3:])
+    return str(ipaddress.IPv6Address(b"\xfe\x80" + bytes(6) + iid))
+
+
+def solicited_node(address: str) -> str:
+    low = int(ipaddress.IPv6Address(address)) & 0xFFFFFF
+    return str(ipaddress.IPv6Address(int(ipaddress.IPv6Address("ff02::1:ff00:0")) | low))
+
+
+# the host's link-local address on hs0 (the kernel's EUI-64 one): the source of its RAs
+HOST_HS_LL = _eui64_link_local(MAC[HOST_HS_IF])
+ND_RS, ND_RA, ND_NS, ND_NA = 133, 134, 135, 136
+ND_TOKEN_OPTION = 253  # RFC 4727's experimental option type: receivers ignore it
 
 PROBE_TIMEOUT = 0.5  # seconds to wait for a positive observation before calling it a drop
 _POLL = 0.004
@@ -391,6 +432,138 @@ def build_dns_query(name: str, qtype: int, qid: int) -> bytes:
 
 
 # --- probe plumbing ------------------------------------------------------------------------------
+
+
+def build_arp_request(mac: str, sender: str, target: str) -> bytes:
+    """An Ethernet broadcast ARP request: who has `target`? tell `sender` (at `mac`)."""
+    own = bytes.fromhex(mac.replace(":", ""))
+    arp = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + own + socket.inet_aton(sender)
+    arp += bytes(6) + socket.inet_aton(target)
+    return b"\xff" * 6 + own + struct.pack("!H", 0x0806) + arp
+
+
+def _arp_exchange(mac: str, timeout: float) -> bool:
+    """Runs in the phone's namespace: send an ARP request for the host's address from a MAC
+    the host has never seen, and wait for the reply (the host's input and output both passed)."""
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))
+    try:
+        s.bind((PHONE_IF, 0))
+        s.settimeout(0.02)
+        s.send(build_arp_request(mac, PHONE_V4, HOST_HS_V4))
+        own = bytes.fromhex(mac.replace(":", ""))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                frame = s.recv(2048)
+            except TimeoutError:
+                continue
+            # an ARP reply (operation 2) sent to our MAC
+            if len(frame) >= 42 and frame[0:6] == own and frame[20:22] == b"\x00\x02":
+                return True
+        return False
+    finally:
+        s.close()
+
+
+def build_nd(icmp_type: int, token: bytes, target: str | None = None) -> bytes:
+    """An ICMPv6 router/neighbour discovery message (checksum filled in by the kernel) that
+    ends with an option of an experimental type carrying `token` (6 bytes): receivers ignore
+    it, the observer recognises its own probe by it."""
+    if icmp_type == ND_RA:  # cur hop limit 64, no flags, router lifetime 0: not a default router
+        body = struct.pack("!BBHII", 64, 0, 0, 0, 0)
+    elif icmp_type == ND_RS:
+        body = bytes(4)
+    else:
+        flags = 0x60000000 if icmp_type == ND_NA else 0  # solicited, override
+        body = struct.pack("!I", flags) + ipaddress.IPv6Address(target or "::").packed
+    option = bytes([ND_TOKEN_OPTION, 1]) + token
+    return struct.pack("!BBH", icmp_type, 0, 0) + body + option
+
+
+def nd_token(data: bytes) -> bytes | None:
+    """The probe token of a received discovery message, None if it has none."""
+    if len(data) >= 16 and data[-8] == ND_TOKEN_OPTION and data[-7] == 1:
+        return data[-6:]
+    return None
+
+
+_ND_SOCKS: dict[int, socket.socket] = {}
+
+
+def _nd_socket(iface: str) -> socket.socket:
+    """This namespace's raw ICMPv6 socket on `iface` (hop limit 255, no multicast loop),
+    kept open; non-blocking.  Called in the namespace's worker."""
+    key = threading.get_ident()
+    s = _ND_SOCKS.get(key)
+    if s is None:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, iface.encode())
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, 255)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, socket.if_nametoindex(iface))
+        s.setblocking(False)
+        _ND_SOCKS[key] = s
+    return s
+
+
+def _close_nd_socket() -> None:
+    s = _ND_SOCKS.pop(threading.get_ident(), None)
+    if s is not None:
+        s.close()
+
+
+# who sends each discovery flow (from which address to which), the receiver is the other side
+_ND_PLAN: dict[str, tuple[str, int, str, str, str | None]] = {
+    # flow: (sender, type, source, destination, target)
+    "rs6": ("phone", ND_RS, PHONE_LL, "ff02::2", None),
+    "ns6_in": ("phone", ND_NS, PHONE_LL, solicited_node(HOST_HS_LL), HOST_HS_LL),
+    "na6_in": ("phone", ND_NA, PHONE_V6, HOST_HS_V6, PHONE_V6),
+    "ra6": ("host", ND_RA, HOST_HS_LL, "ff02::1", None),
+    "na6_out": ("host", ND_NA, HOST_HS_LL, PHONE_LL, HOST_HS_LL),
+    "ns6_out": ("host", ND_NS, HOST_HS_V6, solicited_node(PHONE_V6), PHONE_V6),
+}
+
+
+def _nd_drain(iface: str) -> socket.socket:
+    """Runs in a namespace's worker: its discovery socket, emptied of earlier packets."""
+    s = _nd_socket(iface)
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            s.recv(2048)
+    return s
+
+
+def _nd_send(iface: str, sender: str, tokens: dict[str, bytes]) -> None:
+    """Runs in `sender`'s namespace: send its discovery probes."""
+    s = _nd_socket(iface)
+    index = socket.if_nametoindex(iface)
+    for flow, token in tokens.items():
+        who, icmp_type, source, destination, target = _ND_PLAN[flow]
+        if who != sender:
+            continue
+        pktinfo = struct.pack("16sI", ipaddress.IPv6Address(source).packed, index)
+        # EPERM: a rule on the sender's output path dropped it (the receiver never sees it)
+        with contextlib.suppress(PermissionError):
+            s.sendmsg(
+                [build_nd(icmp_type, token, target)],
+                [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, pktinfo)],
+                0,
+                (destination, 0, 0, index),
+            )
+
+
+def _nd_received(s: socket.socket) -> set[tuple[int, bytes]]:
+    """(ICMPv6 type, token) of the probes waiting in `s` (an ICMPv6 error quoting a probe,
+    such as a `reject`'s, ends with the token too, but its type differs)."""
+    seen: set[tuple[int, bytes]] = set()
+    with contextlib.suppress(BlockingIOError, OSError):
+        while True:
+            data = s.recv(2048)
+            token = nd_token(data)
+            if token is not None:
+                seen.add((data[0], token))
+    return seen
 
 
 @dataclass
@@ -691,7 +864,7 @@ class Lab:
         self._ns_exec(self.inet, ["nft", "-f", "-"], input=INET_OBSERVER)
         self._ns_exec(self.phone, ["nft", "-f", "-"], input=PHONE_OBSERVER)
         self._set_forwarding()
-        self._workers = {ns: _NetnsWorker(ns) for ns in (self.phone, self.inet)}
+        self._workers = {ns: _NetnsWorker(ns) for ns in (self.phone, self.inet, self.host)}
         self._server = _Server(self._workers[self.inet])
         self._start_dnsmasq()
         self._self_test()
@@ -845,6 +1018,16 @@ class Lab:
             inet.nft_cmd("flush set inet hglab syn4\nflush set inet hglab syn6")
             phone.nft_cmd("flush set inet hglab synack4\nflush set inet hglab synack6")
         socks: dict[str, socket.socket] = phone.call(_phone_send, plan, frozenset(send))
+        nd_tokens = {f: secrets.token_bytes(6) for f in DISCOVERY_FLOWS if f in send}
+        nd_socks: dict[str, socket.socket] = {}
+        if nd_tokens:
+            # each side's socket receives what the other side sends
+            host = self._workers[self.host]
+            nd_socks["host"] = host.call(_nd_drain, HOST_HS_IF)
+            nd_socks["phone"] = phone.call(_nd_drain, PHONE_IF)
+            host.call(_nd_send, HOST_HS_IF, "host", nd_tokens)
+            phone.call(_nd_send, PHONE_IF, "phone", nd_tokens)
+        nd_seen: dict[str, set[tuple[int, bytes]]] = {"host": set(), "phone": set()}
         t_sent = time.monotonic()
         log_patterns = {
             "dhcp": f"DHCPDISCOVER({HOST_HS_IF}) {mac}",
@@ -892,6 +1075,20 @@ class Lab:
                                 decided_at[f] = now - t_sent
                             elif final:
                                 result[f] = KernelFlow(False)
+                # router/neighbour discovery: the receiving side's raw socket saw the token
+                if any(f not in result for f in nd_tokens):
+                    for side, nd_sock in nd_socks.items():
+                        nd_seen[side] |= _nd_received(nd_sock)
+                    for f, token in nd_tokens.items():
+                        if f in result:
+                            continue
+                        sender, icmp_type = _ND_PLAN[f][:2]
+                        receiver = "phone" if sender == "host" else "host"
+                        if (icmp_type, token) in nd_seen[receiver]:
+                            result[f] = KernelFlow(True)
+                            decided_at[f] = now - t_sent
+                        elif final:
+                            result[f] = KernelFlow(False)
                 # TCP: SYN seen in inet, SYN-ACK seen in phone, connect() outcome
                 for f, st in tcp_state.items():
                     setname, synack_set, port, client, reply_flow = tcp[f]
@@ -928,8 +1125,10 @@ class Lab:
                     st["done"] = (st["seen"] is not None and st["synack"]) or (
                         settle and (st["failed"] is not None or final)
                     )
-                if all(f in result for f in log_patterns if f in send) and all(
-                    st.get("done") for st in tcp_state.values()
+                if (
+                    all(f in result for f in log_patterns if f in send)
+                    and all(f in result for f in nd_tokens)
+                    and all(st.get("done") for st in tcp_state.values())
                 ):
                     break
                 if final:
@@ -951,6 +1150,14 @@ class Lab:
         self.last_probe_seconds = time.monotonic() - t0
         self.probe_times.append(self.last_probe_seconds)
         return {f: result[f] for f in flows}
+
+    def probe_arp(self, timeout: float = PROBE_TIMEOUT) -> bool:
+        """Whether the host answers the phone's ARP request for its hotspot address (the
+        request crossed the host's arp input hook, the reply its arp output hook). The static
+        neighbour entries of the lab are not involved: the request comes from a fresh MAC."""
+        mac = "02:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(5))
+        with self._lock:
+            return bool(self._workers[self.phone].call(_arp_exchange, mac, timeout))
 
     def _dnsmasq_backlog(self) -> bool:
         """True if one of dnsmasq's DNS/DHCP sockets has unread datagrams."""
@@ -994,6 +1201,8 @@ class Lab:
         for w in self._workers.values():
             with contextlib.suppress(Exception):
                 w.call(_close_raw_socket)
+            with contextlib.suppress(Exception):
+                w.call(_close_nd_socket)
             with contextlib.suppress(Exception):
                 w.stop()
         self._workers.clear()

@@ -7,6 +7,11 @@ Follows /work/shared/notes/lab-networkmanager.md::
                    up0    profile "uplink": 198.51.100.2/24 gw .1  <--veth-->  in0 198.51.100.1/24
                    a private system dbus-daemon + NetworkManager --debug (+ the dnsmasq it starts)
 
+`share_ipv6()` adds IPv6 as NM 1.42 shares it: the inet side advertises the M flag and ISC
+``dhcpd -6`` delegates 2001:db8:4200::/64 to the uplink (``ipv6.method=auto``); the hotspot
+(``ipv6.method=shared``) gets 2001:db8:4200::1/64 and NM advertises it, the phone configures its
+address by SLAAC.
+
 A "holder" process (``sleep``) owns the host's mount and UTS namespaces, in which /sys is
 remounted read-only (else NM waits for udev forever and every device stays unmanaged) and per-lab
 directories are bind-mounted over /run, /var/lib/NetworkManager and NM's configuration
@@ -24,6 +29,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -42,7 +48,7 @@ REQUIRED_TOOLS = (
     "nmcli",
     "nm-online",
     "dnsmasq",
-)
+)  # sharing IPv6 also needs dhcpd (isc-dhcp-server): see share_ipv6
 
 NM_CONF = """\
 [main]
@@ -130,10 +136,21 @@ _BIND_TARGETS = (
 
 
 def _run(
-    argv: list[str], *, check: bool = True, env: dict[str, str] | None = None, timeout: float = 60
+    argv: list[str],
+    *,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
+    input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
-        argv, text=True, capture_output=True, env=env or _ENV, check=False, timeout=timeout
+        argv,
+        text=True,
+        capture_output=True,
+        env=env or _ENV,
+        check=False,
+        timeout=timeout,
+        input=input,
     )
     if check and proc.returncode != 0:
         raise LabError(
@@ -141,6 +158,46 @@ def _run(
             f"stdout: {proc.stdout.strip()}\nstderr: {proc.stderr.strip()}"
         )
     return proc
+
+
+# The uplink's IPv6 side (the inet namespace plays the ISP's router): router advertisements with
+# the M flag (addresses and prefixes come from DHCPv6) from a small sender, and ISC dhcpd -6
+# handing out an address on the link and delegating a /64 for the hotspot.
+UPLINK_NET6 = "2001:db8:100::/64"
+INET_V6 = "2001:db8:100::1"
+DELEGATED_PREFIX = "2001:db8:4200::/64"
+
+DHCPD6_CONF = """\
+default-lease-time 3600;
+max-lease-time 7200;
+authoritative;
+subnet6 2001:db8:100::/64 {
+  range6 2001:db8:100::100 2001:db8:100::1ff;
+  prefix6 2001:db8:4200:: 2001:db8:4200:: /64;
+}
+"""
+
+# Runs in the inet namespace: an RA every 0.5 s on in0 (M flag, default router, the uplink's
+# on-link prefix, not for SLAAC).
+RA_SENDER = r"""
+import socket, struct, sys, time
+iface = sys.argv[1]
+idx = socket.if_nametoindex(iface)
+mac = bytes.fromhex(open(f"/sys/class/net/{iface}/address").read().strip().replace(":", ""))
+s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, idx)
+prefix = socket.inet_pton(socket.AF_INET6, "2001:db8:100::")
+ra = struct.pack("!BBHBBHII", 134, 0, 0, 64, 0x80, 1800, 0, 0)
+ra += bytes([1, 1]) + mac
+ra += struct.pack("!BBBBIII", 3, 4, 64, 0x80, 86400, 14400, 0) + prefix
+while True:
+    try:
+        s.sendto(ra, ("ff02::1", 0, 0, idx))
+    except OSError:
+        pass
+    time.sleep(0.5)
+"""
 
 
 def nm_lab_unavailable_reason() -> str | None:
@@ -172,6 +229,7 @@ class NmLab(HolderLab):
         self._holder: subprocess.Popen[bytes] | None = None
         self._dbus: subprocess.Popen[bytes] | None = None
         self._nm: subprocess.Popen[bytes] | None = None
+        self._inet_daemons: list[subprocess.Popen[bytes]] = []
         self._closed = False
         atexit.register(self.close)
         self.up_seconds = 0.0
@@ -299,6 +357,54 @@ class NmLab(HolderLab):
                    "ipv4.addresses", "198.51.100.2/24", "ipv4.gateway", "198.51.100.1")  # fmt: skip
         self.nmcli(*common, "ifname", "hs0", "con-name", "hotspot", "ipv4.method", "shared")
 
+    def share_ipv6(self) -> None:
+        """Share IPv6 as NetworkManager 1.42 does it: the uplink takes its address by DHCPv6
+        (the inet side advertises the M flag) and gets a /64 delegated; the hotspot profile
+        (`ipv6.method=shared`) puts an address of that prefix on hs0 and advertises it to the
+        phone, which configures its address by SLAAC."""
+        if _which("dhcpd") is None:
+            raise LabError("sharing IPv6 needs ISC dhcpd -6 (isc-dhcp-server) on the inet side")
+        _run(["ip", "-n", self.inet, "addr", "add", f"{INET_V6}/64", "dev", "in0", "nodad"])
+        for key in ("accept_dad", "dad_transmits"):
+            self.host_run(["sysctl", "-q", "-w", f"net.ipv6.conf.default.{key}=0"], check=False)
+        # the phone: a host that takes router advertisements and configures SLAAC
+        _run(["ip", "netns", "exec", self.phone, "sysctl", "-q", "-w",
+              "net.ipv6.conf.ph0.accept_ra=1", "net.ipv6.conf.ph0.autoconf=1",
+              "net.ipv6.conf.ph0.accept_dad=0"])  # fmt: skip
+        (self.dir / "dhcpd6.conf").write_text(DHCPD6_CONF)
+        (self.dir / "dhcpd6.leases").write_text("")
+        (self.dir / "ra.py").write_text(RA_SENDER)
+        for argv, log in (
+            (["dhcpd", "-6", "-f", "-q", "-cf", f"{self.dir}/dhcpd6.conf",
+              "-lf", f"{self.dir}/dhcpd6.leases", "-pf", f"{self.dir}/dhcpd6.pid",
+              "-user", "root", "-group", "root", "in0"], "dhcpd6.log"),
+            ([sys.executable, f"{self.dir}/ra.py", "in0"], "ra.log"),
+        ):  # fmt: skip
+            with open(self.dir / log, "ab") as logf:
+                self._inet_daemons.append(
+                    subprocess.Popen(
+                        ["ip", "netns", "exec", self.inet, *argv],
+                        stdin=subprocess.DEVNULL,
+                        stdout=logf,
+                        stderr=subprocess.STDOUT,
+                        env=_ENV,
+                        start_new_session=True,
+                    )
+                )
+        self.nmcli("con", "modify", "uplink", "ipv6.method", "auto")
+        self.nmcli("con", "modify", "hotspot", "ipv6.method", "shared")
+
+    def phone_ipv6(self) -> list[str]:
+        """The phone's global IPv6 addresses (with prefix length)."""
+        out = _run(["ip", "-n", self.phone, "-6", "-o", "addr", "show", "dev", "ph0",
+                    "scope", "global"], check=False).stdout  # fmt: skip
+        return [line.split()[3] for line in out.splitlines() if len(line.split()) > 3]
+
+    def host_ipv6(self, iface: str = "hs0") -> list[str]:
+        out = self.host_run(["ip", "-6", "-o", "addr", "show", "dev", iface, "scope", "global"],
+                            check=False).stdout  # fmt: skip
+        return [line.split()[3] for line in out.splitlines() if len(line.split()) > 3]
+
     def up(self, profile: str) -> None:
         self.nmcli("--wait", "30", "con", "up", profile)
 
@@ -310,8 +416,10 @@ class NmLab(HolderLab):
         out = _run(["ip", "netns", "pids", self.host], check=False).stdout
         return [int(p) for p in out.split() if _proc_alive(int(p))]
 
-    def host_run(self, argv: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
-        return _run(["ip", "netns", "exec", self.host, *argv], check=check)
+    def host_run(
+        self, argv: list[str], check: bool = True, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return _run(["ip", "netns", "exec", self.host, *argv], check=check, input=input)
 
     # -- teardown --
     def close(self) -> None:
@@ -324,6 +432,8 @@ class NmLab(HolderLab):
         self._stop(self._nm)
         self._stop(self._dbus)
         self._stop(self._holder)
+        for daemon in self._inet_daemons:
+            self._stop(daemon)
         for ns in reversed(self._created):
             _kill_netns_processes(ns)  # a stale dnsmasq (NM killed with SIGKILL), anything else
             _run(["ip", "netns", "del", ns], check=False)

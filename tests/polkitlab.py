@@ -58,7 +58,7 @@ LAUNCH_HELPER = "/usr/lib/dbus-1.0/dbus-daemon-launch-helper"
 SYSTEM_PYTHON = "/usr/bin/python3"
 REQUIRED_TOOLS = ("ip", "unshare", "nsenter", "setpriv", "dbus-daemon", "pkttyagent", "useradd")
 CLEAN_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8", "HOME": "/"}
-ROLES = ("allow", "deny", "read", "auth", "admin", "fixer")
+ROLES = ("allow", "deny", "read", "auth", "admin", "fixer", "asker")
 RULES_FILE = "10-hotspotguard-test.rules"
 CHECK_MARK = "hotspotguard-check"
 
@@ -168,6 +168,9 @@ polkit.addRule(function(action, subject) {{
     if (u == "{read}")
         return action.id == "io.github.hotspotguard.read" ? polkit.Result.YES : polkit.Result.NO;
     if (u == "{auth}") return polkit.Result.AUTH_ADMIN_KEEP;
+    if (u == "{asker}")  // reads freely, asks for the admin's password to change anything
+        return action.id == "io.github.hotspotguard.read" ? polkit.Result.YES
+                                                           : polkit.Result.AUTH_ADMIN_KEEP;
     if (u == "{fixer}")  // everything but another user's fixes
         return action.id == "io.github.hotspotguard.undo-others" ? polkit.Result.NO
                                                                   : polkit.Result.YES;

@@ -102,6 +102,10 @@
       <translation>辅助程序拒绝了请求：{kind}。</translation>
     </message>
     <message>
+      <source>the part of Hotspot Guard that reads the firewall is not installed</source>
+      <translation>热点守护读取防火墙的组件尚未安装</translation>
+    </message>
+    <message>
       <source>The privileged helper cannot be reached.</source>
       <translation>无法连接特权辅助程序。</translation>
     </message>
@@ -251,6 +255,24 @@ Afterwards: {after}</source>
     <message>
       <source>Could not change the firewall</source>
       <translation>无法修改防火墙</translation>
+    </message>
+  </context>
+  <context>
+    <name>QPlatformTheme</name>
+    <message>
+      <source>Close</source>
+      <translation>关闭</translation>
+    </message>
+  </context>
+  <context>
+    <name>SharedCard</name>
+    <message>
+      <source>{name} ({iface})</source>
+      <translation>{name}（{iface}）</translation>
+    </message>
+    <message>
+      <source>Shared by NetworkManager. Whether the phones can reach the internet cannot be checked right now.</source>
+      <translation>由 NetworkManager 共享。目前无法检查手机能否访问互联网。</translation>
     </message>
   </context>
   <context>
@@ -413,6 +435,10 @@ Afterwards: {after}</source>
     <message>
       <source>Applied by hotspotguard</source>
       <translation>hotspotguard 已应用的修复</translation>
+    </message>
+    <message>
+      <source>To check it, install that part once (as an administrator):</source>
+      <translation>要检查它，请以管理员身份安装该组件（只需一次）：</translation>
     </message>
     <message>
       <source>No hotspot is active.</source>

@@ -148,6 +148,9 @@ def cmd_status(args: argparse.Namespace) -> int:
                     f'  shared by NetworkManager\'s connection "{connection["id"]}" '
                     f"({connection['type']})"
                 )
+            services = hotspot.get("ipv6_services") or {}
+            if services.get("text"):
+                print(f"  {services['text']}")
             if hotspot.get("fixes"):
                 print(f"  fixes: {', '.join(hotspot['fixes'])}")
     return EXIT_FOUND if state.state in {"blocked", "unknown"} else EXIT_OK

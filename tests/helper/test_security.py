@@ -231,3 +231,28 @@ def test_ping_does_not_keep_the_helper_alive(plab: PolkitLab) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_password_prompt_does_not_hold_up_the_users_reads(plab: PolkitLab) -> None:
+    """`asker`'s ApplyFix waits at the admin's password prompt (its "work" lane); the same
+    user's ListFixes and Subscribe (the "list" lane) are answered meanwhile."""
+    plab.docker_hotspot()
+    user = plab.users["asker"]
+    proc, pid = plab.start_waiting_client(user, [call("ApplyFix", "hs0", "docker-user", False, "")])
+    agent = plab.start_agent(user, pid)
+    try:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        deadline = time.monotonic() + 10
+        while "Password:" not in agent.read(0.05):
+            assert time.monotonic() < deadline, agent.read()
+        answers = plab.run_client(user, [call("ListFixes"), call("Subscribe")], timeout=20)
+        assert errors(answers) == [None, None], answers
+        assert proc.poll() is None  # still at the prompt
+        assert not plab.tagged_rules()
+    finally:
+        plab.stop_agent(agent)
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()

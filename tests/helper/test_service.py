@@ -344,7 +344,9 @@ def test_changed_is_sent_to_subscribers_on_rule_changes(plab: PolkitLab) -> None
     latency, burst, quiet = asyncio.run(scenario())
     print(f"\nChanged: {latency * 1000:.1f} ms after `nft add table`; 100-change burst → {burst}")
     assert latency < 0.5
-    assert 1 <= burst <= 10
+    # coalesced: far fewer signals than changes (each `nft` is a process of its own, so a loaded
+    # machine leaves more quiet gaps between them than an idle one: ~3 idle, ~20 at load 9)
+    assert 1 <= burst <= 40
     assert quiet == 0
 
 

@@ -600,6 +600,27 @@ def _ct_status_match(d: _Draw, ctx: _Ctx) -> tuple[str, str | None]:
     ), None
 
 
+def _length_match(d: _Draw, ctx: _Ctx) -> tuple[str, str | None]:
+    """meta length: the flows' SYN and SYN-ACK are 40-80 bytes (IPv6: 60-100)."""
+    return d.one(
+        ["meta length > 1000", "meta length < 200", "meta length 60", "meta length > 50"]
+    ), None
+
+
+def _exthdr_match(d: _Draw, ctx: _Ctx) -> tuple[str, str | None]:
+    """IPv6 extension headers: a client's plain packets carry none."""
+    return d.one(
+        [
+            "exthdr hbh exists",
+            "exthdr frag exists",
+            "exthdr rt missing",
+            "exthdr dst exists",
+            "frag more-fragments 1",
+            "hbh nexthdr tcp",
+        ]
+    ), None
+
+
 def _ct_direction_match(d: _Draw, ctx: _Ctx) -> tuple[str, str | None]:
     op = "!= " if d.chance(0.25) else ""
     return f"ct direction {op}{d.one(['original', 'reply'])}", None
@@ -632,7 +653,18 @@ def _mark_match(d: _Draw, ctx: _Ctx) -> tuple[str, str | None]:
 def _icmp_match(d: _Draw, ctx: _Ctx) -> tuple[str, str | None]:
     if ctx.family in {"ip"} or (ctx.family in V4_FAMILIES and d.chance(0.5)):
         return f"icmp type {d.one(['echo-request', 'destination-unreachable'])}", None
-    return f"icmpv6 type {d.one(['echo-request', 'nd-neighbor-solicit'])}", None
+    # IPv6 router and neighbour discovery: types by name (alone, negated, in sets), codes, and
+    # the hop limit 255 that discovery is sent with
+    nd = ["echo-request", "nd-router-solicit", "nd-router-advert", "nd-neighbor-solicit"]
+    nd.append("nd-neighbor-advert")
+    form = d.pick([("type", 3), ("set", 1), ("hoplimit", 2), ("code", 1)])
+    if form == "set":
+        return f"icmpv6 type {{ {', '.join(d.subset(nd, 2, 3))} }}", None
+    if form == "hoplimit":
+        return f"ip6 hoplimit {d.one(['255', '!= 255', '1', '< 255', '> 64'])}", None
+    if form == "code":
+        return f"icmpv6 type {d.one(nd)} icmpv6 code {d.one(['0', '1'])}", None
+    return f"icmpv6 type {'!= ' if d.chance(0.2) else ''}{d.one(nd)}", None
 
 
 def _nfproto_match(d: _Draw, ctx: _Ctx) -> tuple[str, str | None]:
@@ -716,9 +748,11 @@ MATCHES: list[tuple[Callable[[_Draw, _Ctx], tuple[str, str | None]], float, str]
     (_ct_state_match, 4, "ct"),
     (_ct_direction_match, 1, "ct"),
     (_ct_status_match, 1, "ct-status"),
+    (_length_match, 0.7, "length"),
+    (_exthdr_match, 0.7, "exthdr"),
     (_fib_match, 2, "fib"),
     (_mark_match, 2, "mark"),
-    (_icmp_match, 0.5, "icmp"),
+    (_icmp_match, 1, "icmp"),
     (_nfproto_match, 1, "nfproto"),
     (_pkttype_match, 1, "pkttype"),
     (_tcp_flags_match, 1, "tcp-flags"),
@@ -742,6 +776,9 @@ FEATURES = frozenset(
         "tcp-flags",
         "ct-mark",
         "ct-status",
+        "length",
+        "exthdr",
+        "mangle",
         "concat",
         "limit",
         "log",
@@ -770,6 +807,8 @@ def _match(d: _Draw, ctx: _Ctx) -> tuple[str, str | None]:
             continue  # inet ingress refuses fib
         if needs == "nfproto" and ctx.family not in {"inet", "netdev"}:
             continue
+        if needs == "exthdr" and ctx.family == "ip":
+            continue  # IPv6 only
         if needs in ctx.table.without:
             continue
         options.append((index, weight))
@@ -847,7 +886,10 @@ def _protocols(match: str) -> tuple[str, str]:
         words = words[2:]
     if words[0] == "ip" or words[0] == "icmp" or match in {"meta nfproto ipv4", "meta protocol ip"}:
         l3 = "4"
-    elif words[0] in {"ip6", "icmpv6"} or match in {"meta nfproto ipv6", "meta protocol ip6"}:
+    elif words[0] in {"ip6", "icmpv6", "exthdr", "frag", "hbh"} or match in {
+        "meta nfproto ipv6",
+        "meta protocol ip6",
+    }:
         l3 = "6"
     l4 = ""
     if words[0] in {"tcp", "udp"}:
@@ -905,6 +947,18 @@ def _rule(d: _Draw, ctx: _Ctx, base_policy_drop: bool) -> NftRule:
         removable.append(True)
     if "ct-mark" not in ctx.table.without and ctx.family != "netdev" and d.chance(0.04):
         parts.append(f"ct mark set {d.one(MARKS)}")
+        removable.append(True)
+    if "mangle" not in ctx.table.without and d.chance(0.06):
+        # statements that change nothing the verdict reads (the header ones carry nft's hidden
+        # dependency: the rule goes on only for packets with that header)
+        options = ["meta priority set 1:2"]
+        if ctx.family != "netdev":
+            options.append("ct event set new")
+        if ctx.family in V4_FAMILIES and l3 <= {"4"}:
+            options.append("ip dscp set cs1")
+        if ctx.family in V6_FAMILIES and l3 <= {"6"}:
+            options.append("ip6 dscp set cs1")
+        parts.append(d.one(options))
         removable.append(True)
     if "log" not in ctx.table.without and d.chance(0.03):
         parts.append('log prefix "hg "')
@@ -1129,6 +1183,15 @@ def _ipt_match(d: _Draw, v6: bool, chain: str, protocol: list[str], without: fro
     if kind == "ct":
         if d.chance(0.2):  # --ctdir cannot be negated
             return f"-m conntrack --ctdir {d.one(['ORIGINAL', 'REPLY'])}"
+        if d.chance(0.2):  # the NAT pseudo states and status bits
+            return d.one(
+                [
+                    f"-m conntrack {neg}--ctstate {d.one(['SNAT', 'DNAT', 'SNAT,DNAT'])}",
+                    f"-m conntrack {neg}--ctstatus {d.one(['SNAT', 'DNAT', 'ASSURED'])}",
+                ]
+            )
+        if d.chance(0.1):
+            return f"-m length {neg}--length {d.one(['1000:65535', '0:200', '60'])}"
         states = ",".join(s.upper() for s in d.subset(CT_STATES, 1, 2))
         return f"-m conntrack {neg}--ctstate {states}"
     if kind == "addrtype":

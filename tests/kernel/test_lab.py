@@ -12,6 +12,7 @@ import pytest
 from tests.kernel.scenarios.model import ruleset
 from tests.lab import (
     ALL_FLOWS,
+    DISCOVERY_FLOWS,
     PHONE_V4,
     UPLINK_V4,
     KernelFlow,
@@ -49,6 +50,41 @@ def _own_netns(prefix: str) -> list[str]:
 
 def test_pristine_lab_delivers_everything(clean_lab: Lab) -> None:
     assert clean_lab.probe() == ALL_PLAIN
+
+
+def test_discovery_probes_see_input_and_output_rules(clean_lab: Lab) -> None:
+    clean_lab.load_nft(
+        "table inet t {\n"
+        " chain i { type filter hook input priority 0; icmpv6 type nd-router-solicit drop; }\n"
+        " chain o { type filter hook output priority 0; icmpv6 type nd-neighbor-advert drop; }\n"
+        "}\n"
+    )
+    out = clean_lab.probe(DISCOVERY_FLOWS)
+    assert {f: k.delivered for f, k in out.items()} == {
+        "rs6": False,
+        "ra6": True,
+        "ns6_in": True,
+        "na6_out": False,
+        "ns6_out": True,
+        "na6_in": True,
+    }
+    clean_lab.reset()
+    clean_lab.load_nft(
+        "table ip6 t {\n"
+        " chain i { type filter hook input priority 0; ip6 hoplimit 255 drop; }\n"
+        " chain o { type filter hook output priority 0; ct state untracked drop; }\n"
+        "}\n"
+    )
+    out = clean_lab.probe(["dns6", *DISCOVERY_FLOWS])
+    assert out["dns6"].delivered
+    assert not any(out[f].delivered for f in DISCOVERY_FLOWS)
+    # a reject's ICMPv6 error quotes the probe, token and all: it must not count as delivered
+    clean_lab.reset()
+    clean_lab.load_nft(
+        "table inet t {\n chain p { type filter hook prerouting priority 0; reject; }\n}\n"
+    )
+    out = clean_lab.probe(DISCOVERY_FLOWS)
+    assert [f for f in DISCOVERY_FLOWS if out[f].delivered] == ["ra6", "na6_out", "ns6_out"]
 
 
 def test_probe_is_fast(clean_lab: Lab) -> None:

@@ -108,6 +108,25 @@ def test_a_file_the_user_controls_is_refused(tree: Path, relative: str, how: str
         path.chmod(info.st_mode)
 
 
+def test_a_template_the_user_controls_is_refused(tree: Path) -> None:
+    """install-system copies the templates into the bus's and polkit's configuration."""
+    resources = tree / "resources"
+    shutil.copytree(REPO / "resources", resources)
+    shutil.copytree(REPO / "desktop", tree / "desktop")
+    policy = resources / "system" / "io.github.hotspotguard.Helper1.conf"
+    install_system(tree / "root", helper_of(tree), dry_run=True, resources=resources / "system")
+    os.chown(policy, NOBODY, NOBODY)
+    try:
+        with pytest.raises(InstallError) as info:
+            install_system(
+                tree / "root", helper_of(tree), dry_run=True, resources=resources / "system"
+            )
+        assert str(policy) in str(info.value)
+    finally:
+        shutil.rmtree(resources)
+        shutil.rmtree(tree / "desktop")
+
+
 def test_a_permanent_fix_is_refused_from_a_user_owned_tree(tree: Path) -> None:
     """`fix --permanent` from a checkout writes files naming its helper, which root runs at
     the next Docker start: refused before anything is written, with the path."""

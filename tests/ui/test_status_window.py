@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtWidgets import QPushButton, QWidget
+from PySide6.QtWidgets import QLabel, QPushButton, QWidget
 
 from hotspotguard.ui.controller import Controller
 from hotspotguard.ui.status_window import StatusWindow
@@ -96,3 +96,102 @@ def test_chains_dialog_follows_the_controller(controller: Controller, qtbot: Any
     assert dialog.model.ruleset is controller.ruleset  # the fixed firewall, same flow
     assert dialog.choice is not None and dialog.choice.name == "outbound"
     assert "gets through" in dialog.summary.text()
+
+
+def test_trade_off_stays_known_when_the_card_is_rebuilt(controller: Controller, qtbot: Any) -> None:
+    """After an Undo or an unrelated firewall change the cards are rebuilt for the same cause:
+    the trade-off already looked up is shown again, not "looking…" for ever (finding 3)."""
+    window = StatusWindow(controller)
+    qtbot.addWidget(window)
+    window.show()
+    first = window.cards[HOTSPOT].tradeoffs["docker-user"]
+    qtbot.waitUntil(lambda: first.text().startswith("Trade-off: "))
+    assert controller.state is not None
+    window.show_state(controller.state)  # the same state again: new cards
+    rebuilt = window.cards[HOTSPOT].tradeoffs["docker-user"]
+    assert rebuilt is not first
+    qtbot.waitUntil(lambda: rebuilt.text() == first.text(), timeout=2000)
+
+
+def test_escape_and_close_end_the_window_and_tab_stays_on_what_is_seen(
+    controller: Controller, qtbot: Any
+) -> None:
+    from PySide6.QtCore import Qt
+
+    window = StatusWindow(controller)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    chain: list[QWidget] = []
+    widget = window.nextInFocusChain()
+    while widget is not window and len(chain) < 200:
+        if widget.focusPolicy() & Qt.FocusPolicy.TabFocus and widget.isEnabled():
+            chain.append(widget)
+        widget = widget.nextInFocusChain()
+    assert all(w.isVisible() for w in chain), [w for w in chain if not w.isVisible()]
+    names = [w.objectName() or type(w).__name__ for w in chain]
+    assert names.index("chains") < len(names) - 1
+    assert chain[names.index("chains") + 1] is window.close_button
+    qtbot.keyClick(window, Qt.Key.Key_Escape)
+    assert not window.isVisible()
+    window.show()
+    window.close_button.click()
+    assert not window.isVisible()
+
+
+def test_windows_fit_the_screens_available_area(controller: Controller, qtbot: Any) -> None:
+    """Offscreen the screen is 800×600: the chains dialog (1000×640 wanted) and the fix
+    dialog shrink to it, buttons included (finding 5)."""
+    from hotspotguard.ui.chains import ChainsDialog
+    from hotspotguard.ui.fix_dialog import FixDialog
+
+    for window in (
+        StatusWindow(controller),
+        ChainsDialog(controller),
+        FixDialog(controller, HOTSPOT),
+    ):
+        qtbot.addWidget(window)
+        area = window.screen().availableGeometry()
+        assert window.width() <= area.width() and window.height() <= area.height()
+        window.show()
+        assert area.contains(window.frameGeometry().topLeft())
+
+
+def test_without_the_helper_the_shared_connections_a_sentence_and_the_next_step(
+    qloop: Any, qtbot: Any
+) -> None:
+    """The helper is not installed: the status window still shows the hotspot NetworkManager
+    shares, says in one plain sentence what is missing, and gives the real command (the path
+    sudo needs) — no backticks, no D-Bus error (issue 11, finding 2)."""
+    from hotspotguard.system.helper_client import INSTALL_HINT, HelperUnavailable
+    from hotspotguard.ui.controller import FixedHotspots, HotspotInfo
+    from hotspotguard.ui.tray import StateText
+    from tests.ui.fakes import CONNECTION
+
+    backend = EngineBackend()
+    backend.fail["GetSnapshot"] = HelperUnavailable(
+        f"{INSTALL_HINT} (The name io.github.hotspotguard.Helper1 was not provided by any "
+        ".service files)"
+    )
+    hub = Controller(backend, FixedHotspots([HotspotInfo(HOTSPOT, CONNECTION)]), settle=0.01)
+    with qtbot.waitSignal(hub.stateChanged, timeout=10_000) as published:
+        hub.start()
+    state = published.args[0]
+    assert state["state"] == "error" and hub.helper_missing
+    window = StatusWindow(hub)
+    qtbot.addWidget(window)
+    window.show()
+    assert window.headline.text() == (
+        "Cannot check the hotspot: the part of Hotspot Guard that reads the firewall is not "
+        "installed"
+    )
+    assert window.shared[HOTSPOT].title() == "Hotspot (nmp-hs0)"
+    step = window.next_step.text()
+    assert window.next_step.isVisible() and "install-system" in step
+    command = step.split("<code>")[1].split("</code>")[0]
+    assert command.startswith("sudo /") and command.endswith("/hotspotguard-helper install-system")
+    seen = " ".join(w.text() for w in window.findChildren(QLabel) if w.isVisible())
+    assert "`" not in seen and "org.freedesktop" not in seen and ".service" not in seen
+    assert "`" not in StateText().tooltip(state)
+    hub.stop()
+    qtbot.waitUntil(lambda: not hub._tasks, timeout=5_000)

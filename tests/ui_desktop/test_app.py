@@ -146,3 +146,18 @@ def test_only_quit_ends_the_applet(qapp: Any) -> None:
 
     app = make_application(["hotspotguard-tray"])
     assert not app.isQuitLockEnabled() and not app.quitOnLastWindowClosed()
+
+
+def test_the_icon_comes_before_asyncio_openssl_and_the_engine() -> None:
+    """Importing the entry point loads none of them: asyncio must come after ``without_tls()``
+    (else OpenSSL costs ≈ 8 MB all session) and the engine after the icon is up."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, hotspotguard.ui.app; "
+        "print([m for m in ('asyncio', 'ssl', 'hotspotguard.ruleset', 'dbus_next') "
+        "if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

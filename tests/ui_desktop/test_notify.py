@@ -116,7 +116,8 @@ def test_a_blocked_hotspot_is_notified_once_per_transition(
     assert note["actions"] == {"fix": "Fix…", "details": "Details", "default": "Details"}
     assert note["hints"]["desktop-entry"] == "io.github.hotspotguard"
     assert note["hints"]["urgency"] == 1
-    assert note["app"] == "hotspotguard"
+    assert note["app"] == "Hotspot Guard"  # a server without our desktop entry shows it
+    assert note["timeout"] == 0  # stays until the hotspot is no longer blocked
 
     notifier.signals.stateChanged.emit(states["blocked"])  # still blocked: nothing new
     qtbot.wait(200)
@@ -195,3 +196,17 @@ def test_without_a_notification_server_nothing_breaks(
 def test_without_a_session_bus_nothing_breaks(qloop: Any, qtbot: Any) -> None:
     notifier = Notifier(Signals(), bus_address="unix:path=/nonexistent/bus")
     assert run_async(qtbot, qloop, asyncio.wait_for(notifier.notify("a", "b", kind="x"), 5)) == 0
+
+
+def test_quitting_withdraws_our_notifications(
+    private_bus: Any, qloop: Any, server: Server, states: dict[str, Any], qtbot: Any
+) -> None:
+    """A notification left behind would offer a Fix… nobody answers, and the next start would
+    add a second one (issue 11, finding 4)."""
+    signals = Signals()
+    notifier = Notifier(signals, bus_address=private_bus.address)
+    notifier.start()
+    with qtbot.waitSignal(notifier.sent) as sent:
+        signals.stateChanged.emit(states["blocked"])
+    run_async(qtbot, qloop, notifier.stop())
+    assert server.closed == [sent.args[0]]

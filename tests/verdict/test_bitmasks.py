@@ -85,3 +85,75 @@ def test_iptables_non_contiguous_address_mask() -> None:
     assert first.left.mask == 0xFF00FF00 and str(first.right) == "10.0.12.0"
     prefix = parse_rule_line("-A FORWARD -s 10.0.0.0/255.0.0.0 -j DROP", 4, frozenset())
     assert str(prefix.exprs[0].right) == "10.0.0.0/8"  # type: ignore[union-attr]
+
+
+EXTHDR_HBH = {"exthdr": {"name": "hbh"}}
+
+
+def test_ipv6_extension_headers_are_absent_from_plain_packets() -> None:
+    doc = document(
+        nft_doc(
+            *nm_shared(),
+            table("t", "inet"),
+            chain("t", "f", "forward", family="inet", prio=-10),
+            rule("t", "f", match(EXTHDR_HBH, True), DROP, family="inet"),
+            rule(
+                "t",
+                "f",
+                match({"exthdr": {"name": "frag", "field": "more-fragments"}}, 1),
+                DROP,
+                family="inet",
+            ),
+        ),
+        ipv6=("2001:db8:42::1/64",),
+    )
+    snapshot = load_snapshot(doc)
+    (hotspot,) = evaluate(snapshot, parse_ruleset(snapshot)).hotspots
+    assert hotspot.flows["outbound6"].verdict == "accept"
+    assert hotspot.flows["outbound"].verdict == "unknown"  # IPv4: exthdr reads no header
+
+
+def test_meta_length_of_the_flows_syn() -> None:
+    length = meta("length")
+    assert forward_verdicts(match(length, 1000, ">"), DROP)["outbound"] == "accept"
+    assert forward_verdicts(match(length, 200, "<"), DROP)["outbound"] == "drop"
+    assert forward_verdicts(match(length, 60), DROP)["outbound"] == "unknown"
+
+
+def test_statements_that_change_nothing_read_keep_the_rule_going() -> None:
+    dscp = {"mangle": {"key": payload("ip", "dscp"), "value": "cs1"}}
+    event = {"mangle": {"key": {"ct": {"key": "event"}}, "value": "new"}}
+    priority = {"mangle": {"key": meta("priority"), "value": "1:2"}}
+    for statement in (dscp, event, priority):
+        assert forward_verdicts(statement, DROP)["outbound"] == "drop"
+
+
+def test_a_header_statement_carries_nfts_hidden_dependency() -> None:
+    """`ip6 dscp set cs1 drop` in an inet table drops IPv6 packets only."""
+    dscp6 = {"mangle": {"key": payload("ip6", "dscp"), "value": "cs1"}}
+    doc = document(
+        nft_doc(
+            *nm_shared(),
+            table("t", "inet"),
+            chain("t", "f", "forward", family="inet", prio=-10),
+            rule("t", "f", dscp6, DROP, family="inet"),
+        ),
+        ipv6=("2001:db8:42::1/64",),
+    )
+    snapshot = load_snapshot(doc)
+    (hotspot,) = evaluate(snapshot, parse_ruleset(snapshot)).hotspots
+    assert hotspot.flows["outbound6"].verdict == "drop"
+    assert hotspot.flows["outbound"].verdict == "accept"
+
+
+def test_stateful_matches_are_typed_and_uncertain() -> None:
+    from hotspotguard.ruleset.model import Stateful
+
+    parsed = parse_rule_line(
+        "-A FORWARD -m hashlimit --hashlimit-above 10/sec --hashlimit-name h -j DROP",
+        4,
+        frozenset(),
+    )
+    (stateful, _) = parsed.exprs
+    assert isinstance(stateful, Stateful) and stateful.kind == "hashlimit"
+    assert "--hashlimit-above 10/sec" in stateful.description

@@ -129,6 +129,10 @@ def plan_install(
     source = resources or resources_dir()
     steps = []
     for name, directory in TARGETS.items():
+        try:  # its text becomes the bus's and polkit's configuration
+            trust.check_path(source / name, "install-system copies it into the system")
+        except trust.Untrusted as error:
+            raise InstallError(str(error)) from None
         text = (source / name).read_text(encoding="utf-8")
         if name == SERVICE:
             if PLACEHOLDER not in text:

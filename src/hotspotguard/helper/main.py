@@ -24,7 +24,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="hotspotguard-helper", description=__doc__.splitlines()[0])
+    description = __doc__.splitlines()[0].replace("``", "")  # no reST markup at the user
+    parser = _Parser(prog="hotspotguard-helper", description=description)
     parser.add_argument("--version", action="version", version=f"hotspotguard {__version__}")
     commands = parser.add_subparsers(dest="command")
     reapply = commands.add_parser("reapply", help="re-apply the saved permanent fixes")

@@ -86,8 +86,8 @@ LIMITS_EXCEEDED: Final = DBUS_ERROR + "LimitsExceeded"
 MAX_MESSAGE_BYTES: Final = 64 * 1024
 MAX_HEADER_BYTES: Final = 4096
 SKIP_CHUNK: Final = 64 * 1024
-# per caller (a uid, whatever its connections): one call served at a time (polkit is asked
-# within it), at most MAX_QUEUED more waiting; beyond that a call is refused at once
+# per caller (a uid, whatever its connections) and lane: one call served at a time (polkit is
+# asked within it), at most MAX_QUEUED more waiting; beyond that a call is refused at once
 MAX_QUEUED: Final = 8
 UID_CACHE: Final = 512  # bus names whose uid is remembered
 INTERACTIVE_REQUIRED: Final = DBUS_ERROR + "InteractiveAuthorizationRequired"
@@ -282,6 +282,7 @@ class Method:
     action: str
     arg_names: tuple[str, ...]
     handler: Callable[[Call], Awaitable[Any]]
+    lane: str = "work"  # per caller, one call at a time per lane ("list": cheap reads)
 
     def details(self, args: tuple[Any, ...]) -> dict[str, str]:
         return {
@@ -357,7 +358,7 @@ class HelperService:
         self._subscribers: set[str] = set()
         self._idle: asyncio.TimerHandle | None = None
         self._last_work = self._loop.time()  # only authorised calls count as work
-        self._callers: dict[int, _Caller] = {}
+        self._callers: dict[tuple[int, str], _Caller] = {}
         self._uids: OrderedDict[str, asyncio.Future[int]] = OrderedDict()
         self._done: asyncio.Future[None] = self._loop.create_future()
         self._stopping = False
@@ -380,11 +381,11 @@ class HelperService:
             ),
             (D, "UndoFix", "s"): Method(_fix_id_or_latest, ACTION_FIX, ("fix_id",), self._undo_fix),
             (D, "UndoAllFixes", ""): Method(_no_args, ACTION_FIX, (), self._undo_all_fixes),
-            (D, "ListFixes", ""): Method(_no_args, ACTION_READ, (), self._list_fixes),
+            (D, "ListFixes", ""): Method(_no_args, ACTION_READ, (), self._list_fixes, "list"),
             (D, "SetPermanent", "sb"): Method(
                 _fix_id_bool, ACTION_PERSIST, ("fix_id", "permanent"), self._set_permanent
             ),
-            (D, "Subscribe", ""): Method(_no_args, ACTION_READ, (), self._subscribe),
+            (D, "Subscribe", ""): Method(_no_args, ACTION_READ, (), self._subscribe, "list"),
         }
         self._members = {(iface, member) for iface, member, _ in self._table}
 
@@ -554,9 +555,12 @@ class HelperService:
 
     async def _admitted(self, call: Call, method: Method) -> Any:
         """The call served in its caller's turn: one at a time per uid (whatever the number of
-        its connections), at most MAX_QUEUED waiting, before polkit is even asked."""
+        its connections) and lane, at most MAX_QUEUED waiting, before polkit is even asked.  A
+        fix waiting for a password holds the "work" lane; the same user's ListFixes and
+        Subscribe go on in the "list" lane."""
         uid = await self._caller_uid(call)
-        caller = self._callers.setdefault(uid, _Caller())
+        key = (uid, method.lane)
+        caller = self._callers.setdefault(key, _Caller())
         if caller.calls > MAX_QUEUED:
             raise Refused(
                 LIMITS_EXCEEDED, "too many calls at once from this user: wait for the answers"
@@ -573,7 +577,7 @@ class HelperService:
         finally:
             caller.calls -= 1
             if caller.calls == 0:
-                self._callers.pop(uid, None)
+                self._callers.pop(key, None)
 
     @staticmethod
     def _introspect(path: str) -> str:

@@ -32,12 +32,21 @@ from hotspotguard.ruleset.model import (
     Rule,
     SetMark,
     Source,
+    Stateful,
     Table,
+    TcpOption,
     Uncertain,
     Value,
     Verdict,
 )
-from hotspotguard.ruleset.values import PROTOCOLS, TCP_FLAGS, build_elements, parse_address, to_int
+from hotspotguard.ruleset.values import (
+    PROTOCOLS,
+    TCP_FLAGS,
+    bits_value,
+    build_elements,
+    parse_address,
+    to_int,
+)
 
 # Built-in chains: table -> chain -> (hook, priority); nat chains are of type nat.
 BUILTIN_CHAINS: dict[str, dict[str, tuple[str, int]]] = {
@@ -97,6 +106,57 @@ ADDRTYPES = {
 }
 EXTENSION_HEADER_MATCHES = frozenset({"rt", "frag", "hbh", "dst"})
 CT_STATES = {"NEW", "ESTABLISHED", "RELATED", "INVALID", "UNTRACKED"}
+CT_TUPLE_OPTIONS: dict[str, tuple[str, str]] = {
+    "--ctorigsrc": ("saddr", "original"),
+    "--ctorigdst": ("daddr", "original"),
+    "--ctreplsrc": ("saddr", "reply"),
+    "--ctrepldst": ("daddr", "reply"),
+    "--ctorigsrcport": ("proto-src", "original"),
+    "--ctorigdstport": ("proto-dst", "original"),
+    "--ctreplsrcport": ("proto-src", "reply"),
+    "--ctrepldstport": ("proto-dst", "reply"),
+}
+TTL_OPS: dict[str, Op] = {
+    "--ttl-eq": "==",
+    "--ttl-lt": "<",
+    "--ttl-gt": ">",
+    "--hl-eq": "==",
+    "--hl-lt": "<",
+    "--hl-gt": ">",
+}
+# Matches whose outcome depends on state or content no snapshot holds (rates, quotas, counts,
+# random numbers, payload strings, time, the CPU, sockets, IPsec policy): typed as Stateful.
+STATEFUL_MODULES = frozenset(
+    {
+        "limit",
+        "hashlimit",
+        "connlimit",
+        "connbytes",
+        "recent",
+        "quota",
+        "statistic",
+        "string",
+        "time",
+        "cpu",
+        "u32",
+        "nfacct",
+        "policy",
+        "helper",
+        "socket",
+        "devgroup",
+        "owner",
+        "set",
+        "rateest",
+        "cgroup",
+        "cluster",
+        "bpf",
+        "realm",
+        "ipvs",
+        "ecn",
+        "tos",
+        "tcpmss",
+    }
+)
 
 
 class SaveSyntaxError(ValueError):
@@ -309,7 +369,7 @@ class _RuleParser:
                 self.add(Masked(Payload("tcp", "flags"), 0x17), negated, TCP_FLAGS["syn"])
                 return i + 1
             if opt == "--tcp-option":
-                self.exprs.append(Uncertain("tcp option"))
+                self.add(TcpOption(arg), negated, True)
                 return i + 2
         multiport_options = {"--dports", "--destination-ports", "--sports", "--source-ports"}
         if module == "multiport" and opt in multiport_options:
@@ -326,8 +386,25 @@ class _RuleParser:
                 states = {s.upper() for s in arg.split(",")}
                 if states <= CT_STATES:
                     self.add(Ct("state"), negated, Flags(frozenset(s.lower() for s in states)))
-                else:  # SNAT/DNAT pseudo states read the NAT status
+                elif states <= {"SNAT", "DNAT"} and not negated:
+                    # pseudo states: the NAT status bits (negated, an untracked or invalid
+                    # packet would match, which a ct status read cannot say)
+                    bits = bits_value("ct_status", [s.lower() for s in states])
+                    self.add(Ct("status"), negated, bits)
+                else:  # states or NAT status bits: not one match
                     self.exprs.append(Uncertain(f"conntrack state {arg}"))
+                return i + 2
+            if opt == "--ctstatus":
+                bits = bits_value("ct_status", [s.lower() for s in arg.split(",")])
+                if bits is None:
+                    self.exprs.append(Uncertain(f"conntrack status {arg}"))
+                else:
+                    self.add(Ct("status"), negated, bits)
+                return i + 2
+            if opt in CT_TUPLE_OPTIONS:
+                key, direction = CT_TUPLE_OPTIONS[opt]
+                value = _address(arg, self.version) if "addr" in key else _port_value(arg)
+                self.add(Ct(key, direction), negated, value)
                 return i + 2
             if opt == "--ctdir":
                 self.add(Ct("direction"), negated, arg.lower())
@@ -335,7 +412,10 @@ class _RuleParser:
             if opt in {"--ctproto"}:
                 self.add(Meta("l4proto"), negated, PROTOCOLS.get(arg.lower(), to_int(arg)))
                 return i + 2
-            self.exprs.append(Uncertain(f"conntrack {opt}"))
+            if opt == "--ctexpire":
+                self.exprs.append(Stateful(f"-m conntrack --ctexpire {arg}", "ctexpire"))
+            else:
+                self.exprs.append(Uncertain(f"conntrack {opt}"))
             return i + 2
         if module == "addrtype":
             if opt in {"--src-type", "--dst-type"}:
@@ -368,6 +448,18 @@ class _RuleParser:
             else:
                 self.add(Masked(Meta("mark"), mask_number), negated, number)
             return i + 2
+        if module == "hl" and opt in {"--hl-eq", "--hl-lt", "--hl-gt"}:
+            # ip6t_hl: `! --hl-eq` is "!="; lt/gt take no negation
+            number = to_int(arg)
+            if number is None:
+                self.exprs.append(Uncertain(f"hl {opt} {arg}"))
+            elif opt == "--hl-eq":
+                self.add(Payload("ip6", "hoplimit"), negated, number)
+            else:
+                self.exprs.append(
+                    Match(Payload("ip6", "hoplimit"), "<" if opt == "--hl-lt" else ">", number)
+                )
+            return i + 2
         if module == "iprange" and opt in {"--src-range", "--dst-range"}:
             low, _, high = arg.partition("-")
             try:
@@ -378,6 +470,41 @@ class _RuleParser:
             except ValueError:
                 self.exprs.append(Uncertain(f"iprange {arg}"))
             return i + 2
+        if module == "connmark" and opt == "--mark":
+            mark_text, _, mask_text = arg.partition("/")
+            number, mask_number = to_int(mark_text), to_int(mask_text) if mask_text else None
+            if number is not None:
+                ct_mark = Ct("mark") if mask_number is None else Masked(Ct("mark"), mask_number)
+                self.add(ct_mark, negated, number)
+                return i + 2
+        if module == "pkttype" and opt == "--pkt-type":
+            self.add(Meta("pkttype"), negated, arg.lower())
+            return i + 2
+        if module == "length" and opt == "--length":
+            self.add(Meta("length"), negated, _port_value(arg))
+            return i + 2
+        if module in {"ttl", "hl"} and opt in TTL_OPS:
+            field = ("ip", "ttl") if module == "ttl" else ("ip6", "hoplimit")
+            number = to_int(arg)
+            if number is not None:
+                self.exprs.append(Match(Payload(*field), TTL_OPS[opt], number))
+                return i + 2
+        if module == "dscp" and opt in {"--dscp", "--dscp-class"}:
+            dscp: object = to_int(arg) if opt == "--dscp" else arg.lower()
+            self.add(Payload("ip" if self.version == 4 else "ip6", "dscp"), negated, dscp)
+            return i + 2
+        if module in STATEFUL_MODULES:
+            # typed and readable, always undecidable: one expression for the module's options
+            end = i + 1
+            while end < len(tokens) and not tokens[end].startswith("-") and tokens[end] != "!":
+                end += 1
+            text = " ".join(tokens[i:end])
+            last = self.exprs[-1] if self.exprs else None
+            if isinstance(last, Stateful) and last.kind == module:
+                self.exprs[-1] = Stateful(f"{last.description} {text}", module)
+            else:
+                self.exprs.append(Stateful(f"-m {module} {text}", module))
+            return end
         # Unknown module or option: it may or may not match. Skip its arguments.
         self.exprs.append(Uncertain(f"-m {module} {opt}" if module else opt))
         i += 1

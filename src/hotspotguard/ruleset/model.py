@@ -83,13 +83,41 @@ class Concat:
 
 
 @dataclass(frozen=True, slots=True)
+class ExtHeader:
+    """An IPv6 extension header (`exthdr hbh exists`, `frag more-fragments`, `rt type`): `field`
+    None tests its presence. A hotspot client's plain packets carry none."""
+
+    name: str
+    field: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TcpOption:
+    """`tcp option NAME [FIELD]` (`exists` when `field` is None)."""
+
+    name: str
+    field: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Computed:
+    """A value computed from what no snapshot holds: numgen, jhash, symhash, socket, osf,
+    ipsec, rt. Typed and readable; never decidable."""
+
+    kind: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Opaque:
     """An expression the engine cannot read (raw payload, numgen, an unknown kind, ...)."""
 
     description: str
 
 
-Key: TypeAlias = Meta | Payload | Ct | Fib | Masked | Concat | Opaque
+Key: TypeAlias = (
+    Meta | Payload | Ct | Fib | Masked | Concat | ExtHeader | TcpOption | Computed | Opaque
+)
 
 
 # --- right-hand sides -------------------------------------------------------------------------
@@ -212,6 +240,15 @@ class Uncertain:
     """A statement that may or may not let the rule go on (limit, quota, an unknown match)."""
 
     description: str
+
+
+@dataclass(frozen=True, slots=True)
+class Stateful(Uncertain):
+    """A match or statement whose outcome depends on state no snapshot holds (a rate limit, a
+    quota, connection counts, a random number): typed and readable, and always uncertain.
+    `kind` names it (limit, quota, hashlimit, connlimit, connbytes, recent, statistic, ...)."""
+
+    kind: str = ""
 
 
 Expr: TypeAlias = Match | Verdict | VerdictMap | Nat | SetMark | Notrack | Effect | Uncertain

@@ -15,10 +15,12 @@ from hotspotguard.ruleset.model import (
     AnonSet,
     Chain,
     ChainType,
+    Computed,
     Concat,
     Ct,
     Effect,
     Expr,
+    ExtHeader,
     Family,
     Fib,
     Flags,
@@ -35,7 +37,9 @@ from hotspotguard.ruleset.model import (
     Rule,
     SetMark,
     SetRef,
+    Stateful,
     Table,
+    TcpOption,
     Uncertain,
     Value,
     Verdict,
@@ -102,7 +106,33 @@ def parse_key(raw: object) -> Key:
         return Opaque("masked expression")
     if kind == "concat" and isinstance(body, list):
         return Concat(tuple(parse_key(item) for item in body))
+    if kind == "exthdr" and isinstance(body, dict) and isinstance(body.get("name"), str):
+        field = body.get("field")
+        return ExtHeader(body["name"], field if isinstance(field, str) else None)
+    if kind == "tcp option" and isinstance(body, dict) and isinstance(body.get("name"), str):
+        field = body.get("field")
+        return TcpOption(body["name"], field if isinstance(field, str) else None)
+    if kind in COMPUTED:
+        return Computed(kind, _detail(body))
     return Opaque(f"{kind} expression")
+
+
+# Expressions whose value depends on what no snapshot holds (hashes, random numbers, sockets,
+# the sender's OS, IPsec state, routes' classes).
+COMPUTED: frozenset[str] = frozenset(
+    {"numgen", "jhash", "symhash", "socket", "osf", "ipsec", "rt", "sctp chunk", "dccp option"}
+)
+
+
+def _detail(body: object) -> str:
+    """A short readable account of an expression's JSON body, for the trace."""
+    if isinstance(body, dict):
+        parts = []
+        for key, value in body.items():
+            if isinstance(value, str | int | float):
+                parts.append(f"{key} {value}")
+        return " ".join(parts)
+    return str(body) if isinstance(body, str | int) else ""
 
 
 def _mask(inner: Key, raw: object) -> int | None:
@@ -273,17 +303,17 @@ def parse_statement(raw: object) -> Expr:
     if kind == "mangle" and isinstance(body, dict):
         key = parse_key(body.get("key"))
         if key in (Meta("mark"), Ct("mark")):
-            value = to_int(body.get("value"))
-            if value is not None:
-                return SetMark(value, 0, connection=isinstance(key, Ct))
+            mark = _mark_update(key, body.get("value"))
+            if mark is not None:
+                return mark
             return Uncertain(f"{render_key(key)} set (computed)")
-        if isinstance(key, Meta | Ct) and key.key in {"priority", "nftrace", "mark"}:
-            return Effect(f"{kind} {key.key}")
-        return Uncertain("packet mangling")
+        if _changes_nothing_read(key):
+            return Effect(f"{render_key(key)} set")
+        return Uncertain(f"{render_key(key)} set")
     if kind in EFFECTS:
         return Effect(kind)
     if kind in MAYBE_STOP:
-        return Uncertain(kind)
+        return Stateful(f"{kind} {_detail(body)}".strip(), kind)
     if kind == "xt":
         name = body.get("name", "?") if isinstance(body, dict) else "?"
         xt_type = body.get("type", "match") if isinstance(body, dict) else "match"
@@ -291,6 +321,40 @@ def parse_statement(raw: object) -> Expr:
     if kind == "set":  # `set add ... @s`: an effect on a set, not on the verdict
         return Effect("set update")
     return Uncertain(f"{kind} statement")
+
+
+# Fields the verdict never reads: setting them changes nothing the engine decides on (a later
+# match on them reads an unknown value anyway).
+_UNREAD_META = frozenset({"priority", "nftrace", "secmark"})
+_UNREAD_CT = frozenset({"event", "label", "helper", "expectation", "timeout", "secmark"})
+_UNREAD_FIELDS = frozenset({"dscp", "ecn", "ttl", "hoplimit", "flowlabel", "checksum", "id"})
+
+
+def _changes_nothing_read(key: Key) -> bool:
+    if isinstance(key, Meta):
+        return key.key in _UNREAD_META
+    if isinstance(key, Ct):
+        return key.key in _UNREAD_CT
+    if isinstance(key, Payload):
+        return key.field in _UNREAD_FIELDS
+    return isinstance(key, TcpOption)  # `tcp option maxseg size set` (TCPMSS)
+
+
+def _mark_update(key: Key, raw: object) -> SetMark | None:
+    """`mark set N`, `mark set mark | N`, `mark set mark & N` as a SetMark, else None."""
+    connection = isinstance(key, Ct)
+    value = to_int(raw)
+    if value is not None:
+        return SetMark(value, 0, connection=connection)
+    if isinstance(raw, dict) and len(raw) == 1:
+        ((op, operands),) = raw.items()
+        if op in {"|", "&"} and isinstance(operands, list) and len(operands) == 2:
+            same, number = parse_key(operands[0]), to_int(operands[1])
+            if same == key and number is not None:
+                if op == "|":
+                    return SetMark(number, 0xFFFFFFFF, connection=connection)
+                return SetMark(0, number, connection=connection)
+    return None
 
 
 def _int(value: object, default: int = 0) -> int:
@@ -346,6 +410,16 @@ _REJECT_IMPLIES: dict[str, Match] = {
 }
 
 
+# `ip dscp set cs1` in an inet table carries the dependency nft adds and its listing hides:
+# the rule goes on only for packets that have that header.
+_MANGLE_IMPLIES: dict[str, Match] = {
+    "ip": Match(Meta("nfproto"), "==", "ipv4"),
+    "ip6": Match(Meta("nfproto"), "==", "ipv6"),
+    "tcp": Match(Meta("l4proto"), "==", 6),
+    "udp": Match(Meta("l4proto"), "==", 17),
+}
+
+
 def parse_rule_exprs(raw: list[object]) -> tuple[Expr, ...]:
     exprs: list[Expr] = []
     for item in raw:
@@ -353,6 +427,12 @@ def parse_rule_exprs(raw: list[object]) -> tuple[Expr, ...]:
             implied = _REJECT_IMPLIES.get(str(item["reject"].get("type")))
             if implied is not None:
                 exprs.append(implied)
+        if isinstance(item, dict) and isinstance(item.get("mangle"), dict):
+            key = parse_key(item["mangle"].get("key"))
+            if isinstance(key, Payload) and key.protocol in _MANGLE_IMPLIES:
+                exprs.append(_MANGLE_IMPLIES[key.protocol])
+            elif isinstance(key, TcpOption):
+                exprs.append(_MANGLE_IMPLIES["tcp"])
         exprs.append(parse_statement(item))
     return tuple(exprs)
 

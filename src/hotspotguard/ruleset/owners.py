@@ -3,29 +3,46 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
-from hotspotguard.ruleset.model import Chain, Match, Meta, Table, Verdict, VerdictMap
+from hotspotguard.ruleset.model import Chain, Match, Meta, Rule, Table, Verdict, VerdictMap
 
-# (owner, pattern) pairs tried in order against "table", "chain" and "comment" names.
+UNKNOWN = "unknown"
+"""The owner of a rule no known program wrote (never the table's name: a table called
+`filter` or `t` is not a program)."""
+
+# (owner, pattern) pairs tried in order against "table", "chain" and "comment" names, from the
+# layouts these programs really write.
 _CHAIN_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("hotspotguard", re.compile(r"^hotspotguard", re.I)),
-    ("docker", re.compile(r"^DOCKER")),
+    ("docker", re.compile(r"^DOCKER")),  # DOCKER, DOCKER-USER, DOCKER-FORWARD (28), ...
     ("ufw", re.compile(r"^ufw6?-")),
-    ("libvirt", re.compile(r"^LIBVIRT_")),
-    ("podman", re.compile(r"^NETAVARK|^NETAVARK_|^netavark", re.I)),
-    ("kubernetes", re.compile(r"^(KUBE-|FLANNEL-|CNI-|cali-|CILIUM_)")),
-    ("tailscale", re.compile(r"^ts-")),
+    ("libvirt", re.compile(r"^LIBVIRT_")),  # LIBVIRT_INP/OUT/FWO/FWI/FWX/PRT
+    ("podman", re.compile(r"^NETAVARK[-_]", re.I)),  # NETAVARK_FORWARD, NETAVARK-<hash>
+    ("kube-router", re.compile(r"^KUBE-(ROUTER|NWPLCY|POD-FW|SRC)-")),  # k3s's network policy
+    ("flannel", re.compile(r"^FLANNEL-")),
+    ("calico", re.compile(r"^cali-")),
+    ("cilium", re.compile(r"^(CILIUM_|OLD_CILIUM_)")),
+    ("kubernetes", re.compile(r"^(KUBE-|CNI-)")),  # kube-proxy, CNI portmap/bridge
+    ("tailscale", re.compile(r"^ts-")),  # ts-input, ts-forward, ts-postrouting
+    ("lxd", re.compile(r"^(fwd|in|out|pstrt|prert)\.lxdbr")),
+    ("incus", re.compile(r"^(fwd|in|out|pstrt|prert)\.incusbr")),
     ("networkmanager", re.compile(r"^nm-sh-")),
 )
 _TABLE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("hotspotguard", re.compile(r"^hotspotguard")),
-    ("docker", re.compile(r"^docker")),
+    ("docker", re.compile(r"^docker")),  # Docker 29's nftables backend: docker-bridges
     ("firewalld", re.compile(r"^firewalld")),
-    ("libvirt", re.compile(r"^libvirt")),
-    ("podman", re.compile(r"^netavark")),
-    ("kubernetes", re.compile(r"^(kube-proxy|kubernetes|cilium|calico)")),
+    ("libvirt", re.compile(r"^libvirt")),  # libvirt_network (nftables backend)
+    ("podman", re.compile(r"^netavark$")),
+    ("calico", re.compile(r"^calico")),
+    ("cilium", re.compile(r"^cilium")),
+    ("kubernetes", re.compile(r"^(kube-proxy|kubernetes)$")),
     ("networkmanager", re.compile(r"^nm-shared-")),
     ("tailscale", re.compile(r"^ts-")),
+    ("lxd", re.compile(r"^lxd$")),
+    ("incus", re.compile(r"^incus$")),
+    ("waydroid", re.compile(r"^waydroid")),
     ("ufw", re.compile(r"^ufw")),
 )
 _COMMENT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -34,7 +51,28 @@ _COMMENT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("docker", re.compile(r"docker", re.I)),
     ("ufw", re.compile(r"^'?(ufw|dapp_)", re.I)),
     ("libvirt", re.compile(r"libvirt", re.I)),
-    ("kubernetes", re.compile(r"kube|cni|flannel|calico|cilium", re.I)),
+    ("lxd", re.compile(r"generated for LXD", re.I)),
+    ("incus", re.compile(r"generated for Incus", re.I)),
+    ("podman", re.compile(r"netavark|podman", re.I)),
+    ("kube-router", re.compile(r"kube-router", re.I)),
+    ("calico", re.compile(r"^cali:", re.I)),
+    ("cilium", re.compile(r"cilium", re.I)),
+    ("flannel", re.compile(r"flannel", re.I)),
+    ("kubernetes", re.compile(r"kube|cni", re.I)),
+    ("tailscale", re.compile(r"tailscale", re.I)),
+)
+# Interfaces only one program creates: a rule in a shared chain (iptables INPUT, an `lxc`
+# table) that names one was written by that program.
+_IFACE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("waydroid", re.compile(r"^waydroid\d")),
+    ("lxd", re.compile(r"^lxdbr\d")),
+    ("incus", re.compile(r"^incusbr\d")),
+    ("libvirt", re.compile(r"^virbr\d")),
+    ("docker", re.compile(r"^docker\d")),
+    ("podman", re.compile(r"^podman\d")),
+    ("tailscale", re.compile(r"^tailscale\d")),
+    ("flannel", re.compile(r"^(flannel\.|cni0$)")),
+    ("kube-router", re.compile(r"^kube-bridge$")),
 )
 
 OWNER_NAMES: dict[str, str] = {
@@ -44,7 +82,14 @@ OWNER_NAMES: dict[str, str] = {
     "libvirt": "libvirt",
     "podman": "Podman",
     "kubernetes": "Kubernetes",
+    "kube-router": "kube-router (k3s)",
+    "flannel": "Flannel",
+    "calico": "Calico",
+    "cilium": "Cilium",
     "tailscale": "Tailscale",
+    "lxd": "LXD",
+    "incus": "Incus",
+    "waydroid": "Waydroid",
     "networkmanager": "NetworkManager",
     "hotspotguard": "hotspotguard",
     "sysctl": "the kernel's forwarding setting",
@@ -86,15 +131,35 @@ def chain_owner(table: Table, chain: Chain) -> str:
                 votes[target_owner] = votes.get(target_owner, 0) + 1
         if votes:
             return max(votes, key=lambda k: votes[k])
-    return table.name
+    return _interface_owner(rule for rule in chain.rules) or UNKNOWN
 
 
-def rule_owner(table: Table, chain: Chain, comment: str | None) -> str:
-    """Owner of one rule: its comment first, then its chain."""
-    return _first(_COMMENT_PATTERNS, comment) or chain_owner(table, chain)
+def _interface_owner(rules: Iterable[Rule]) -> str | None:
+    """The program whose own interfaces every interface match of `rules` names, if one."""
+    owners: set[str | None] = set()
+    for rule in rules:
+        for expr in rule.exprs:
+            if (
+                isinstance(expr, Match)
+                and isinstance(expr.left, Meta)
+                and expr.left.key in {"iifname", "oifname", "iif", "oif"}
+            ):
+                name = expr.right if isinstance(expr.right, str) else None
+                owners.add(_first(_IFACE_PATTERNS, name))
+    return owners.pop() if len(owners) == 1 else None
+
+
+def rule_owner(table: Table, chain: Chain, comment: str | None, rule: Rule | None = None) -> str:
+    """Owner of one rule: its comment first, then its chain, then its interfaces."""
+    owner = _first(_COMMENT_PATTERNS, comment) or chain_owner(table, chain)
+    if owner == UNKNOWN and rule is not None:
+        return _interface_owner((rule,)) or UNKNOWN
+    return owner
 
 
 def display_owner(owner: str) -> str:
+    if owner == UNKNOWN:
+        return "no known program"
     return OWNER_NAMES.get(owner, owner)
 
 

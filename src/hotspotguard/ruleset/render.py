@@ -7,10 +7,12 @@ import ipaddress
 from hotspotguard.ruleset.model import (
     NETWORK_TYPES,
     AnonSet,
+    Computed,
     Concat,
     Ct,
     Effect,
     Expr,
+    ExtHeader,
     Fib,
     Flags,
     Key,
@@ -26,6 +28,7 @@ from hotspotguard.ruleset.model import (
     SetElements,
     SetMark,
     SetRef,
+    TcpOption,
     Uncertain,
     Verdict,
     VerdictMap,
@@ -52,10 +55,18 @@ def render_key(key: Key) -> str:
         return f"{render_key(inner)} & {key.mask:#x}"
     if isinstance(key, Concat):
         return " . ".join(render_key(k) for k in key.keys)
+    if isinstance(key, ExtHeader):
+        return f"{key.name} {key.field}" if key.field else f"exthdr {key.name}"
+    if isinstance(key, TcpOption):
+        return f"tcp option {key.name}" + (f" {key.field}" if key.field else "")
+    if isinstance(key, Computed):
+        return f"{key.kind} {key.detail}".strip()
     return f"<{key.description}>"
 
 
 def render_value(value: object, key: Key | None = None) -> str:
+    if isinstance(value, bool):  # `exthdr hbh exists`, `tcp option sack-perm missing`
+        return "exists" if value else "missing"
     if isinstance(value, str):
         if key is not None and isinstance(key, Meta) and key.key in {"iifname", "oifname"}:
             return f'"{value}"'

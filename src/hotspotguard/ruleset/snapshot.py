@@ -26,11 +26,17 @@ class SnapshotError(ValueError):
     """A snapshot that cannot be used; the message is one line for a person."""
 
 
+IPV6_SERVICE_NAMES = frozenset({"ra", "dhcp6", "dns6"})
+
+
 @dataclass(frozen=True)
 class Hotspot:
     iface: str
     ipv4: tuple[ipaddress.IPv4Interface, ...] = ()
     ipv6: tuple[ipaddress.IPv6Interface, ...] = ()
+    # what the hotspot serves over IPv6 ("ra", "dhcp6", "dns6"); None: the snapshot does not
+    # say (older snapshots), and the verdict assumes NetworkManager's own sharing
+    ipv6_services: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,18 @@ def _interfaces(raw: object, version: int, where: str) -> tuple[Any, ...]:
             raise SnapshotError(f"{where}: {item!r} is not an IPv{version} address")
         result.append(iface)
     return tuple(result)
+
+
+def _services(raw: object, where: str) -> frozenset[str] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not all(isinstance(s, str) for s in raw):
+        raise SnapshotError(f"{where} must be a list of service names")
+    unknown = sorted(set(raw) - IPV6_SERVICE_NAMES)
+    if unknown:
+        known = ", ".join(sorted(IPV6_SERVICE_NAMES))
+        raise SnapshotError(f"{where}: unknown service {unknown[0]!r} (known: {known})")
+    return frozenset(raw)
 
 
 def _ingress_devices(raw: object) -> dict[tuple[str, str, str], tuple[str, ...]]:
@@ -126,6 +144,7 @@ def load_snapshot(doc: object) -> Snapshot:
                 iface=item["iface"],
                 ipv4=_interfaces(item.get("ipv4"), 4, where + ".ipv4"),
                 ipv6=_interfaces(item.get("ipv6"), 6, where + ".ipv6"),
+                ipv6_services=_services(item.get("ipv6_services"), where + ".ipv6_services"),
             )
         )
     uplinks = doc["uplinks"]

@@ -106,7 +106,7 @@ def bits_value(kind: str, raw: object) -> int | None:
     return None
 
 
-_ADDR_FIELDS = {"saddr", "daddr"}
+_ADDR_FIELDS = {"saddr", "daddr", "saddr ip", "daddr ip"}  # the last two: arp's
 _PROTO_FIELDS = {("ip", "protocol"), ("ip6", "nexthdr")}
 _STR_META = {"nfproto", "pkttype", "protocol"}
 _NAME_META = {"iifname", "oifname", "iif", "oif", "ibrname", "obrname", "iifkind", "oifkind"}

@@ -6,6 +6,7 @@ beside it as child processes, so the slowest of them sets the pace, not their su
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -224,6 +225,23 @@ def shared_interfaces(nft: dict[str, Any], saves: dict[str, str]) -> list[str]:
     return list(dict.fromkeys(i for i in found if IFNAME.match(i)))
 
 
+def _hotspot(
+    iface: str, v4: list[str], v6: list[str], services: list[str] | None = None
+) -> dict[str, Any]:
+    """A snapshot's hotspot entry; the IPv6 services served on it are read here unless
+    given (see system.served)."""
+    entry: dict[str, Any] = {"iface": iface, "ipv4": v4, "ipv6": v6}
+    if services is None:
+        addresses = [ipaddress.ip_interface(a) for a in v4 + v6]
+        services = []
+        if any(not a.ip.is_link_local for a in addresses if a.version == 6):
+            from hotspotguard.system import served  # only a hotspot with IPv6 needs the look
+
+            services = served.ipv6_services(iface, addresses)
+    entry["ipv6_services"] = services
+    return entry
+
+
 def save_texts(tools: dict[str, str] | None = None) -> dict[str, str]:
     """The save tools' texts by snapshot key (`tools`: key → argv0 and arguments, all four
     whole-ruleset saves by default), run side by side; a tool missing or failing gives none."""
@@ -263,10 +281,8 @@ def capture_firewall() -> dict[str, Any]:
 
 def capture_machine(hotspots_addrs: dict[str, tuple[list[str], list[str]]]) -> dict[str, Any]:
     """The rest of a snapshot document (all but the firewall): the hotspots with their
-    addresses, the uplinks and theirs, the forwarding sysctls."""
-    hotspots = [
-        {"iface": iface, "ipv4": v4, "ipv6": v6} for iface, (v4, v6) in hotspots_addrs.items()
-    ]
+    addresses (and IPv6 services), the uplinks and theirs, the forwarding sysctls."""
+    hotspots = [_hotspot(iface, v4, v6) for iface, (v4, v6) in hotspots_addrs.items()]
     uplinks = [u for u in default_uplinks() if u not in hotspots_addrs]
     return {
         "format": FORMAT,
@@ -318,10 +334,15 @@ def with_hotspots(doc: dict[str, Any], ifaces: list[str] | None) -> dict[str, An
     their addresses read here (no root needed); None keeps the document's own hotspots."""
     if ifaces is None:
         return doc
+    known = {
+        h.get("iface"): h.get("ipv6_services")
+        for h in doc.get("hotspots", [])
+        if isinstance(h, dict) and isinstance(h.get("ipv6_services"), list)
+    }
     hotspots = []
     for iface in ifaces:
         v4, v6 = interface_addresses(iface)
-        hotspots.append({"iface": iface, "ipv4": v4, "ipv6": v6})
+        hotspots.append(_hotspot(iface, v4, v6, known.get(iface)))
     uplinks = [u for u in doc.get("uplinks", []) if u not in ifaces]
     return {**doc, "hotspots": hotspots, "uplinks": uplinks}
 

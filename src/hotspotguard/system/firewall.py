@@ -237,12 +237,14 @@ def list_chain(change: RuleChange) -> ChainListing:
     raise FirewallError("the firewall keeps changing; try again in a moment")
 
 
-def locate(listing: ChainListing, added: list[AddedRule]) -> list[int | None]:
+def locate(
+    listing: ChainListing, added: list[AddedRule], taken: set[int] | None = None
+) -> list[int | None]:
     """Where each of `added` is now (0-based index in `listing`), None when it is gone.
 
     With a handle, only the rule of that handle with the same text is ours.  Without
     (iptables-legacy), the rule of the same text nearest its recorded position."""
-    taken: set[int] = set()
+    taken = set() if taken is None else set(taken)  # positions that are not these rules
     found: list[int | None] = []
     for rule in added:
         where: int | None = None

@@ -48,6 +48,7 @@ from PySide6.QtWidgets import (
 from hotspotguard.ruleset.model import HOOKS, Chain, Rule, Ruleset, Table, Verdict, VerdictMap
 from hotspotguard.ruleset.owners import display_owner
 from hotspotguard.ui.icons import owner_icon, state_icon
+from hotspotguard.ui.screen import fit
 from hotspotguard.verdict.engine import FAMILIES_FOR, ChainVisit, FlowResult, HookEntry, HookIndex
 from hotspotguard.verdict.evaluate import Report
 
@@ -730,7 +731,7 @@ class ChainsDialog(QDialog):
             report = getattr(source, "report", None)
             source.stateChanged.connect(self._controller_changed)  # type: ignore[attr-defined]
         self.setWindowTitle(self.tr("Firewall chains"))
-        self.resize(1000, 640)
+        fit(self, 1000, 640)
         self.model = ChainsModel(ruleset, self)
         self.proxy = ChainsFilter(self)
         self.proxy.setSourceModel(self.model)

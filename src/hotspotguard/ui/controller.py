@@ -243,6 +243,25 @@ def default_backend() -> Backend:
 # --- errors in words -------------------------------------------------------------------------
 
 
+def helper_missing(error: BaseException) -> bool:
+    """The helper is not installed (not merely slow or refusing)."""
+    from hotspotguard.system.helper_client import INSTALL_HINT, HelperUnavailable
+
+    return isinstance(error, HelperUnavailable) and str(error).startswith(INSTALL_HINT)
+
+
+def helper_install_command() -> str:
+    """The command that installs the helper, with the path sudo needs (its secure_path does
+    not reach a virtualenv or ~/.local/bin)."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    beside = Path(sys.executable).parent / "hotspotguard-helper"
+    found = shutil.which("hotspotguard-helper") or (str(beside) if beside.exists() else None)
+    return f"sudo {found or 'hotspotguard-helper'} install-system"
+
+
 def error_sentence(error: BaseException) -> str:
     """One sentence for a person, never a traceback."""
     from hotspotguard.system.helper_client import HelperRefused, HelperUnavailable
@@ -262,6 +281,8 @@ def error_sentence(error: BaseException) -> str:
             return tr("The firewall changed meanwhile: look at the plan again.")
         return text
     if isinstance(error, HelperUnavailable):
+        if helper_missing(error):
+            return tr("the part of Hotspot Guard that reads the firewall is not installed")
         return text or tr("The privileged helper cannot be reached.")
     if isinstance(error, asyncio.TimeoutError):
         return tr("The helper did not answer in time.")
@@ -298,6 +319,8 @@ class Controller(QObject):
         self.ruleset: Ruleset | None = None
         self.fixes: list[dict[str, Any]] = []
         self.preview_errors: dict[tuple[str, str], str] = {}
+        #: the last look at the firewall failed because the helper is not installed
+        self.helper_missing = False
         self.evaluations = 0
         self._tasks: set[asyncio.Future[Any]] = set()
         self._refreshing = False
@@ -395,7 +418,15 @@ class Controller(QObject):
         try:
             doc = await self.backend.get_snapshot()
         except Exception as error:
-            return Assessment(WatchState("error", reason=error_sentence(error)))
+            self.helper_missing = helper_missing(error)
+            # what can be said without the firewall: the shared connections themselves
+            known = tuple(
+                {"iface": h.iface, "state": "unknown", "connection": h.connection.to_json()}
+                for h in hotspots or ()
+                if h.connection is not None
+            )
+            return Assessment(WatchState("error", hotspots=known, reason=error_sentence(error)))
+        self.helper_missing = False
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, assess_document, doc, hotspots, None)
 

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from hotspotguard.fixes import STRATEGIES
 from hotspotguard.ui.controller import Controller
+from hotspotguard.ui.screen import fit
 
 
 class FixDialog(QDialog):
@@ -43,7 +44,7 @@ class FixDialog(QDialog):
         self._acting = False
         self.busy = False
         self.setWindowTitle(self.tr("Fix the hotspot {iface}").format(iface=iface))
-        self.resize(720, 520)
+        fit(self, 720, 520)
 
         hotspot = controller.hotspot(iface) or {}
         offered = [str(s) for s in hotspot.get("fixes") or ()]

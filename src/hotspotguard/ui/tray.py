@@ -9,7 +9,6 @@ item registers and the stand-in goes.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import re
@@ -20,11 +19,12 @@ from PySide6.QtCore import QCoreApplication, QObject, Signal, Slot
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
-from hotspotguard.ruleset.owners import OWNER_NAMES
 from hotspotguard.ui.autostart import Autostart
 from hotspotguard.ui.icons import state_icon
 
 if TYPE_CHECKING:
+    import asyncio
+
     from hotspotguard.ui.sni import StatusNotifierItem
 
 SNI_WATCHER = "org.kde.StatusNotifierWatcher"
@@ -95,6 +95,8 @@ class StateText(QObject):
             return self.tr("the phones' traffic is not masqueraded, so no replies come back")
         if owner == "conntrack":
             return self.tr("untracked replies cannot find their way back to the phones")
+        from hotspotguard.ruleset.owners import OWNER_NAMES  # after the icon is up (the engine)
+
         chain = drop.get("chain") or ""
         where = f"{drop.get('table') or ''} {chain}".strip()
         name = OWNER_NAMES.get(owner)
@@ -122,6 +124,14 @@ class StateText(QObject):
             "dns6": self.tr("the phones' IPv6 name lookups"),
             "outbound6": self.tr("the phones' IPv6 traffic"),
             "reply6": self.tr("the IPv6 replies to the phones"),
+            "rs6": self.tr("the phones' IPv6 router solicitations"),
+            "ra6": self.tr("the router advertisements that give the phones IPv6 addresses"),
+            "ns6_in": self.tr("the phones' IPv6 neighbour solicitations"),
+            "na6_out": self.tr("the host's IPv6 neighbour advertisements"),
+            "ns6_out": self.tr("the host's IPv6 neighbour solicitations"),
+            "na6_in": self.tr("the phones' IPv6 neighbour advertisements"),
+            "arp_in": self.tr("the phones' ARP requests"),
+            "arp_out": self.tr("the host's ARP replies"),
         }
         return effects.get(flow, effects["outbound"])
 
@@ -173,6 +183,8 @@ class Tray(QObject):
         """Show the icon: our StatusNotifierItem when the asyncio loop runs and a watcher is
         there, else the stand-in. `native=False`: the stand-in only (offscreen tests)."""
         if native:
+            import asyncio  # not before app.without_tls() ran: it keeps OpenSSL out
+
             self._task = asyncio.get_event_loop().create_task(self._start_item())
         else:
             self._stand_in()
@@ -180,6 +192,8 @@ class Tray(QObject):
     async def started(self, timeout: float = 2) -> None:
         """Wait (a bounded time) until the icon is up, or known not to be possible."""
         if self._task is not None:
+            import asyncio
+
             await asyncio.wait([self._task], timeout=timeout)
 
     def _build_menu(self) -> QMenu:

@@ -14,6 +14,7 @@ import re
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -25,6 +26,7 @@ from hotspotguard.fixes.plan import (
     RuleChange,
     SysctlChange,
     change_from_json,
+    rule_tag,
     tag,
 )
 from hotspotguard.fixes.strategies import (
@@ -168,8 +170,17 @@ class _Live:
 class Operations:
     """The helper's verbs.  Blocking; callers run them off their event loop, one at a time."""
 
-    def __init__(self, paths: Paths | None = None) -> None:
+    def __init__(
+        self, paths: Paths | None = None, on_step: Callable[[str], None] | None = None
+    ) -> None:
         self.paths = paths or Paths()
+        # called between the steps of apply, undo and set-permanent (the crash tests stop the
+        # process there); nothing in production
+        self._on_step = on_step
+
+    def _step(self, name: str) -> None:
+        if self._on_step is not None:
+            self._on_step(name)
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -267,14 +278,31 @@ class Operations:
             raise OperationError(
                 "Stale", "the firewall changed since the fix was planned: preview it again"
             )
-        fixes = self._load()
+        fixes = self._recover()
         record = next((f for f in fixes if f.get("id") == plan.fix_id), None)
         done: list[tuple[Change, list[firewall.AddedRule]]] = []
         warnings: list[str] = []
         changed = False
         expected = live.generation.split("-")[0]  # nftables' part; ours commits move it on
         try:
-            for change in plan.changes:
+            # the settings as they are now, recorded (with the whole plan) before any change:
+            # after a crash the next call knows what to take back
+            planned = [
+                change
+                if isinstance(change, RuleChange)
+                else _recorded_sysctl(record, change.name)
+                or replace(
+                    change,
+                    previous=firewall.read_sysctl(change.name),
+                    restore=tuple(firewall.linked_settings(change.name).items()),
+                )
+                for change in plan.changes
+            ]
+            self._step("planned")
+            self._write(fixes, {"op": "apply", "id": plan.fix_id,
+                                "changes": [c.to_json() for c in planned]})  # fmt: skip
+            self._step("intent")
+            for number, change in enumerate(planned, 1):
                 if isinstance(change, RuleChange):
                     previous = _recorded_rules(record, change)
                     added, moved_to = self._insert(change, plan.tag, expected, previous, warnings)
@@ -282,15 +310,15 @@ class Operations:
                     expected = moved_to or expected
                     done.append((change, added))
                 else:
-                    value = firewall.read_sysctl(change.name)
-                    linked = tuple(firewall.linked_settings(change.name).items())
-                    if value != change.value:
+                    if firewall.read_sysctl(change.name) != change.value:
                         firewall.write_sysctl(change.name, change.value)
                         changed = True
-                    old = _recorded_sysctl(record, change.name)
-                    done.append((old or replace(change, previous=value, restore=linked), []))
+                    done.append((change, []))
+                self._step(f"change-{number}")
         except (firewall.FirewallError, OSError, OperationError) as error:
             self._roll_back(done)
+            with contextlib.suppress(OperationError):
+                self._write(fixes, None)
             if isinstance(error, OperationError):
                 raise
             raise OperationError("Failed", _one_line(error)) from None
@@ -307,7 +335,9 @@ class Operations:
         }
         fixes = [f for f in fixes if f.get("id") != plan.fix_id] + [new_record]
         self._store(fixes)
+        self._step("recorded")
         files = self._sync_permanent_files(fixes)
+        self._step("files")
         return {
             **new_record,
             "changed": changed,
@@ -395,12 +425,25 @@ class Operations:
         """Undo one fix ("" = the most recent); restores exactly what was there."""
         if fix_id:
             validate_fix_id(fix_id)
-        fixes = self._load()
+        fixes = self._recover()
         record = self._pick(fixes, fix_id)
+        self._write(fixes, {"op": "undo", "id": record["id"]})
+        self._step("intent")
+        removed, warnings = self._take_back(record)
+        fixes = [f for f in fixes if f.get("id") != record["id"]]
+        self._store(fixes)
+        self._step("recorded")
+        files = self._sync_permanent_files(fixes)
+        self._step("files")
+        return {**record, "removed_rules": removed, "files": files, "warnings": warnings}
+
+    def _take_back(self, record: dict[str, Any]) -> tuple[int, list[str]]:
+        """Remove the rules `record` added and put its settings back (idempotent: what is
+        gone already is skipped); how many rules, and warnings for a person."""
         removed = 0
         warnings: list[str] = []
         try:
-            for raw in record.get("changes", []):
+            for number, raw in enumerate(record.get("changes", []), 1):
                 change = change_from_json(raw)
                 if isinstance(change, RuleChange):
                     count, said = self._remove(
@@ -410,12 +453,10 @@ class Operations:
                     warnings += said
                 else:
                     self._undo_sysctl(change)
+                self._step(f"change-{number}")
         except (firewall.FirewallError, OSError, KeyError, TypeError, ValueError) as error:
             raise OperationError("Failed", _one_line(error)) from None
-        fixes = [f for f in fixes if f.get("id") != record["id"]]
-        self._store(fixes)
-        files = self._sync_permanent_files(fixes)
-        return {**record, "removed_rules": removed, "files": files, "warnings": warnings}
+        return removed, warnings
 
     def undo_all(self, *, uid: int) -> list[dict[str, Any]]:
         return [self.undo(str(f["id"]), uid=uid) for f in reversed(self._load())]
@@ -423,7 +464,7 @@ class Operations:
     def list_fixes(self) -> list[dict[str, Any]]:
         """The applied fixes, oldest first, each with whether its rules are still in place."""
         result = []
-        for record in self._load():
+        for record in self._recover():
             result.append({**record, "in_place": self._in_place(record)})
         return result
 
@@ -453,13 +494,16 @@ class Operations:
     def set_permanent(self, fix_id: str, permanent: bool, *, uid: int) -> dict[str, Any]:
         if fix_id:
             validate_fix_id(fix_id)
-        fixes = self._load()
+        fixes = self._recover()
         record = self._pick(fixes, fix_id)
         if permanent:
             self._check_keepable()
         record["permanent"] = bool(permanent)
         self._store(fixes)
-        return {**record, "files": self._sync_permanent_files(fixes)}
+        self._step("recorded")
+        files = self._sync_permanent_files(fixes)
+        self._step("files")
+        return {**record, "files": files}
 
     def reapply(self, iface: str | None = None) -> list[dict[str, Any]]:
         """Re-apply the saved permanent fixes (all, or those of `iface`); for the drop-in and
@@ -468,7 +512,7 @@ class Operations:
         if iface is not None:
             validate_iface(iface, must_exist=False)
         results = []
-        for record in self._load():
+        for record in self._recover():
             if not record.get("permanent") or (iface is not None and record["iface"] != iface):
                 continue
             outcome: dict[str, Any] = {"id": record["id"]}
@@ -498,6 +542,77 @@ class Operations:
             state.store(self.paths.state_file, fixes)
         except OSError as error:
             raise OperationError("Failed", f"cannot save the record of fixes: {error}") from None
+
+    def _write(self, fixes: list[dict[str, Any]], pending: dict[str, Any] | None) -> None:
+        try:
+            state.write(self.paths.state_file, state.Record(fixes, pending))
+        except OSError as error:
+            raise OperationError("Failed", f"cannot save the record of fixes: {error}") from None
+
+    def _recover(self) -> list[dict[str, Any]]:
+        """The fixes, after finishing what a crash interrupted: an apply is taken back (the
+        firewall as before it), an undo is completed (as after it), and the permanent files
+        are made to agree with the record.  Nothing to do (the usual case) costs one read."""
+        try:
+            record = state.read(self.paths.state_file)
+        except RuntimeError as error:
+            raise OperationError("Failed", str(error)) from None
+        fixes, pending = record.fixes, record.pending
+        if pending is not None:
+            if pending.get("op") == "undo":
+                gone = next((f for f in fixes if f.get("id") == pending.get("id")), None)
+                if gone is not None:
+                    self._take_back(gone)
+                    fixes = [f for f in fixes if f is not gone]
+            elif pending.get("op") == "apply":
+                self._take_back_apply(fixes, pending)
+            self._write(fixes, None)
+        state.remove_temporaries(self.paths.state_dir)  # a write cut short before its rename
+        paths = self.paths
+        keep = any(f.get("permanent") for f in fixes)
+        if keep != persist.present(paths.systemd_dropin_dir, paths.dispatcher_dir) or (
+            keep and not persist.installed(paths.systemd_dropin_dir, paths.dispatcher_dir,
+                                           paths.helper)
+        ):  # fmt: skip
+            self._sync_permanent_files(fixes)
+        return fixes
+
+    def _take_back_apply(self, fixes: list[dict[str, Any]], pending: dict[str, Any]) -> None:
+        """Undo what an interrupted apply may have done: its rules (by text: their handles were
+        never recorded), except those an earlier apply of the same fix recorded, and its
+        settings, unless a recorded fix set them."""
+        record = next((f for f in fixes if f.get("id") == pending.get("id")), None)
+        fix_tag = tag(str(pending.get("id", "")))
+        recorded_settings = {
+            raw.get("name") for f in fixes for raw in f.get("changes", [])
+            if raw.get("kind") == "sysctl"
+        }  # fmt: skip
+        try:
+            for raw in reversed(pending.get("changes", [])):
+                change = change_from_json(raw)
+                if isinstance(change, RuleChange):
+                    claimed = _recorded_rules(record, change)
+                    self._remove_unclaimed(change, claimed, fix_tag)
+                elif change.name not in recorded_settings:
+                    self._undo_sysctl(change)
+        except (firewall.FirewallError, OSError, KeyError, TypeError, ValueError) as error:
+            raise OperationError("Failed", f"cannot finish an interrupted fix: {error}") from None
+
+    def _remove_unclaimed(
+        self, change: RuleChange, claimed: list[firewall.AddedRule], fix_tag: str
+    ) -> None:
+        for _ in range(firewall.ATTEMPTS):
+            listing = firewall.list_chain(change)
+            held = {i for i in firewall.locate(listing, claimed) if i is not None}
+            texts = [firewall.AddedRule(spec, None, n) for n, spec in enumerate(change.rules, 1)]
+            found = firewall.locate(listing, texts, taken=held)
+            mine = [i for i in found if i is not None and rule_tag(listing.rules[i][0]) == fix_tag]
+            try:
+                firewall.commit_on(change, listing, firewall.delete_positions(change.chain, mine))
+                return
+            except firewall.Moved:
+                continue
+        raise firewall.FirewallError("the firewall keeps changing; try again in a moment")
 
     def _find(self, fix_id: str) -> dict[str, Any] | None:
         return next((f for f in self._load() if f.get("id") == fix_id), None)
@@ -529,7 +644,11 @@ class Operations:
         paths = self.paths
         try:
             if any(f.get("permanent") for f in fixes):
-                self._check_keepable()
+                if not persist.installed(
+                    paths.systemd_dropin_dir, paths.dispatcher_dir, paths.helper
+                ):
+                    self._check_keepable()
+                persist.remove_temporaries(paths.systemd_dropin_dir, paths.dispatcher_dir)
                 return persist.install(paths.systemd_dropin_dir, paths.dispatcher_dir, paths.helper)
             persist.remove(paths.systemd_dropin_dir, paths.dispatcher_dir)
         except (OSError, ValueError) as error:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, TypeAlias
 
 from hotspotguard.ruleset.model import (
     ADDRESS_TYPES,
@@ -24,6 +24,7 @@ from hotspotguard.ruleset.model import (
     Concat,
     Ct,
     Effect,
+    ExtHeader,
     Fib,
     Flags,
     IPAddress,
@@ -44,6 +45,7 @@ from hotspotguard.ruleset.model import (
     SetMark,
     SetRef,
     Table,
+    TcpOption,
     Uncertain,
     Verdict,
     VerdictMap,
@@ -59,8 +61,19 @@ FlowVerdict = Literal["accept", "drop", "unknown"]
 CONNTRACK_PRIORITY = -200
 MAX_JUMP_DEPTH = 16  # the kernel's NFT_JUMP_STACK_SIZE
 MAX_BRANCHES = 256
+# Rule visits per flow, across all branches: hostile rulesets (a few jumps per chain, a few
+# chains deep) would otherwise take exponential time within the depth cap. Real rulesets use
+# a few hundred (see benchmarks/bench_hostile.py); the budget is far above that.
+MAX_STEPS = 200_000
+BUDGET_REASON = (
+    "evaluating this flow would take more than {steps:,} rule visits (chains that jump to "
+    "chains many times over): the engine stopped rather than run unbounded"
+)
 PORT_PROTOCOLS = frozenset({6, 17, 33, 132, 136})
-FAMILIES_FOR = {"ip": ("ip", "inet"), "ip6": ("ip6", "inet")}
+# the table families whose chains see a packet of each family; the second is the one whose
+# ingress chains do (with netdev's)
+FAMILIES_FOR = {"ip": ("ip", "inet"), "ip6": ("ip6", "inet"), "arp": ("arp", "netdev")}
+ARP_OPERATIONS = {1: "request", 2: "reply"}
 
 
 # Pseudo keys of iptables matches that are false for our packets, which are never bridged,
@@ -162,6 +175,20 @@ def uncertainty_reason(assumptions: tuple[RuleRef, ...]) -> str:
                 " may drop the flow"
             )
     return "the outcome depends on rules the engine cannot decide"
+
+
+@dataclass(slots=True)
+class Budget:
+    """The work one flow's evaluation may still do: forks (branches an undecidable rule
+    opens) and steps (rule visits across all branches)."""
+
+    forks: int = MAX_BRANCHES
+    steps: int = MAX_STEPS
+    limit: int = MAX_STEPS
+
+    @property
+    def used(self) -> int:
+        return self.limit - self.steps
 
 
 # --- the base chains of each hook, in the kernel's order ------------------------------------
@@ -285,6 +312,62 @@ class HookIndex:
 
 # --- reading packet fields ------------------------------------------------------------------
 
+# ICMPv6 types and codes by the names nft and ip6tables write for them (the rule's side keeps
+# the name or the number as text; the packet's value is all of them at once)
+ICMPV6_TYPE_NAMES: dict[int, tuple[str, ...]] = {
+    1: ("destination-unreachable",),
+    2: ("packet-too-big",),
+    3: ("time-exceeded", "ttl-exceeded"),
+    4: ("parameter-problem",),
+    128: ("echo-request",),
+    129: ("echo-reply",),
+    130: ("mld-listener-query",),
+    131: ("mld-listener-report",),
+    132: ("mld-listener-done", "mld-listener-reduction"),
+    133: ("nd-router-solicit", "router-solicitation"),
+    134: ("nd-router-advert", "router-advertisement"),
+    135: ("nd-neighbor-solicit", "neighbour-solicitation", "neighbor-solicitation"),
+    136: ("nd-neighbor-advert", "neighbour-advertisement", "neighbor-advertisement"),
+    137: ("nd-redirect", "redirect"),
+    143: ("mld2-listener-report",),
+}
+ICMPV6_CODE_NAMES: dict[int, tuple[str, ...]] = {
+    0: ("no-route",),
+    1: ("admin-prohibited",),
+    3: ("addr-unreachable",),
+    4: ("port-unreachable",),
+    5: ("policy-fail",),
+    6: ("reject-route",),
+}
+
+
+_ICMPV6_NUMBERS: dict[str, int] = {
+    name: number
+    for table in (ICMPV6_TYPE_NAMES, ICMPV6_CODE_NAMES)
+    for number, names in table.items()
+    for name in (*names, str(number))
+}
+
+
+def _read_arp(key: Payload, packet: Packet) -> object:
+    if packet.family != "arp":
+        return BREAK  # an ARP header field of an IP packet
+    if key.protocol != "arp":  # an IP or transport header field of an ARP packet: none
+        return BREAK if key.protocol in {"ip", "ip6", "th"} or key.protocol in PROTOCOLS else None
+    if key.field == "saddr ip":
+        return packet.saddr
+    if key.field == "daddr ip":
+        return packet.daddr
+    if key.field == "operation" and packet.arp_operation is not None:
+        number = packet.arp_operation
+        return frozenset({number, str(number), ARP_OPERATIONS.get(number, str(number))})
+    return None
+
+
+def _icmpv6_names(field: str, number: int) -> frozenset[object]:
+    names = (ICMPV6_TYPE_NAMES if field == "type" else ICMPV6_CODE_NAMES).get(number, ())
+    return frozenset({number, str(number), *names})
+
 
 def read(key: Key, packet: Packet) -> object:
     """The value of `key` for `packet`: a value, None (unknown) or BREAK (cannot apply)."""
@@ -297,18 +380,22 @@ def read(key: Key, packet: Packet) -> object:
         if name == "l4proto":
             return packet.l4proto
         if name == "nfproto":
-            return "ipv4" if packet.family == "ip" else "ipv6"
+            return {"ip": "ipv4", "ip6": "ipv6"}.get(packet.family, "arp")
         if name == "protocol":
             return packet.family
         if name == "mark":
             return packet.mark
         if name == "pkttype":
             return packet.pkttype
+        if name == "length":
+            return _length(packet)
         if name in PSEUDO_ZERO:
             return 0
         return None
     if isinstance(key, Payload):
         proto = key.protocol
+        if proto == "arp" or packet.family == "arp":
+            return _read_arp(key, packet)
         if proto in {"ip", "ip6"}:
             if proto != packet.family:
                 return BREAK
@@ -318,8 +405,13 @@ def read(key: Key, packet: Packet) -> object:
                 return packet.daddr
             if key.field in {"protocol", "nexthdr"}:
                 return packet.l4proto
+            if key.field == "hoplimit" and proto == "ip6":
+                return packet.hoplimit
             return None
         if proto == "th":
+            if packet.l4proto == 58 and key.field == "sport" and packet.icmp_type is not None:
+                # ICMPv6's first 16 bits are type and code; "dport" would be its checksum
+                return (packet.icmp_type << 8) | (packet.icmp_code or 0)
             if packet.l4proto not in PORT_PROTOCOLS:
                 return None
         elif proto in PROTOCOLS:
@@ -333,6 +425,9 @@ def read(key: Key, packet: Packet) -> object:
             return packet.dport
         if key.field == "flags" and proto == "tcp":
             return packet.tcp_flags
+        if proto == "icmpv6" and key.field in {"type", "code"}:
+            number = packet.icmp_type if key.field == "type" else packet.icmp_code
+            return None if number is None else _icmpv6_names(key.field, number)
         return None
     if isinstance(key, Ct):
         if packet.ct_state == "unknown":
@@ -352,6 +447,14 @@ def read(key: Key, packet: Packet) -> object:
         if key.key == "status":
             return PartialBits(packet.ct_nat, CT_NAT_BITS)
         return None
+    if isinstance(key, ExtHeader):
+        if packet.family != "ip6":
+            return None
+        # a client's plain packets carry no extension header: absent, and its fields cannot
+        # be read (NFT_BREAK)
+        return False if key.field is None else BREAK
+    if isinstance(key, TcpOption):
+        return BREAK if packet.l4proto != PROTOCOLS["tcp"] else None
     if isinstance(key, Fib):
         if key.result in {"type", "addrtype"}:
             kind = packet.fib_daddr_type if "daddr" in key.flags else packet.fib_saddr_type
@@ -379,6 +482,17 @@ def read(key: Key, packet: Packet) -> object:
         if any(p is None for p in parts):
             return None
         return tuple(parts)
+    return None
+
+
+SYN_LENGTHS = {"ip": Range(40, 80), "ip6": Range(60, 100)}
+
+
+def _length(packet: Packet) -> Range | None:
+    """The length of the flows' TCP SYN and SYN-ACK: the IP and TCP headers and at most 40
+    bytes of options (what `meta length` reads). Other packets' lengths are not known."""
+    if packet.l4proto == PROTOCOLS["tcp"] and packet.tcp_flags in {0x02, 0x12}:
+        return SYN_LENGTHS[packet.family]
     return None
 
 
@@ -484,6 +598,15 @@ def test(match: Match, packet: Packet, sets: Mapping[str, NamedSet]) -> bool | _
         actual = actual.exact()
         if actual is None:
             return None
+    if isinstance(actual, frozenset) and op in {"<", ">", "<=", ">="}:
+        # an ICMPv6 type or code (its number and names) against a bound named or numbered
+        number = next((a for a in actual if isinstance(a, int)), None)
+        right = match.right
+        bound = _ICMPV6_NUMBERS.get(right) if isinstance(right, str) else right
+        if number is None or not isinstance(bound, int) or isinstance(bound, bool):
+            return None
+        actual = number
+        match = Match(match.left, op, bound)
     if isinstance(actual, frozenset):  # several kinds at once: equal if any is
         results = {_equals(a, match.right, sets) for a in actual}
         equal = True if True in results else (None if None in results else False)
@@ -588,14 +711,36 @@ class ChainOutcome:
     reason: str | None = None
 
 
+# The steps of a run as a linked list, newest first: appending is O(1) and forks share their
+# past (a tuple copied at each step made long runs quadratic).
+Trail: TypeAlias = "tuple[Step, Trail] | None"
+MAX_TRACE = 400  # steps a trace keeps (the first and the last half)
+
+
+def _trace(trail: Trail) -> tuple[Step, ...]:
+    steps: list[Step] = []
+    while trail is not None:
+        step, trail = trail
+        steps.append(step)
+    steps.reverse()
+    if len(steps) > MAX_TRACE:
+        half = MAX_TRACE // 2
+        gap = Step("", -1, "…", f"{len(steps) - MAX_TRACE:,} steps left out")
+        steps = [*steps[:half], gap, *steps[-half:]]
+    return tuple(steps)
+
+
 @dataclass(slots=True)
 class _State:
     stack: tuple[tuple[Chain, int], ...]
     packet: Packet
-    steps: tuple[Step, ...] = ()
+    steps: Trail = None
     assumptions: tuple[RuleRef, ...] = ()
     forced: tuple[str, int] | None = None  # (chain, index) to evaluate assuming a match
     pending: tuple[Verdict, Chain, Step] | None = None  # an assumed verdict-map entry
+    # jumps whose chain may turn out to return the packet unchanged and undecided-free:
+    # (stack depth inside it, chain, packet at the jump, assumptions then)
+    entered: tuple[tuple[int, Chain, Packet, int], ...] = ()
 
 
 def _ref(table: Table, chain: Chain, index: int, rule: Rule) -> RuleRef:
@@ -616,7 +761,7 @@ class ChainRun:
     """Runs one base chain for one packet, following every branch an undecidable rule opens."""
 
     def __init__(
-        self, table: Table, base: Chain, budget: list[int], indexes: RuleIndexes | None = None
+        self, table: Table, base: Chain, budget: Budget, indexes: RuleIndexes | None = None
     ) -> None:
         self.indexes = indexes or RuleIndexes()
         self.candidate_cache: dict[int, list[int] | None] = {}
@@ -625,6 +770,7 @@ class ChainRun:
         self.sets = table.sets
         self.budget = budget
         self.work: list[_State] = []
+        self.returns: set[tuple[int, int, Packet]] = set()
 
     def outcomes(self, packet: Packet) -> list[ChainOutcome]:
         self.work = [_State(((self.base, 0),), packet)]
@@ -645,7 +791,7 @@ class ChainRun:
         return ChainOutcome(
             verdict,
             state.packet,
-            state.steps,
+            _trace(state.steps),
             state.assumptions,
             nat=nat,
             final=step,
@@ -664,9 +810,24 @@ class ChainRun:
             )
         return self.candidate_cache[ident]
 
+    def _pop(self, state: _State) -> None:
+        """Leave the innermost chain; remember a jumped-to chain that returned the packet as
+        it came, with no undecidable rule on the way."""
+        depth = len(state.stack)
+        state.stack = state.stack[:-1]
+        while state.entered and state.entered[-1][0] >= depth:
+            entered_depth, chain, packet, assumptions = state.entered[-1]
+            state.entered = state.entered[:-1]
+            if (
+                entered_depth == depth
+                and packet == state.packet
+                and assumptions == len(state.assumptions)
+            ):
+                self.returns.add((id(chain), depth - 1, packet))
+
     def _spend(self, cost: int) -> bool:
-        self.budget[0] -= cost
-        return self.budget[0] > 0
+        self.budget.forks -= cost
+        return self.budget.forks > 0
 
     def _run(self, state: _State) -> ChainOutcome:
         if state.pending is not None:
@@ -680,14 +841,18 @@ class ChainRun:
                 step = Step(
                     self.base.name, -1, f"policy {self.base.policy}", f"policy {self.base.policy}"
                 )
-                state.steps = (*state.steps, step)
+                state.steps = (step, state.steps)
                 policy: FlowVerdict = "accept" if self.base.policy == "accept" else "drop"
                 return self._end(state, policy, step, self.base)
             chain, index = state.stack[-1]
             index = _next_candidate(self._candidates(chain, state.packet), chain, index)
             if index >= len(chain.rules):
-                state.stack = state.stack[:-1]  # end of a chain: implicit return
+                self._pop(state)  # end of a chain: implicit return
                 continue
+            budget = self.budget
+            budget.steps -= 1
+            if budget.steps < 0:
+                return self._end(state, "unknown", reason=BUDGET_REASON.format(steps=budget.limit))
             state.stack = (*state.stack[:-1], (chain, index + 1))
             rule = chain.rules[index]
             forced = state.forced == (chain.name, index)
@@ -705,14 +870,14 @@ class ChainRun:
                     _State(
                         (*state.stack[:-1], (chain, index)),
                         state.packet,
-                        (*state.steps, Step(chain.name, index, "assumed to match", ref.text)),
+                        (Step(chain.name, index, "assumed to match", ref.text), state.steps),
                         (*state.assumptions, ref),
                         forced=(chain.name, index),
                     )
                 )
                 state.steps = (
-                    *state.steps,
                     Step(chain.name, index, "assumed not to match", ref.text),
+                    state.steps,
                 )
                 state.assumptions = (*state.assumptions, ref)
                 continue
@@ -720,8 +885,8 @@ class ChainRun:
             if kind == "fallthrough":
                 if any(isinstance(e, PACKET_CHANGES) for e in rule.exprs):
                     state.steps = (
-                        *state.steps,
                         Step(chain.name, index, "changed the packet", rule_text(rule)),
+                        state.steps,
                     )
                 continue
             resolved = _resolve(terminal, packet, self.sets)
@@ -745,7 +910,7 @@ class ChainRun:
                             pending=(alternative, chain, step),
                         )
                     )
-                state.steps = (*state.steps, Step(chain.name, index, "assumed no map entry", text))
+                state.steps = (Step(chain.name, index, "assumed no map entry", text), state.steps)
                 continue
             step = Step(chain.name, index, _verdict_text(resolved), text)
             result = self._apply(resolved, chain, state, step)
@@ -759,7 +924,7 @@ class ChainRun:
         if isinstance(verdict, Nat):
             if verdict.family is not None and verdict.family != state.packet.family:
                 return None  # an inet table's NAT for the other family: a no-op
-            state.steps = (*state.steps, step)
+            state.steps = (step, state.steps)
             if verdict.kind in {"masquerade", "snat"}:
                 outcome = self._end(state, "accept", step, chain, nat=verdict.kind)
                 return replace(outcome, nat_to=verdict.address)
@@ -769,7 +934,7 @@ class ChainRun:
         kind = verdict.kind
         if kind == "continue":
             return None
-        state.steps = (*state.steps, step)
+        state.steps = (step, state.steps)
         if kind == "accept":
             return self._end(state, "accept", step, chain)
         if kind in {"drop", "reject"}:
@@ -783,7 +948,7 @@ class ChainRun:
                 reason="a rule hands the packet to a program or an unknown target",
             )
         if kind == "return":
-            state.stack = state.stack[:-1]
+            self._pop(state)
             return None
         target = self.table.chain(verdict.target or "")
         if target is None:
@@ -797,7 +962,18 @@ class ChainRun:
         if len(state.stack) >= MAX_JUMP_DEPTH:
             return self._end(state, "unknown", step, chain, reason="jumps nested too deep")
         if kind == "jump":
+            if (id(target), len(state.stack), state.packet) in self.returns:
+                # this chain returned this very packet, unchanged and with nothing undecided,
+                # before: it does so again (chains that jump to chains many times over)
+                assert state.steps is not None
+                state.steps = (
+                    replace(step, action=f"{step.action}: returns, as before"),
+                    state.steps[1],
+                )
+                return None
             state.stack = (*state.stack, (target, 0))
+            record = (len(state.stack), target, state.packet, len(state.assumptions))
+            state.entered = (*state.entered, record)
         else:  # goto replaces the current chain
             state.stack = (*state.stack[:-1], (target, 0))
         return None

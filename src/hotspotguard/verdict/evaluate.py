@@ -15,6 +15,7 @@ from hotspotguard.verdict.engine import (
     MAX_BRANCHES,
     NAT_CORE_PRIORITY,
     UNKNOWN_DEVICE,
+    Budget,
     ChainOutcome,
     ChainRun,
     ChainVisit,
@@ -25,7 +26,15 @@ from hotspotguard.verdict.engine import (
     HookIndex,
     uncertainty_reason,
 )
-from hotspotguard.verdict.flows import FLOW_ORDER, Flow, Packet, hotspot_flows
+from hotspotguard.verdict.flows import (
+    ALL_ROUTERS,
+    FLOW_ORDER,
+    Flow,
+    Packet,
+    arp_flows,
+    hotspot_flows,
+    ipv6_services,
+)
 
 NAT_CORE_DSTNAT = NAT_CORE_PRIORITY["prerouting"]
 SNAT_BIT = CT_STATUS_BITS["snat"]
@@ -42,6 +51,9 @@ class HotspotVerdict:
     blocked_flow: str | None
     nm_backend: str | None
     reason: str | None = None
+    # what the hotspot serves over IPv6, and whether the snapshot said so (else: assumed)
+    ipv6_services: frozenset[str] = frozenset()
+    ipv6_services_known: bool = False
 
 
 @dataclass(frozen=True)
@@ -66,14 +78,15 @@ def _packet_at(flow: Flow, base: Packet, hook: str, priority: int) -> Packet:
     """The packet as a chain at `hook`/`priority` sees it (devices, conntrack state)."""
     # postrouting of a forwarded packet still knows its input device (ip_output's indev)
     iif = flow.in_device if hook != "output" else ""
-    oif = flow.out_device if hook in {"forward", "postrouting"} else ""
+    oif = flow.out_device if hook in {"forward", "output", "postrouting"} else ""
     packet = replace(base, iif=iif, oif=oif)
     before_denat = hook == "ingress" or (hook == "prerouting" and priority < NAT_CORE_DSTNAT)
     if flow.nat_daddr != "" and before_denat:
         # a reply to a NATed connection is translated back only in the nat core (-100)
         packet = replace(packet, daddr=flow.nat_daddr, fib_daddr_type="local")
-    if base.ct_state == "untracked":
+    if base.ct_state == "untracked" and not base.conntrack_ignores:
         return packet
+    # conntrack marks router/neighbour discovery untracked, but only once it has seen it
     conntrack_hook = hook in {"prerouting", "output"}
     if hook == "ingress" or (conntrack_hook and priority < CONNTRACK_PRIORITY):
         return replace(packet, ct_state="invalid", tracked=False)
@@ -99,11 +112,13 @@ def _forwarding(flow: Flow, sysctl: Mapping[str, str]) -> tuple[bool | None, str
 def evaluate_flow(
     flow: Flow, index: HookIndex, sysctl: dict[str, str], max_branches: int = MAX_BRANCHES
 ) -> FlowResult:
-    budget = [max_branches]
+    budget = Budget(forks=max_branches)
     branches = [_Branch(flow.packet)]
     for hook in flow.path:
         if hook == "forward":
             branches = [_route_forward(flow, b, sysctl) for b in branches]
+        if hook == "input" and flow.packet.daddr == ALL_ROUTERS:
+            branches = [_to_all_routers(flow, b, sysctl) for b in branches]
         device = flow.in_device if hook == "ingress" else ""
         for entry in index.chains(flow.family, hook, device):
             if hook == "ingress" and not entry.chain.devices:
@@ -118,7 +133,7 @@ def evaluate_flow(
 
 
 def _device_unknown(
-    flow: Flow, branches: list[_Branch], entry: HookEntry, budget: list[int], index: HookIndex
+    flow: Flow, branches: list[_Branch], entry: HookEntry, budget: Budget, index: HookIndex
 ) -> list[_Branch]:
     """An ingress chain whose device the snapshot does not say: it may or may not apply."""
     table, chain = entry.table, entry.chain
@@ -136,6 +151,20 @@ def _device_unknown(
         result.append(assumed)
         result.extend(_through_chain(flow, assumed, entry, "ingress", budget, index))
     return result
+
+
+def _to_all_routers(flow: Flow, branch: _Branch, sysctl: Mapping[str, str]) -> _Branch:
+    """Only a router listens on ff02::2: with IPv6 forwarding off the host never joins it."""
+    if branch.verdict is not None:
+        return branch
+    enabled, key = _forwarding(flow, sysctl)
+    if enabled:
+        return branch
+    if enabled is None:
+        return replace(branch, verdict="unknown", reason=f"{key} is not in the snapshot")
+    drop = Drop("sysctl", None, None, None, f"{key} = 0", "input", "sysctl")
+    reason = f"the host is no IPv6 router ({key} = 0): nothing listens on ff02::2"
+    return replace(branch, verdict="drop", dropped_by=drop, reason=reason)
 
 
 def _route_forward(flow: Flow, branch: _Branch, sysctl: dict[str, str]) -> _Branch:
@@ -162,7 +191,7 @@ def _route_forward(flow: Flow, branch: _Branch, sysctl: dict[str, str]) -> _Bran
 
 
 def _through_chain(
-    flow: Flow, branch: _Branch, entry: HookEntry, hook: str, budget: list[int], index: HookIndex
+    flow: Flow, branch: _Branch, entry: HookEntry, hook: str, budget: Budget, index: HookIndex
 ) -> list[_Branch]:
     if branch.verdict is not None:
         return [branch]
@@ -224,7 +253,9 @@ def _drop(entry: HookEntry, hook: str, outcome: ChainOutcome) -> Drop:
     if step is not None and step.index >= 0:
         comment = chain.rules[step.index].comment
     owner = (
-        rule_owner(table, chain, comment) if step and step.index >= 0 else chain_owner(table, chain)
+        rule_owner(table, chain, comment, chain.rules[step.index])
+        if step and step.index >= 0
+        else chain_owner(table, chain)
     )
     return Drop(
         owner, table.family, table.name, chain.name, step.text if step else "", hook, table.source
@@ -279,6 +310,13 @@ def evaluate_hotspot(
     hotspot: Hotspot, ruleset: Ruleset, index: HookIndex, snapshot: Snapshot
 ) -> HotspotVerdict:
     flows = hotspot_flows(hotspot, snapshot.uplinks, snapshot.uplink_addresses)
+    if any(
+        (t.family == "arp" and t.base_chains)
+        or (t.family == "netdev" and any(c.hook == "ingress" for c in t.base_chains))
+        for t in ruleset.tables
+    ):
+        # ARP is judged only where something filters it: an arp table, a netdev ingress chain
+        flows = arp_flows(hotspot) + flows
     sysctl = dict(snapshot.sysctl)
     results: dict[str, FlowResult] = {}
     for flow in flows:
@@ -286,7 +324,10 @@ def evaluate_hotspot(
         if flow.name.startswith("reply") and outbound is not None:
             flow = _reply_of(flow, outbound)
         results[flow.name] = evaluate_flow(flow, index, sysctl)
-    ordered = [results[name] for name in FLOW_ORDER if name in results]
+    # flows of services the hotspot does not serve are shown, but do not decide
+    ordered = [
+        results[name] for name in FLOW_ORDER if name in results and results[name].flow.required
+    ]
     state: HotspotState = "ok"
     blocked_by: Drop | None = None
     blocked_flow: str | None = None
@@ -310,7 +351,17 @@ def evaluate_hotspot(
     if not ordered:
         reason = "the hotspot has no address"
     backend = nm_backend(ruleset.tables, hotspot.iface)
-    return HotspotVerdict(hotspot, state, results, blocked_by, blocked_flow, backend, reason)
+    return HotspotVerdict(
+        hotspot,
+        state,
+        results,
+        blocked_by,
+        blocked_flow,
+        backend,
+        reason,
+        ipv6_services(hotspot) if hotspot.ipv6 else frozenset(),
+        hotspot.ipv6_services is not None,
+    )
 
 
 def evaluate(snapshot: Snapshot, ruleset: Ruleset) -> Report:

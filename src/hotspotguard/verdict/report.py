@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from hotspotguard.ruleset.model import Range, RuleRef
-from hotspotguard.ruleset.owners import display_owner
+from hotspotguard.ruleset.owners import UNKNOWN, display_owner
 from hotspotguard.verdict.engine import ChainVisit, Drop, FlowResult
 from hotspotguard.verdict.evaluate import HotspotVerdict, Report
 
@@ -16,12 +16,43 @@ FLOW_LABELS = {
     "outbound": "outbound traffic",
     "reply": "replies from the internet",
 }
+DISCOVERY_LABELS = {
+    "arp_in": "ARP requests",
+    "arp_out": "ARP replies",
+    "rs6": "IPv6 router solicitations",
+    "ra6": "IPv6 router advertisements",
+    "ns6_in": "IPv6 neighbour solicitations",
+    "na6_out": "IPv6 neighbour advertisements",
+    "ns6_out": "IPv6 neighbour solicitations",
+    "na6_in": "IPv6 neighbour advertisements",
+}
+SERVICE_LABELS = {
+    "ra": "router advertisements (SLAAC)",
+    "dhcp6": "DHCPv6",
+    "dns6": "DNS over IPv6",
+}
 
 
 def _flow_label(name: str) -> str:
+    if name in DISCOVERY_LABELS:
+        return DISCOVERY_LABELS[name]
     base = name.rstrip("6")
     label = FLOW_LABELS.get(base, name)
     return f"IPv6 {label}" if name.endswith("6") else label
+
+
+def services_text(verdict: HotspotVerdict) -> str | None:
+    """Which IPv6 services the hotspot serves, and where that was read (None: no IPv6)."""
+    if not verdict.hotspot.ipv6:
+        return None
+    served = [SERVICE_LABELS[s] for s in SERVICE_LABELS if s in verdict.ipv6_services]
+    missing = [SERVICE_LABELS[s] for s in SERVICE_LABELS if s not in verdict.ipv6_services]
+    text = f"IPv6: {verdict.hotspot.iface} serves " + (", ".join(served) or "nothing")
+    if missing:
+        text += "; not " + ", not ".join(missing) + " (their flows only inform)"
+    if not verdict.ipv6_services_known:
+        text += " — assumed: the snapshot does not say, NetworkManager's own sharing serves this"
+    return text
 
 
 def drop_json(drop: Drop | None) -> dict[str, Any] | None:
@@ -75,14 +106,18 @@ def flow_json(result: FlowResult) -> dict[str, Any]:
     flow, packet = result.flow, result.flow.packet
     return {
         "verdict": result.verdict,
+        # a flow of a service the hotspot does not serve: judged, but it decides nothing
+        "informative": not flow.required,
         "description": flow.description,
         "packet": {
             "family": packet.family,
             "saddr": str(packet.saddr),
             "daddr": str(packet.daddr),
-            "protocol": {6: "tcp", 17: "udp"}.get(packet.l4proto, packet.l4proto),
+            "protocol": {6: "tcp", 17: "udp", 58: "icmpv6"}.get(packet.l4proto, packet.l4proto),
             "sport": _port(packet.sport),
             "dport": _port(packet.dport),
+            "icmpv6_type": packet.icmp_type,
+            "hoplimit": packet.hoplimit if packet.family == "ip6" else None,
             "iif": flow.in_device,
             "oif": flow.out_device or None,
             "ct_state": packet.ct_state,
@@ -107,6 +142,13 @@ def verdict_json(verdict: HotspotVerdict) -> dict[str, Any]:
         "blocked_by": drop_json(verdict.blocked_by),
         "blocked_flow": verdict.blocked_flow,
         "nm_backend": verdict.nm_backend,
+        "ipv6_services": {
+            "served": sorted(verdict.ipv6_services),
+            "source": "snapshot" if verdict.ipv6_services_known else "assumed",
+            "text": services_text(verdict),
+        }
+        if hotspot.ipv6
+        else None,
     }
 
 
@@ -115,9 +157,15 @@ def _where(drop: Drop) -> str:
         return "the kernel's forwarding setting"
     if drop.table is None:
         return drop.rule
+    policy = drop.rule.startswith("policy")
+    if drop.owner == UNKNOWN:
+        table = f"table {drop.family} {drop.table} ({drop.source})"
+        if policy:
+            return f"the {drop.rule} of chain {drop.chain} in {table}, which no known program set,"
+        return f"a rule in {table} chain {drop.chain} that no known program wrote"
     who = display_owner(drop.owner)
     place = f"{drop.table} {drop.chain}"
-    what = drop.rule if drop.rule.startswith("policy") else "rule"
+    what = drop.rule if policy else "rule"
     return f"{who}'s {place} {what}"
 
 
@@ -136,7 +184,7 @@ def summary(verdict: HotspotVerdict) -> str:
         direction = "to" if verdict.blocked_flow.startswith("reply") else "from"
         return f"blocked: {_where(drop)} stops {flow} {direction} {iface}"
     if verdict.verdict == "unknown":
-        unsure = [r for r in verdict.flows.values() if r.verdict == "unknown"]
+        unsure = [r for r in verdict.flows.values() if r.verdict == "unknown" and r.flow.required]
         names = ", ".join(_flow_label(r.flow.name) for r in unsure)
         rules = {ref.text for r in unsure for ref in r.uncertain}
         detail = f" (undecidable: {'; '.join(sorted(rules)[:3])})" if rules else ""
@@ -165,6 +213,9 @@ def explain_text(
                 f"  NetworkManager shares {verdict.hotspot.iface} with its "
                 f"{verdict.nm_backend} firewall backend"
             )
+        services = services_text(verdict)
+        if services:
+            lines.append(f"  {services}")
         if annotate is not None:
             lines.extend(f"  {line}" for line in annotate(verdict))
         if not trace:
@@ -172,7 +223,8 @@ def explain_text(
         for name, result in verdict.flows.items():
             mark = {"accept": "ok", "drop": "DROPPED", "unknown": "UNKNOWN"}[result.verdict]
             extra = f", {result.nat}d" if result.nat else ""
-            lines.append(f"  {name}: {mark}{extra} — {result.flow.description}")
+            note = " (informative: not served)" if not result.flow.required else ""
+            lines.append(f"  {name}: {mark}{extra}{note} — {result.flow.description}")
             if result.reason:
                 lines.append(f"    because {result.reason}")
             for ref in result.uncertain:

@@ -13,6 +13,9 @@ from collections.abc import Iterator
 from tests.lab import Lab, start_dockerd
 
 from .model import (
+    ND_INPUT_DROP,
+    ND_OK,
+    ND_OUTPUT_DROP,
     V4_ALL_DROP,
     V4_FWD_DROP,
     V4_OK_MASQ,
@@ -22,6 +25,7 @@ from .model import (
     V6_OK_MASQ,
     V6_OK_PLAIN,
     Cmd,
+    Nft,
     Scenario,
     Sysctl,
     expect,
@@ -288,7 +292,7 @@ SCENARIOS: list[Scenario] = [
         "nm_nft_ufw_default",
         "NM + ufw enabled with defaults (deny incoming, deny routed), IPv4 and IPv6.",
         (NM, UFW, UFW6),
-        expect(V4_ALL_DROP, V6_ALL_DROP),
+        expect(V4_ALL_DROP, V6_ALL_DROP, ND_OK),
         verdict="blocked",
         blocked_by="ufw",
         notes="DHCP: ufw-after-input sends udp/67 to skip-to-policy (DROP); DNS and forwarding "
@@ -335,7 +339,7 @@ SCENARIOS: list[Scenario] = [
         "nm_nft_inet_vmap_router_no_hs0",
         "The same router firewall whose verdict maps never got hs0 (only lan0): all dropped.",
         (NM, nft_file("inet-vmap-router-no-hs0.nft")),
-        expect(V4_ALL_DROP, V6_ALL_DROP),
+        expect(V4_ALL_DROP, V6_ALL_DROP, ND_OK),
         verdict="blocked",
     ),
     Scenario(
@@ -394,7 +398,7 @@ SCENARIOS: list[Scenario] = [
         "nm_nft_arch_default",
         "NM + Arch Linux's default nftables.conf (input and forward policy drop).",
         (NM, nft_file("arch-default.nft")),
-        expect(V4_ALL_DROP, V6_ALL_DROP),
+        expect(V4_ALL_DROP, V6_ALL_DROP, ND_OK),
         verdict="blocked",
         notes="DNS is rejected (pkttype host), the broadcast DISCOVER falls to the drop policy.",
     ),
@@ -410,7 +414,9 @@ SCENARIOS: list[Scenario] = [
         "nm_nft_ipv6_forwarding_off",
         "NM's table with net.ipv6.conf.all.forwarding=0 (IPv4 fine).",
         (NM, Sysctl("net.ipv6.conf.all.forwarding", "0")),
-        expect(V4_OK_MASQ, V6_FWD_DROP),
+        expect(V4_OK_MASQ, V6_FWD_DROP, rs6=False),
+        notes="A host that does not forward IPv6 is no router: it leaves ff02::2, so router "
+        "solicitations reach no one.",
     ),
     Scenario(
         "nm_nft_hotspot_iface_forwarding_off",
@@ -475,6 +481,96 @@ SCENARIOS: list[Scenario] = [
         (NM, nft_file("ip6-hotspot-nat66.nft")),
         expect(V4_OK_MASQ, V6_OK_MASQ),
         verdict="ok",
+    ),
+    # --- IPv6 router and neighbour discovery ------------------------------------------------------
+    Scenario(
+        "nm_nft_nd_input_drop",
+        "NM + an input filter opening DHCP/DNS/DHCPv6 but no ICMPv6: RS/NS/NA from the phone die.",
+        (NM, nft_file("nd-input-drop.nft")),
+        expect(V4_OK_MASQ, V6_OK_PLAIN, ND_INPUT_DROP),
+        verdict="blocked",
+        notes="Before discovery flows were modelled this read as ok: the phone had no SLAAC "
+        "address and could not resolve its router.",
+        tags=("ipv6-discovery",),
+    ),
+    Scenario(
+        "nm_nft_nd_input_allowed_hoplimit",
+        "NM + the same filter accepting RS/NS/NA with hop limit 255 (RFC 4890).",
+        (NM, nft_file("nd-input-allowed.nft")),
+        expect(V4_OK_MASQ, V6_OK_PLAIN),
+        verdict="ok",
+        tags=("ipv6-discovery",),
+    ),
+    Scenario(
+        "nm_nft_nd_output_drop",
+        "NM + an egress filter letting out tracked replies and DHCP/DNS answers only: RA/NS/NA "
+        "from the host are untracked and dropped.",
+        (NM, nft_file("nd-output-drop.nft")),
+        expect(V4_OK_MASQ, V6_OK_PLAIN, ND_OUTPUT_DROP),
+        verdict="blocked",
+        tags=("ipv6-discovery",),
+    ),
+    Scenario(
+        "nm_nft_nd_output_untracked_allowed",
+        "NM + the egress filter also accepting `ct state untracked`: discovery leaves.",
+        (NM, nft_file("nd-output-untracked-allowed.nft")),
+        expect(V4_OK_MASQ, V6_OK_PLAIN),
+        verdict="ok",
+        tags=("ipv6-discovery",),
+    ),
+    Scenario(
+        "nm_nft_nd_hoplimit_255_drop",
+        "NM + `ip6 hoplimit 255 drop` on input, and RAs dropped on output unless hop limit 255.",
+        (NM, nft_file("nd-hoplimit-255-drop.nft")),
+        expect(V4_OK_MASQ, V6_OK_PLAIN, ND_INPUT_DROP),
+        verdict="blocked",
+        notes="DHCPv6 (multicast, hop limit 1) and DNS (64) pass; discovery needs 255.",
+        tags=("ipv6-discovery",),
+    ),
+    Scenario(
+        "nm_nft_nd_raw_ct_invalid_drop",
+        "NM + ip6 `ct state invalid drop` at priority raw on prerouting and on RA/NA output.",
+        (NM, nft_file("nd-raw-ct-invalid-drop.nft")),
+        expect(V4_OK_MASQ, V6_ALL_DROP, ra6=False, na6_out=False),
+        verdict="blocked",
+        notes="Before conntrack every packet reads as invalid; after it, discovery is untracked.",
+        tags=("ipv6-discovery",),
+    ),
+    Scenario(
+        "nm_nft_nd_th_sport",
+        "NM + `th sport` matches on input and output: for ICMPv6 the first 16 bits are type "
+        "and code (RS 133 = 34048 on input, RA 134 = 34304 on output).",
+        (
+            NM,
+            Nft(
+                "table inet t {\n chain i {\n type filter hook input priority 0;\n"
+                " th sport 34048 drop\n }\n chain o {\n"
+                " type filter hook output priority 0;\n th sport 34304 drop\n }\n}\n",
+                source="<th sport>",
+            ),
+        ),
+        expect(V4_OK_MASQ, V6_OK_PLAIN, rs6=False, ra6=False),
+        expect_unknown=frozenset({"dns", "dns6"}),
+        notes="A DNS query's source port is one of the ephemeral ports, which hold 34048: "
+        "unknown. The lab's host sends no RAs, so RS/RA only inform.",
+        tags=("ipv6-discovery",),
+    ),
+    Scenario(
+        "nm_nft_nd_ip6tables_icmp6_hl",
+        "NM + ip6tables-nft: RS and NA dropped by type number and name, NS accepted with "
+        "`-m hl --hl-eq 255`, RAs dropped by name on output, `! --hl-eq 255` on output.",
+        (NM, ipt_file("nd-drop.v6.rules", ipv6=True)),
+        expect(V4_OK_MASQ, V6_OK_PLAIN, rs6=False, na6_in=False, ra6=False),
+        verdict="blocked",
+        tags=("ipv6-discovery",),
+    ),
+    Scenario(
+        "nm_nft_nd_ip6tables_legacy",
+        "NM + the same rules through ip6tables-legacy.",
+        (NM, ipt_file("nd-drop.v6.rules", ipv6=True, legacy=True)),
+        expect(V4_OK_MASQ, V6_OK_PLAIN, rs6=False, na6_in=False, ra6=False),
+        verdict="blocked",
+        tags=("ipv6-discovery",),
     ),
     # --- a real dockerd --------------------------------------------------------------------------
     Scenario(

@@ -120,10 +120,33 @@ V4_OK_MASQ: dict[str, Expect] = {"dhcp": True, "dns": True, "outbound": "masq", 
 V4_OK_PLAIN: dict[str, Expect] = {"dhcp": True, "dns": True, "outbound": "plain", "reply": True}
 V4_FWD_DROP: dict[str, Expect] = {"dhcp": True, "dns": True, "outbound": False, "reply": None}
 V4_ALL_DROP: dict[str, Expect] = {"dhcp": False, "dns": False, "outbound": False, "reply": None}
-V6_OK_PLAIN: dict[str, Expect] = {"dhcp6": True, "dns6": True, "outbound6": "plain", "reply6": True}
-V6_OK_MASQ: dict[str, Expect] = {"dhcp6": True, "dns6": True, "outbound6": "masq", "reply6": True}
-V6_FWD_DROP: dict[str, Expect] = {"dhcp6": True, "dns6": True, "outbound6": False, "reply6": None}
-V6_ALL_DROP: dict[str, Expect] = {"dhcp6": False, "dns6": False, "outbound6": False, "reply6": None}
+# router/neighbour discovery: all through, or the host's input closed (its output open)
+ND_OK: dict[str, Expect] = {
+    "rs6": True,
+    "ra6": True,
+    "ns6_in": True,
+    "na6_out": True,
+    "ns6_out": True,
+    "na6_in": True,
+}
+ND_INPUT_DROP: dict[str, Expect] = {**ND_OK, "rs6": False, "ns6_in": False, "na6_in": False}
+ND_OUTPUT_DROP: dict[str, Expect] = {**ND_OK, "ra6": False, "na6_out": False, "ns6_out": False}
+V6_OK_PLAIN: dict[str, Expect] = {
+    "dhcp6": True,
+    "dns6": True,
+    "outbound6": "plain",
+    "reply6": True,
+    **ND_OK,
+}
+V6_OK_MASQ: dict[str, Expect] = {**V6_OK_PLAIN, "outbound6": "masq"}
+V6_FWD_DROP: dict[str, Expect] = {**V6_OK_PLAIN, "outbound6": False, "reply6": None}
+V6_ALL_DROP: dict[str, Expect] = {
+    "dhcp6": False,
+    "dns6": False,
+    "outbound6": False,
+    "reply6": None,
+    **ND_INPUT_DROP,
+}
 
 
 def expect(*parts: Mapping[str, Expect], **overrides: Expect) -> dict[str, Expect]:

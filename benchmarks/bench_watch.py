@@ -19,7 +19,8 @@ In a fresh namespace lab (benchmarks/nslab.py: hs0, up0, docker0, NetworkManager
    fresh lab per size holding benchmarks/bigruleset.py's ruleset (Docker's iptables-nft
    ``FORWARD DROP`` with its published-port rules and ufw: half the rules; a hand-written
    ``inet custom`` table: the other half), the watcher started on it, then one unrelated rule
-   added to or deleted from a 250-rule chain of the custom table every second for
+   added to or flushed from a chain of the custom table every second (without echo: an
+   ``add rule --echo`` at 100k rules costs nft seconds of its own) for
    ``--churn-seconds`` (40); a third of the way in the seed's DOCKER-USER fix is committed
    (one ``iptables-nft-restore --noflush``), two thirds in it is taken back. Printed: the
    watcher's CPU over the churn (its own and its children's, % of one core), the two verdict
@@ -391,17 +392,18 @@ def churn_one(size: int, args: argparse.Namespace) -> dict[str, float]:
             seconds = args.churn_seconds
             steps = {round(seconds / 3): (fix, "ok"), round(2 * seconds / 3): (undo, "blocked")}
             flips: list[float] = []
-            handles: list[int] = []
+            nft.cmd("add chain inet custom churn")
+            watcher.drain(1.0)
             cpu0, child0 = watcher.cpu()
             t0 = time.monotonic()
             for second in range(seconds):
                 due = t0 + second
                 if (wait := due - time.monotonic()) > 0:
                     time.sleep(wait)
-                if handles and second % 2:
-                    nft.cmd(f"delete rule inet custom zone_0 handle {handles.pop()}")
+                if second % 2:
+                    nft.cmd("flush chain inet custom churn")
                 else:
-                    handles.append(nft.added(f"add rule inet custom zone_0 {_churn_rule(second)}"))
+                    nft.cmd(f"add rule inet custom churn {_churn_rule(second)}")
                 if second in steps:
                     text, state = steps[second]
                     committed = _restore(lab, text)

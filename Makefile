@@ -100,6 +100,7 @@ test: venv system-deps
 # The full differential run (300+ random rulesets against the kernel).
 test-full: venv system-deps
 	HOTSPOTGUARD_DIFF_EXAMPLES=300 $(BIN)/python -m pytest tests/kernel $(PYTEST_ARGS)
+	HOTSPOTGUARD_INCREMENTAL_STEPS=400 $(BIN)/python -m pytest tests/system/test_incremental.py $(PYTEST_ARGS)
 
 # The applet in a real Plasma 6 session (kwin_x11, kded6, plasmashell under Xvfb) from a Debian 13
 # tree kept in $(PLASMA_TREE): built on the first run (debootstrap + packages from the apt mirror,
@@ -121,8 +122,12 @@ typecheck: venv
 # the helper, the applet (chains dialog, tray start-up, memory, idle).
 bench: venv system-deps
 	$(BIN)/python benchmarks/bench_engine.py
+<<<<<<< HEAD
+	$(BIN)/python benchmarks/bench_watch.py --churn-sizes 1000,10000,100000
+=======
 	$(BIN)/python benchmarks/bench_hostile.py
 	$(BIN)/python benchmarks/bench_watch.py
+>>>>>>> main
 	$(BIN)/python benchmarks/bench_helper.py
 	$(BIN)/python benchmarks/bench_ui.py
 	$(BIN)/python benchmarks/bench_tray.py

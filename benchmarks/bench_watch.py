@@ -14,14 +14,26 @@ In a fresh namespace lab (benchmarks/nslab.py: hs0, up0, docker0, NetworkManager
    all its threads, /proc/PID/task/*/schedstat) and CPU time (/proc/PID/stat). The xtables
    lock is global: iptables-legacy runs in *other* namespaces (other test suites, containers)
    still wake the watcher, which then ignores them (no legacy table here: see ``ignored``);
-4. legacy latency (last, as it creates this namespace's legacy tables).
+4. legacy latency (last, as it creates this namespace's legacy tables);
+5. churn (``--churn-sizes``, default 1,000 and 10,000 rules; ``make bench`` adds 100,000): a
+   fresh lab per size holding benchmarks/bigruleset.py's ruleset (Docker's iptables-nft
+   ``FORWARD DROP`` with its published-port rules and ufw: half the rules; a hand-written
+   ``inet custom`` table: the other half), the watcher started on it, then one unrelated rule
+   added to or flushed from a chain of the custom table every second (without echo: an
+   ``add rule --echo`` at 100k rules costs nft seconds of its own) for
+   ``--churn-seconds`` (40); a third of the way in the seed's DOCKER-USER fix is committed
+   (one ``iptables-nft-restore --noflush``), two thirds in it is taken back. Printed: the
+   watcher's CPU over the churn (its own and its children's, % of one core), the two verdict
+   flips (from the fixing command's exit to the state line) and the watcher's peak RSS.
 
-Prints figures, asserts nothing. Usage: ``sudo .venv/bin/python benchmarks/bench_watch.py``.
+Prints figures, asserts nothing. Usage: ``sudo .venv/bin/python benchmarks/bench_watch.py``
+(``--only-churn`` for section 5 alone).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import json
 import os
@@ -37,6 +49,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bigruleset
 import nslab
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,6 +113,30 @@ class NsNft:
             return now
 
         result: float = self.call(run)
+        return result
+
+    def added(self, text: str) -> int:
+        """Run one ``add rule`` command; the handle of the rule it added."""
+
+        def run() -> int:
+            self.ctx.set_echo_output(True)
+            self.ctx.set_handle_output(True)
+            self.ctx.set_json_output(True)
+            try:
+                rc, out, err = self.ctx.cmd(text)
+            finally:
+                self.ctx.set_echo_output(False)
+                self.ctx.set_handle_output(False)
+                self.ctx.set_json_output(False)
+            if rc != 0:
+                raise RuntimeError(f"nft {text}: {err}")
+            for item in json.loads(out)["nftables"]:
+                for verb in item.values():
+                    if isinstance(verb, dict) and "rule" in verb:
+                        return int(verb["rule"]["handle"])
+            raise RuntimeError(f"nft {text}: no handle echoed")
+
+        result: int = self.call(run)
         return result
 
     def many(self, texts: list[str], seconds: float) -> float:
@@ -298,6 +335,124 @@ def bench(args: argparse.Namespace) -> None:
             nslab.kill_children()
 
 
+#: the seed's DOCKER-USER fix, and ufw's input opened to the hotspot (DHCP, DNS: ufw's
+#: default input policy drops them, a verdict of its own): one commit that makes hs0 "ok"
+FIX_RULES = (
+    ("DOCKER-USER", "-s 10.42.0.0/24 -i hs0 -o up0 -j ACCEPT"),
+    (
+        "DOCKER-USER",
+        "-d 10.42.0.0/24 -i up0 -o hs0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+    ),
+    ("INPUT", "-i hs0 -j ACCEPT"),
+)
+
+
+def _restore(lab: nslab.Lab, text: str) -> float:
+    """One iptables-nft-restore --noflush commit; the monotonic time its process exited."""
+    res = nslab.run(lab.argv(["iptables-nft-restore", "--noflush"]), 60, text.encode())
+    if res.returncode != 0:
+        raise RuntimeError(f"iptables-nft-restore: {res.stderr.decode(errors='replace')}")
+    return time.monotonic()
+
+
+def _peak_rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def churn_one(size: int, args: argparse.Namespace) -> dict[str, float]:
+    """Section 5 for one ruleset size (a lab of its own)."""
+    generated = bigruleset.generate(size)
+    prefix = f"hgc{os.getpid()}"
+    with nslab.Lab(prefix) as lab:
+        workdir = Path(f"/tmp/{prefix}-churn")
+        nft_file, ipt_file, ip6t_file = generated.write(workdir)
+        t_load = time.monotonic()
+        for argv in (
+            ["iptables-nft-restore", "--noflush", str(ipt_file)],
+            ["ip6tables-nft-restore", "--noflush", str(ip6t_file)],
+            ["nft", "-f", str(nft_file)],
+        ):
+            nslab.check(lab.argv(argv), timeout=3600)
+        load_seconds = time.monotonic() - t_load
+        nft = NsNft(lab.host)
+        watcher = Watcher(lab, args.verbose)
+        try:
+            t_start = time.monotonic()
+            _, first = watcher.next(timeout=600)
+            first_seconds = time.monotonic() - t_start
+            if first["state"] != "blocked":
+                print(f"  (first state {first['state']}: {first.get('reason')})")
+            watcher.drain(1.0)
+            fix = "".join(f"-I {chain} {rule}\n" for chain, rule in FIX_RULES)
+            undo = "".join(f"-D {chain} {rule}\n" for chain, rule in FIX_RULES)
+            fix, undo = (f"*filter\n{text}COMMIT\n" for text in (fix, undo))
+            seconds = args.churn_seconds
+            steps = {round(seconds / 3): (fix, "ok"), round(2 * seconds / 3): (undo, "blocked")}
+            flips: list[float] = []
+            nft.cmd("add chain inet custom churn")
+            watcher.drain(1.0)
+            cpu0, child0 = watcher.cpu()
+            t0 = time.monotonic()
+            for second in range(seconds):
+                due = t0 + second
+                if (wait := due - time.monotonic()) > 0:
+                    time.sleep(wait)
+                if second % 2:
+                    nft.cmd("flush chain inet custom churn")
+                else:
+                    nft.cmd(f"add rule inet custom churn {_churn_rule(second)}")
+                if second in steps:
+                    text, state = steps[second]
+                    committed = _restore(lab, text)
+                    try:
+                        flips.append(watcher.until(state, timeout=120) - committed)
+                    except queue.Empty:
+                        print(f"  (no {state!r} state within 120 s)", flush=True)
+            elapsed = time.monotonic() - t0
+            cpu1, child1 = watcher.cpu()
+            rss = _peak_rss_kib(watcher.proc.pid)
+            watcher.proc.terminate()
+            watcher.proc.wait(30)
+            result = {
+                "rules": size,
+                "load_s": load_seconds,
+                "first_state_s": first_seconds,
+                "cpu_own_pct": 100 * (cpu1 - cpu0) / elapsed,
+                "cpu_children_pct": 100 * (child1 - child0) / elapsed,
+                "flip_ms": [1000 * f for f in flips],
+                "peak_rss_mib": rss / 1024,
+            }
+            print(
+                f"churn {size:>7,} rules: watcher CPU {result['cpu_own_pct']:.1f} % own + "
+                f"{result['cpu_children_pct']:.1f} % children (1 change/s for {elapsed:.0f} s), "
+                f"flips {', '.join(f'{ms:.0f}' for ms in result['flip_ms'])} ms, "
+                f"peak RSS {result['peak_rss_mib']:.0f} MiB, first state after "
+                f"{first_seconds:.2f} s (ruleset loaded in {load_seconds:.1f} s)",
+                flush=True,
+            )
+            print(f"  watcher: {watcher.stats_line}", flush=True)
+            return result
+        finally:
+            nft.close()
+            nslab.kill_children()
+            for path in (nft_file, ipt_file, ip6t_file):
+                path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                workdir.rmdir()
+
+
+def _churn_rule(n: int) -> str:
+    return f"ip saddr 192.0.2.{n % 250 + 1} tcp dport {1000 + n} counter accept"
+
+
+def churn(args: argparse.Namespace) -> None:
+    for size in args.churn_sizes:
+        churn_one(size, args)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--changes", type=int, default=50)
@@ -306,12 +461,22 @@ def main() -> int:
     parser.add_argument("--burst", type=int, default=10_000)
     parser.add_argument("--burst-seconds", type=float, default=2.0)
     parser.add_argument("--idle-seconds", type=float, default=60.0)
+    parser.add_argument(
+        "--churn-sizes",
+        type=lambda text: [int(x) for x in text.split(",") if x],
+        default=[1_000, 10_000],
+        help="comma-separated ruleset sizes of the churn section (100000 is minutes a size)",
+    )
+    parser.add_argument("--churn-seconds", type=int, default=40)
+    parser.add_argument("--only-churn", action="store_true", help="the churn section alone")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("bench_watch needs root (network namespaces)", file=sys.stderr)
         return 2
     try:
-        bench(args)
+        if not args.only_churn:
+            bench(args)
+        churn(args)
     except KeyboardInterrupt:
         return 130
     return 0

@@ -102,6 +102,15 @@ def _only(snapshot: Snapshot, ifaces: list[str] | None) -> Snapshot:
 def _report(args: argparse.Namespace) -> Report:
     if getattr(args, "snapshot", None):
         snapshot = _only(read_snapshot_file(args.snapshot), args.iface)
+    elif os.geteuid() == 0:  # the model table by table, no document: half the memory
+        from hotspotguard.system.capture import CaptureError
+        from hotspotguard.system.incremental import capture_model
+
+        try:
+            snapshot, ruleset = capture_model(args.iface)
+        except CaptureError as error:
+            raise UsageError(str(error)) from None
+        return evaluate(snapshot, ruleset)
     else:
         snapshot = _live_snapshot(args.iface)
     return evaluate(snapshot, parse_ruleset(snapshot))

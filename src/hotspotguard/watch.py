@@ -14,15 +14,21 @@ Pieces:
 
 Coalescing (bursts: Docker starting 100 containers sends thousands of events): an evaluation
 starts once no event has come for ``settle`` (10 ms) — the rest of a transaction or of a
-command sequence lands first — but no later than ``max_delay`` (1 s) after the first pending
-event, so a never-ending stream (a daemon adding set elements) still gets a fresh state every
-second. Evaluating in the middle of a storm is wasted: the result is stale at birth, and the
-capture keeps re-reading a ruleset whose generation keeps moving. While an evaluation runs (in
-a worker thread; the loop keeps draining the sockets meanwhile), events only mark the state
-dirty; when it ends dirty, the next one starts no earlier than ``min_interval`` (50 ms) after
-the previous one started and no earlier than one evaluation's duration after it ended (at most
-about half a CPU). The last change of a burst is therefore always evaluated. When nothing
-happens there is no timer at all: zero wake-ups.
+command sequence lands first — but no later than a ceiling after the first pending event, so
+a never-ending stream (a daemon adding set elements, kube-proxy syncing) still gets fresh
+states. The ceiling follows what an evaluation costs: four times the last one's duration,
+at least ``min_ceiling`` (100 ms), at most ``max_delay`` (1 s). With the incremental model
+(system.incremental) an evaluation costs what the change is, so a verdict-changing change in
+the middle of churn comes out about 100 ms later, not at the 1 s ceiling a full capture of a
+big ruleset needs. Evaluating in the middle of a storm is otherwise wasted: the result is
+stale at birth, and the capture keeps re-reading a ruleset whose generation keeps moving.
+While an evaluation runs (in a worker thread; the loop keeps draining the sockets meanwhile),
+events only mark the state dirty; when it ends dirty, the next one starts no earlier than
+``min_interval`` (50 ms) after the previous one started and, once the evaluations of the
+last ``DUTY_WINDOW`` (2 s) took more than half of it, no earlier than one evaluation's
+duration after the last ended (at most about half a CPU in a storm; a change right after an
+unrelated one is not held back while the watcher is mostly idle). The last change of a burst
+is therefore always evaluated. When nothing happens there is no timer at all: zero wake-ups.
 """
 
 from __future__ import annotations
@@ -50,9 +56,17 @@ Capture = Callable[[list[str] | None], dict[str, Any]]
 
 SETTLE = 0.010
 MIN_INTERVAL = 0.050
+MIN_CEILING = 0.100
 MAX_DELAY = 1.0
+#: the coalescing ceiling in evaluations' durations (between MIN_CEILING and MAX_DELAY)
+CEILING_FACTOR = 4.0
+#: seconds over which the evaluations may take half the time before they are spaced out
+DUTY_WINDOW = 2.0
 #: evaluations in a row that hit a vanishing interface before giving up for this event
 RETRIES = 3
+#: after an update that left the ruleset's generation unannounced: look again this much later
+#: (a notification on its way arrives meanwhile; one lost makes that look a full capture)
+RECHECK = 0.2
 
 
 @dataclass(frozen=True)
@@ -285,10 +299,36 @@ def _one_line(error: BaseException) -> str:
     return text[0] if text else type(error).__name__
 
 
-def assess(source: HotspotSource, capture: Capture | None = None) -> WatchState:
-    """The state of the live machine now; never raises (faults become an ``error`` state)."""
+#: reads the firewall's parsed model now (LiveFirewall.update with the pending changes)
+Update = Callable[[], "Ruleset"]
+
+
+#: the kinds of change that leave the machine part of a capture (addresses, routes, forwarding
+#: sysctls) as it was: the kernel reports changes of those as link/address/route/sysctl
+FIREWALL_KINDS = frozenset({"ruleset", "legacy", "recheck"})
+
+
+class MachineCache:
+    """The machine part of the last capture (not the firewall), reused while only the firewall
+    changed: ``fresh`` is False when something else may have changed since."""
+
+    def __init__(self) -> None:
+        self.fresh = False
+        self.ifaces: list[str] | None = None
+        self.doc: dict[str, Any] | None = None
+
+
+def assess(
+    source: HotspotSource,
+    capture: Capture | None = None,
+    update: Update | None = None,
+    machine: MachineCache | None = None,
+) -> WatchState:
+    """The state of the live machine now; never raises (faults become an ``error`` state).
+    With `update`, the firewall is its model (system.incremental) and only the rest of the
+    machine is captured (or taken from `machine` while it is fresh)."""
     try:
-        return _assess(source, capture)
+        return _assess(source, capture, update, machine or MachineCache())
     except Exception as error:  # a parser surprise, a tool that changed: say it, keep going
         if os.environ.get("HOTSPOTGUARD_DEBUG"):
             import traceback
@@ -300,12 +340,21 @@ def assess(source: HotspotSource, capture: Capture | None = None) -> WatchState:
         )
 
 
-def _assess(source: HotspotSource, capture: Capture | None) -> WatchState:
+def _assess(
+    source: HotspotSource, capture: Capture | None, update: Update | None, machine: MachineCache
+) -> WatchState:
     from hotspotguard.system.capture import CaptureError, live_capture
 
     status = source.status
     if status:
         return WatchState("error", reason=status)
+    ruleset: Ruleset | None = None
+    if update is not None:
+        try:
+            ruleset = update()
+        except CaptureError as error:
+            return WatchState("error", reason=str(error))
+        capture = _machine_capture(ruleset, machine)
     capture = capture or live_capture()
     last_error = ""
     for _ in range(RETRIES):
@@ -331,8 +380,29 @@ def _assess(source: HotspotSource, capture: Capture | None) -> WatchState:
                 if h.connection is not None
             )
             return WatchState("error", hotspots=known, reason=last_error)
-        return assess_document(doc, connections, missing).state
+        return assess_document(doc, connections, missing, ruleset).state
     return WatchState("error", reason=last_error or "the hotspot interfaces keep changing")
+
+
+def _machine_capture(ruleset: Ruleset, machine: MachineCache) -> Capture:
+    """A capture of all but the firewall, whose model is `ruleset`."""
+    from hotspotguard.system.capture import capture_machine, existing_addresses, interface_addresses
+    from hotspotguard.system.incremental import shared_interfaces
+
+    def capture(ifaces: list[str] | None) -> dict[str, Any]:
+        wanted = shared_interfaces(ruleset) if ifaces is None else ifaces
+        if machine.fresh and machine.doc is not None and machine.ifaces == wanted:
+            return machine.doc
+        machine.fresh = False
+        if ifaces is None:
+            addresses = existing_addresses(wanted)
+        else:
+            addresses = {iface: interface_addresses(iface) for iface in ifaces}
+        doc = {**capture_machine(addresses), "nft": None}
+        machine.doc, machine.ifaces, machine.fresh = doc, list(wanted), True
+        return doc
+
+    return capture
 
 
 @dataclass(frozen=True)
@@ -348,10 +418,12 @@ def assess_document(
     doc: dict[str, Any],
     connections: Mapping[str, Connection | None],
     missing: Sequence[str] = (),
+    ruleset: Ruleset | None = None,
 ) -> Assessment:
     """The state for a captured snapshot document (blocking): its hotspots' verdicts, each
     `explain --json`'s object plus "state" and its NetworkManager "connection"; `missing`
-    names wanted hotspots whose interfaces are gone."""
+    names wanted hotspots whose interfaces are gone. A `ruleset` given is the firewall (the
+    document's own is not parsed)."""
     from hotspotguard.assessment import hotspot_json
     from hotspotguard.ruleset import SnapshotError, load_snapshot, parse_ruleset
     from hotspotguard.verdict import evaluate
@@ -361,7 +433,8 @@ def assess_document(
     except SnapshotError as error:
         unreadable = f"the captured firewall is unreadable: {error}"
         return Assessment(WatchState("error", reason=unreadable))
-    ruleset = parse_ruleset(snapshot)
+    if ruleset is None:
+        ruleset = parse_ruleset(snapshot)
     report = evaluate(snapshot, ruleset)
     if not report.hotspots:
         state = WatchState("no-hotspot", reason="no connection shares an interface")
@@ -406,10 +479,12 @@ class Watcher:
         settle: float = SETTLE,
         min_interval: float = MIN_INTERVAL,
         max_delay: float = MAX_DELAY,
+        min_ceiling: float = MIN_CEILING,
         events: Callable[[Callable[[Kinds], None]], Events] | None = None,
         debug: Callable[[str], None] | None = None,
         has_legacy: Callable[[], bool] | None = None,
         warn: Callable[[str], None] | None = None,
+        incremental: bool | None = None,
     ) -> None:
         self.source = source
         self.publish = publish
@@ -428,14 +503,27 @@ class Watcher:
         self._last_start = -1e9
         self._last_end = -1e9
         self._last_duration = 0.0
+        self._recent: list[tuple[float, float]] = []  # (start, end) of recent evaluations
         self._stopped: asyncio.Event | None = None
         self._pending_kinds: set[str] = set()
         self._first_pending: float | None = None
         self._last_event = 0.0
         self.max_delay = max_delay
+        self.min_ceiling = min_ceiling
         self._has_legacy = has_legacy or legacy_tables
         self._legacy = self._has_legacy()
         self._evaluating_kinds: set[str] = set()
+        # the firewall's model, kept between evaluations (root, the kernel's notifications,
+        # no capture given): see system.incremental
+        self._incremental = (
+            capture is None and events is None and os.geteuid() == 0
+            if incremental is None
+            else incremental
+        )
+        self._events: Events | None = None
+        self.live: Any = None
+        self._recheck: asyncio.TimerHandle | None = None
+        self._machine = MachineCache()
 
     # -- events --
     def _on_kernel(self, kinds: Kinds) -> None:
@@ -471,15 +559,26 @@ class Watcher:
         return self._loop.time()
 
     def _due(self) -> float:
-        """When to evaluate: ``settle`` after the latest event, ``max_delay`` after the first
+        """When to evaluate: ``settle`` after the latest event, the ceiling after the first
         pending one at the latest, and never sooner than the rate limit allows."""
         first = self._first_pending if self._first_pending is not None else self._last_event
-        at = min(self._last_event + self.settle, first + self.max_delay)
+        ceiling = min(self.max_delay, max(self.min_ceiling, CEILING_FACTOR * self._last_duration))
+        at = min(self._last_event + self.settle, first + ceiling)
         return max(
             at,
             self._last_start + self.min_interval,
-            self._last_end + self._last_duration,
+            self._duty_wait(),
         )
+
+    def _duty_wait(self) -> float:
+        """The last evaluation's end while the evaluations of the last DUTY_WINDOW took at
+        most half of it; else one evaluation's duration later."""
+        since = self._last_end - DUTY_WINDOW
+        self._recent = [(a, b) for a, b in self._recent if b > since]
+        busy = sum(b - max(a, since) for a, b in self._recent)
+        if busy <= DUTY_WINDOW / 2:
+            return self._last_end
+        return self._last_end + self._last_duration
 
     def _schedule(self) -> None:
         assert self._loop is not None
@@ -487,8 +586,8 @@ class Watcher:
 
     def _fire(self) -> None:
         self._timer = None
-        if self._running:
-            return
+        if self._running or (self._stopped is not None and self._stopped.is_set()):
+            return  # running, or stopping (the executor may be gone)
         if not self.source.ready:  # its first reading will poke us
             self._dirty = False
             return
@@ -504,14 +603,39 @@ class Watcher:
         self._evaluating_kinds, self._pending_kinds = self._pending_kinds, set()
         self._running = True
         self._last_start = self._loop.time()
-        future = self._loop.run_in_executor(None, assess, self.source, self.capture)
+        update = self._update() if self.live is not None else None
+        kinds = self._evaluating_kinds
+        self._machine.fresh &= bool(kinds) and kinds <= FIREWALL_KINDS
+        future = self._loop.run_in_executor(
+            None, assess, self.source, self.capture, update, self._machine
+        )
         future.add_done_callback(self._evaluated)
+
+    def _update(self) -> Update:
+        """The model's update with the changes noted so far (taken now, in the loop)."""
+        live = self.live
+        changes = getattr(self._events, "changes", None)
+        taken = changes.take() if changes is not None else None
+        legacy = bool(self._evaluating_kinds & {"legacy", "start"})
+
+        def update() -> Ruleset:
+            from hotspotguard.system.netlink import RulesetChanges
+
+            try:
+                result: Ruleset = live.update(taken or RulesetChanges(), legacy)
+            except BaseException:
+                live.invalidate("the last update failed")
+                raise
+            return result
+
+        return update
 
     def _evaluated(self, future: asyncio.Future[WatchState]) -> None:
         assert self._loop is not None
         self._running = False
         self._last_end = self._loop.time()
         self._last_duration = self._last_end - self._last_start
+        self._recent.append((self._last_start, self._last_end))
         self.stats.evaluations += 1
         self.stats.busy_seconds += self._last_duration
         if future.cancelled():
@@ -523,7 +647,10 @@ class Watcher:
                 f"evaluation {self.stats.evaluations}: {self._last_duration * 1000:.1f} ms, "
                 f"{state.state}, events {self.stats.events} "
                 f"({', '.join(sorted(self._evaluating_kinds)) or 'start'})"
+                + (f", model {self.live.stats}" if self.live is not None else "")
             )
+        if self.live is not None and self.live.unsettled and self._recheck is None:
+            self._recheck = self._loop.call_later(RECHECK, self._rechecked)
         if self.last is None or state.key() != self.last.key():
             self.last = state
             self.stats.published += 1
@@ -535,12 +662,25 @@ class Watcher:
         if self._dirty:
             self._schedule()
 
+    def _rechecked(self) -> None:
+        self._recheck = None
+        if self._stopped is not None and self._stopped.is_set():
+            return
+        self._pending_kinds.add("recheck")
+        self.poke()
+
     # -- running --
     async def run(self) -> None:
         """Watch until :meth:`stop` (or cancellation)."""
         self._loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
         events = self._make_events(self._on_kernel)
+        self._events = events
+        if self._incremental and hasattr(events, "changes"):
+            from hotspotguard.system.incremental import LiveFirewall
+
+            self.live = LiveFirewall(log=self._warn or self._debug)
+            self._pending_kinds.add("start")
         for gap in events.gaps:
             if self._warn:
                 self._warn(gap)
@@ -553,6 +693,9 @@ class Watcher:
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
+            if self._recheck is not None:
+                self._recheck.cancel()
+                self._recheck = None
             events.close()
             self.source.close()
 

@@ -172,3 +172,53 @@ def test_only_default_routes_of_the_main_table_count() -> None:
     assert _rtnetlink_kinds(message(netlink.RTM_DELROUTE, 0, 255)) == set()
     both = message(netlink.RTM_NEWLINK, 0, 0) + message(netlink.RTM_NEWNETCONF, 0, 0)
     assert _rtnetlink_kinds(both) == {"link", "sysctl"}
+
+
+@pytest.mark.kernel
+def test_ruleset_notifications_name_what_changed(netns: str) -> None:
+    from hotspotguard.system.nftables import generation
+
+    with _open_in(netns, rtnetlink=False, legacy=False) as events:
+        _ns("nft", "add table inet t; add chain inet t c; add set inet t s { type ipv4_addr; }")
+        assert "ruleset" in _wait(events)
+        made = events.changes.take()
+        assert made.tables == {("inet", "t")}  # a table made: read as a whole
+        assert ("inet", "t", "c") in made.chains and ("inet", "t", "s") in made.sets
+        _ns("nft", "add rule inet t c ip daddr { 192.0.2.1, 192.0.2.2 } counter")
+        _wait(events)
+        rule = events.changes.take()
+        assert rule.tables == set() and rule.chains == {("inet", "t", "c")}
+        assert rule.sets == set()  # the rule's anonymous set belongs to the rule
+        assert rule.generation is not None and rule.generation > (made.generation or 0)
+        _ns("nft", "add element inet t s { 192.0.2.9 }")
+        _wait(events)
+        assert events.changes.take().sets == {("inet", "t", "s")}
+        out = subprocess.run(
+            ["ip", "netns", "exec", netns, "nft", "-a", "list", "chain", "inet", "t", "c"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        handle = int(out.split("# handle ")[-1].split()[0])
+        _ns("nft", f"delete rule inet t c handle {handle}")
+        _wait(events)
+        deleted = events.changes.take()
+        assert deleted.chains == set() and deleted.deleted_rules == {("inet", "t", "c"): {handle}}
+        _ns("nft", "delete chain inet t c")
+        _wait(events)
+        gone = events.changes.take()
+        assert gone.tables == {("inet", "t")}
+        generation_there: list[int] = []
+        thread = threading.Thread(
+            target=lambda: (enter_netns(netns), generation_there.append(generation()))
+        )
+        thread.start()
+        thread.join()
+        assert gone.generation == generation_there[0]
+
+
+def test_a_lost_notification_is_noted() -> None:
+    changes = netlink.RulesetChanges()
+    header = netlink._NLMSGHDR.pack(netlink._NLMSGHDR.size + 2, (10 << 8) | 6, 0, 0, 0)
+    assert netlink.ruleset_messages(header + b"\0\0\0\0", changes)
+    assert changes.lost  # a message too short for its header: cannot say what changed

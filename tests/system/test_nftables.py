@@ -669,3 +669,18 @@ def test_attributes_are_parsed_with_padding() -> None:
 def struct_nla(kind: int, value: bytes) -> bytes:
     data = (4 + len(value)).to_bytes(2, "little") + kind.to_bytes(2, "little") + value
     return data + b"\0" * (-len(data) % 4)
+
+
+def test_objects_are_decoded_one_at_a_time() -> None:
+    from hotspotguard.system.nftables import NftablesError, _objects
+
+    text = (
+        '{"nftables": [{"metainfo": {"version": "1.0.6"}}, {"table": {"name": "t"}} ,\n{"x": 1}]}'
+    )
+    stream = _objects(text)
+    assert next(stream) == {"metainfo": {"version": "1.0.6"}}
+    assert list(stream) == [{"table": {"name": "t"}}, {"x": 1}]
+    assert list(_objects("")) == []
+    for bad in ('{"nftables": [{"a": }]}', '{"nftables": [{"a": 1}', "[]"):
+        with pytest.raises(NftablesError):
+            list(_objects(bad))

@@ -124,14 +124,15 @@ def ingress_devices(nft: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
-def _start_saves() -> dict[str, subprocess.Popen[str]]:
+def _start_saves(tools: dict[str, str] | None = None) -> dict[str, subprocess.Popen[str]]:
     procs: dict[str, subprocess.Popen[str]] = {}
-    for key, name in SAVE_TOOLS.items():
+    for key, command in (tools or SAVE_TOOLS).items():
+        name, *args = command.split()
         binary = _tool(name)
         if binary is None:
             continue
         procs[key] = subprocess.Popen(
-            [binary],
+            [binary, *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             stdin=subprocess.DEVNULL,
@@ -241,12 +242,27 @@ def _hotspot(
     return entry
 
 
-def capture_snapshot(ifaces: list[str] | None = None) -> dict[str, Any]:
-    """The live machine as a `hotspotguard-snapshot/1` document.
+def save_texts(tools: dict[str, str] | None = None) -> dict[str, str]:
+    """The save tools' texts by snapshot key (`tools`: key → argv0 and arguments, all four
+    whole-ruleset saves by default), run side by side; a tool missing or failing gives none."""
+    procs = _start_saves(tools)
+    saves: dict[str, str] = {}
+    try:
+        for key, proc in procs.items():
+            out, _ = proc.communicate()
+            if proc.returncode == 0 and out.strip():
+                saves[key] = out
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return saves
 
-    `ifaces` names the hotspot interfaces; None finds them from NetworkManager's tables."""
-    if ifaces:
-        hotspots_addrs = {iface: interface_addresses(iface) for iface in ifaces}
+
+def capture_firewall() -> dict[str, Any]:
+    """The firewall part of a snapshot document: "nft" and the save tools' texts (the save
+    tools run beside the in-process nft listing)."""
     procs = _start_saves()
     try:
         nft = _read_nft()
@@ -260,27 +276,53 @@ def capture_snapshot(ifaces: list[str] | None = None) -> dict[str, Any]:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-    if not ifaces:
-        ifaces = shared_interfaces(nft, saves)
-        hotspots_addrs = {}
-        for iface in ifaces:
-            try:
-                hotspots_addrs[iface] = interface_addresses(iface)
-            except CaptureError:
-                continue  # a stale table of an interface that is gone
+    return {"nft": nft, **saves}
+
+
+def capture_machine(hotspots_addrs: dict[str, tuple[list[str], list[str]]]) -> dict[str, Any]:
+    """The rest of a snapshot document (all but the firewall): the hotspots with their
+    addresses (and IPv6 services), the uplinks and theirs, the forwarding sysctls."""
     hotspots = [_hotspot(iface, v4, v6) for iface, (v4, v6) in hotspots_addrs.items()]
     uplinks = [u for u in default_uplinks() if u not in hotspots_addrs]
-    doc: dict[str, Any] = {
+    return {
         "format": FORMAT,
-        "nft": nft,
-        **saves,
         "sysctl": _sysctls([*hotspots_addrs, *uplinks]),
         "hotspots": hotspots,
         "uplinks": uplinks,
         "uplink_addresses": {u: _all_addresses(u) for u in uplinks},
+    }
+
+
+def existing_addresses(ifaces: Iterable[str]) -> dict[str, tuple[list[str], list[str]]]:
+    """The addresses of those of `ifaces` that exist (a stale table's interface is gone)."""
+    found: dict[str, tuple[list[str], list[str]]] = {}
+    for iface in ifaces:
+        try:
+            found[iface] = interface_addresses(iface)
+        except CaptureError:
+            continue
+    return found
+
+
+def capture_snapshot(ifaces: list[str] | None = None) -> dict[str, Any]:
+    """The live machine as a `hotspotguard-snapshot/1` document.
+
+    `ifaces` names the hotspot interfaces; None finds them from NetworkManager's tables."""
+    if ifaces:
+        hotspots_addrs = {iface: interface_addresses(iface) for iface in ifaces}
+    firewall = capture_firewall()
+    if not ifaces:
+        saves = {k: v for k, v in firewall.items() if k != "nft"}
+        hotspots_addrs = existing_addresses(shared_interfaces(firewall["nft"], saves))
+    machine = capture_machine(hotspots_addrs)
+    nft = firewall.pop("nft")
+    return {
+        "format": FORMAT,
+        "nft": nft,
+        **firewall,
+        **machine,
         "ingress_devices": ingress_devices(nft),
     }
-    return doc
 
 
 def is_root() -> bool:

@@ -6,7 +6,10 @@ watcher sleeps in ``epoll_wait`` with no timer at all while nothing changes (no 
 ``ruleset``
     A NETLINK_NETFILTER socket in the multicast group NFNLGRP_NFTABLES: every committed
     nftables transaction — ``nft``, iptables-nft, ebtables-nft, firewalld, a daemon adding set
-    elements — sends its objects there, then an NFT_MSG_NEWGEN.
+    elements — sends its objects there, then an NFT_MSG_NEWGEN. :class:`RulesetChanges`
+    collects what they name (from each message's header attributes: family, table, chain,
+    set, rule handle; rule expressions are never decoded) and the last generation id, so a
+    watcher can re-read only what changed.
 ``rtnetlink`` (kinds ``link``, ``address``, ``route``, ``sysctl``)
     A NETLINK_ROUTE socket in the groups of links (the hotspot or docker0 appearing or going),
     IPv4/IPv6 addresses, IPv4/IPv6 routes (only default routes are reported: they name the
@@ -46,9 +49,10 @@ import os
 import socket
 import struct
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Final
 
-from hotspotguard.system.nftables import NETLINK_NETFILTER, NFNLGRP_NFTABLES
+from hotspotguard.system.nftables import FAMILIES, NETLINK_NETFILTER, NFNLGRP_NFTABLES
 
 NETLINK_ROUTE: Final = 0
 # rtnetlink message types
@@ -85,6 +89,158 @@ _RCVBUF = 1 << 20  # a bigger buffer overflows later; an overflow is still only 
 
 #: what changed: "ruleset", "link", "address", "route", "sysctl", "legacy", "overflow"
 Kinds = frozenset[str]
+
+# nf_tables message types (enum nf_tables_msg_types) and the attributes read from them
+NFNL_SUBSYS_NFTABLES: Final = 10
+NFT_MSG_NEWTABLE, NFT_MSG_DELTABLE = 0, 2
+NFT_MSG_NEWCHAIN, NFT_MSG_DELCHAIN = 3, 5
+NFT_MSG_NEWRULE, NFT_MSG_DELRULE = 6, 8
+NFT_MSG_NEWSET, NFT_MSG_DELSET = 9, 11
+NFT_MSG_NEWSETELEM, NFT_MSG_DELSETELEM = 12, 14
+NFT_MSG_NEWGEN: Final = 15
+NFT_MSG_DESTROYTABLE, NFT_MSG_DESTROYCHAIN, NFT_MSG_DESTROYRULE = 26, 27, 28
+NFT_MSG_DESTROYSET, NFT_MSG_DESTROYSETELEM = 29, 30
+_TABLE_MSGS = frozenset({NFT_MSG_NEWTABLE, NFT_MSG_DELTABLE, NFT_MSG_DESTROYTABLE})
+_CHAIN_MSGS = frozenset({NFT_MSG_NEWCHAIN, NFT_MSG_DELCHAIN, NFT_MSG_DESTROYCHAIN})
+_RULE_MSGS = frozenset({NFT_MSG_NEWRULE, NFT_MSG_DELRULE, NFT_MSG_DESTROYRULE})
+_RULE_DELS = frozenset({NFT_MSG_DELRULE, NFT_MSG_DESTROYRULE})
+_SET_MSGS = frozenset({NFT_MSG_NEWSET, NFT_MSG_DELSET, NFT_MSG_DESTROYSET})
+_ELEM_MSGS = frozenset({NFT_MSG_NEWSETELEM, NFT_MSG_DELSETELEM, NFT_MSG_DESTROYSETELEM})
+_NFGENMSG = struct.Struct("=BBH")
+_NLA = struct.Struct("=HH")
+_BE32 = struct.Struct(">I")
+_BE64 = struct.Struct(">Q")
+
+#: a table: (family, name); a chain or a set: (family, table, name)
+TableKey = tuple[str, str]
+ObjectKey = tuple[str, str, str]
+
+
+@dataclass
+class RulesetChanges:
+    """What the ruleset notifications named since the last :meth:`take`.
+
+    ``tables``: tables added, deleted or changed (their flags), or with a chain added or
+    deleted (a new chain's place and a deleted chain's jumps are the table's business);
+    ``chains``: chains with a rule added, replaced or deleted (or their policy changed);
+    ``deleted_rules``: of those, rule handles deleted while nothing else changed in the chain
+    (dropped from the model without reading anything); ``sets``: named sets created,
+    deleted or with elements added or removed (anonymous sets belong to their rule: its
+    chain covers them); ``generation``: the id of the last NFT_MSG_NEWGEN; ``lost``: a
+    message was lost (ENOBUFS) or could not be read — only a full capture is right."""
+
+    tables: set[TableKey] = field(default_factory=set)
+    chains: set[ObjectKey] = field(default_factory=set)
+    deleted_rules: dict[ObjectKey, set[int]] = field(default_factory=dict)
+    sets: set[ObjectKey] = field(default_factory=set)
+    generation: int | None = None
+    lost: bool = False
+    messages: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.messages or self.lost)
+
+    def take(self) -> RulesetChanges:
+        """These changes, leaving this collector empty (the generation stays known)."""
+        taken = RulesetChanges(
+            self.tables,
+            self.chains,
+            self.deleted_rules,
+            self.sets,
+            self.generation,
+            self.lost,
+            self.messages,
+        )
+        self.tables, self.chains, self.deleted_rules, self.sets = set(), set(), {}, set()
+        self.lost, self.messages = False, 0
+        return taken
+
+    def merge(self, other: RulesetChanges) -> None:
+        """Add `other`'s changes (a newer batch) to these."""
+        self.tables |= other.tables
+        for key in other.chains:
+            self._chain(key)
+        for key, handles in other.deleted_rules.items():
+            self.deleted_rules.setdefault(key, set()).update(handles)
+        self.sets |= other.sets
+        if other.generation is not None:
+            self.generation = other.generation
+        self.lost |= other.lost
+        self.messages += other.messages
+
+    def _chain(self, key: ObjectKey) -> None:
+        self.chains.add(key)
+        self.deleted_rules.pop(key, None)  # read anyway: its deletions come with it
+
+    def add_message(self, mtype: int, payload: bytes) -> None:
+        """Note one nf_tables notification (the nfgenmsg header and its attributes)."""
+        self.messages += 1
+        if len(payload) < _NFGENMSG.size:
+            self.lost = True
+            return
+        family = FAMILIES.get(payload[0], str(payload[0]))
+        attrs = _attributes(payload, _NFGENMSG.size)
+        if mtype == NFT_MSG_NEWGEN:
+            value = attrs.get(1)  # NFTA_GEN_ID
+            if value is not None and len(value) >= 4:
+                self.generation = int(_BE32.unpack_from(value)[0])
+            return
+        if mtype in _TABLE_MSGS:  # NFTA_TABLE_NAME
+            self.tables.add((family, _text(attrs.get(1))))
+            return
+        table = _text(attrs.get(1))  # NFTA_{CHAIN,RULE,SET,SET_ELEM_LIST}_TABLE
+        if mtype in _CHAIN_MSGS:
+            # a new chain or an updated one (policy, rename) is read alone; the reader reads
+            # the table instead when the model does not know the chain (system.incremental)
+            chain = attrs.get(3)  # NFTA_CHAIN_NAME
+            if mtype == NFT_MSG_NEWCHAIN and chain is not None:
+                self._chain((family, table, _text(chain)))
+            else:
+                self.tables.add((family, table))
+        elif mtype in _RULE_MSGS:
+            key = (family, table, _text(attrs.get(2)))  # NFTA_RULE_CHAIN
+            handle = attrs.get(3)  # NFTA_RULE_HANDLE
+            if mtype in _RULE_DELS and handle is not None and len(handle) >= 8:
+                if key not in self.chains:
+                    self.deleted_rules.setdefault(key, set()).add(_BE64.unpack_from(handle)[0])
+            else:
+                self._chain(key)
+        elif mtype in _SET_MSGS or mtype in _ELEM_MSGS:
+            name = _text(attrs.get(2))  # NFTA_SET_NAME, NFTA_SET_ELEM_LIST_SET
+            if not name.startswith("__"):  # __set%d, __map%d: anonymous, part of a rule
+                self.sets.add((family, table, name))
+        # objects, flowtables: not part of the model (a table's deletion says so itself)
+
+
+def _attributes(payload: bytes, offset: int) -> dict[int, bytes]:
+    attrs: dict[int, bytes] = {}
+    while offset + _NLA.size <= len(payload):
+        length, attr_type = _NLA.unpack_from(payload, offset)
+        if length < _NLA.size:
+            break
+        attrs[attr_type & 0x3FFF] = payload[offset + _NLA.size : offset + length]
+        offset += (length + 3) & ~3
+    return attrs
+
+
+def _text(value: bytes | None) -> str:
+    return (value or b"").split(b"\0", 1)[0].decode(errors="surrogateescape")
+
+
+def ruleset_messages(data: bytes, changes: RulesetChanges) -> bool:
+    """Add the nf_tables notifications of one recv() to `changes`; whether there were any."""
+    got = False
+    offset = 0
+    while offset + _NLMSGHDR.size <= len(data):
+        length, mtype, _, _, _ = _NLMSGHDR.unpack_from(data, offset)
+        if length < _NLMSGHDR.size:
+            changes.lost = True
+            break
+        if mtype >> 8 == NFNL_SUBSYS_NFTABLES:
+            changes.add_message(mtype & 0xFF, data[offset + _NLMSGHDR.size : offset + length])
+            got = True
+        offset += (length + 3) & ~3
+    return got
 
 
 def legacy_tables() -> bool:
@@ -123,8 +279,10 @@ def _netlink_socket(protocol: int, groups: int) -> socket.socket:
     return sock
 
 
-def _rtnetlink_kinds(data: bytes) -> set[str]:
+def _rtnetlink_kinds(data: bytes | None) -> set[str]:
     kinds: set[str] = set()
+    if data is None:
+        return kinds
     offset = 0
     while offset + _NLMSGHDR.size <= len(data):
         length, mtype, _, _, _ = _NLMSGHDR.unpack_from(data, offset)
@@ -209,6 +367,8 @@ class KernelEvents:
     ) -> None:
         self.on_change = on_change
         self.gaps: list[str] = []
+        #: what the ruleset notifications named (the watcher takes them at each evaluation)
+        self.changes = RulesetChanges()
         self._nft: socket.socket | None = None
         self._rt: socket.socket | None = None
         self._inotify: _Inotify | None = None
@@ -246,7 +406,7 @@ class KernelEvents:
     def read(self) -> Kinds:
         """Drain every source without blocking; what changed (empty: nothing)."""
         kinds: set[str] = set()
-        if self._nft is not None and self._drain(self._nft, None, kinds):
+        if self._nft is not None and self._drain(self._nft, self._ruleset_kinds, kinds):
             kinds.add("ruleset")
         if self._rt is not None:
             self._drain(self._rt, _rtnetlink_kinds, kinds)
@@ -254,9 +414,16 @@ class KernelEvents:
             kinds.add("legacy")
         return frozenset(kinds)
 
+    def _ruleset_kinds(self, data: bytes | None) -> set[str]:
+        if data is None:  # lost messages: only a full capture is right now
+            self.changes.lost = True
+        else:
+            ruleset_messages(data, self.changes)
+        return set()
+
     @staticmethod
     def _drain(
-        sock: socket.socket, parse: Callable[[bytes], set[str]] | None, kinds: set[str]
+        sock: socket.socket, parse: Callable[[bytes | None], set[str]], kinds: set[str]
     ) -> bool:
         got = False
         while True:
@@ -267,12 +434,12 @@ class KernelEvents:
             except OSError as exc:
                 if exc.errno == errno.ENOBUFS:  # messages were lost: something changed
                     kinds.add("overflow")
+                    parse(None)
                     got = True
                     continue
                 raise
             got = True
-            if parse is not None:
-                kinds |= parse(data)
+            kinds |= parse(data)
 
     def _ready(self) -> None:
         kinds = self.read()

@@ -54,7 +54,7 @@ import struct
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from types import ModuleType
@@ -110,6 +110,10 @@ _LIST_RULESET: Final = {"list": {"ruleset": None}}
 
 class NftablesError(RuntimeError):
     """The ruleset could not be read; the message is one line for a person."""
+
+
+class NotListed(NftablesError):
+    """One listing failed: most often, what it names is gone (see :func:`list_items`)."""
 
 
 @dataclass(frozen=True)
@@ -453,3 +457,73 @@ def list_ruleset_json() -> Json:
             return {"nftables": _decode(lib(_command(_LIST_RULESET)))}
         except _ListingFailed as exc:
             raise NftablesError(f"cannot read the ruleset: {exc}") from exc
+
+
+def list_stream(what: Json) -> Iterator[Any]:
+    """As :func:`list_items`, but each object is decoded only when it is consumed: the decoded
+    listing of a big table never exists whole (its text does, once), so a parser that drops
+    each object as it goes holds one at a time. Errors come at once (NotListed, …), or, for
+    JSON that nft printed wrong, while iterating (NftablesError)."""
+    output = _one_listing(what)
+    text = output.decode(errors="surrogateescape")
+    del output
+    return _objects(text)
+
+
+def _objects(text: str) -> Iterator[Any]:
+    start = text.find("[", text.find('"nftables"'))
+    if start < 0:
+        if text.strip():
+            raise NftablesError("cannot read the ruleset: nft printed no nftables JSON document")
+        return
+    decoder = json.JSONDecoder()
+    index, end = start + 1, len(text)
+    while True:
+        while index < end and text[index] in " \t\r\n,":
+            index += 1
+        if index >= end:
+            raise NftablesError("cannot read the ruleset: nft's JSON ends early")
+        if text[index] == "]":
+            return
+        try:
+            item, index = decoder.raw_decode(text, index)
+        except ValueError as exc:
+            raise NftablesError(
+                f"cannot read the ruleset: nft printed invalid JSON ({exc})"
+            ) from exc
+        yield item
+
+
+def _one_listing(what: Json) -> bytes:
+    module = _libnftables()
+    binary = _nft_binary()
+    if module is not None:
+        lister = _lib_lister(module)
+    elif binary is not None:
+        lister = _nft_lister(binary)
+    else:
+        raise NftablesError("cannot read the ruleset: neither libnftables nor nft is installed")
+    try:
+        return lister(_command({"list": what}))
+    except _ListingFailed as exc:
+        raise NotListed(str(exc)) from exc
+
+
+def list_items(what: Json) -> list[Any]:
+    """The objects of one ``nft -j list …`` command, e.g. ``{"chain": {"family": "ip",
+    "table": "filter", "name": "FORWARD"}}`` (the chain with its rules), ``{"set": …}``,
+    ``{"table": …}``: libnftables in this process, else an ``nft`` child. NotListed when nft
+    refuses (the object is gone, most often), PermissionError without the right to read."""
+    module = _libnftables()
+    binary = _nft_binary()
+    if module is not None:
+        lister = _lib_lister(module)
+    elif binary is not None:
+        lister = _nft_lister(binary)
+    else:
+        raise NftablesError("cannot read the ruleset: neither libnftables nor nft is installed")
+    with gc_paused():
+        try:
+            return _decode(lister(_command({"list": what})))
+        except _ListingFailed as exc:
+            raise NotListed(str(exc)) from exc

@@ -1,0 +1,493 @@
+"""The parsed firewall kept between evaluations: a change costs what the change is.
+
+:class:`LiveFirewall` holds the typed model (``ruleset.model``) of the live ruleset. The first
+update reads everything (a full capture); later ones get the :class:`RulesetChanges` the
+kernel's notifications named (system.netlink) and re-read only that, through libnftables:
+
+- a chain with rules added or replaced: ``list chain`` (its rules only; an iptables-nft
+  chain also gets its ``iptables-nft -S CHAIN`` lines, whose text and xt matches the model
+  keeps);
+- rules deleted from a chain that did not change otherwise: dropped by handle, nothing read;
+- a named set or map: ``list set``/``list map``;
+- a table added, deleted or with a chain added or deleted (or a chain the model does not
+  know: a new or renamed one): ``list table`` (and ``iptables-nft-save -t TABLE``);
+- iptables-legacy (no notifications; its lock file says "something changed"): both legacy
+  save tools, as a full capture does.
+
+The new parts are spliced into the model (new Table/Chain objects, the untouched ones kept as
+they are), and the engine's per-chain rule indexes of the untouched chains are carried over
+into the new ruleset's index, so only the changed chains are indexed again.
+
+A generation check guards it: the model is trusted while the kernel's generation id equals the
+last one announced by a notification (NFT_MSG_NEWGEN). If it moved and no notification
+explains it (a lost message), or messages were lost (ENOBUFS), the next update is a full
+capture, and :attr:`LiveFirewall.log` says why.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+from hotspotguard.ruleset import Ruleset, Snapshot, load_snapshot, parse_ruleset
+from hotspotguard.ruleset.iptables import BUILTIN_CHAINS
+from hotspotguard.ruleset.model import Table
+from hotspotguard.ruleset.snapshot import FORMAT
+from hotspotguard.system import nftables
+from hotspotguard.system.capture import (
+    CLEAN_ENV,
+    IFNAME,
+    NOT_ROOT,
+    CaptureError,
+    _add_devices,
+    _nft_binary_text,
+    _tool,
+    capture_firewall,
+    capture_machine,
+    existing_addresses,
+    interface_addresses,
+    save_texts,
+)
+from hotspotguard.system.netlink import RulesetChanges
+
+TableKey = tuple[str, str]
+LEGACY_SAVES = {
+    "iptables_legacy_save": "iptables-legacy-save",
+    "ip6tables_legacy_save": "ip6tables-legacy-save",
+}
+_SAVE_KEY = {"ip": "iptables_nft_save", "ip6": "ip6tables_nft_save"}
+_SAVE_TOOL = {"ip": "iptables-nft-save", "ip6": "ip6tables-nft-save"}
+_LIST_TOOL = {"ip": "iptables-nft", "ip6": "ip6tables-nft"}
+
+
+class _Reread(Exception):
+    """The part cannot be read alone: read its table instead."""
+
+
+class _Full(Exception):
+    """Only a full capture is right now (the message says why)."""
+
+
+@dataclass
+class UpdateStats:
+    full: int = 0
+    tables: int = 0
+    chains: int = 0
+    sets: int = 0
+    deletions: int = 0
+    last_seconds: float = 0.0
+
+
+def _snapshot_of(nft_items: list[Any], saves: dict[str, str]) -> Any:
+    return load_snapshot(
+        {
+            "format": FORMAT,
+            "nft": {"nftables": nft_items},
+            "sysctl": {},
+            "hotspots": [],
+            "uplinks": [],
+            **saves,
+        }
+    )
+
+
+def _is_iptables_nft(family: str, name: str) -> bool:
+    return family in _SAVE_KEY and name in BUILTIN_CHAINS and _tool(_SAVE_TOOL[family]) is not None
+
+
+def _run_text(argv: list[str]) -> str | None:
+    binary = _tool(argv[0])
+    if binary is None:
+        return None
+    proc = subprocess.run(
+        [binary, *argv[1:]],
+        capture_output=True,
+        text=True,
+        env=CLEAN_ENV,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def _list(what: dict[str, Any]) -> list[Any] | None:
+    """One listing; None when nft refuses it (the object is gone, most often)."""
+    try:
+        return nftables.list_items(what)
+    except PermissionError:
+        raise CaptureError(NOT_ROOT) from None
+    except nftables.NotListed:
+        return None
+    except (nftables.NftablesError, OSError) as error:
+        raise CaptureError(f"cannot read the firewall: {error}") from None
+
+
+def trim_heap() -> None:
+    """Give the C heap's free memory back to the system (glibc's malloc_trim): libnftables
+    frees a table's cache after listing it, but glibc would keep it for C allocations that
+    never come (Python's objects live in their own arenas)."""
+    try:
+        libc = ctypes.CDLL(None)
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
+def _with_devices(items: Iterator[Any]) -> Iterator[Any]:
+    """The objects, ingress/egress chains with their devices (see _fill_devices)."""
+    for item in items:
+        chain = item.get("chain") if isinstance(item, dict) else None
+        if isinstance(chain, dict) and chain.get("hook") in {"ingress", "egress"}:
+            _fill_devices([item])
+        yield item
+
+
+def _fill_devices(items: list[Any]) -> None:
+    binary = _tool("nft")
+    _add_devices(
+        {"nftables": items}, lambda: _nft_binary_text(binary, "list", "chains") if binary else ""
+    )
+
+
+class LiveFirewall:
+    """The live firewall as a :class:`Ruleset`, updated from change notifications."""
+
+    def __init__(self, log: Callable[[str], None] | None = None) -> None:
+        self.log = log or (lambda text: None)
+        self.stats = UpdateStats()
+        self._tables: dict[TableKey, Table] = {}
+        self._warnings: dict[TableKey, tuple[str, ...]] = {}
+        self._legacy: tuple[Table, ...] = ()
+        self._legacy_warnings: tuple[str, ...] = ()
+        self._seen: int | None = None  # the last generation a notification announced
+        self._full_reason: str | None = "first reading"
+        self.ruleset: Ruleset | None = None
+        #: after an update: the kernel's generation is not the last one announced (a
+        #: notification is on its way, or was lost: an update without changes, a moment
+        #: later, then reads everything)
+        self.unsettled = False
+        self._changed = True
+
+    # -- the one entry point --
+    def update(self, changes: RulesetChanges, legacy: bool = False) -> Ruleset:
+        """The ruleset now, given what changed since the last update (`legacy`: the xtables
+        lock was used). Raises CaptureError when the firewall cannot be read."""
+        start = time.perf_counter()
+        if changes.generation is not None:
+            self._seen = changes.generation
+        reason = self._full_reason
+        if reason is None and changes.lost:
+            reason = "ruleset notifications were lost (the socket overran)"
+        if reason is None and not changes:
+            now = nftables.generation()
+            if self._seen is not None and now != self._seen:
+                reason = f"the ruleset generation moved ({self._seen} → {now}) unannounced"
+        if reason is None:
+            try:
+                self._apply(changes)
+            except _Full as why:
+                reason = str(why)
+        if reason is not None:
+            if self.ruleset is not None:
+                self.log(f"full capture: {reason}")
+            self._read_all()
+        elif legacy:
+            self._read_legacy()
+        self._check_settled()
+        self.stats.last_seconds = time.perf_counter() - start
+        return self._publish()
+
+    def invalidate(self, reason: str) -> None:
+        """Have the next update read everything."""
+        self._full_reason = self._full_reason or reason
+
+    def _check_settled(self) -> None:
+        try:
+            self.unsettled = self._seen is None or nftables.generation() != self._seen
+        except (nftables.NftablesError, OSError):
+            self.unsettled = True
+
+    # -- full --
+    def _read_all(self) -> None:
+        """Everything, table by table: each table's JSON is parsed and freed before the next
+        is listed, so the peak is the model plus one table's JSON (not the whole document's).
+        The generation is read around it; if it moved, again (then the whole document)."""
+        self._full_reason = "a full capture failed"
+        for _ in range(nftables.ATTEMPTS):
+            before = self._generation()
+            tables: dict[TableKey, Table] = {}
+            warnings: dict[TableKey, tuple[str, ...]] = {}
+            listed = nftables.tables()
+            try:
+                # the biggest first: libnftables' own peak for it comes while the model is
+                # still small (its memory goes back to the system after each table)
+                for found in sorted(listed, key=lambda t: -t.use):
+                    key = (found.family, found.name)
+                    read = self._table_now(key)
+                    trim_heap()
+                    if read is None:
+                        raise _Full("a table went away")
+                    tables[key], warnings[key] = read
+            except _Full:
+                continue
+            tables = {(t.family, t.name): tables[(t.family, t.name)] for t in listed}
+            if self._generation() == before:
+                break
+        else:
+            before = self._generation()
+            tables, warnings = self._read_document()
+        self._tables, self._warnings = tables, warnings
+        self._read_legacy()
+        self._seen = before if self._seen is None else max(self._seen, before)
+        self._full_reason = None
+        self._changed = True
+        self.stats.full += 1
+
+    @staticmethod
+    def _generation() -> int:
+        try:
+            return nftables.generation()
+        except PermissionError:
+            raise CaptureError(NOT_ROOT) from None
+        except (nftables.NftablesError, OSError) as error:
+            raise CaptureError(f"cannot read the firewall: {error}") from None
+
+    @staticmethod
+    def _read_document() -> tuple[dict[TableKey, Table], dict[TableKey, tuple[str, ...]]]:
+        """The whole document at once (nft retries ``list ruleset`` until it is consistent)."""
+        doc = capture_firewall()
+        nft = doc.pop("nft")
+        for key in LEGACY_SAVES:
+            doc.pop(key, None)
+        parsed = parse_ruleset(_snapshot_of(nft.get("nftables", []), doc))
+        del nft
+        return {(t.family, t.name): t for t in parsed.tables}, {("", ""): parsed.warnings}
+
+    def _read_legacy(self) -> None:
+        saves = save_texts(LEGACY_SAVES)
+        parsed = parse_ruleset(_snapshot_of([], saves))
+        self._legacy = parsed.tables
+        self._legacy_warnings = parsed.warnings
+        self._changed = True
+
+    # -- incremental --
+    def _apply(self, changes: RulesetChanges) -> None:
+        tables = set(changes.tables)
+        for family, table, name in changes.chains:
+            if (family, table) in tables:
+                continue
+            try:
+                self._read_chain((family, table), name)
+            except _Reread:
+                tables.add((family, table))
+        for (family, table, name), handles in changes.deleted_rules.items():
+            if (family, table) in tables:
+                continue
+            try:
+                self._delete_rules((family, table), name, handles)
+            except _Reread:
+                tables.add((family, table))
+        for family, table, name in changes.sets:
+            if (family, table) in tables:
+                continue
+            try:
+                self._read_set((family, table), name)
+            except _Reread:
+                tables.add((family, table))
+        if tables:
+            for key in tables:
+                self._read_table(key)
+            self._kernel_order()
+
+    def _kernel_order(self) -> None:
+        """The tables in the kernel's order (a table deleted and made again goes last). A
+        table made or deleted since it was read is the business of its notification, on its
+        way (the generation check catches one that is lost)."""
+        order = [(t.family, t.name) for t in nftables.tables()]
+        known = [key for key in order if key in self._tables]
+        known += [key for key in self._tables if key not in set(order)]
+        self._tables = {key: self._tables[key] for key in known}
+
+    def _read_table(self, key: TableKey) -> None:
+        self.stats.tables += 1
+        read = self._table_now(key)
+        if read is None:
+            if key in {(t.family, t.name) for t in nftables.tables()}:
+                raise _Full(f"table {key[0]} {key[1]} could not be listed")
+            self._tables.pop(key, None)
+            self._warnings.pop(key, None)
+            self._changed = True
+            return
+        self._splice(key, read[0])
+        self._warnings[key] = read[1]
+
+    @staticmethod
+    def _table_now(key: TableKey) -> tuple[Table, tuple[str, ...]] | None:
+        """One table read and parsed (None: it is not there); its objects are decoded one at
+        a time as the parser takes them (nftables.list_stream)."""
+        family, name = key
+        try:
+            stream = nftables.list_stream({"table": {"family": family, "name": name}})
+        except PermissionError:
+            raise CaptureError(NOT_ROOT) from None
+        except nftables.NotListed:
+            return None
+        except (nftables.NftablesError, OSError) as error:
+            raise CaptureError(f"cannot read the firewall: {error}") from None
+        saves: dict[str, str] = {}
+        if _is_iptables_nft(family, name):
+            text = _run_text([_SAVE_TOOL[family], "-t", name])
+            if text:
+                saves[_SAVE_KEY[family]] = text
+        snapshot = Snapshot(
+            nft={"nftables": _with_devices(stream)},
+            sysctl={},
+            hotspots=(),
+            uplinks=(),
+            iptables_nft_save=saves.get("iptables_nft_save", ""),
+            ip6tables_nft_save=saves.get("ip6tables_nft_save", ""),
+        )
+        try:
+            parsed = parse_ruleset(snapshot)
+        except nftables.NftablesError as error:
+            raise CaptureError(str(error)) from None
+        del snapshot, stream
+        found = [t for t in parsed.tables if (t.family, t.name) == key]
+        if not found:
+            raise _Full(f"table {family} {name} listed empty")
+        return found[0], parsed.warnings
+
+    def _read_chain(self, key: TableKey, name: str) -> None:
+        table = self._tables.get(key)
+        if table is None or table.chain(name) is None:
+            raise _Reread  # a new (or renamed) chain: its place is the table's
+        family, table_name = key
+        self.stats.chains += 1
+        items = _list({"chain": {"family": family, "table": table_name, "name": name}})
+        if items is None:
+            raise _Reread
+        _fill_devices(items)
+        saves: dict[str, str] = {}
+        if table.source == "iptables-nft":
+            lines = _run_text([_LIST_TOOL[family], "-t", table_name, "-S", name])
+            if lines is None:
+                raise _Reread
+            declared = "".join(f":{c.name} - [0:0]\n" for c in table.chains)
+            body = "".join(line + "\n" for line in lines.splitlines() if line.startswith("-A "))
+            saves[_SAVE_KEY[family]] = f"*{table_name}\n{declared}{body}COMMIT\n"
+        parsed = parse_ruleset(_snapshot_of(items, saves))
+        del items
+        new = next((t.chain(name) for t in parsed.tables if (t.family, t.name) == key), None)
+        if new is None:
+            raise _Reread
+        if parsed.warnings:
+            self._warnings[key] = tuple(
+                dict.fromkeys((*self._warnings.get(key, ()), *parsed.warnings))
+            )
+        self._splice(
+            key, replace(table, chains=tuple(new if c.name == name else c for c in table.chains))
+        )
+
+    def _delete_rules(self, key: TableKey, name: str, handles: set[int]) -> None:
+        table = self._tables.get(key)
+        chain = table.chain(name) if table is not None else None
+        if table is None or chain is None:
+            raise _Reread
+        kept = tuple(r for r in chain.rules if r.handle not in handles)
+        if len(chain.rules) - len(kept) != len(handles):
+            self._read_chain(key, name)  # a handle the model does not know: read it
+            return
+        self.stats.deletions += len(handles)
+        new = replace(chain, rules=kept)
+        self._splice(
+            key, replace(table, chains=tuple(new if c is chain else c for c in table.chains))
+        )
+
+    def _read_set(self, key: TableKey, name: str) -> None:
+        table = self._tables.get(key)
+        if table is None:
+            raise _Reread
+        family, table_name = key
+        self.stats.sets += 1
+        sets = dict(table.sets)
+        what = {"family": family, "table": table_name, "name": name}
+        items = _list({"map" if name in sets and sets[name].is_map else "set": what})
+        if items is None and name not in sets:
+            items = _list({"map": what})  # a new map
+        if items is None:
+            sets.pop(name, None)  # deleted
+        else:
+            items.insert(0, {"table": {"family": family, "name": table_name}})
+            parsed = parse_ruleset(_snapshot_of(items, {}))
+            found = next((t.sets.get(name) for t in parsed.tables), None)
+            if found is None:
+                sets.pop(name, None)
+            else:
+                sets[name] = found
+        self._splice(key, replace(table, sets=sets))
+
+    def _splice(self, key: TableKey, table: Table) -> None:
+        self._tables[key] = table
+        self._changed = True
+
+    # -- the result --
+    def _publish(self) -> Ruleset:
+        if not self._changed and self.ruleset is not None:
+            return self.ruleset
+        self._changed = False
+        warnings: list[str] = []
+        for items in self._warnings.values():
+            warnings += items
+        warnings += self._legacy_warnings
+        ruleset = Ruleset((*self._tables.values(), *self._legacy), tuple(dict.fromkeys(warnings)))
+        if self.ruleset is not None:
+            _carry_indexes(self.ruleset, ruleset)
+        self.ruleset = ruleset
+        return ruleset
+
+
+def _carry_indexes(old: Ruleset, new: Ruleset) -> None:
+    """Give `new` the engine's hook index with the rule indexes (and owners) of the chains it
+    shares with `old`: only the chains that changed are indexed again. The indexes are keyed
+    by the chain objects' id(); both rulesets are alive here, so an id names one chain."""
+    from hotspotguard.verdict.engine import HookIndex
+
+    index = old.derived.get("hook_index")
+    if not isinstance(index, HookIndex):
+        return
+    kept = {id(chain) for table in new.tables for chain in table.chains}
+    fresh = HookIndex.build(new)
+    old_rules = index.rules._indexes  # the engine keys them by id(chain)
+    fresh.rules._indexes = {k: v for k, v in old_rules.items() if k in kept}
+    fresh.owners = {k: v for k, v in index.owners.items() if k in kept}
+    new.derived["hook_index"] = fresh
+
+
+def shared_interfaces(ruleset: Ruleset) -> list[str]:
+    """Interfaces NetworkManager shares, from its tables in the model (nm-shared-IFACE, or
+    nm-sh-fw-IFACE chains with its iptables backend): capture.shared_interfaces for a model."""
+    found: list[str] = []
+    for table in ruleset.tables:
+        if table.name.startswith("nm-shared-"):
+            found.append(table.name[len("nm-shared-") :])
+        elif table.source != "nft":
+            found += [
+                c.name[len("nm-sh-fw-") :] for c in table.chains if c.name.startswith("nm-sh-fw-")
+            ]
+    return list(dict.fromkeys(i for i in found if IFNAME.match(i)))
+
+
+def capture_model(ifaces: list[str] | None) -> tuple[Snapshot, Ruleset]:
+    """The live machine as a snapshot (without the firewall's document) and the firewall's
+    model, read table by table: what ``explain`` needs, at half the memory of the document
+    (the snapshot file of ``hotspotguard snapshot`` still comes from capture_snapshot)."""
+    if ifaces:
+        addresses = {iface: interface_addresses(iface) for iface in ifaces}
+    ruleset = LiveFirewall().update(RulesetChanges())
+    if not ifaces:
+        addresses = existing_addresses(shared_interfaces(ruleset))
+    return load_snapshot({**capture_machine(addresses), "nft": None}), ruleset

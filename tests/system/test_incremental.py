@@ -1,0 +1,278 @@
+"""Incremental capture == full capture, on the real kernel (a private network namespace).
+
+Random sequences of changes — tables, chains (base and regular, policies), rules (add,
+insert, replace, delete by handle), flushes, named sets and maps and their elements, with nft
+and with iptables-nft (xt matches included) — are committed one at a time; after each, the
+model that :class:`LiveFirewall` keeps up to date from the kernel's notifications must equal
+(table for table, chain for chain, rule for rule) the model of a fresh full capture (the
+snapshot document ``explain`` reads, parsed), and give the same verdict for the hotspot.
+Steps per seed: ``HOTSPOTGUARD_INCREMENTAL_STEPS`` (40;
+``make test-full`` runs 400).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from queue import SimpleQueue
+from typing import Any
+
+import pytest
+
+from hotspotguard.ruleset import load_snapshot, parse_ruleset
+from hotspotguard.system.capture import capture_machine, capture_snapshot, existing_addresses
+from hotspotguard.system.incremental import LiveFirewall
+from hotspotguard.system.netlink import KernelEvents, RulesetChanges
+from hotspotguard.watch import assess_document
+from tests.lab import enter_netns
+
+NS = f"hgi{os.getpid()}"
+STEPS = int(os.environ.get("HOTSPOTGUARD_INCREMENTAL_STEPS", "40"))
+TOOLS = ("ip", "nft", "iptables-nft", "iptables-nft-save")
+
+
+class InNamespace:
+    """A thread inside the namespace: the sockets, libnftables and the children it starts
+    (a forked child inherits the thread's namespace) all belong to it."""
+
+    def __init__(self, ns: str) -> None:
+        self.jobs: SimpleQueue[tuple[Callable[[], Any], Future[Any]] | None] = SimpleQueue()
+        started: Future[None] = Future()
+        self.thread = threading.Thread(target=self._main, args=(ns, started), daemon=True)
+        self.thread.start()
+        started.result(10)
+
+    def _main(self, ns: str, started: Future[None]) -> None:
+        try:
+            enter_netns(ns)
+        except BaseException as exc:
+            started.set_exception(exc)
+            return
+        started.set_result(None)
+        while (job := self.jobs.get()) is not None:
+            fn, answer = job
+            try:
+                answer.set_result(fn())
+            except BaseException as exc:
+                answer.set_exception(exc)
+
+    def __call__(self, fn: Callable[[], Any]) -> Any:
+        answer: Future[Any] = Future()
+        self.jobs.put((fn, answer))
+        return answer.result(60)
+
+    def close(self) -> None:
+        self.jobs.put(None)
+
+
+@pytest.fixture
+def netns() -> Iterator[InNamespace]:
+    if os.geteuid() != 0:
+        pytest.skip("needs root (network namespaces)")
+    missing = [t for t in TOOLS if shutil.which(t) is None]
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)}")
+    subprocess.run(["ip", "netns", "del", NS], capture_output=True, check=False)
+    subprocess.run(["ip", "netns", "add", NS], check=True)
+    worker: InNamespace | None = None
+    try:
+        for step in (
+            "link add hs0 type veth peer name hs0p",
+            "link add up0 type veth peer name up0p",
+            "addr add 10.42.0.1/24 dev hs0",
+            "addr add 198.51.100.2/24 dev up0",
+            "link set hs0 up",
+            "link set up0 up",
+            "route add default via 198.51.100.1",
+        ):
+            subprocess.run(["ip", "-n", NS, *step.split()], check=True, capture_output=True)
+        worker = InNamespace(NS)
+        yield worker
+    finally:
+        if worker is not None:
+            worker.close()
+        subprocess.run(["ip", "netns", "del", NS], capture_output=True, check=False)
+
+
+def _nft(command: str) -> bool:
+    """One nft command (its own process: it fails alone, the test goes on)."""
+    proc = subprocess.run(["nft", command], capture_output=True, text=True, check=False)
+    return proc.returncode == 0
+
+
+def _handles(family: str, table: str, chain: str) -> list[int]:
+    import json
+
+    proc = subprocess.run(
+        ["nft", "-j", "-a", "list", "chain", family, table, chain],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        return []
+    items = json.loads(proc.stdout)["nftables"]
+    return [i["rule"]["handle"] for i in items if "rule" in i]
+
+
+def _iptables(*args: str) -> bool:
+    proc = subprocess.run(["iptables-nft", *args], capture_output=True, text=True, check=False)
+    return proc.returncode == 0
+
+
+NFT_RULES = (
+    'iifname "hs0" drop',
+    'iifname "hs0" accept',
+    'oifname "hs0" ct state established,related accept',
+    "ip saddr 10.42.0.0/24 counter",
+    "ip saddr @s4 drop",
+    'iifname "hs0" jump c1',
+    "ip daddr { 198.51.100.1, 203.0.113.7 } tcp dport { 80, 443 } accept",
+    "meta l4proto udp udp dport 53 return",
+    'iifname vmap { "hs0" : accept, "up0" : drop }',
+    'iifname "hs0" oifname "up0" ip saddr 10.42.0.0/24 accept',
+)
+IPT_RULES = (
+    "-i hs0 -j DROP",
+    "-i hs0 -o up0 -j ACCEPT",
+    "-o hs0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+    "-p tcp -m multiport --dports 80,443 -j ACCEPT",
+    "-s 10.42.0.0/24 -m comment --comment hotspot -j ACCEPT",
+    "-i hs0 -j DOCKER-USER",
+    "-p udp --dport 53 -m limit --limit 3/min -j RETURN",
+)
+
+
+def _step(rng: random.Random) -> str:
+    """Make one random change; what it was (for the failure message)."""
+    family = rng.choice(("inet", "ip"))
+    table = rng.choice(("t1", "t2"))
+    chain = rng.choice(("fwd", "c1", "c2"))
+    where = f"{family} {table}"
+    k = rng.randrange(20)
+    if k == 0:
+        text = f"add table {where}; add chain {where} {chain}"
+    elif k == 1:
+        text = f"{'delete' if rng.random() < 0.3 else 'add'} table {where}"
+    elif k in (2, 3):
+        policy = rng.choice(("accept", "drop"))
+        prio = rng.choice((-10, 0, 10))
+        text = (
+            f"add chain {where} fwd {{ type filter hook forward priority {prio}; "
+            f"policy {policy}; }}"
+            if chain == "fwd"
+            else f"add chain {where} {chain}"
+        )
+    elif k == 4:
+        text = f"delete chain {where} {chain}"
+    elif k in (5, 6, 7):
+        text = f"add rule {where} {chain} {rng.choice(NFT_RULES)}"
+    elif k == 8:
+        text = f"insert rule {where} {chain} {rng.choice(NFT_RULES)}"
+    elif k in (9, 10):
+        handles = _handles(family, table, chain)
+        if not handles:
+            return "nothing to delete"
+        text = f"delete rule {where} {chain} handle {rng.choice(handles)}"
+    elif k == 11:
+        handles = _handles(family, table, chain)
+        if not handles:
+            return "nothing to replace"
+        rule = rng.choice(NFT_RULES)
+        text = f"replace rule {where} {chain} handle {rng.choice(handles)} {rule}"
+    elif k == 12:
+        text = f"flush chain {where} {chain}"
+    elif k == 13:
+        kind = rng.choice(
+            ("set s4 { type ipv4_addr; flags interval; }", "map m { type ifname : verdict; }")
+        )
+        text = f"add {kind.split()[0]} {where} {' '.join(kind.split()[1:])}"
+    elif k == 14:
+        text = f"add element {where} s4 {{ 10.42.0.{rng.randrange(1, 255)}, 10.42.0.0/28 }}"
+    elif k == 15:
+        text = f"flush set {where} s4"
+    elif k == 16:
+        text = f"delete set {where} s4"
+    else:  # iptables-nft (its own table ip filter)
+        return _ipt_step(rng)
+    return f"nft {text}: {'ok' if _nft(text) else 'refused'}"
+
+
+def _ipt_step(rng: random.Random) -> str:
+    chain = rng.choice(("FORWARD", "DOCKER-USER"))
+    k = rng.randrange(7)
+    if k == 0:
+        args = ["-N", "DOCKER-USER"]
+    elif k == 1:
+        args = ["-P", "FORWARD", rng.choice(("ACCEPT", "DROP"))]
+    elif k in (2, 3):
+        args = [rng.choice(("-A", "-I")), chain, *rng.choice(IPT_RULES).split()]
+    elif k == 4:
+        args = ["-D", chain, "1"]
+    elif k == 5:
+        args = ["-F", chain]
+    else:
+        args = ["-X", "DOCKER-USER"]
+    return f"iptables-nft {' '.join(args)}: {'ok' if _iptables(*args) else 'refused'}"
+
+
+def _verdict(ruleset: Any) -> str:
+    doc = {**capture_machine(existing_addresses(["hs0"])), "nft": None}
+    return assess_document(doc, {}, (), ruleset).state.key()
+
+
+def _run(seed: int, steps: int) -> None:
+    rng = random.Random(seed)
+    events = KernelEvents(lambda kinds: None, rtnetlink=False, legacy=False)
+    live = LiveFirewall()
+    changes = RulesetChanges()
+    try:
+        live.update(changes)  # the first reading
+        done: list[str] = []
+        for step in range(steps):
+            if step == 0:  # something to change from the start
+                text = "; ".join(f"add table {f} t1; add chain {f} t1 c1" for f in ("inet", "ip"))
+                done.append(f"nft {text}: {'ok' if _nft(text) else 'refused'}")
+            else:
+                done.append(_step(rng))
+            events.read()
+            taken = events.changes.take()
+            assert not taken.lost, "notifications were lost"
+            incremental = live.update(taken)
+            assert live.stats.full == 1, f"a full capture after: {done[-3:]}"
+            fresh = parse_ruleset(load_snapshot(capture_snapshot(["hs0"])))
+            assert incremental.tables == fresh.tables, f"after: {done[-5:]}"
+            assert _verdict(incremental) == _verdict(fresh), f"after: {done[-5:]}"
+        made = sum(1 for text in done if text.endswith(": ok"))
+        assert made >= steps // 5, done  # the sequence did change the ruleset
+        assert live.stats.chains + live.stats.tables + live.stats.deletions > 0
+    finally:
+        events.close()
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_incremental_equals_full_capture(netns: InNamespace, seed: int) -> None:
+    netns(lambda: _run(seed, STEPS))
+
+
+@pytest.mark.kernel
+def test_a_lost_notification_means_a_full_capture(netns: InNamespace) -> None:
+    def run() -> None:
+        logged: list[str] = []
+        live = LiveFirewall(log=logged.append)
+        live.update(RulesetChanges())
+        assert _nft("add table inet quiet")  # no socket listens: nothing announces it
+        assert live.update(RulesetChanges()).table("inet", "quiet") is not None
+        assert live.stats.full == 2
+        assert "unannounced" in logged[0]
+        lost = RulesetChanges(lost=True)
+        live.update(lost)
+        assert live.stats.full == 3 and "lost" in logged[1]
+
+    netns(run)

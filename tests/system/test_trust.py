@@ -72,6 +72,26 @@ def test_a_root_owned_tree_is_trusted(tree: Path) -> None:
     check_helper(helper_of(tree))
 
 
+def test_a_sticky_directory_above_is_trusted_but_not_inside(tree: Path) -> None:
+    """/tmp-like directories (root's, sticky, world-writable) above the helper are harmless:
+    nobody else can rename or remove root's entries in them. Inside the package tree one is
+    not: anybody could add a module or a .pth file there."""
+    mode = tree.stat().st_mode
+    try:
+        tree.chmod(0o1777)
+        check_runs_as_root(helper_of(tree), "test")
+        site = next((tree / "venv" / "lib").glob("python3*/site-packages"))
+        site_mode = site.stat().st_mode
+        site.chmod(0o1777)
+        try:
+            with pytest.raises(Untrusted, match="writable by others"):
+                check_runs_as_root(helper_of(tree), "test")
+        finally:
+            site.chmod(site_mode)
+    finally:
+        tree.chmod(mode)
+
+
 @pytest.mark.parametrize(
     ("relative", "how"),
     [

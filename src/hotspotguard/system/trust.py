@@ -53,7 +53,7 @@ def _refuse(path: Path | str, why: str, purpose: str) -> Untrusted:
     return Untrusted(f"{path} {why}: root would run it ({purpose}); {ADVICE}")
 
 
-def _check_one(path: Path, purpose: str, seen: set[Path]) -> None:
+def _check_one(path: Path, purpose: str, seen: set[Path], *, above: bool = False) -> None:
     try:
         info = os.lstat(path)
     except OSError as error:
@@ -63,8 +63,14 @@ def _check_one(path: Path, purpose: str, seen: set[Path]) -> None:
         return
     if info.st_uid != 0:
         raise _refuse(path, "is not owned by root", purpose)
-    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not (above and _sticky_dir(info)):
         raise _refuse(path, "is writable by others than root", purpose)
+
+
+def _sticky_dir(info: os.stat_result) -> bool:
+    """A sticky directory (such as /tmp): others may add names to it, but never rename or
+    remove root's — harmless in a directory *above* what root runs, which names one entry."""
+    return stat.S_ISDIR(info.st_mode) and bool(info.st_mode & stat.S_ISVTX)
 
 
 def check_path(path: Path, purpose: str, seen: set[Path] | None = None) -> None:
@@ -77,10 +83,11 @@ def check_path(path: Path, purpose: str, seen: set[Path] | None = None) -> None:
         return
     seen.add(path)
     current = Path("/")
-    _check_one(current, purpose, seen)
-    for part in path.parts[1:]:
+    parts = path.parts[1:]
+    _check_one(current, purpose, seen, above=bool(parts))
+    for number, part in enumerate(parts, 1):
         current = current / part
-        _check_one(current, purpose, seen)
+        _check_one(current, purpose, seen, above=number < len(parts))
 
 
 def check_tree(top: Path, purpose: str, seen: set[Path]) -> None:

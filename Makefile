@@ -122,12 +122,8 @@ typecheck: venv
 # the helper, the applet (chains dialog, tray start-up, memory, idle).
 bench: venv system-deps
 	$(BIN)/python benchmarks/bench_engine.py
-<<<<<<< HEAD
-	$(BIN)/python benchmarks/bench_watch.py --churn-sizes 1000,10000,100000
-=======
 	$(BIN)/python benchmarks/bench_hostile.py
-	$(BIN)/python benchmarks/bench_watch.py
->>>>>>> main
+	$(BIN)/python benchmarks/bench_watch.py --churn-sizes 1000,10000,100000
 	$(BIN)/python benchmarks/bench_helper.py
 	$(BIN)/python benchmarks/bench_ui.py
 	$(BIN)/python benchmarks/bench_tray.py

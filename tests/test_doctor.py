@@ -56,7 +56,10 @@ def test_files_present_and_the_helper_trusted(tmp_path: Path) -> None:
 
 
 def test_an_untrusted_or_missing_helper_is_a_problem(tmp_path: Path) -> None:
-    user_file = tmp_path / "hotspotguard-helper"  # under /tmp: writable by everyone
+    open_dir = tmp_path / "open"
+    open_dir.mkdir()
+    open_dir.chmod(0o777)  # anybody could replace what is in it
+    user_file = open_dir / "hotspotguard-helper"
     user_file.write_text("#!/bin/sh\n")
     user_file.chmod(0o755)
     places = lay_out(tmp_path / "a", str(user_file))

@@ -81,7 +81,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = [
     "ALL_FLOWS",
@@ -245,7 +245,31 @@ def _run(
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
+T = TypeVar("T")
 _CLONE_NEWNET = 0x40000000
+
+
+def in_netns(netns: str, fn: Callable[[], T], timeout: float = 120) -> T:
+    """`fn()` on a thread moved into `netns` (setns moves that thread only, never the process;
+    subprocesses it starts are there too)."""
+    results: list[T] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            enter_netns(netns)
+            results.append(fn())
+        except BaseException as error:  # handed to the caller
+            errors.append(error)
+
+    thread = threading.Thread(target=run, name=f"netns:{netns}", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if errors:
+        raise errors[0]
+    if not results:
+        raise TimeoutError(f"no result from {netns} within {timeout} s")
+    return results[0]
 
 
 def enter_netns(netns: str) -> None:

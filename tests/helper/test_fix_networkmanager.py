@@ -24,9 +24,8 @@ import signal
 import socket
 import struct
 import subprocess
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -41,7 +40,7 @@ from tests.helper.test_fix_docker import (
     normalized_ruleset,
     tagged,
 )
-from tests.lab import DockerDaemon, _proc_alive, _run, _which, enter_netns, start_dockerd
+from tests.lab import DockerDaemon, _proc_alive, _run, _which, in_netns, start_dockerd
 from tests.nmlab import NmLab
 from tests.sandbox import RootSandbox
 
@@ -60,28 +59,6 @@ T = TypeVar("T")
 
 
 # --- the lab's namespaces ---------------------------------------------------------------------
-
-
-def in_netns(netns: str, fn: Callable[[], T], timeout: float = 30) -> T:
-    """`fn()` on a thread moved into `netns` (setns moves that thread only, never the process)."""
-    results: list[T] = []
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            enter_netns(netns)
-            results.append(fn())
-        except BaseException as error:  # handed to the caller
-            errors.append(error)
-
-    thread = threading.Thread(target=run, name=f"netns:{netns}", daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if errors:
-        raise errors[0]
-    if not results:
-        raise TimeoutError(f"no result from {netns} within {timeout} s")
-    return results[0]
 
 
 def dockerd(

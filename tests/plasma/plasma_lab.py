@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.ui_desktop.desktop_lab import wait_for
+from tests.ui_desktop.desktop_lab import stop_group, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).resolve().parent / "plasma6-lab.sh"
@@ -131,15 +131,7 @@ class Plasma:
         return path.read_text(errors="replace")[-4000:] if path.exists() else ""
 
     def stop(self, proc: subprocess.Popen[Any], timeout: float = 5) -> None:
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout)
+        stop_group(proc, timeout)
 
     # --- the session's parts -------------------------------------------------------------
 

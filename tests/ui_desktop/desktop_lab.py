@@ -232,6 +232,20 @@ class PrivateBus:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def stop_group(proc: subprocess.Popen[Any], timeout: float = 5) -> None:
+    """Stop a process started in a session of its own: its group gets SIGTERM, then SIGKILL."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout)
+
+
 class Desktop:
     """Xvfb + a private session bus + private dirs; `panel()` and `dunst()` on demand."""
 
@@ -418,14 +432,7 @@ class Desktop:
     def stop(self, proc: subprocess.Popen[Any], timeout: float = 5) -> None:
         """Stop one of our processes (its process group: it was started in its own session)."""
         if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout)
+            stop_group(proc, timeout)
         else:
             # its children (dunst's dmenu, …) may outlive it in its group
             with contextlib.suppress(ProcessLookupError, PermissionError):

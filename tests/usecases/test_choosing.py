@@ -17,10 +17,9 @@ from hotspotguard.usecases import inserts
 from hotspotguard.usecases.operations import OperationError
 from tests.helper.test_fix_docker import normalized_ruleset
 from tests.kernel.scenarios.model import ruleset
-from tests.lab import ALL_FLOWS, Lab, _venv_python
+from tests.lab import ALL_FLOWS, Lab, _venv_python, in_netns
 from tests.sandbox import RootSandbox
 from tests.usecases.test_inserts import HAND_WRITTEN, delivered, operations
-from tests.usecases.test_operations import _in_netns
 
 pytestmark = pytest.mark.kernel
 
@@ -38,7 +37,7 @@ def test_two_culprits_one_combined_plan(clean_lab: Lab, tmp_path: Path) -> None:
     before = normalized_ruleset(lab)
     assert not any(delivered(lab, ("dhcp", "outbound")).values())
     ops = operations(tmp_path)
-    preview = _in_netns(lab.host, lambda: ops.preview("hs0", ""))
+    preview = in_netns(lab.host, lambda: ops.preview("hs0", ""))
     plan = preview["plan"]
     assert (plan["strategy"], plan["steps"]) == ("combined", ["input-allow", "forward-allow"])
     assert preview["after"]["verdict"] == "ok"
@@ -48,15 +47,15 @@ def test_two_culprits_one_combined_plan(clean_lab: Lab, tmp_path: Path) -> None:
     assert listed["combined"]["recommended"] and listed["combined"]["works"]
     assert listed["combined"]["flows"]["dhcp"] == {"before": "drop", "after": "accept"}
 
-    done = _in_netns(lab.host, lambda: ops.apply("hs0", "", permanent=False, uid=0))
+    done = in_netns(lab.host, lambda: ops.apply("hs0", "", permanent=False, uid=0))
     assert done["id"] == "combined@hs0" and done["changed"]
     outcome = delivered(lab, flows)
     assert all(outcome.values()), outcome
     applied = normalized_ruleset(lab)
-    again = _in_netns(lab.host, lambda: ops.apply("hs0", "", permanent=False, uid=0))
+    again = in_netns(lab.host, lambda: ops.apply("hs0", "", permanent=False, uid=0))
     assert not again["changed"] and normalized_ruleset(lab) == applied
-    assert [f["id"] for f in _in_netns(lab.host, ops.list_fixes)] == ["combined@hs0"]
-    _in_netns(lab.host, lambda: ops.undo("combined@hs0", uid=0))
+    assert [f["id"] for f in in_netns(lab.host, ops.list_fixes)] == ["combined@hs0"]
+    in_netns(lab.host, lambda: ops.undo("combined@hs0", uid=0))
     assert normalized_ruleset(lab) == before
     assert not any(delivered(lab, ("dhcp", "outbound")).values())
 
@@ -79,11 +78,11 @@ def test_a_failing_second_step_rolls_back_the_first(
     monkeypatch.setattr(inserts, "apply", second_fails)
     ops = operations(tmp_path)
     with pytest.raises(OperationError, match="injected fault") as info:
-        _in_netns(lab.host, lambda: ops.apply("hs0", "", permanent=False, uid=0))
+        in_netns(lab.host, lambda: ops.apply("hs0", "", permanent=False, uid=0))
     assert info.value.kind == "Failed"
     assert len(calls) == 2
     assert normalized_ruleset(lab) == before
-    assert _in_netns(lab.host, ops.list_fixes) == []
+    assert in_netns(lab.host, ops.list_fixes) == []
 
 
 def test_the_dry_run_lists_every_candidate(clean_lab: Lab) -> None:

@@ -20,10 +20,9 @@ from hotspotguard.system import docker
 from hotspotguard.usecases.operations import OperationError
 from tests.helper.test_fix_docker import normalized_ruleset
 from tests.kernel.scenarios.model import ruleset
-from tests.lab import Lab
+from tests.lab import Lab, in_netns
 from tests.sandbox import RootSandbox
 from tests.usecases.test_inserts import delivered, operations
-from tests.usecases.test_operations import _in_netns
 
 pytestmark = pytest.mark.kernel
 
@@ -94,7 +93,7 @@ def test_docker_no_drop_merges_daemon_json_and_resets_the_policy(
     before = normalized_ruleset(lab)
     assert not any(delivered(lab, ("outbound", "reply")).values())
 
-    preview = _in_netns(lab.host, lambda: ops.preview("hs0", "docker-no-drop"))
+    preview = in_netns(lab.host, lambda: ops.preview("hs0", "docker-no-drop"))
     assert preview["after"]["verdict"] == "ok"
     assert "Docker 28.0.1" in preview["plan"]["summary"]
     assert "no longer dropped by policy" in preview["plan"]["tradeoff"]
@@ -105,7 +104,7 @@ def test_docker_no_drop_merges_daemon_json_and_resets_the_policy(
     ]
     assert daemon_json.read_text() == DAEMON_JSON and normalized_ruleset(lab) == before
 
-    done = _in_netns(lab.host, lambda: ops.apply("hs0", "docker-no-drop", permanent=False, uid=0))
+    done = in_netns(lab.host, lambda: ops.apply("hs0", "docker-no-drop", permanent=False, uid=0))
     assert done["changed"]
     assert all(delivered(lab, ("outbound", "reply")).values())
     written = daemon_json.read_text()
@@ -118,12 +117,12 @@ def test_docker_no_drop_merges_daemon_json_and_resets_the_policy(
     assert Path(f"{daemon_json}.hotspotguard-backup").read_text() == DAEMON_JSON
 
     applied = normalized_ruleset(lab)
-    again = _in_netns(lab.host, lambda: ops.apply("hs0", "docker-no-drop", permanent=False, uid=0))
+    again = in_netns(lab.host, lambda: ops.apply("hs0", "docker-no-drop", permanent=False, uid=0))
     assert not again["changed"] and normalized_ruleset(lab) == applied
     assert daemon_json.read_text() == written
-    assert _in_netns(lab.host, ops.list_fixes)[0]["in_place"] is True
+    assert in_netns(lab.host, ops.list_fixes)[0]["in_place"] is True
 
-    _in_netns(lab.host, lambda: ops.undo("docker-no-drop@hs0", uid=0))
+    in_netns(lab.host, lambda: ops.undo("docker-no-drop@hs0", uid=0))
     assert daemon_json.read_text() == DAEMON_JSON
     assert not Path(f"{daemon_json}.hotspotguard-backup").exists()
     assert normalized_ruleset(lab) == before
@@ -140,7 +139,7 @@ def test_a_daemon_json_that_is_not_json_is_refused(
     before = normalized_ruleset(lab)
     ops = operations(tmp_path)
     with pytest.raises(OperationError, match="is not valid JSON") as info:
-        _in_netns(lab.host, lambda: ops.apply("hs0", "docker-no-drop", permanent=False, uid=0))
+        in_netns(lab.host, lambda: ops.apply("hs0", "docker-no-drop", permanent=False, uid=0))
     assert info.value.kind == "NotApplicable" and "\n" not in str(info.value)
     assert docker28_api.read_text() == '{"log-driver": "journald",}\n'
     assert sorted(p.name for p in docker28_api.parent.iterdir()) == ["daemon.json"]

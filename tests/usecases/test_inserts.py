@@ -15,8 +15,7 @@ import pytest
 from hotspotguard.usecases.operations import OperationError, Operations, Paths
 from tests.helper.test_fix_docker import normalized_ruleset
 from tests.kernel.scenarios.model import ruleset
-from tests.lab import HOST_UP_IF, INET_V4, INET_V6, Lab
-from tests.usecases.test_operations import _in_netns
+from tests.lab import HOST_UP_IF, INET_V4, INET_V6, Lab, in_netns
 
 pytestmark = pytest.mark.kernel
 
@@ -51,22 +50,22 @@ def prove(
     ops = operations(tmp_path)
     before = normalized_ruleset(lab)
     assert not any(delivered(lab, flows).values())
-    preview = _in_netns(lab.host, lambda: ops.preview("hs0", strategy))
+    preview = in_netns(lab.host, lambda: ops.preview("hs0", strategy))
     assert preview["plan"]["strategy"] == strategy
     assert preview["after"]["verdict"] == "ok"
     assert normalized_ruleset(lab) == before  # a preview changes nothing
     generation = preview["generation"]
-    done = _in_netns(
+    done = in_netns(
         lab.host,
         lambda: ops.apply("hs0", strategy, permanent=False, uid=0, generation=generation),
     )
     assert done["changed"]
     assert all(delivered(lab, flows).values()), lab.ruleset()
     applied = normalized_ruleset(lab)
-    again = _in_netns(lab.host, lambda: ops.apply("hs0", strategy, permanent=False, uid=0))
+    again = in_netns(lab.host, lambda: ops.apply("hs0", strategy, permanent=False, uid=0))
     assert not again["changed"] and normalized_ruleset(lab) == applied
-    assert _in_netns(lab.host, ops.list_fixes)[0]["in_place"] is True
-    undone = _in_netns(lab.host, lambda: ops.undo(f"{strategy}@hs0", uid=0))
+    assert in_netns(lab.host, ops.list_fixes)[0]["in_place"] is True
+    undone = in_netns(lab.host, lambda: ops.undo(f"{strategy}@hs0", uid=0))
     counted = sum(len(c.get("rules", c.get("removed", []))) for c in done["changes"])
     assert undone["removed_rules"] == counted
     assert normalized_ruleset(lab) == before
@@ -100,9 +99,9 @@ def test_forward_allow_in_dockers_nftables_table(clean_lab: Lab, tmp_path: Path)
     lab.load_nft(ruleset("docker29-policy-drop.nft"))
     ops = operations(tmp_path)
     with pytest.raises(OperationError, match="DOCKER-USER chain is not there") as info:
-        _in_netns(lab.host, lambda: ops.preview("hs0", "docker-user"))
+        in_netns(lab.host, lambda: ops.preview("hs0", "docker-user"))
     assert info.value.kind == "NotApplicable"
-    recommended = _in_netns(lab.host, lambda: ops.preview("hs0", ""))
+    recommended = in_netns(lab.host, lambda: ops.preview("hs0", ""))
     assert recommended["plan"]["strategy"] == "forward-allow"
     _, done = prove(lab, tmp_path, "forward-allow", ("outbound", "reply"))
     (change,) = done["changes"]
@@ -162,7 +161,7 @@ def test_a_chain_that_moved_since_the_preview_is_refused(clean_lab: Lab, tmp_pat
     lab.load_nft(ruleset("nm-shared-hs0.nft"))
     lab.load_nft(HAND_WRITTEN)
     ops = operations(tmp_path)
-    preview = _in_netns(lab.host, lambda: ops.preview("hs0", "forward-allow"))
+    preview = in_netns(lab.host, lambda: ops.preview("hs0", "forward-allow"))
     lab.load_nft('add rule inet filter forward iifname "lan8" accept')
     before = normalized_ruleset(lab)
 
@@ -172,10 +171,10 @@ def test_a_chain_that_moved_since_the_preview_is_refused(clean_lab: Lab, tmp_pat
         )
 
     with pytest.raises(OperationError) as info:
-        _in_netns(lab.host, apply(preview["generation"]))
+        in_netns(lab.host, apply(preview["generation"]))
     assert info.value.kind == "Stale"
     assert normalized_ruleset(lab) == before
-    assert json.loads(json.dumps(_in_netns(lab.host, ops.list_fixes))) == []
+    assert json.loads(json.dumps(in_netns(lab.host, ops.list_fixes))) == []
 
 
 def test_an_uplink_that_vanished_since_the_preview_is_refused(
@@ -185,13 +184,13 @@ def test_an_uplink_that_vanished_since_the_preview_is_refused(
     lab.load_nft(ruleset("nm-shared-hs0.nft"))
     lab.load_nft(HAND_WRITTEN)
     ops = operations(tmp_path)
-    preview = _in_netns(lab.host, lambda: ops.preview("hs0", "forward-allow"))
+    preview = in_netns(lab.host, lambda: ops.preview("hs0", "forward-allow"))
     before = normalized_ruleset(lab)
     lab.host_run(["ip", "route", "del", "default"])
     lab.host_run(["ip", "-6", "route", "del", "default"])
     try:
         with pytest.raises(OperationError, match="no uplink") as info:
-            _in_netns(
+            in_netns(
                 lab.host,
                 lambda: ops.apply(
                     "hs0", "forward-allow", permanent=False, uid=0,
@@ -200,7 +199,7 @@ def test_an_uplink_that_vanished_since_the_preview_is_refused(
             )  # fmt: skip
         assert info.value.kind == "NotApplicable" and "\n" not in str(info.value)
         assert normalized_ruleset(lab) == before
-        assert _in_netns(lab.host, ops.list_fixes) == []
+        assert in_netns(lab.host, ops.list_fixes) == []
     finally:
         for via in (INET_V4, INET_V6):
             lab.host_run(["ip", "route", "add", "default", "via", via, "dev", HOST_UP_IF])
@@ -233,17 +232,17 @@ def test_a_permanent_forward_allow_comes_back_after_its_owner_rewrites_the_table
     lab.load_nft(ruleset("nm-shared-hs0.nft"))
     lab.load_nft(HAND_WRITTEN)
     ops = operations(tmp_path)
-    done = _in_netns(lab.host, lambda: ops.apply("hs0", "forward-allow", permanent=True, uid=0))
+    done = in_netns(lab.host, lambda: ops.apply("hs0", "forward-allow", permanent=True, uid=0))
     assert done["permanent"] and done["files"]
     lab.load_nft("delete table inet filter")
     lab.load_nft(HAND_WRITTEN)
     assert not delivered(lab, ("outbound",))["outbound"]
-    assert _in_netns(lab.host, ops.list_fixes)[0]["in_place"] is False
-    outcome = _in_netns(lab.host, ops.reapply)
+    assert in_netns(lab.host, ops.list_fixes)[0]["in_place"] is False
+    outcome = in_netns(lab.host, ops.reapply)
     assert outcome == [{"id": "forward-allow@hs0", "result": "applied"}]
     assert all(delivered(lab, FORWARD_FLOWS).values())
-    assert _in_netns(lab.host, ops.list_fixes)[0]["in_place"] is True
-    _in_netns(lab.host, lambda: ops.undo("forward-allow@hs0", uid=0))
+    assert in_netns(lab.host, ops.list_fixes)[0]["in_place"] is True
+    in_netns(lab.host, lambda: ops.undo("forward-allow@hs0", uid=0))
     assert not delivered(lab, ("outbound",))["outbound"]
     assert not list((tmp_path / "d").glob("*")) and not list((tmp_path / "nm").glob("*"))
 
@@ -255,10 +254,10 @@ def test_undo_leaves_a_look_alike_carrying_our_tag(clean_lab: Lab, tmp_path: Pat
     lab.load_nft(ruleset("nm-shared-hs0.nft"))
     lab.load_nft(HAND_WRITTEN)
     ops = operations(tmp_path)
-    _in_netns(lab.host, lambda: ops.apply("hs0", "forward-allow", permanent=False, uid=0))
+    in_netns(lab.host, lambda: ops.apply("hs0", "forward-allow", permanent=False, uid=0))
     tagged = 'comment "hotspotguard:forward-allow@hs0"'
     lab.load_nft(f'add rule inet filter forward iifname "evil0" accept {tagged}')
-    undone = _in_netns(lab.host, lambda: ops.undo("forward-allow@hs0", uid=0))
+    undone = in_netns(lab.host, lambda: ops.undo("forward-allow@hs0", uid=0))
     assert undone["removed_rules"] == 4
     left = [line for line in lab.ruleset().splitlines() if "hotspotguard:" in line]
     assert len(left) == 1 and "evil0" in left[0]

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
 
@@ -18,7 +16,7 @@ from hotspotguard.usecases.operations import (
     validate_strategy,
 )
 from tests.kernel.scenarios.model import ruleset
-from tests.lab import Lab, enter_netns
+from tests.lab import Lab, in_netns
 
 T = TypeVar("T")
 
@@ -87,25 +85,6 @@ def test_undo_with_nothing_applied(tmp_path: Path) -> None:
     assert ops.list_fixes() == []
 
 
-def _in_netns(netns: str, fn: Callable[[], T]) -> T:
-    """Run `fn` in a thread inside `netns` (subprocesses it starts are there too)."""
-    result: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            enter_netns(netns)
-            result["value"] = fn()
-        except BaseException as error:  # handed to the caller
-            result["error"] = error
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join()
-    if "error" in result:
-        raise result["error"]
-    return result["value"]  # type: ignore[no-any-return]
-
-
 @pytest.mark.kernel
 def test_a_plan_made_on_an_older_ruleset_is_refused(clean_lab: Lab, tmp_path: Path) -> None:
     lab = clean_lab
@@ -113,22 +92,22 @@ def test_a_plan_made_on_an_older_ruleset_is_refused(clean_lab: Lab, tmp_path: Pa
     lab.load_iptables(ruleset("docker28.rules"))
     paths = Paths(str(tmp_path / "state"), str(tmp_path / "dropin"), str(tmp_path / "nm"))
     ops = Operations(paths)
-    preview = _in_netns(lab.host, lambda: ops.preview("hs0", ""))
+    preview = in_netns(lab.host, lambda: ops.preview("hs0", ""))
     assert preview["plan"]["strategy"] == "docker-user"
     lab.load_nft("table inet someone { }")  # the ruleset moves on
     before = lab.ruleset()
     with pytest.raises(OperationError) as info:
-        _in_netns(
+        in_netns(
             lab.host,
             lambda: ops.apply("hs0", "", permanent=False, uid=0, generation=preview["generation"]),
         )
     assert info.value.kind == "Stale"
     assert lab.ruleset() == before
-    done = _in_netns(lab.host, lambda: ops.apply("hs0", "", permanent=False, uid=1000))
+    done = in_netns(lab.host, lambda: ops.apply("hs0", "", permanent=False, uid=1000))
     assert done["changed"] and done["uid"] == 1000 and done["after"]["verdict"] == "ok"
-    assert _in_netns(lab.host, ops.list_fixes)[0]["in_place"] is True
-    assert _in_netns(lab.host, lambda: ops.fix_owner("")) == 1000
-    _in_netns(lab.host, lambda: ops.undo("docker-user@hs0", uid=0))
+    assert in_netns(lab.host, ops.list_fixes)[0]["in_place"] is True
+    assert in_netns(lab.host, lambda: ops.fix_owner("")) == 1000
+    in_netns(lab.host, lambda: ops.undo("docker-user@hs0", uid=0))
     assert lab.ruleset() == before
 
 
@@ -141,13 +120,13 @@ def test_sysctl_forwarding_fix_and_its_undo(clean_lab: Lab, tmp_path: Path) -> N
     before = forwarding_settings(lab)
     assert not lab.probe(["outbound"])["outbound"].delivered
     ops = Operations(Paths(str(tmp_path / "state"), str(tmp_path / "d"), str(tmp_path / "nm")))
-    preview = _in_netns(lab.host, lambda: ops.preview("hs0", ""))
+    preview = in_netns(lab.host, lambda: ops.preview("hs0", ""))
     assert preview["plan"]["strategy"] == "sysctl-forwarding"
     assert preview["plan"]["preview"][0] == "sysctl net.ipv4.ip_forward=1 (now 0)"
-    done = _in_netns(lab.host, lambda: ops.apply("hs0", "", permanent=False, uid=0))
+    done = in_netns(lab.host, lambda: ops.apply("hs0", "", permanent=False, uid=0))
     assert done["changed"] and done["after"]["verdict"] == "ok"
     assert lab.probe(["outbound"])["outbound"].delivered
-    _in_netns(lab.host, lambda: ops.undo("", uid=0))
+    in_netns(lab.host, lambda: ops.undo("", uid=0))
     assert forwarding_settings(lab) == before
     assert before["net.ipv4.ip_forward"] == "0" and before["net.ipv4.conf.up0.forwarding"] == "1"
     assert not lab.probe(["outbound"])["outbound"].delivered

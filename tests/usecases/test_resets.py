@@ -12,9 +12,8 @@ import pytest
 from hotspotguard.usecases.operations import OperationError
 from tests.helper.test_fix_docker import normalized_ruleset
 from tests.kernel.scenarios.model import ruleset
-from tests.lab import Lab
+from tests.lab import Lab, in_netns
 from tests.usecases.test_inserts import operations, prove
-from tests.usecases.test_operations import _in_netns
 
 pytestmark = pytest.mark.kernel
 
@@ -48,7 +47,7 @@ def test_docker_stale_drop_needs_dockers_nftables_backend(clean_lab: Lab, tmp_pa
     before = normalized_ruleset(lab)
     ops = operations(tmp_path)
     with pytest.raises(OperationError, match="no docker-bridges table") as info:
-        _in_netns(lab.host, lambda: ops.apply("hs0", "docker-stale-drop", permanent=False, uid=0))
+        in_netns(lab.host, lambda: ops.apply("hs0", "docker-stale-drop", permanent=False, uid=0))
     assert info.value.kind == "NotApplicable" and "\n" not in str(info.value)
     assert normalized_ruleset(lab) == before
 

@@ -3,40 +3,20 @@ NetworkManager in the lab of tests/nmlab.py), its firewall tables where it is no
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
 
 from hotspotguard.system.sharing import shared_now
 from hotspotguard.usecases.operations import OperationError, Operations, Paths
-from tests.lab import _run, enter_netns
+from tests.lab import _run, in_netns
 from tests.nmlab import NmLab
 
 pytestmark = pytest.mark.kernel
 
 T = TypeVar("T")
 STALE = "table ip nm-shared-up0 { }"  # a table left behind (or planted by root): not NM's word
-
-
-def in_netns(netns: str, fn: Callable[[], T]) -> T:
-    result: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            enter_netns(netns)
-            result["value"] = fn()
-        except BaseException as error:  # handed to the caller
-            result["error"] = error
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join(60)
-    if "error" in result:
-        raise result["error"]
-    return result["value"]  # type: ignore[no-any-return]
 
 
 def test_networkmanager_says_what_is_shared(

@@ -246,18 +246,27 @@ def save_texts(tools: dict[str, str] | None = None) -> dict[str, str]:
     """The save tools' texts by snapshot key (`tools`: key → argv0 and arguments, all four
     whole-ruleset saves by default), run side by side; a tool missing or failing gives none."""
     procs = _start_saves(tools)
-    saves: dict[str, str] = {}
     try:
-        for key, proc in procs.items():
-            out, _ = proc.communicate()
-            if proc.returncode == 0 and out.strip():
-                saves[key] = out
+        return _finish_saves(procs)
     finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        _reap(procs)
+
+
+def _finish_saves(procs: dict[str, subprocess.Popen[str]]) -> dict[str, str]:
+    """The texts of the saves that succeeded with something to say, by snapshot key."""
+    saves: dict[str, str] = {}
+    for key, proc in procs.items():
+        out, _ = proc.communicate()
+        if proc.returncode == 0 and out.strip():
+            saves[key] = out
     return saves
+
+
+def _reap(procs: dict[str, subprocess.Popen[str]]) -> None:
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def capture_firewall() -> dict[str, Any]:
@@ -266,16 +275,9 @@ def capture_firewall() -> dict[str, Any]:
     procs = _start_saves()
     try:
         nft = _read_nft()
-        saves: dict[str, str] = {}
-        for key, proc in procs.items():
-            out, _ = proc.communicate()
-            if proc.returncode == 0 and out.strip():
-                saves[key] = out
+        saves = _finish_saves(procs)
     finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        _reap(procs)
     return {"nft": nft, **saves}
 
 

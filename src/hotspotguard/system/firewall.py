@@ -34,7 +34,9 @@ def _tool(variant: Variant, family: int, verb: str) -> str:
     return f"{SBIN}/{base}-{variant}-{verb}"
 
 
-def _run(argv: list[str], stdin: str | None = None) -> str:
+def run(argv: list[str], stdin: str | None = None) -> str:
+    """A firewall tool's output (absolute path, no shell, clean environment, time limit);
+    its first error line as a FirewallError."""
     try:
         proc = subprocess.run(
             argv,
@@ -58,7 +60,7 @@ def _run(argv: list[str], stdin: str | None = None) -> str:
 
 def save(variant: Variant, family: int, table: str) -> str:
     """`ip(6)tables-VARIANT-save -t TABLE` (empty when the table is not there)."""
-    return _run([_tool(variant, family, "save"), "-t", table])
+    return run([_tool(variant, family, "save"), "-t", table])
 
 
 def tagged_rules(save_text: str, table: str, chain: str, fix_tag: str) -> list[str]:
@@ -88,7 +90,7 @@ def commit(change: RuleChange, lines: list[str]) -> None:
     if not lines:
         return
     text = f"*{change.table}\n" + "".join(line + "\n" for line in lines) + "COMMIT\n"
-    _run([_tool(change.variant, change.family, "restore"), "--noflush", "--wait", "10"], text)
+    run([_tool(change.variant, change.family, "restore"), "--noflush", "--wait", "10"], text)
 
 
 def insert_lines(change: RuleChange) -> list[str]:
@@ -220,7 +222,7 @@ def _same(a: str, b: str) -> bool:
 
 def _nft_handles(family: int, table: str, chain: str) -> list[int]:
     nft_family = "ip" if family == 4 else "ip6"
-    out = _run([NFT, "-j", "-a", "list", "chain", nft_family, table, chain])
+    out = run([NFT, "-j", "-a", "list", "chain", nft_family, table, chain])
     try:
         doc = json.loads(out)
     except ValueError:

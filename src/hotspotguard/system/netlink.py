@@ -52,7 +52,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
-from hotspotguard.system.nftables import FAMILIES, NETLINK_NETFILTER, NFNLGRP_NFTABLES
+from hotspotguard.system.nftables import (
+    FAMILIES,
+    NETLINK_NETFILTER,
+    NFNLGRP_NFTABLES,
+    netlink_attributes,
+)
 
 NETLINK_ROUTE: Final = 0
 # rtnetlink message types
@@ -179,7 +184,7 @@ class RulesetChanges:
             self.lost = True
             return
         family = FAMILIES.get(payload[0], str(payload[0]))
-        attrs = _attributes(payload, _NFGENMSG.size)
+        attrs = netlink_attributes(payload, _NFGENMSG.size)
         if mtype == NFT_MSG_NEWGEN:
             value = attrs.get(1)  # NFTA_GEN_ID
             if value is not None and len(value) >= 4:
@@ -210,17 +215,6 @@ class RulesetChanges:
             if not name.startswith("__"):  # __set%d, __map%d: anonymous, part of a rule
                 self.sets.add((family, table, name))
         # objects, flowtables: not part of the model (a table's deletion says so itself)
-
-
-def _attributes(payload: bytes, offset: int) -> dict[int, bytes]:
-    attrs: dict[int, bytes] = {}
-    while offset + _NLA.size <= len(payload):
-        length, attr_type = _NLA.unpack_from(payload, offset)
-        if length < _NLA.size:
-            break
-        attrs[attr_type & 0x3FFF] = payload[offset + _NLA.size : offset + length]
-        offset += (length + 3) & ~3
-    return attrs
 
 
 def _text(value: bytes | None) -> str:

@@ -5,34 +5,14 @@ included).  Absolute path, no shell, a clean environment."""
 from __future__ import annotations
 
 import json
-import subprocess
 from typing import Any
 
-from hotspotguard.system.firewall import CLEAN_ENV, TIMEOUT, FirewallError
-
-NFT = "/usr/sbin/nft"
+from hotspotguard.system import firewall
+from hotspotguard.system.firewall import NFT, FirewallError
 
 
 def _nft_json(commands: list[dict[str, Any]]) -> str:
-    try:
-        proc = subprocess.run(
-            [NFT, "-j", "-f", "-"],
-            input=json.dumps({"nftables": commands}),
-            capture_output=True,
-            text=True,
-            env=CLEAN_ENV,
-            timeout=TIMEOUT,
-            check=False,
-        )
-    except FileNotFoundError:
-        raise FirewallError(f"{NFT} is not installed") from None
-    except subprocess.TimeoutExpired:
-        raise FirewallError(f"nft did not finish in {TIMEOUT:.0f} s") from None
-    if proc.returncode != 0:
-        lines = [line for line in proc.stderr.splitlines() if line.strip()]
-        detail = lines[0] if lines else f"exit code {proc.returncode}"
-        raise FirewallError(f"nft failed: {detail}")
-    return proc.stdout
+    return firewall.run([NFT, "-j", "-f", "-"], json.dumps({"nftables": commands}))
 
 
 def chain_rules(family: str, table: str, chain: str) -> list[dict[str, Any]] | None:

@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from hotspotguard.system.netlink import KernelEvents, Kinds, legacy_tables
 
 if TYPE_CHECKING:
+    from hotspotguard.fixes.plan import HostFacts
     from hotspotguard.ruleset import Ruleset
     from hotspotguard.verdict import Report
 
@@ -424,7 +425,7 @@ def assess_document(
     `explain --json`'s object plus "state" and its NetworkManager "connection"; `missing`
     names wanted hotspots whose interfaces are gone. A `ruleset` given is the firewall (the
     document's own is not parsed)."""
-    from hotspotguard.assessment import hotspot_json
+    from hotspotguard.assessment import hotspot_json, hotspot_remedies
     from hotspotguard.ruleset import SnapshotError, load_snapshot, parse_ruleset
     from hotspotguard.verdict import evaluate
 
@@ -440,8 +441,10 @@ def assess_document(
         state = WatchState("no-hotspot", reason="no connection shares an interface")
         return Assessment(state, report, ruleset)
     hotspots: list[dict[str, Any]] = []
+    facts = _host_facts(ruleset) if any(v.blocked_by for v in report.hotspots) else None
     for verdict in report.hotspots:
-        item = hotspot_json(verdict)
+        offered = hotspot_remedies(snapshot, ruleset, verdict, facts) if facts else ()
+        item = hotspot_json(verdict, offered)
         item["state"] = verdict.verdict
         conn = connections.get(verdict.hotspot.iface)
         item["connection"] = conn.to_json() if conn else None
@@ -454,6 +457,14 @@ def assess_document(
         gone = f"there is no interface named {' or '.join(missing)}"
         reason = f"{reason}; {gone}" if reason else gone
     return Assessment(WatchState(worst, tuple(hotspots), reason), report, ruleset)
+
+
+def _host_facts(ruleset: Ruleset) -> HostFacts:
+    """What the fixes' planner needs beyond the ruleset (Docker's version, ufw), for the
+    remedies each blocked hotspot is shown with."""
+    from hotspotguard.system import docker
+
+    return docker.facts(ruleset)
 
 
 @dataclass

@@ -20,12 +20,14 @@ DAEMON_JSON = "/etc/docker/daemon.json"
 @dataclass(frozen=True)
 class HostFacts:
     """What planners need to know beyond the ruleset, gathered by the use case: Docker's
-    version (None: not found) and daemon.json's text (None: no file), whether ufw is there."""
+    version (None: not found) and daemon.json's text (None: no file), whether ufw is there.
+    `checked` is False for a snapshot explained elsewhere: none of this is known then."""
 
     version: str | None = None
     daemon_json: str | None = None
     daemon_json_path: str = DAEMON_JSON
     ufw: bool = False
+    checked: bool = True
 
 
 def tag(fix_id: str) -> str:

@@ -252,6 +252,11 @@ def _plan_docker_no_drop(
 def _plan_ufw_route(
     snapshot: Snapshot, ruleset: Ruleset, hotspot: Hotspot, fix_id: str, facts: HostFacts
 ) -> Plan:
+    if not facts.ufw and not facts.checked:
+        raise FixUnavailable(
+            "whether ufw is installed is not in the snapshot (explain on the machine itself "
+            "to check)"
+        )
     if not facts.ufw:
         raise FixUnavailable("ufw is not installed here (no /usr/sbin/ufw)")
     try:

@@ -118,6 +118,9 @@ class ChainInsert:
     rules: tuple[str, ...]
     exprs: tuple[str, ...] = ()
     handles: tuple[int, ...] = ()  # nft: the handles our rules got (filled in by apply)
+    #: iptables: each rule as found right after apply (spec, iptables-nft handle or None,
+    #: 1-based position), which undo removes and nothing else
+    placed: tuple[tuple[str, int | None, int], ...] = ()
 
     @property
     def version(self) -> Literal[4, 6]:
@@ -155,6 +158,7 @@ class ChainInsert:
             "rules": list(self.rules),
             "exprs": list(self.exprs),
             "handles": list(self.handles),
+            "placed": [list(rule) for rule in self.placed],
         }
 
 
@@ -300,6 +304,10 @@ def change_from_json(doc: dict[str, Any]) -> Change:
             tuple(str(rule) for rule in doc["rules"]),
             tuple(str(expr) for expr in doc.get("exprs") or ()),
             tuple(int(handle) for handle in doc.get("handles") or ()),
+            tuple(
+                (str(spec), handle if isinstance(handle, int) else None, int(position))
+                for spec, handle, position in doc.get("placed") or ()
+            ),
         )
     if doc.get("kind") == "ufw":
         return UfwChange(

@@ -43,18 +43,18 @@ def apply(change: Edit, fix_tag: str, record: dict[str, Any] | None) -> tuple[bo
     return resets.apply(change), done
 
 
-def undo(change: Edit, fix_tag: str) -> int:
-    """Undo `change`; how many rules it removed or put back."""
+def undo(change: Edit, fix_tag: str) -> tuple[int, list[str]]:
+    """Undo `change`: how many rules it removed or put back, and warnings for a person."""
     if isinstance(change, ChainInsert):
         return inserts.remove(change, fix_tag)
     if isinstance(change, UfwChange):
-        return ufw_rules.undo(change)
+        return ufw_rules.undo(change), []
     if isinstance(change, FileChange):
         try:
-            return files.undo(change)
+            return files.undo(change), []
         except files.FileMoved as error:
             raise FirewallError(str(error)) from None
-    return resets.undo(change)
+    return resets.undo(change), []
 
 
 def in_place(change: Edit, fix_tag: str) -> bool:

@@ -478,7 +478,9 @@ class Operations:
                     removed += count
                     warnings += said
                 elif isinstance(change, edits.KINDS):
-                    removed += edits.undo(change, tag(str(record["id"])))
+                    count, said = edits.undo(change, tag(str(record["id"])))
+                    removed += count
+                    warnings += said
                 else:
                     self._undo_sysctl(change)
                 self._step(f"change-{number}")

@@ -57,6 +57,28 @@ def undo(change: Edit, fix_tag: str) -> tuple[int, list[str]]:
     return resets.undo(change), []
 
 
+def take_back(change: Edit, fix_tag: str, record: dict[str, Any] | None) -> Edit | None:
+    """Undo what an apply cut short (a crash) did with `change`, which it had not recorded:
+    a first apply is taken back; a re-apply keeps what the recorded fix (`record`) holds, and
+    an insert it put back is returned with the identity of its rules now (new handles and
+    positions), which the record must take over for undo to find them."""
+    if isinstance(change, UfwChange):  # several commands: any of them may have run
+        ufw_rules.take_back(change, fix_tag, record)
+    elif record is None:
+        if in_place(change, fix_tag):  # one commit: all or nothing
+            undo(change, fix_tag)
+    elif isinstance(change, ChainInsert) and in_place(change, fix_tag):
+        return inserts.apply(change, fix_tag)[1]  # in place: reads the identity only
+    return None
+
+
+def same_target(raw: dict[str, Any], change: Edit) -> bool:
+    """Whether a recorded change `raw` edits what `change` edits."""
+    doc = change.to_json()
+    keys = ("kind", "tool", "variant", "family", "table", "chain", "path")
+    return all(raw.get(key) == doc.get(key) for key in keys)
+
+
 def in_place(change: Edit, fix_tag: str) -> bool:
     if isinstance(change, ChainInsert):
         return inserts.in_place(change, fix_tag)

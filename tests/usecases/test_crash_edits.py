@@ -158,3 +158,29 @@ def test_a_reapply_killed_at_every_step(clean_lab: Lab, tmp_path: Path) -> None:
         m.run("apply", strategy="forward-allow", permanent=True)
     print(f"\nreapply: {steps}; outcomes: {outcomes}")
     assert "after" in outcomes and "rewritten" in outcomes
+
+
+def test_a_backup_left_by_a_cut_short_file_edit_goes(tmp_path: Path) -> None:
+    """Killed between writing daemon.json's backup and daemon.json itself (apply), or between
+    writing it back and removing the backup (undo): the next call removes the backup, which
+    still holds the text from before, and the directory is as before."""
+    from hotspotguard.fixes.plan import FileChange
+    from hotspotguard.usecases import state
+    from hotspotguard.usecases.operations import Operations, Paths
+
+    daemon_json = tmp_path / "docker" / "daemon.json"
+    daemon_json.parent.mkdir()
+    daemon_json.write_text(DAEMON_JSON)
+    change = FileChange(str(daemon_json), DAEMON_JSON, DAEMON_JSON + "x", "an edit")
+    ops = Operations(Paths(str(tmp_path / "state"), str(tmp_path / "d"), str(tmp_path / "nm")))
+    for pending in ("apply", "undo"):
+        Path(change.backup).write_text(DAEMON_JSON)
+        fixes = []
+        if pending == "undo":
+            fixes = [{"id": "docker-no-drop@hs0", "strategy": "docker-no-drop", "iface": "hs0",
+                      "changes": [change.to_json()]}]  # fmt: skip
+        intent = {"op": pending, "id": "docker-no-drop@hs0", "changes": [change.to_json()]}
+        state.write(ops.paths.state_file, state.Record(fixes, intent))
+        assert ops.list_fixes() == []
+        assert os.listdir(daemon_json.parent) == ["daemon.json"]
+        assert daemon_json.read_text() == DAEMON_JSON

@@ -65,8 +65,10 @@ def take_back(change: Edit, fix_tag: str, record: dict[str, Any] | None) -> Edit
     if isinstance(change, UfwChange):  # several commands: any of them may have run
         ufw_rules.take_back(change, fix_tag, record)
     elif record is None:
-        if in_place(change, fix_tag):  # one commit: all or nothing
+        if in_place(change, fix_tag):  # one commit (one rename): all or nothing
             undo(change, fix_tag)
+        elif isinstance(change, FileChange):  # cut short after writing the backup
+            files.forget_backup(change)
     elif isinstance(change, ChainInsert) and in_place(change, fix_tag):
         return inserts.apply(change, fix_tag)[1]  # in place: reads the identity only
     return None

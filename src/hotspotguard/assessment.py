@@ -102,9 +102,6 @@ def explain_text(report: Report, offered: Remedies, trace: bool = True) -> str:
 
 
 def verdict_brief(verdict: HotspotVerdict) -> dict[str, Any]:
-    """The verdict in brief, as a plan's before/after: state, sentence, remedies."""
-    return {
-        "verdict": verdict.verdict,
-        "summary": verdict_report.summary(verdict),
-        "fixes": list(remedies(verdict)),
-    }
+    """The verdict in brief, as a plan's before/after: state and sentence (the remedies a
+    preview weighs are its `candidates`, each with why it works or not)."""
+    return {"verdict": verdict.verdict, "summary": verdict_report.summary(verdict)}

@@ -79,26 +79,28 @@ def report_json(report: Report, offered: Remedies) -> dict[str, Any]:
     }
 
 
-def remedy_lines(offered: Sequence[Remedy]) -> list[str]:
-    """The remedies for people: the available ones on one line, each other with its reason."""
+def remedy_lines(offered: Sequence[dict[str, Any]], brief: bool = False) -> list[str]:
+    """The remedies (as `hotspot_json` gives them) for people: the available ones on one
+    line (`brief`: their names only), each other with its reason."""
     if not offered:
         return []
-    available = [r.strategy for r in offered if r.available]
-    lines = [
-        "fixes: "
-        + (
-            ", ".join(f"{name} ({STRATEGIES.get(name, '')})" for name in available)
-            or "none works here"
-        )
+    available = [
+        str(r["strategy"]) if brief else f"{r['strategy']} ({r.get('description', '')})"
+        for r in offered
+        if r.get("available")
     ]
-    lines += [f"  not here: {r.strategy}: {r.reason}" for r in offered if not r.available]
+    lines = ["fixes: " + (", ".join(available) or "none works here")]
+    lines += [
+        f"  not here: {r['strategy']}: {r['reason']}" for r in offered if not r.get("available")
+    ]
     return lines
 
 
 def explain_text(report: Report, offered: Remedies, trace: bool = True) -> str:
-    return verdict_report.explain_text(
-        report, trace, annotate=lambda v: remedy_lines(offered.get(v.hotspot.iface, ()))
-    )
+    def annotate(verdict: HotspotVerdict) -> list[str]:
+        return remedy_lines([r.to_json() for r in offered.get(verdict.hotspot.iface, ())])
+
+    return verdict_report.explain_text(report, trace, annotate=annotate)
 
 
 def verdict_brief(verdict: HotspotVerdict) -> dict[str, Any]:

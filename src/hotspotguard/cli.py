@@ -13,7 +13,13 @@ import sys
 from typing import Any
 
 from hotspotguard import __version__, cli_fixes
-from hotspotguard.assessment import Remedies, explain_text, report_json, report_remedies
+from hotspotguard.assessment import (
+    Remedies,
+    explain_text,
+    remedy_lines,
+    report_json,
+    report_remedies,
+)
 from hotspotguard.fixes.plan import HostFacts
 from hotspotguard.ruleset import (
     Ruleset,
@@ -187,22 +193,9 @@ def cmd_status(args: argparse.Namespace) -> int:
             services = hotspot.get("ipv6_services") or {}
             if services.get("text"):
                 print(f"  {services['text']}")
-            for line in _remedy_lines(hotspot):
+            for line in remedy_lines(hotspot.get("remedies") or [], brief=True):
                 print(f"  {line}")
     return EXIT_FOUND if state.state in {"blocked", "unknown"} else EXIT_OK
-
-
-def _remedy_lines(hotspot: dict[str, Any]) -> list[str]:
-    """`status`'s short form of the remedies: the fixes that work here, each other with why."""
-    offered = hotspot.get("remedies") or []
-    if not offered:
-        return []
-    available = [str(r["strategy"]) for r in offered if r.get("available")]
-    lines = ["fixes: " + (", ".join(available) or "none works here")]
-    lines += [
-        f"  not here: {r['strategy']}: {r['reason']}" for r in offered if not r.get("available")
-    ]
-    return lines
 
 
 def _watch_status(args: argparse.Namespace) -> int:

@@ -188,3 +188,30 @@ def test_explain_names_no_strategy_bare() -> None:
         "    not here: docker-no-drop: Docker 20.10.24+dfsg1 is older than 28: the "
         "ip-forward-no-drop option does not exist",
     ]
+
+
+def test_the_watchers_memo_plans_again_only_when_what_it_plans_from_changed() -> None:
+    """A change off the hotspot's paths (another table's churn) reuses the remedies; a
+    change on a path, or in the host's facts, plans them again."""
+    from hotspotguard.assessment import RemedyMemo
+
+    memo = RemedyMemo()
+
+    def remedies(doc: dict[str, Any], facts: HostFacts) -> tuple[Any, ...]:
+        snapshot = load_snapshot(doc)
+        ruleset = parse_ruleset(snapshot)
+        (verdict,) = evaluate(snapshot, ruleset).hotspots
+        return memo.remedies(snapshot, ruleset, verdict, facts)
+
+    facts = FACTS["docker-20.10-ufw"]
+    first = remedies(_docker(), facts)
+    assert remedies(_docker(), facts) is first
+    churn = _docker()
+    churn["nft"]["nftables"] += [table("custom", "inet"), chain("custom", "idle", family="inet")]
+    assert remedies(churn, facts) is first  # not on any path of the hotspot's packets
+    assert remedies(_docker(), FACTS["docker-28"]) != first  # docker-no-drop now available
+    on_path = _docker()
+    accept = rule("nm-shared-nmp-hs0", "filter_forward", match(meta("iifname"), "lan9"), DROP)
+    on_path["nft"]["nftables"].append(accept)
+    again = remedies(on_path, facts)
+    assert again is not first and again == first  # planned again: the same answer here

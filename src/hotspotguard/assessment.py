@@ -8,7 +8,7 @@ candidates): available, or the one-line reason it cannot work here — never a b
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +53,38 @@ def hotspot_remedies(
         why = f"it could not be planned: {error}".splitlines()[0]
         return tuple(Remedy(name, False, why) for name in remedies(verdict))
     return tuple(Remedy(c.strategy, c.works, c.reason) for c in listed)
+
+
+class RemedyMemo:
+    """The remedies last planned for each hotspot, kept while what they are planned from is
+    the same: the hotspot, the uplinks, the settings, the host facts, and each flow's path
+    through the firewall (every chain and rule it met, and the drop that stopped it).  For the
+    watcher: a change elsewhere (another table's churn) then costs the verdict alone, not a
+    plan of every candidate; a fix plans and verifies again when it is applied."""
+
+    def __init__(self) -> None:
+        self._kept: dict[str, tuple[Hashable, tuple[Remedy, ...]]] = {}
+
+    def remedies(
+        self, snapshot: Snapshot, ruleset: Ruleset, verdict: HotspotVerdict, facts: HostFacts
+    ) -> tuple[Remedy, ...]:
+        if verdict.blocked_by is None:
+            return ()
+        paths = tuple((n, f.verdict, f.dropped_by, f.visits) for n, f in verdict.flows.items())
+        key = (
+            verdict.hotspot,
+            snapshot.uplinks,
+            tuple(sorted(snapshot.sysctl.items())),
+            facts,
+            paths,
+        )
+        iface = verdict.hotspot.iface
+        kept = self._kept.get(iface)
+        if kept is not None and kept[0] == key:
+            return kept[1]
+        offered = hotspot_remedies(snapshot, ruleset, verdict, facts)
+        self._kept[iface] = (key, offered)
+        return offered
 
 
 def report_remedies(

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import socket
@@ -47,6 +48,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from hotspotguard.system.netlink import KernelEvents, Kinds, legacy_tables
 
 if TYPE_CHECKING:
+    from hotspotguard.assessment import RemedyMemo
     from hotspotguard.fixes.plan import HostFacts
     from hotspotguard.ruleset import Ruleset
     from hotspotguard.verdict import Report
@@ -425,7 +427,7 @@ def assess_document(
     `explain --json`'s object plus "state" and its NetworkManager "connection"; `missing`
     names wanted hotspots whose interfaces are gone. A `ruleset` given is the firewall (the
     document's own is not parsed)."""
-    from hotspotguard.assessment import hotspot_json, hotspot_remedies
+    from hotspotguard.assessment import hotspot_json
     from hotspotguard.ruleset import SnapshotError, load_snapshot, parse_ruleset
     from hotspotguard.verdict import evaluate
 
@@ -443,7 +445,7 @@ def assess_document(
     hotspots: list[dict[str, Any]] = []
     facts = _host_facts(ruleset) if any(v.blocked_by for v in report.hotspots) else None
     for verdict in report.hotspots:
-        offered = hotspot_remedies(snapshot, ruleset, verdict, facts) if facts else ()
+        offered = _remedies().remedies(snapshot, ruleset, verdict, facts) if facts else ()
         item = hotspot_json(verdict, offered)
         item["state"] = verdict.verdict
         conn = connections.get(verdict.hotspot.iface)
@@ -457,6 +459,14 @@ def assess_document(
         gone = f"there is no interface named {' or '.join(missing)}"
         reason = f"{reason}; {gone}" if reason else gone
     return Assessment(WatchState(worst, tuple(hotspots), reason), report, ruleset)
+
+
+@functools.cache
+def _remedies() -> RemedyMemo:
+    """The process's remedies, planned again only when what they are planned from changed."""
+    from hotspotguard.assessment import RemedyMemo
+
+    return RemedyMemo()
 
 
 def _host_facts(ruleset: Ruleset) -> HostFacts:

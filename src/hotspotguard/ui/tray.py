@@ -310,8 +310,7 @@ class Tray(QObject):
         if self.sni is not None:
             from hotspotguard.ui.sni import Look
 
-            attention = state_icon("blocked") if shown[0] == "NeedsAttention" else icon
-            self.sni.show(Look(shown[0], icon, attention, shown[1]))
+            self.sni.show(Look(shown[0], icon, icon, shown[1]))  # the badge says which
 
     def _fix(self) -> None:
         hotspot = first_of(self.state, "blocked")

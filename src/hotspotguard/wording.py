@@ -27,8 +27,18 @@ def english(text: str) -> str:
     return text
 
 
+class _Fields(dict[str, str]):
+    def __missing__(self, key: str) -> str:  # a translation that misspells a placeholder
+        return "{" + key + "}"
+
+
 def _fill(template: str, **fields: object) -> str:
-    return template.format(**{k: str(v) for k, v in fields.items()})
+    """`template` with its ``{name}`` placeholders filled; a broken translation shows its
+    placeholders rather than failing."""
+    try:
+        return template.format_map(_Fields({k: str(v) for k, v in fields.items()}))
+    except (ValueError, IndexError):
+        return template
 
 
 # --- flows -----------------------------------------------------------------------------------

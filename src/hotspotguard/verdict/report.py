@@ -23,7 +23,7 @@ def services_text(verdict: HotspotVerdict) -> str | None:
 def drop_json(drop: Drop | None) -> dict[str, Any] | None:
     if drop is None:
         return None
-    return {
+    doc: dict[str, Any] = {
         "owner": drop.owner,
         "family": drop.family,
         "table": drop.table,
@@ -32,6 +32,8 @@ def drop_json(drop: Drop | None) -> dict[str, Any] | None:
         "hook": drop.hook,
         "source": drop.source,
     }
+    doc["kind"] = wording.culprit_kind(doc)  # policy, rule, forwarding-off, no-route, …
+    return doc
 
 
 def _ref_json(ref: RuleRef) -> dict[str, Any]:

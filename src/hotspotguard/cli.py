@@ -212,7 +212,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 
 
 def cmd_tray(args: argparse.Namespace) -> int:
-    from hotspotguard.ui.app import main as tray_main
+    from hotspotguard.ui.launch import main as tray_main
 
     return tray_main(["--show"] if args.show else [])
 

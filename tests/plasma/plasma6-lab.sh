@@ -98,7 +98,7 @@ up)
 sh)
   shift; inchroot "$@" ;;
 applet)
-  shift; [ $# -gt 0 ] || set -- python3 -m hotspotguard.ui.app
+  shift; [ $# -gt 0 ] || set -- python3 -m hotspotguard.ui.launch
   export UXBIND="$PROJECT $UXBIND"
   pre=""; [ -n "$NETNS" ] && pre="ip netns exec $NETNS"
   exec $pre env R="$R" UXBIND="$UXBIND" "$0" sh /bin/sh -c ". $S/env.sh; cd $PROJECT; export PYTHONPATH=src:. ${DBUS_SYSTEM_BUS_ADDRESS:+DBUS_SYSTEM_BUS_ADDRESS=$DBUS_SYSTEM_BUS_ADDRESS} ${APPLET_LANG:+LANG=$APPLET_LANG} $APPLET_ENV; exec \"\$@\"" sh "$@" ;;

@@ -183,7 +183,7 @@ class Tray(QObject):
         """Show the icon: our StatusNotifierItem when the asyncio loop runs and a watcher is
         there, else the stand-in. `native=False`: the stand-in only (offscreen tests)."""
         if native:
-            import asyncio  # not before app.without_tls() ran: it keeps OpenSSL out
+            import asyncio  # not before launch.without_tls() ran: it keeps OpenSSL out
 
             self._task = asyncio.get_event_loop().create_task(self._start_item())
         else:

@@ -153,6 +153,7 @@ class HotspotCard(QGroupBox):
             words = QVBoxLayout()
             what = wording.strategy_description(strategy, texts.qt_tr)
             heading = QLabel(f"<b>{strategy}</b> — {what}")
+            heading.setWordWrap(True)  # a long one must not push the Fix button out of view
             tradeoff = QLabel(self.tr("Trade-off: looking…"))
             tradeoff.setObjectName(f"tradeoff-{strategy}")
             tradeoff.setWordWrap(True)

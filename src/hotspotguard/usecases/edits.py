@@ -8,15 +8,17 @@ from typing import Any
 from hotspotguard.fixes.plan import (
     ChainInsert,
     ChainReset,
+    DropIn,
     FileChange,
+    NftTable,
     UfwChange,
     change_from_json,
 )
 from hotspotguard.system.firewall import FirewallError
-from hotspotguard.usecases import files, inserts, resets, ufw_rules
+from hotspotguard.usecases import dropins, files, inserts, resets, ufw_rules
 
-Edit = ChainInsert | ChainReset | FileChange | UfwChange
-KINDS = (ChainInsert, ChainReset, FileChange, UfwChange)
+Edit = ChainInsert | ChainReset | FileChange | UfwChange | DropIn | NftTable
+KINDS = (ChainInsert, ChainReset, FileChange, UfwChange, DropIn, NftTable)
 
 
 class StaleEdit(Exception):
@@ -39,6 +41,17 @@ def apply(change: Edit, fix_tag: str, record: dict[str, Any] | None) -> tuple[bo
             return files.apply(change), recorded or change
         except files.FileMoved as error:
             raise StaleEdit(str(error)) from None
+    if isinstance(change, DropIn):
+        try:
+            did, done_dropin = dropins.apply_dropin(change)
+        except dropins.NotOurs as error:
+            raise StaleEdit(str(error)) from None
+        return did, done_dropin if did else _recorded_dropin(record, change) or change
+    if isinstance(change, NftTable):
+        try:
+            return dropins.apply_table(change), change
+        except dropins.NotOurs as error:
+            raise StaleEdit(str(error)) from None
     done = resets.merged(_recorded_reset(record, change), change)
     return resets.apply(change), done
 
@@ -54,6 +67,10 @@ def undo(change: Edit, fix_tag: str) -> int:
             return files.undo(change)
         except files.FileMoved as error:
             raise FirewallError(str(error)) from None
+    if isinstance(change, DropIn):
+        return dropins.undo_dropin(change)
+    if isinstance(change, NftTable):
+        return dropins.undo_table(change)
     return resets.undo(change)
 
 
@@ -64,6 +81,10 @@ def in_place(change: Edit, fix_tag: str) -> bool:
         return ufw_rules.in_place(change)
     if isinstance(change, FileChange):
         return files.in_place(change)
+    if isinstance(change, DropIn):
+        return dropins.dropin_in_place(change)
+    if isinstance(change, NftTable):
+        return dropins.table_in_place(change)
     return resets.in_place(change)
 
 
@@ -89,5 +110,16 @@ def _recorded_file(record: dict[str, Any] | None, change: FileChange) -> FileCha
         if raw.get("kind") == "file" and raw.get("path") == change.path:
             old = change_from_json(raw)
             if isinstance(old, FileChange) and old.after == change.after:
+                return old
+    return None
+
+
+def _recorded_dropin(record: dict[str, Any] | None, change: DropIn) -> DropIn | None:
+    """The drop-in an earlier apply recorded (whether it made the directory), if it wrote
+    the same text."""
+    for raw in (record or {}).get("changes", []):
+        if raw.get("kind") == "dropin" and raw.get("path") == change.path:
+            old = change_from_json(raw)
+            if isinstance(old, DropIn) and old.text == change.text:
                 return old
     return None

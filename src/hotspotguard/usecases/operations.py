@@ -227,7 +227,7 @@ class Operations:
             validate_strategy(strategy)
         live = self._live(iface)
         _require_shared(iface, live.doc)
-        facts = docker.facts(live.ruleset)
+        facts = docker.facts(live.ruleset, self.paths.systemd_dropin_dir)
         if not strategy:
             verdict = verify_current(live.snapshot, live.ruleset, iface)
             applied = [f for f in self._load() if f.get("iface") == iface]
@@ -267,7 +267,7 @@ class Operations:
             "applied": self._find(plan.fix_id) is not None,
         }
         if not strategy:  # the recommended one: with every candidate it was chosen from
-            facts = docker.facts(live.ruleset)
+            facts = docker.facts(live.ruleset, self.paths.systemd_dropin_dir)
             result["candidates"] = candidates_json(live.snapshot, live.ruleset, iface, facts)
         return result
 

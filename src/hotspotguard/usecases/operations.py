@@ -23,6 +23,7 @@ from hotspotguard.fixes import STRATEGY_NAMES
 from hotspotguard.fixes.plan import (
     ChainInsert,
     Change,
+    DropIn,
     Plan,
     RuleChange,
     SysctlChange,
@@ -367,6 +368,7 @@ class Operations:
             "changed": changed,
             "files": files,
             "warnings": warnings,
+            "notes": [_apply_note(c) for c in plan.changes if isinstance(c, DropIn) and changed],
             "before": verdict_brief(verification.before),
             "after": verdict_brief(verification.after),
         }
@@ -461,7 +463,11 @@ class Operations:
         self._step("recorded")
         files = self._sync_permanent_files(fixes)
         self._step("files")
-        return {**record, "removed_rules": removed, "files": files, "warnings": warnings}
+        notes = [
+            _undo_note(raw) for raw in record.get("changes", []) if raw.get("kind") == "dropin"
+        ]
+        return {**record, "removed_rules": removed, "files": files, "warnings": warnings,
+                "notes": notes}  # fmt: skip
 
     def _take_back(self, record: dict[str, Any]) -> tuple[int, list[str]]:
         """Remove the rules `record` added and put its settings back (idempotent: what is
@@ -720,6 +726,22 @@ def _require_shared(iface: str, doc: dict[str, Any]) -> None:
         "NotApplicable",
         f"{iface} is not a shared connection now ({shared.source} shares: {now}): "
         "hotspotguard fixes only hotspots",
+    )
+
+
+def _apply_note(change: DropIn) -> str:
+    if change.reload:
+        return f"{change.unit} restarted with {change.path}"
+    return f"takes effect when {change.unit} next starts (systemd does not run this system)"
+
+
+def _undo_note(raw: dict[str, Any]) -> str:
+    """What undoing a drop-in leaves to the unit's next start (for `docker-netns`: Docker
+    back on the host's network, with its own rules)."""
+    unit = str(raw.get("unit", "the unit"))
+    return (
+        f"{unit} keeps running as it was started (in its own namespace) until it next starts: "
+        "Docker's own rules come back on the host at its next start"
     )
 
 

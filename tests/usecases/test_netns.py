@@ -38,6 +38,7 @@ from tests.lab import (
     in_netns,
     start_dockerd,
 )
+from tests.sandbox import RootSandbox
 from tests.usecases.test_inserts import delivered
 
 pytestmark = [pytest.mark.kernel, pytest.mark.docker]
@@ -339,3 +340,24 @@ def test_a_failing_restart_takes_everything_back(
     assert not (tmp_path / "docker.service.d").exists()
     assert in_netns(lab.host, ops.list_fixes) == []
     assert os.listdir(tmp_path / "state") == ["fixes.json"]
+
+
+def test_fix_dry_run_lists_it_with_its_trade_off(docker_blocks_hotspot: Lab) -> None:
+    """`hotspotguard fix --dry-run` as root, /etc and /var/lib overlaid (tests/sandbox.py):
+    every candidate, docker-netns among them with its trade-off; nothing written."""
+    lab = docker_blocks_hotspot
+    box = RootSandbox()
+    try:
+        before = normalized_ruleset(lab)
+        hg = [_venv_python(), "-m", "hotspotguard", "fix", "--iface", "hs0", "--dry-run"]
+        listed = box.run(hg, lab.host).stdout
+        assert "  * docker-netns: run dockerd in a network namespace of its own" in listed
+        assert "Trade-off: published ports then live on the veth address 10.255." in listed
+        shown = box.run([*hg, "--strategy", "docker-netns"], lab.host).stdout
+        dropin = f"/etc/systemd/system/docker.service.d/{DROPIN_NAME}"
+        assert f"write {dropin}:" in shown
+        assert "iptables-nft -t filter -P FORWARD ACCEPT (now DROP)" in shown
+        assert "After:  ok:" in shown
+        assert not box.written(dropin).exists() and normalized_ruleset(lab) == before
+    finally:
+        box.close()

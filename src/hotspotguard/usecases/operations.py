@@ -606,7 +606,7 @@ class Operations:
             self._write(fixes, None)
         state.remove_temporaries(self.paths.state_dir)  # a write cut short before its rename
         paths = self.paths
-        keep = any(f.get("permanent") for f in fixes)
+        keep = any(_reapplied(f) for f in fixes)
         if keep != persist.present(paths.systemd_dropin_dir, paths.dispatcher_dir) or (
             keep and not persist.installed(paths.systemd_dropin_dir, paths.dispatcher_dir,
                                            paths.helper)
@@ -684,7 +684,7 @@ class Operations:
         them; the files now in place."""
         paths = self.paths
         try:
-            if any(f.get("permanent") for f in fixes):
+            if any(_reapplied(f) for f in fixes):
                 if not persist.installed(
                     paths.systemd_dropin_dir, paths.dispatcher_dir, paths.helper
                 ):
@@ -727,6 +727,14 @@ def _require_shared(iface: str, doc: dict[str, Any]) -> None:
         f"{iface} is not a shared connection now ({shared.source} shares: {now}): "
         "hotspotguard fixes only hotspots",
     )
+
+
+def _reapplied(record: dict[str, Any]) -> bool:
+    """Whether a fix is kept by re-applying it (the reapply drop-in and dispatcher script): a
+    permanent one, but for one whose own drop-in keeps it (`docker-netns`: a reapply there
+    would run in Docker's namespace, as every Exec line of its unit does)."""
+    changes = record.get("changes", [])
+    return bool(record.get("permanent")) and not any(c.get("kind") == "dropin" for c in changes)
 
 
 def _apply_note(change: DropIn) -> str:

@@ -84,10 +84,10 @@ def exec_start_pre(text: str, pid: int) -> list[tuple[bool, list[str]]]:
 
 
 @contextlib.contextmanager
-def docker_service_started(lab: Lab, dropin: str, pid: int) -> Iterator[str]:
+def docker_service_started(lab: Lab, dropin: str, pid: int, start: int = 1) -> Iterator[str]:
     """docker.service as systemd starts it with the drop-in: a new network namespace, the
     ExecStartPre lines in it (a failing one without '-' fails the start), then dockerd."""
-    unit_ns = f"{lab.prefix}-unit"
+    unit_ns = f"{lab.prefix}-unit{start}"
     _run(["ip", "netns", "add", unit_ns])
     try:
         for ignore, argv in exec_start_pre(dropin, pid):
@@ -228,6 +228,16 @@ def test_dockerd_in_its_own_namespace_frees_the_hotspot_and_still_reaches_the_in
         assert all(c.get("policy") != "drop" for c in on_host)
         listed = in_netns(lab.host, ops.list_fixes)
         assert [(f["id"], f["in_place"]) for f in listed] == [("docker-netns@hs0", True)]
+
+        # Docker restarts while its old namespace lingers (its veth still on the host): the
+        # drop-in deletes the stale docker0 first, makes the table again, and all still works
+        _kill_netns_processes(unit_ns)
+        assert "docker0" in lab.host_run(["ip", "-br", "link"]).stdout
+        with docker_service_started(lab, text, pid, start=2) as second:
+            assert all(delivered(lab, V4).values()), lab.ruleset()
+            assert seen_from(lab, second) == UPLINK_V4
+            assert normalized_ruleset(lab) == applied  # the table made again, the same
+            assert in_netns(lab.host, ops.list_fixes)[0]["in_place"] is True
 
         undone = in_netns(lab.host, lambda: ops.undo("docker-netns@hs0", uid=0))
         assert "Docker's own rules come back on the host at its next start" in undone["notes"][0]

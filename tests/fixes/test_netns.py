@@ -189,3 +189,41 @@ def test_planned_again_while_in_place_it_keeps_its_slash_30() -> None:
     facts = netns_facts(docker0="veth", dropin=dropin.text)
     again, _ = verified_plan(snapshot, ruleset, "nmp-hs0", "docker-netns", facts)
     assert again.changes == first.changes
+
+
+def test_the_skip_ahead_search_finds_what_trying_every_slash_30_finds() -> None:
+    """free_subnet jumps below a network it hits; checked against the plain search on random
+    hosts (addresses and routes crowding the top of the pools)."""
+    import ipaddress
+    import random
+
+    rng = random.Random(1030)
+
+    starts = [
+        first
+        for pool in map(ipaddress.IPv4Network, POOLS)
+        for first in range(int(pool.broadcast_address) - 3, int(pool.network_address) - 1, -4)
+    ]
+
+    def plain(networks: list[ipaddress.IPv4Network]) -> str | None:
+        spans = [(int(n.network_address), int(n.broadcast_address)) for n in networks]
+        for first in starts:
+            if not any(low <= first + 3 and first <= high for low, high in spans):
+                return str(ipaddress.IPv4Network((first, 30)))
+        return None
+
+    for _ in range(100):
+        networks = []
+        for _ in range(rng.randrange(1, 12)):
+            pool = ipaddress.IPv4Network(rng.choice(POOLS))
+            top = int(pool.broadcast_address)
+            address = top - rng.randrange(0, 2048)
+            prefix = rng.choice((16, 20, 24, 26, 28, 29, 30, 31, 32))
+            networks.append(ipaddress.IPv4Network((address, prefix), strict=False))
+        expected = plain(networks)
+        texts = tuple(str(n) for n in networks)
+        if expected is None:
+            with pytest.raises(NetnsUnavailable):
+                free_subnet(texts)
+        else:
+            assert str(free_subnet(texts)) == expected, texts

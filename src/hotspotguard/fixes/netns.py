@@ -48,8 +48,9 @@ class NetnsUnavailable(Exception):
 
 
 def free_subnet(networks: tuple[str, ...], prefer: str | None = None) -> ipaddress.IPv4Network:
-    """The first /30 of `POOLS` (or `prefer`, the one a drop-in of ours already uses) that
-    overlaps none of `networks`."""
+    """The first /30 of `POOLS`, each from its top down (or `prefer`, the one a drop-in of
+    ours already uses), that overlaps none of `networks`.  A /30 that overlaps a network
+    skips to just below it: a few steps, however much is taken."""
     taken = []
     for text in networks:
         try:
@@ -57,16 +58,24 @@ def free_subnet(networks: tuple[str, ...], prefer: str | None = None) -> ipaddre
         except ValueError:
             continue
         if isinstance(network, ipaddress.IPv4Network) and network.prefixlen >= BROADEST:
-            taken.append(network)
-    candidates = [ipaddress.IPv4Network(prefer)] if prefer else []
+            taken.append((int(network.network_address), int(network.broadcast_address)))
+
+    def overlapped(first: int) -> int | None:
+        """The lowest address of a network the /30 at `first` overlaps (None: it is free)."""
+        return next((low for low, high in taken if low <= first + 3 and first <= high), None)
+
+    if prefer:
+        first = int(ipaddress.IPv4Network(prefer).network_address)
+        if overlapped(first) is None:
+            return ipaddress.IPv4Network((first, 30))
     for pool in POOLS:
         network = ipaddress.IPv4Network(pool)
-        top = int(network.broadcast_address) - 3
-        for base in range(top, int(network.network_address) - 1, -4):
-            candidates.append(ipaddress.IPv4Network((base, 30)))
-    for candidate in candidates:
-        if not any(candidate.overlaps(network) for network in taken):
-            return candidate
+        bottom, first = int(network.network_address), int(network.broadcast_address) - 3
+        while first >= bottom:
+            low = overlapped(first)
+            if low is None:
+                return ipaddress.IPv4Network((first, 30))
+            first = (low - 4) & ~3
     raise NetnsUnavailable(
         "no free private /30 for the veth: the host's addresses and routes cover "
         + ", ".join(POOLS)

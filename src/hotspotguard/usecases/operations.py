@@ -748,8 +748,9 @@ def _undo_note(raw: dict[str, Any]) -> str:
     back on the host's network, with its own rules)."""
     unit = str(raw.get("unit", "the unit"))
     return (
-        f"{unit} keeps running as it was started (in its own namespace) until it next starts: "
-        "Docker's own rules come back on the host at its next start"
+        f"{unit} keeps running as it was started, in its own namespace without the masquerade "
+        f"(its containers offline), until it next starts (systemctl restart {unit}): Docker's "
+        "own rules come back on the host at its next start"
     )
 
 

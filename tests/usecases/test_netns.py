@@ -371,3 +371,33 @@ def test_fix_dry_run_lists_it_with_its_trade_off(docker_blocks_hotspot: Lab) -> 
         assert not box.written(dropin).exists() and normalized_ruleset(lab) == before
     finally:
         box.close()
+
+
+def test_dockers_nftables_backend_is_taken_off_the_host_and_put_back(
+    clean_lab: Lab, tmp_path: Path
+) -> None:
+    """Docker 29's nftables backend (its `docker-bridges` table, the FORWARD policy drop it
+    sets when it turned forwarding on), loaded as Docker writes it (Debian 12's dockerd is
+    20.10): the table is deleted whole — the phone online — and loaded back by undo; applied
+    again while it is gone, the record still holds it."""
+    if _which("dockerd") is None:
+        pytest.skip("dockerd is not installed")
+    lab = clean_lab
+    lab.load_nft(ruleset("nm-shared-hs0.nft"))
+    lab.load_nft(ruleset("docker29-policy-drop.nft"))
+    ops = operations(tmp_path)
+    before = normalized_ruleset(lab)
+    assert not any(delivered(lab, ("outbound", "reply")).values())
+    preview = in_netns(lab.host, lambda: ops.preview("hs0", "docker-netns"))
+    assert "nft delete table ip docker-bridges" in preview["plan"]["preview"]
+    assert preview["after"]["verdict"] == "ok"
+    done = in_netns(lab.host, lambda: ops.apply("hs0", "docker-netns", permanent=False, uid=0))
+    assert done["changed"] and all(delivered(lab, V4).values())
+    tables = lab.host_run(["nft", "list", "tables"]).stdout.split("\n")
+    assert "table ip docker-bridges" not in tables and "table ip hotspotguard-docker" in tables
+    applied = normalized_ruleset(lab)
+    again = in_netns(lab.host, lambda: ops.apply("hs0", "docker-netns", permanent=False, uid=0))
+    assert not again["changed"] and normalized_ruleset(lab) == applied
+    in_netns(lab.host, lambda: ops.undo("docker-netns@hs0", uid=0))
+    assert normalized_ruleset(lab) == before
+    assert not any(delivered(lab, ("outbound", "reply")).values())

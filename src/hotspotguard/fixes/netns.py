@@ -21,6 +21,7 @@ from hotspotguard.fixes.plan import (
     DropIn,
     NetnsFacts,
     NftTable,
+    NftTableRemoved,
 )
 from hotspotguard.ruleset import Ruleset
 from hotspotguard.ruleset.model import Chain, Table
@@ -197,11 +198,38 @@ def host_resets(ruleset: Ruleset) -> tuple[ChainReset, ...]:
     return tuple(changes)
 
 
+#: the tables of Docker's nftables backend (Docker 29's firewall-backend: nftables)
+DOCKER_NFT_TABLES = ("docker-bridges",)
+
+
+def host_tables(ruleset: Ruleset) -> tuple[NftTableRemoved, ...]:
+    """Docker's nftables tables on the host, deleted whole (undo loads them back)."""
+    return tuple(
+        NftTableRemoved(table.family, table.name)
+        for table in ruleset.tables
+        if table.source == "nft" and table.name in DOCKER_NFT_TABLES
+    )
+
+
+def without_tables(ruleset: Ruleset, change: NftTableRemoved) -> Ruleset:
+    """`ruleset` with `change` done."""
+    kept = tuple(
+        table
+        for table in ruleset.tables
+        if (table.source, table.family, table.name) != ("nft", change.family, change.name)
+    )
+    return Ruleset(kept, ruleset.warnings)
+
+
+NetnsChange = ChainReset | NftTableRemoved | NftTable | DropIn
+
+
 def netns_changes(
     ruleset: Ruleset, facts: NetnsFacts | None, fix_id: str, fix_tag: str
-) -> tuple[ipaddress.IPv4Network, tuple[ChainReset | NftTable | DropIn, ...]]:
-    """The /30 and the changes: Docker's host rules cleared, our table, the drop-in (last: a
-    restart then finds the masquerade in place)."""
+) -> tuple[ipaddress.IPv4Network, tuple[NetnsChange, ...]]:
+    """The /30 and the changes: Docker's host rules cleared (its iptables rules off the
+    built-in chains, its nftables tables deleted), our table, the drop-in (last: a restart
+    then finds the masquerade in place)."""
     if facts is None or facts.dockerd is None:
         raise NetnsUnavailable("Docker is not installed here (no dockerd)")
     if facts.problem:
@@ -223,4 +251,5 @@ def netns_changes(
     dropin = DropIn(
         facts.dropin_path, dropin_text(facts, subnet, fix_id, table), UNIT, facts.systemd
     )
-    return subnet, (*host_resets(ruleset), NftTable("ip", TABLE, table), dropin)
+    changes: tuple[NetnsChange, ...] = (*host_resets(ruleset), *host_tables(ruleset))
+    return subnet, (*changes, NftTable("ip", TABLE, table), dropin)

@@ -316,6 +316,23 @@ class NftTable:
         return {"kind": "table", "family": self.family, "name": self.name, "text": self.text}
 
 
+@dataclass(frozen=True)
+class NftTableRemoved:
+    """Another program's nft table deleted whole (one nft transaction); `text` is the table as
+    nft listed it just before (filled in by apply), which undo loads back."""
+
+    family: str
+    name: str
+    text: str = ""
+
+    def preview(self) -> list[str]:
+        return [f"nft delete table {self.family} {self.name}"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": "table-removed", "family": self.family, "name": self.name,
+                "text": self.text}  # fmt: skip
+
+
 Change = (
     RuleChange
     | SysctlChange
@@ -325,6 +342,7 @@ Change = (
     | UfwChange
     | DropIn
     | NftTable
+    | NftTableRemoved
 )
 
 
@@ -386,6 +404,8 @@ def change_from_json(doc: dict[str, Any]) -> Change:
             bool(doc.get("reload")),
             bool(doc.get("made_dir")),
         )
+    if doc.get("kind") == "table-removed":
+        return NftTableRemoved(str(doc["family"]), str(doc["name"]), str(doc.get("text", "")))
     if doc.get("kind") == "table":
         return NftTable(str(doc["family"]), str(doc["name"]), str(doc["text"]))
     if doc.get("kind") == "ufw":

@@ -25,7 +25,14 @@ from hotspotguard.fixes.docker import (
     reset_in_memory,
     stale_drop_changes,
 )
-from hotspotguard.fixes.netns import HOST_LINK, NS_LINK, TABLE, NetnsUnavailable, netns_changes
+from hotspotguard.fixes.netns import (
+    HOST_LINK,
+    NS_LINK,
+    TABLE,
+    NetnsUnavailable,
+    netns_changes,
+    without_tables,
+)
 from hotspotguard.fixes.plan import (
     SOURCE_VARIANT,
     ChainInsert,
@@ -35,6 +42,7 @@ from hotspotguard.fixes.plan import (
     FileChange,
     HostFacts,
     NftTable,
+    NftTableRemoved,
     Plan,
     RuleChange,
     SysctlChange,
@@ -453,6 +461,8 @@ def apply_in_memory(snapshot: Snapshot, ruleset: Ruleset, plan: Plan) -> tuple[S
         elif isinstance(change, NftTable):
             # ours: a masquerade of the namespace's /30 only, which no hotspot flow matches
             continue
+        elif isinstance(change, NftTableRemoved):
+            ruleset = without_tables(ruleset, change)
         elif isinstance(change, UfwChange):
             ruleset = with_rules(ruleset, change)
         else:

@@ -9,7 +9,7 @@ import contextlib
 import os
 from dataclasses import replace
 
-from hotspotguard.fixes.plan import DropIn, NftTable
+from hotspotguard.fixes.plan import DropIn, NftTable, NftTableRemoved
 from hotspotguard.system import atomic, firewall, systemd
 from hotspotguard.system.docker import read_text
 
@@ -68,7 +68,7 @@ def dropin_in_place(change: DropIn) -> bool:
         return False
 
 
-def _listing(change: NftTable) -> str | None:
+def _listing(change: NftTable | NftTableRemoved) -> str | None:
     """The table as nft lists it (None: there is none)."""
     try:
         return firewall.run([firewall.NFT, "list", "table", change.family, change.name])
@@ -113,3 +113,27 @@ def table_in_place(change: NftTable) -> bool:
     except firewall.FirewallError:
         return False
     return listing is not None and _same(listing, change.text)
+
+
+def remove_table(change: NftTableRemoved) -> tuple[bool, NftTableRemoved]:
+    """Delete another program's table, keeping its text for undo (one nft transaction)."""
+    listing = _listing(change)
+    if listing is None:
+        return False, change
+    firewall.run([firewall.NFT, "delete", "table", change.family, change.name])
+    return True, replace(change, text=listing)
+
+
+def restore_table(change: NftTableRemoved) -> int:
+    """Load the table back as it was; none when it is there again (its owner made it anew)."""
+    if not change.text or _listing(change) is not None:
+        return 0
+    firewall.run([firewall.NFT, "-f", "-"], stdin=change.text)
+    return 1
+
+
+def table_removed(change: NftTableRemoved) -> bool:
+    try:
+        return _listing(change) is None
+    except firewall.FirewallError:
+        return False

@@ -11,14 +11,15 @@ from hotspotguard.fixes.plan import (
     DropIn,
     FileChange,
     NftTable,
+    NftTableRemoved,
     UfwChange,
     change_from_json,
 )
 from hotspotguard.system.firewall import FirewallError
 from hotspotguard.usecases import dropins, files, inserts, resets, ufw_rules
 
-Edit = ChainInsert | ChainReset | FileChange | UfwChange | DropIn | NftTable
-KINDS = (ChainInsert, ChainReset, FileChange, UfwChange, DropIn, NftTable)
+Edit = ChainInsert | ChainReset | FileChange | UfwChange | DropIn | NftTable | NftTableRemoved
+KINDS = (ChainInsert, ChainReset, FileChange, UfwChange, DropIn, NftTable, NftTableRemoved)
 
 
 class StaleEdit(Exception):
@@ -52,6 +53,9 @@ def apply(change: Edit, fix_tag: str, record: dict[str, Any] | None) -> tuple[bo
             return dropins.apply_table(change), change
         except dropins.NotOurs as error:
             raise StaleEdit(str(error)) from None
+    if isinstance(change, NftTableRemoved):
+        did, removed = dropins.remove_table(change)
+        return did, removed if did else recorded_removal(record, change) or removed
     done = resets.merged(_recorded_reset(record, change), change)
     return resets.apply(change), done
 
@@ -71,6 +75,8 @@ def undo(change: Edit, fix_tag: str) -> int:
         return dropins.undo_dropin(change)
     if isinstance(change, NftTable):
         return dropins.undo_table(change)
+    if isinstance(change, NftTableRemoved):
+        return dropins.restore_table(change)
     return resets.undo(change)
 
 
@@ -85,6 +91,8 @@ def in_place(change: Edit, fix_tag: str) -> bool:
         return dropins.dropin_in_place(change)
     if isinstance(change, NftTable):
         return dropins.table_in_place(change)
+    if isinstance(change, NftTableRemoved):
+        return dropins.table_removed(change)
     return resets.in_place(change)
 
 
@@ -123,3 +131,31 @@ def _recorded_dropin(record: dict[str, Any] | None, change: DropIn) -> DropIn | 
             if isinstance(old, DropIn) and old.text == change.text:
                 return old
     return None
+
+
+def recorded_removal(
+    record: dict[str, Any] | None, change: NftTableRemoved
+) -> NftTableRemoved | None:
+    """The table an earlier apply of this fix deleted (with its text, for undo)."""
+    for raw in (record or {}).get("changes", []):
+        if raw.get("kind") == "table-removed":
+            old = change_from_json(raw)
+            if isinstance(old, NftTableRemoved) and (old.family, old.name) == (
+                change.family,
+                change.name,
+            ):
+                return old
+    return None
+
+
+def kept_removals(record: dict[str, Any] | None, done: list[Any]) -> list[NftTableRemoved]:
+    """Tables an earlier apply of this fix deleted that this apply's plan no longer names
+    (they are gone): kept in the record, so that undo still loads them back."""
+    named = {(c.family, c.name) for c in done if isinstance(c, NftTableRemoved)}
+    kept = []
+    for raw in (record or {}).get("changes", []):
+        if raw.get("kind") == "table-removed":
+            old = change_from_json(raw)
+            if isinstance(old, NftTableRemoved) and (old.family, old.name) not in named:
+                kept.append(old)
+    return kept

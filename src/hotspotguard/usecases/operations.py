@@ -347,6 +347,7 @@ class Operations:
             if isinstance(error, OperationError):
                 raise
             raise OperationError("Failed", _one_line(error)) from None
+        done += [(kept, []) for kept in edits.kept_removals(record, [c for c, _ in done])]
         keep = permanent or bool(record and record.get("permanent"))
         new_record = {
             "id": plan.fix_id,

@@ -28,6 +28,7 @@ def test_plan_apply_and_recheck(controller: Controller, backend: EngineBackend, 
         "docker-stale-drop",
         "forward-allow",
         "docker-no-drop",
+        "docker-netns",
     ]
     # worded from the plan's strategy and interface (the internal id is no main text)
     assert dialog.summary.text() == (

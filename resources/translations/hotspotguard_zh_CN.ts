@@ -767,6 +767,10 @@ Afterwards: {after}</source>
       <translation>在丢弃热点 DHCP 和 DNS 的规则之前放行它们</translation>
     </message>
     <message>
+      <source>run dockerd in a network namespace of its own, its rules off the host's</source>
+      <translation>让 dockerd 运行在独立的网络命名空间中，其规则不再位于本机</translation>
+    </message>
+    <message>
       <source>several strategies in one plan, for several culprits at once</source>
       <translation>一个方案包含多种策略，一次处理多个拦截源</translation>
     </message>
@@ -793,6 +797,10 @@ Afterwards: {after}</source>
     <message>
       <source>It edits another program's firewall table, which that program may rewrite; nothing else is let through.</source>
       <translation>它会修改其他程序的防火墙表，该程序可能会重写它；不会放行其他任何流量。</translation>
+    </message>
+    <message>
+      <source>Published ports then live on Docker's own address, not on this computer's; containers no longer see this computer's interfaces; Docker restarts once.</source>
+      <translation>此后发布的端口位于 Docker 自己的地址上，而不是本机的地址；容器不再能看到本机的网络接口；Docker 会重启一次。</translation>
     </message>
     <message>
       <source>Each step as its strategy does.</source>

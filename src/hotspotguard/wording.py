@@ -243,6 +243,9 @@ def strategy_description(strategy: str, tr: Translate = english) -> str:
         "ufw-route": tr("ufw's own rules: route allow to the uplinks, allow DHCP and DNS in"),
         "forward-allow": tr("accept the hotspot's forwarded traffic before the rule that drops it"),
         "input-allow": tr("accept DHCP and DNS from the hotspot before the rule that drops them"),
+        "docker-netns": tr(
+            "run dockerd in a network namespace of its own, its rules off the host's"
+        ),
         "combined": tr("several strategies in one plan, for several culprits at once"),
     }
     return descriptions.get(strategy, strategy)
@@ -269,6 +272,10 @@ def strategy_tradeoff(strategy: str, tr: Translate = english) -> str:
         "input-allow": tr(
             "It edits another program's firewall table, which that program may rewrite; "
             "nothing else is let through."
+        ),
+        "docker-netns": tr(
+            "Published ports then live on Docker's own address, not on this computer's; "
+            "containers no longer see this computer's interfaces; Docker restarts once."
         ),
         "combined": tr("Each step as its strategy does."),
     }

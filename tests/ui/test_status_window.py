@@ -226,7 +226,7 @@ def test_every_fix_button_is_in_view_at_640_wide(controller: Controller, qtbot: 
     window.resize(640, 480)
     window.show()
     card = window.cards[HOTSPOT]
-    qtbot.waitUntil(lambda: len(card.fix_buttons) == 4)
+    assert len(card.fix_buttons) >= 4
     from PySide6.QtWidgets import QScrollArea
 
     scroll = window.findChild(QScrollArea)

@@ -87,8 +87,12 @@ class Chip(QLabel):
             f" color: {colour.darker(160).name()}; border: 1px solid {colour.name()};"
             " border-radius: 9px; padding: 1px 8px; }"
         )
-        # what the flow is (the packet itself is in the chains dialog)
-        self.setToolTip(capitalized(wording.flow_phrase(flow, texts.qt_tr)))
+        # what the flow is (the packet itself is in the chains dialog), and the engine's reason
+        # when it could not decide (its own words: a detail)
+        tip = capitalized(wording.flow_phrase(flow, texts.qt_tr))
+        if result.get("reason"):
+            tip += "\n" + str(result["reason"])
+        self.setToolTip(tip)
 
 
 class HotspotCard(QGroupBox):

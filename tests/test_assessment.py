@@ -14,7 +14,7 @@ import pytest
 
 from hotspotguard.assessment import explain_text, hotspot_json, report_remedies
 from hotspotguard.fixes import STRATEGIES
-from hotspotguard.fixes.plan import HostFacts
+from hotspotguard.fixes.plan import HostFacts, NetnsFacts
 from hotspotguard.fixes.strategies import PLANNERS, FixUnavailable, verified_plan
 from hotspotguard.ruleset import Snapshot, load_snapshot, parse_ruleset
 from hotspotguard.verdict import evaluate
@@ -86,8 +86,18 @@ LAYOUTS = {
     "nft-both": lambda: _nm(table("filter", "inet"), *FORWARD_DROP, *INPUT_DROP),
     "forwarding-off": lambda: {**_nm(), "sysctl": {"net.ipv4.ip_forward": "0"}},
 }
+NETNS = NetnsFacts(  # what docker-netns finds on a systemd host with Docker's bridge up
+    networks=("10.42.0.0/24", "198.51.100.0/24"),
+    docker0="bridge",
+    dockerd="/usr/sbin/dockerd",
+    tools=(("ip", "/usr/sbin/ip"), ("nsenter", "/usr/bin/nsenter"),
+           ("sysctl", "/usr/sbin/sysctl"), ("nft", "/usr/sbin/nft")),
+    dropin_path="/etc/systemd/system/docker.service.d/60-hotspotguard-netns.conf",
+    systemd=True,
+)  # fmt: skip
 FACTS = {
     "bare": HostFacts(),
+    "docker-20.10-netns": HostFacts(version="20.10.24+dfsg1", netns=NETNS),
     "docker-20.10-ufw": HostFacts(version="20.10.24+dfsg1", ufw=True),
     "docker-28": HostFacts(version="28.0.1", daemon_json='{\n  "debug": true\n}\n'),
     "docker-28-bad-json": HostFacts(version="28.0.1", daemon_json="{ not json"),
@@ -151,6 +161,7 @@ def test_the_walk_covers_every_strategy_in_the_registry() -> None:
         "forward-allow",
         "input-allow",
         "combined",
+        "docker-netns",
     }
     assert walked <= considered and walked <= available  # a new strategy adds its layout here
 
@@ -187,6 +198,7 @@ def test_explain_names_no_strategy_bare() -> None:
         "docker-bridges table): its iptables rules are live, not stale",
         "    not here: docker-no-drop: Docker 20.10.24+dfsg1 is older than 28: the "
         "ip-forward-no-drop option does not exist",
+        "    not here: docker-netns: Docker is not installed here (no dockerd)",
     ]
 
 

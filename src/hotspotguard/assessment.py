@@ -136,6 +136,11 @@ def explain_text(report: Report, offered: Remedies, trace: bool = True) -> str:
 
 
 def verdict_brief(verdict: HotspotVerdict) -> dict[str, Any]:
-    """The verdict in brief, as a plan's before/after: state and sentence (the remedies a
-    preview weighs are its `candidates`, each with why it works or not)."""
-    return {"verdict": verdict.verdict, "summary": verdict_report.summary(verdict)}
+    """The verdict in brief, as a plan's before/after: state, sentence, and the fields the
+    sentence is worded from (hotspotguard.wording); the remedies a preview weighs are its
+    `candidates`, each with why it works or not."""
+    return {
+        **verdict_report.summary_facts(verdict),  # what the applet words the sentence from
+        "verdict": verdict.verdict,
+        "summary": verdict_report.summary(verdict),
+    }

@@ -25,6 +25,12 @@ from hotspotguard.fixes.docker import (
     reset_in_memory,
     stale_drop_changes,
 )
+from hotspotguard.fixes.firewalld import (
+    FirewalldUnavailable,
+    firewalld_table,
+    with_zone,
+    zone_changes,
+)
 from hotspotguard.fixes.plan import (
     SOURCE_VARIANT,
     ChainInsert,
@@ -36,6 +42,7 @@ from hotspotguard.fixes.plan import (
     RuleChange,
     SysctlChange,
     UfwChange,
+    ZoneChange,
     tag,
 )
 from hotspotguard.fixes.ufw import UfwUnavailable, VerdictOf, ufw_change, with_rules
@@ -270,6 +277,50 @@ def _plan_ufw_route(
     )
 
 
+def _plan_firewalld_zone(
+    snapshot: Snapshot, ruleset: Ruleset, hotspot: Hotspot, fix_id: str, facts: HostFacts
+) -> Plan:
+    """nm-shared where the engine proves it lets through all the hotspot serves, else trusted
+    (nm-shared lets in DHCP, DNS, SSH and ICMP only: not DHCPv6, say)."""
+    if firewalld_table(ruleset) is None:
+        raise FixUnavailable("firewalld's table (inet firewalld) is not loaded here")
+    try:
+        changes = zone_changes(hotspot, facts.firewalld)
+    except FirewalldUnavailable as error:
+        raise FixUnavailable(str(error)) from None
+    why = ""
+    plans = []
+    for change in changes:
+        plans.append(_zone_plan(hotspot, fix_id, change, why))
+        try:
+            after = _verdict_of(*apply_in_memory(snapshot, ruleset, plans[-1]), hotspot.iface)
+        except FixUnavailable:
+            continue
+        if after.verdict == "ok":
+            return plans[-1]
+        why = f"{change.zone} is not enough: after it, {summary(after)}; "
+    return plans[0]
+
+
+def _zone_plan(hotspot: Hotspot, fix_id: str, change: ZoneChange, why: str) -> Plan:
+    what = (
+        "firewalld's zone for shared connections: DHCP, DNS, SSH and ICMP in, everything forwarded"
+        if change.zone == "nm-shared"
+        else "firewalld's trusted zone: everything from the hotspot is accepted"
+    )
+    return Plan(
+        fix_id,
+        "firewalld-zone",
+        hotspot.iface,
+        f"{why}put {hotspot.iface} into firewalld's {change.zone} zone ({what}), now and in "
+        "firewalld's permanent configuration, through firewalld's D-Bus API",
+        "firewalld's own knob, so firewall-cmd shows it and --reload keeps it; NetworkManager's "
+        "connection.zone is left alone (a profile's zone is the user's choice; NetworkManager "
+        "sets it again when the hotspot comes up, which a --permanent fix follows)",
+        (change,),
+    )
+
+
 COMBINED = "combined"
 MAX_STEPS = 4
 
@@ -360,6 +411,7 @@ PLANNERS: dict[str, Planner] = {
         snapshot, ruleset, hotspot, fix_id, "input-allow"
     ),
     "ufw-route": _plan_ufw_route,
+    "firewalld-zone": _plan_firewalld_zone,
     COMBINED: _plan_combined,
 }
 
@@ -420,6 +472,11 @@ def apply_in_memory(snapshot: Snapshot, ruleset: Ruleset, plan: Plan) -> tuple[S
             continue  # read by its program at its next start: nothing changes now
         elif isinstance(change, UfwChange):
             ruleset = with_rules(ruleset, change)
+        elif isinstance(change, ZoneChange):
+            try:
+                ruleset = with_zone(ruleset, change)
+            except FirewalldUnavailable as error:
+                raise FixUnavailable(str(error)) from None
         else:
             sysctl[change.name] = change.value
             # as in the kernel, writing the global switch sets every interface's too

@@ -8,9 +8,10 @@ import re
 import socket
 import subprocess
 
+from hotspotguard.fixes.firewalld import TARGETS, FirewalldFacts, firewalld_table
 from hotspotguard.fixes.plan import DAEMON_JSON, HostFacts
 from hotspotguard.ruleset import Ruleset
-from hotspotguard.system import ufw
+from hotspotguard.system import firewalld, ufw
 from hotspotguard.system.firewall import CLEAN_ENV
 
 DOCKER_SOCKET = "/var/run/docker.sock"
@@ -90,15 +91,27 @@ def uses_docker(ruleset: Ruleset) -> bool:
 DAEMON_JSON_PATH = DAEMON_JSON
 
 
-def facts(ruleset: Ruleset) -> HostFacts:
+def facts(ruleset: Ruleset, ifaces: tuple[str, ...] = ()) -> HostFacts:
     """What the planners need beyond the ruleset: Docker's, gathered only where Docker's rules
-    are in sight (a daemon.json that cannot be read is left to the planner to refuse), and
-    whether ufw is installed."""
+    are in sight (a daemon.json that cannot be read is left to the planner to refuse), whether
+    ufw is installed, and firewalld's zones for `ifaces` where its table is loaded."""
     path = DAEMON_JSON_PATH
+    zones = firewalld_facts(ruleset, ifaces)
     if not uses_docker(ruleset):
-        return HostFacts(daemon_json_path=path, ufw=ufw.installed())
+        return HostFacts(daemon_json_path=path, ufw=ufw.installed(), firewalld=zones)
     try:
         text = read_text(path)
     except (OSError, UnicodeDecodeError) as error:
         text = f"<unreadable: {error}>"  # not JSON: the planner refuses with the reason
-    return HostFacts(version(DOCKER_SOCKET), text, path, ufw.installed())
+    return HostFacts(version(DOCKER_SOCKET), text, path, ufw.installed(), zones)
+
+
+def firewalld_facts(ruleset: Ruleset, ifaces: tuple[str, ...]) -> FirewalldFacts | None:
+    """firewalld's zones, asked over D-Bus only where its table is loaded (None: it is not, or
+    firewalld does not answer: the planner says so)."""
+    if firewalld_table(ruleset) is None:
+        return None
+    try:
+        return firewalld.facts(ifaces, TARGETS)
+    except firewalld.FirewalldError:
+        return None

@@ -10,13 +10,14 @@ from hotspotguard.fixes.plan import (
     ChainReset,
     FileChange,
     UfwChange,
+    ZoneChange,
     change_from_json,
 )
 from hotspotguard.system.firewall import FirewallError
-from hotspotguard.usecases import files, inserts, resets, ufw_rules
+from hotspotguard.usecases import files, firewalld_zone, inserts, resets, ufw_rules
 
-Edit = ChainInsert | ChainReset | FileChange | UfwChange
-KINDS = (ChainInsert, ChainReset, FileChange, UfwChange)
+Edit = ChainInsert | ChainReset | FileChange | UfwChange | ZoneChange
+KINDS = (ChainInsert, ChainReset, FileChange, UfwChange, ZoneChange)
 
 
 class StaleEdit(Exception):
@@ -33,6 +34,11 @@ def apply(change: Edit, fix_tag: str, record: dict[str, Any] | None) -> tuple[bo
             raise StaleEdit(str(error)) from None
     if isinstance(change, UfwChange):
         return ufw_rules.apply(change, fix_tag, record)
+    if isinstance(change, ZoneChange):
+        try:
+            return firewalld_zone.apply(change, record)
+        except firewalld_zone.ZoneMissing as error:
+            raise StaleEdit(str(error)) from None
     if isinstance(change, FileChange):
         recorded = _recorded_file(record, change)
         try:
@@ -44,11 +50,17 @@ def apply(change: Edit, fix_tag: str, record: dict[str, Any] | None) -> tuple[bo
 
 
 def undo(change: Edit, fix_tag: str) -> int:
-    """Undo `change`; how many rules it removed or put back."""
+    """Undo `change`; how many rules it removed or put back.  `StaleEdit` when it cannot be
+    undone as recorded (nothing changed)."""
     if isinstance(change, ChainInsert):
         return inserts.remove(change, fix_tag)
     if isinstance(change, UfwChange):
         return ufw_rules.undo(change)
+    if isinstance(change, ZoneChange):
+        try:
+            return firewalld_zone.undo(change)
+        except firewalld_zone.ZoneMissing as error:
+            raise StaleEdit(str(error)) from None
     if isinstance(change, FileChange):
         try:
             return files.undo(change)
@@ -62,6 +74,8 @@ def in_place(change: Edit, fix_tag: str) -> bool:
         return inserts.in_place(change, fix_tag)
     if isinstance(change, UfwChange):
         return ufw_rules.in_place(change)
+    if isinstance(change, ZoneChange):
+        return firewalld_zone.in_place(change)
     if isinstance(change, FileChange):
         return files.in_place(change)
     return resets.in_place(change)

@@ -11,14 +11,14 @@ Both are started with setsid and stopped by their PIDs (TERM, then KILL)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from tests.ui_desktop.desktop_lab import stop_group
 
 FIREWALLD = "/usr/sbin/firewalld"
 FIREWALL_CMD = "/usr/bin/firewall-cmd"
@@ -43,7 +43,9 @@ def firewalld_lab_unavailable_reason() -> str | None:
         return "the firewalld lab needs root"
     for tool in (FIREWALLD, FIREWALL_CMD, "/usr/bin/dbus-daemon"):
         if not os.access(tool, os.X_OK):
-            return f"{tool} is not installed (make system-deps installs firewalld without starting it)"
+            return (
+                f"{tool} is not installed (make system-deps installs firewalld without starting it)"
+            )
     return None
 
 
@@ -88,14 +90,15 @@ class FirewalldLab:
             f"mount --bind {self.dir / 'etc'} /etc/firewalld && exec {FIREWALLD} --nofork "
             f"--nopid --log-target file --log-file {self.log} {' '.join(extra)}"
         )
-        self._procs.append(
-            subprocess.Popen(
-                ["nsenter", f"--net=/run/netns/{self.netns}", "unshare", "--mount",
-                 "--propagation", "private", "sh", "-ec", inner],
-                env=self.env, start_new_session=True,
-                stdout=subprocess.DEVNULL, stderr=open(self.dir / "stderr", "wb"),
-            )
-        )  # fmt: skip
+        with open(self.dir / "stderr", "wb") as stderr:
+            self._procs.append(
+                subprocess.Popen(
+                    ["nsenter", f"--net=/run/netns/{self.netns}", "unshare", "--mount",
+                     "--propagation", "private", "sh", "-ec", inner],
+                    env=self.env, start_new_session=True, stdout=subprocess.DEVNULL,
+                    stderr=stderr,
+                )
+            )  # fmt: skip
         self._wait(lambda: self.cmd("--state", check=False).strip() == "running", 30, "firewalld")
 
     def _wait(self, ready: object, seconds: float, what: str) -> None:
@@ -124,29 +127,16 @@ class FirewalldLab:
         """Every file of the copied /etc/firewalld, by relative path."""
         root = self.dir / "etc"
         return {
-            str(p.relative_to(root)): p.read_text()
-            for p in sorted(root.rglob("*"))
-            if p.is_file()
+            str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()
         }
 
     def stop_firewalld(self) -> None:
-        self._stop(self._procs[1:])
+        for proc in self._procs[1:]:
+            stop_group(proc, 10)
         del self._procs[1:]
 
-    @staticmethod
-    def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
-        for proc in reversed(procs):
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait(5)
-
     def close(self) -> None:
-        self._stop(self._procs)
+        for proc in reversed(self._procs):
+            stop_group(proc, 10)
         self._procs.clear()
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -80,8 +80,8 @@ def test_firewalld_zone_through_firewalld_itself(rig: Rig) -> None:
     assert preview["before"]["verdict"] == "blocked"
     assert preview["after"]["verdict"] == "ok"  # the engine, on its model of the zone
     # the lab's dnsmasq serves DHCPv6, which nm-shared does not let in: trusted, and why
-    assert preview["plan"]["summary"].startswith("nm-shared is not enough: after it, blocked:")
-    assert "DHCP" in preview["plan"]["summary"]
+    assert "(nm-shared would not be enough: after it, blocked:" in preview["plan"]["summary"]
+    assert "IPv6 getting an address (DHCP)" in preview["plan"]["summary"]
     assert preview["plan"]["preview"] == [
         "firewalld (D-Bus): zone.changeZoneOfInterface(trusted, hs0) (now in public)",
         "firewalld (D-Bus): config.zone trusted addInterface(hs0) (permanent; now none)",
@@ -117,6 +117,7 @@ def test_firewalld_zone_through_firewalld_itself(rig: Rig) -> None:
 
 def unused_zone_chains(ruleset: Any, zone: str) -> Any:
     """`ruleset` without the chains of `zone` (and their rules), checked to be unreferenced."""
+
     def of_zone(name: str) -> bool:
         return name.endswith(f"_{zone}") or f"_{zone}_" in name
 
@@ -157,8 +158,10 @@ def test_nm_shared_where_it_is_enough_and_the_users_permanent_zone_comes_back(ri
 def test_firewalld_not_running_is_refused(rig: Rig) -> None:
     rig.firewalld.stop_firewalld()
     rig.lab.load_nft(ruleset("nm-shared-hs0.nft"))  # firewalld took its table with it
-    rig.lab.load_nft("table inet firewalld {\n chain filter_FORWARD {\n"
-                     "  type filter hook forward priority filter + 10; policy drop;\n }\n}\n")  # fmt: skip
+    rig.lab.load_nft(
+        "table inet firewalld {\n chain filter_FORWARD {\n"
+        "  type filter hook forward priority filter + 10; policy drop;\n }\n}\n"
+    )
     before = normalized_ruleset(rig.lab)
     code, out, err = rig.hg(*FIX, check=False)
     assert code == 2, (out, err)

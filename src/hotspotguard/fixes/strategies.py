@@ -298,7 +298,7 @@ def _plan_firewalld_zone(
             continue
         if after.verdict == "ok":
             return plans[-1]
-        why = f"{change.zone} is not enough: after it, {summary(after)}; "
+        why = f" ({change.zone} would not be enough: after it, {summary(after)})"
     return plans[0]
 
 
@@ -312,8 +312,8 @@ def _zone_plan(hotspot: Hotspot, fix_id: str, change: ZoneChange, why: str) -> P
         fix_id,
         "firewalld-zone",
         hotspot.iface,
-        f"{why}put {hotspot.iface} into firewalld's {change.zone} zone ({what}), now and in "
-        "firewalld's permanent configuration, through firewalld's D-Bus API",
+        f"put {hotspot.iface} into firewalld's {change.zone} zone ({what}), now and in "
+        f"firewalld's permanent configuration, through firewalld's D-Bus API{why}",
         "firewalld's own knob, so firewall-cmd shows it and --reload keeps it; NetworkManager's "
         "connection.zone is left alone (a profile's zone is the user's choice; NetworkManager "
         "sets it again when the hotspot comes up, which a --permanent fix follows)",

@@ -155,6 +155,31 @@ def test_nm_shared_where_it_is_enough_and_the_users_permanent_zone_comes_back(ri
     assert unused_zone_chains(after[0], "nm-shared") == before[0]
 
 
+def test_what_firewalld_really_builds_is_judged_before_it_is_kept(rig: Rig) -> None:
+    """A firewalld policy the plan's model of a zone does not read (from trusted to anywhere:
+    reject), which firewalld writes for an interface only once it is in trusted: the runtime
+    move is judged on firewalld's real ruleset, taken back, and nothing is kept — one line,
+    exit 2."""
+    fw = rig.firewalld
+    policy = ("--permanent", "--policy=hs-block")
+    fw.cmd("--permanent", "--new-policy=hs-block")
+    fw.cmd(*policy, "--add-ingress-zone=trusted")
+    fw.cmd(*policy, "--add-egress-zone=ANY")
+    fw.cmd(*policy, "--set-target=REJECT")
+    fw.cmd("--reload")
+    fw.cmd("--zone=public", "--add-interface=hs0")
+    before = rig.state()
+    code, out, err = rig.hg(*FIX, check=False)
+    assert code == 2, (out, err)
+    assert len(err.strip().splitlines()) == 1, err
+    assert "in firewalld's zone trusted, hs0 is still blocked" in err
+    assert "put back into public" in err
+    after = rig.state()
+    assert after[1:] == before[1:]
+    assert unused_zone_chains(after[0], "trusted") == before[0]
+    assert "firewalld-zone" not in rig.hg("fixes")[1]
+
+
 def test_firewalld_not_running_is_refused(rig: Rig) -> None:
     rig.firewalld.stop_firewalld()
     rig.lab.load_nft(ruleset("nm-shared-hs0.nft"))  # firewalld took its table with it

@@ -289,17 +289,19 @@ def _plan_firewalld_zone(
     except FirewalldUnavailable as error:
         raise FixUnavailable(str(error)) from None
     why = ""
-    plans = []
+    failed = []
     for change in changes:
-        plans.append(_zone_plan(hotspot, fix_id, change, why))
+        plan = _zone_plan(hotspot, fix_id, change, why)
         try:
-            after = _verdict_of(*apply_in_memory(snapshot, ruleset, plans[-1]), hotspot.iface)
-        except FixUnavailable:
+            after = _verdict_of(*apply_in_memory(snapshot, ruleset, plan), hotspot.iface)
+        except FixUnavailable as error:
+            failed.append(f"in {change.zone}, {error}")
             continue
         if after.verdict == "ok":
-            return plans[-1]
+            return plan
         why = f" ({change.zone} would not be enough: after it, {summary(after)})"
-    return plans[0]
+        failed.append(f"in {change.zone}, {summary(after)}")
+    raise FixUnavailable(f"no zone of firewalld's is enough: {'; '.join(failed)}")
 
 
 def _zone_plan(hotspot: Hotspot, fix_id: str, change: ZoneChange, why: str) -> Plan:

@@ -37,7 +37,7 @@ def apply(change: Edit, fix_tag: str, record: dict[str, Any] | None) -> tuple[bo
     if isinstance(change, ZoneChange):
         try:
             return firewalld_zone.apply(change, record)
-        except firewalld_zone.ZoneMissing as error:
+        except firewalld_zone.ZoneRefused as error:
             raise StaleEdit(str(error)) from None
     if isinstance(change, FileChange):
         recorded = _recorded_file(record, change)
@@ -59,7 +59,7 @@ def undo(change: Edit, fix_tag: str) -> int:
     if isinstance(change, ZoneChange):
         try:
             return firewalld_zone.undo(change)
-        except firewalld_zone.ZoneMissing as error:
+        except firewalld_zone.ZoneRefused as error:
             raise StaleEdit(str(error)) from None
     if isinstance(change, FileChange):
         try:

@@ -18,14 +18,15 @@ from hotspotguard.system import firewalld
 from hotspotguard.system.firewall import FirewallError
 
 
-class ZoneMissing(Exception):
-    """A zone the change needs is not in firewalld (any more); nothing was changed."""
+class ZoneRefused(Exception):
+    """The change cannot be made as planned (a zone it needs is gone; firewalld's real ruleset
+    for the zone still blocks the hotspot); nothing was changed (one line)."""
 
 
 def _require(runtime: tuple[str, ...], permanent: tuple[str, ...], what: str) -> None:
     missing = firewalld.missing_zones(runtime, permanent)
     if missing:
-        raise ZoneMissing(f"firewalld has no zone {', '.join(dict.fromkeys(missing))}: {what}")
+        raise ZoneRefused(f"firewalld has no zone {', '.join(dict.fromkeys(missing))}: {what}")
 
 
 def _recorded(record: dict[str, Any] | None, change: ZoneChange) -> ZoneChange | None:
@@ -72,7 +73,7 @@ def apply(change: ZoneChange, record: dict[str, Any] | None) -> tuple[bool, Zone
             if dropped is not None:
                 with contextlib.suppress(firewalld.FirewalldError):
                     firewalld.set_runtime_zone(change.iface, runtime)
-                raise FirewallError(
+                raise ZoneRefused(
                     f"in firewalld's zone {change.zone}, {change.iface} is still blocked: "
                     f"{dropped}; put back into {runtime or 'no zone'}"
                 )

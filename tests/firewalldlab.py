@@ -52,13 +52,17 @@ def firewalld_lab_unavailable_reason() -> str | None:
 class FirewalldLab:
     """firewalld serving network namespace `netns` on a private bus (`address`)."""
 
-    def __init__(self, netns: str, *, without_zones: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, netns: str, *, without_zones: tuple[str, ...] = (), bus_address: str | None = None
+    ) -> None:
+        """`bus_address`: join that bus (a NetworkManager lab's) instead of a bus of its own."""
         self.netns = netns
         self.dir = Path(tempfile.mkdtemp(prefix="hg-firewalld-"))
         self.socket = self.dir / "bus"
-        self.address = f"unix:path={self.socket}"
+        self.address = bus_address or f"unix:path={self.socket}"
+        self._own_bus = bus_address is None
         self.log = self.dir / "firewalld.log"
-        self._procs: list[subprocess.Popen[bytes]] = []
+        self._procs: list[subprocess.Popen[bytes]] = []  # the bus (if ours), firewalld
         try:
             self._start(without_zones)
         except BaseException:
@@ -77,28 +81,26 @@ class FirewalldLab:
             for zone in without_zones:
                 (self.dir / "usr" / "zones" / f"{zone}.xml").unlink()
             extra = ["--default-config", str(self.dir / "usr")]
-        (self.dir / "bus.conf").write_text(BUS_CONF.format(socket=self.socket))
-        self._procs.append(
-            subprocess.Popen(
+        if self._own_bus:
+            (self.dir / "bus.conf").write_text(BUS_CONF.format(socket=self.socket))
+            self._bus = subprocess.Popen(
                 ["dbus-daemon", f"--config-file={self.dir / 'bus.conf'}", "--nofork",
                  "--nopidfile", "--nosyslog"],
                 start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )
-        )  # fmt: skip
-        self._wait(self.socket.exists, 10, "dbus-daemon")
+            )  # fmt: skip
+            self._procs.append(self._bus)
+            self._wait(self.socket.exists, 10, "dbus-daemon")
         inner = (
             f"mount --bind {self.dir / 'etc'} /etc/firewalld && exec {FIREWALLD} --nofork "
             f"--nopid --log-target file --log-file {self.log} {' '.join(extra)}"
         )
         with open(self.dir / "stderr", "wb") as stderr:
-            self._procs.append(
-                subprocess.Popen(
-                    ["nsenter", f"--net=/run/netns/{self.netns}", "unshare", "--mount",
-                     "--propagation", "private", "sh", "-ec", inner],
-                    env=self.env, start_new_session=True, stdout=subprocess.DEVNULL,
-                    stderr=stderr,
-                )
+            self._firewalld = subprocess.Popen(
+                ["nsenter", f"--net=/run/netns/{self.netns}", "unshare", "--mount",
+                 "--propagation", "private", "sh", "-ec", inner],
+                env=self.env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=stderr,
             )  # fmt: skip
+        self._procs.append(self._firewalld)
         self._wait(lambda: self.cmd("--state", check=False).strip() == "running", 30, "firewalld")
 
     def _wait(self, ready: object, seconds: float, what: str) -> None:
@@ -131,9 +133,8 @@ class FirewalldLab:
         }
 
     def stop_firewalld(self) -> None:
-        for proc in self._procs[1:]:
-            stop_group(proc, 10)
-        del self._procs[1:]
+        stop_group(self._firewalld, 10)
+        self._procs.remove(self._firewalld)
 
     def close(self) -> None:
         for proc in reversed(self._procs):

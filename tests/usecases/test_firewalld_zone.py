@@ -10,15 +10,19 @@ exit 2, nothing changed."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from tests.firewalldlab import FirewalldLab, firewalld_lab_unavailable_reason
 from tests.helper.test_fix_docker import normalized_ruleset
+from tests.helper.test_fix_networkmanager import hotspot as hotspot
+from tests.helper.test_fix_networkmanager import phone_online
 from tests.kernel.scenarios.model import ruleset
 from tests.lab import Lab, _venv_python
+from tests.nmlab import NmLab
 from tests.sandbox import RootSandbox
 from tests.usecases.test_inserts import delivered
 
@@ -225,3 +229,68 @@ def test_a_zone_that_does_not_exist_any_more_is_refused(rig: Rig) -> None:
     assert err.strip().count("\n") == 0 and "has no zone hotspot" in err, err
     assert rig.state() == fixed
     assert "firewalld-zone@hs0" in rig.hg("fixes")[1]
+
+
+DISPATCHER = "/etc/NetworkManager/dispatcher.d/90-hotspotguard"
+
+
+def test_networkmanager_sets_its_zone_again_and_a_permanent_fix_follows(hotspot: NmLab) -> None:
+    """A real NetworkManager whose hotspot profile says connection.zone=block (public would let
+    it forward: NetworkManager binds the uplink to public too, and public forwards within
+    itself), and a real
+    firewalld on its bus; the phone leased its address from NetworkManager's dnsmasq (which
+    serves no DHCPv6): the fix moves hs0 into nm-shared and the phone's TCP connection to the
+    internet works; hotspot down/up → NetworkManager puts hs0 back into block, and the
+    dispatcher script of a --permanent fix puts it into nm-shared again."""
+    reason = firewalld_lab_unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    lab = hotspot
+    lab.nmcli("connection", "modify", "hotspot", "connection.zone", "block")
+    firewalld = FirewalldLab(lab.host, bus_address=lab.bus_address)
+    box = RootSandbox()
+
+    def hg(*args: str) -> str:
+        mount = ["sh", "-c", 'mount --bind "$0" /etc/firewalld && exec "$@"',
+                 str(firewalld.dir / "etc")]  # fmt: skip
+        env = ["env", f"DBUS_SYSTEM_BUS_ADDRESS={lab.bus_address}"]
+        return box.run([*mount, *env, *args], lab.host).stdout
+
+    def zone() -> str:
+        return firewalld.cmd("--get-zone-of-interface=hs0", check=False).strip()
+
+    def restart_hotspot() -> None:
+        lab.down("hotspot")
+        lab.up("hotspot")
+        assert _wait(lambda: zone() == "block"), zone()  # NetworkManager's zone for it
+
+    try:
+        restart_hotspot()
+        assert not phone_online(lab)
+        files = firewalld.config_files()
+        hg(_venv_python(), "-m", "hotspotguard", "fix", "--iface", "hs0",
+           "--strategy", "firewalld-zone", "--permanent")  # fmt: skip
+        assert zone() == "nm-shared" and phone_online(lab, 3.0)
+        restart_hotspot()
+        assert not phone_online(lab)
+        # as NetworkManager's dispatcher runs it: the helper's clean environment finds the
+        # system bus at its standard path, where the lab's bus is mounted for it
+        bus = 'mount -t tmpfs tmpfs /run && mkdir /run/dbus && mount --bind "$1" /run/dbus'
+        hg("sh", "-c", f'{bus} && shift && exec "$@"', "sh", str(lab.socket.parent),
+           DISPATCHER, "hs0", "up")  # fmt: skip
+        assert zone() == "nm-shared" and phone_online(lab, 3.0)
+        hg(_venv_python(), "-m", "hotspotguard", "undo")
+        assert zone() == "block" and firewalld.config_files() == files
+        assert not phone_online(lab)
+    finally:
+        box.close()
+        firewalld.close()
+
+
+def _wait(ready: Callable[[], bool], seconds: float = 15) -> bool:
+    deadline = time.monotonic() + seconds
+    while not ready():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True

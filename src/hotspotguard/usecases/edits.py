@@ -69,6 +69,18 @@ def undo(change: Edit, fix_tag: str) -> int:
     return resets.undo(change)
 
 
+def undo_interrupted(change: Edit, fix_tag: str) -> None:
+    """Take back what a first apply cut short may have done: a change in place is undone; a
+    zone move is undone binding by binding (the runtime one may be made, the permanent not)."""
+    if isinstance(change, ZoneChange):
+        try:
+            firewalld_zone.undo(change)
+        except firewalld_zone.ZoneRefused as error:
+            raise FirewallError(str(error)) from None
+    elif in_place(change, fix_tag):
+        undo(change, fix_tag)
+
+
 def in_place(change: Edit, fix_tag: str) -> bool:
     if isinstance(change, ChainInsert):
         return inserts.in_place(change, fix_tag)

@@ -633,8 +633,8 @@ class Operations:
                     self._remove_unclaimed(change, claimed, fix_tag)
                 elif isinstance(change, edits.KINDS):
                     # a re-apply keeps what the recorded fix holds; a first apply is taken back
-                    if record is None and edits.in_place(change, fix_tag):
-                        edits.undo(change, fix_tag)
+                    if record is None:
+                        edits.undo_interrupted(change, fix_tag)
                 elif change.name not in recorded_settings:
                     self._undo_sysctl(change)
         except (firewall.FirewallError, OSError, KeyError, TypeError, ValueError) as error:

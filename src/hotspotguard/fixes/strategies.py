@@ -310,15 +310,17 @@ def _zone_plan(hotspot: Hotspot, fix_id: str, change: ZoneChange, why: str) -> P
         if change.zone == "nm-shared"
         else "firewalld's trusted zone: everything from the hotspot is accepted"
     )
+    trusted = change.zone == "trusted"
+    cost = "the host then accepts every service from the hotspot's clients; " if trusted else ""
     return Plan(
         fix_id,
         "firewalld-zone",
         hotspot.iface,
         f"put {hotspot.iface} into firewalld's {change.zone} zone ({what}), now and in "
         f"firewalld's permanent configuration, through firewalld's D-Bus API{why}",
-        "firewalld's own knob, so firewall-cmd shows it and --reload keeps it; NetworkManager's "
-        "connection.zone is left alone (a profile's zone is the user's choice; NetworkManager "
-        "sets it again when the hotspot comes up, which a --permanent fix follows)",
+        f"{cost}firewalld's own knob, so firewall-cmd shows it and --reload keeps it; "
+        "NetworkManager's connection.zone is left alone (a profile's zone is the user's choice; "
+        "NetworkManager sets it again when the hotspot comes up, which a --permanent fix follows)",
         (change,),
     )
 

@@ -23,6 +23,7 @@ STRATEGIES: dict[str, str] = {
     "firewalld-zone": "put the hotspot into firewalld's nm-shared zone, through firewalld",
     "forward-allow": "accept the hotspot's forwarded traffic before the rule that drops it",
     "input-allow": "accept DHCP and DNS from the hotspot before the rule that drops them",
+    "docker-netns": "run dockerd in a network namespace of its own, its rules off the host's",
     "combined": "several strategies in one plan, for several culprits at once",
 }
 STRATEGY_NAMES: tuple[str, ...] = tuple(STRATEGIES)
@@ -39,6 +40,8 @@ PERMANENCE: dict[str, str] = {
     "ufw-route": "permanent: ufw keeps its rules (ufw reload, reboot)",
     "firewalld-zone": "permanent: firewalld's configuration keeps it (firewall-cmd --reload, "
     "restart); with --permanent, re-applied when NetworkManager brings the hotspot up",
+    "docker-netns": "permanent: the drop-in sets the namespace up at every Docker start, "
+    "until undo",
     "combined": "each step as its strategy: see them",
 }
 
@@ -63,6 +66,12 @@ def candidate_fixes(owner: str, flow: str) -> list[str]:
         return ["firewalld-zone", "forward-allow" if flow in FORWARD_FLOWS else "input-allow"]
     if flow in FORWARD_FLOWS:
         if owner == "docker":
-            return ["docker-user", "docker-stale-drop", "forward-allow", "docker-no-drop"]
+            return [
+                "docker-user",
+                "docker-stale-drop",
+                "forward-allow",
+                "docker-no-drop",
+                "docker-netns",
+            ]
         return ["forward-allow"]
     return ["input-allow"]

@@ -90,9 +90,14 @@ class FirewalldLab:
             )  # fmt: skip
             self._procs.append(self._bus)
             self._wait(self.socket.exists, 10, "dbus-daemon")
+        self._extra = extra
+        self.start_firewalld()
+
+    def start_firewalld(self) -> None:
+        """firewalld on the copied configuration (again, after `stop_firewalld`: a restart)."""
         inner = (
             f"mount --bind {self.dir / 'etc'} /etc/firewalld && exec {FIREWALLD} --nofork "
-            f"--nopid --log-target file --log-file {self.log} {' '.join(extra)}"
+            f"--nopid --log-target file --log-file {self.log} {' '.join(self._extra)}"
         )
         with open(self.dir / "stderr", "wb") as stderr:
             self._firewalld = subprocess.Popen(

@@ -108,6 +108,10 @@ def test_firewalld_zone_through_firewalld_itself(rig: Rig) -> None:
     rig.firewalld.cmd("--reload")  # firewalld's own permanence
     assert rig.state()[2:] == ("trusted", "trusted")
     assert all(delivered(rig.lab, ("dhcp", "outbound")).values())
+    rig.firewalld.stop_firewalld()  # and across its restart (the table goes with it, and back)
+    rig.firewalld.start_firewalld()
+    assert rig.state()[2:] == ("trusted", "trusted")
+    assert all(delivered(rig.lab, ("dhcp", "outbound")).values())
 
     _, undone, _ = rig.hg("undo", "firewalld-zone@hs0")
     assert "removed 2" in undone

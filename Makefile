@@ -57,7 +57,7 @@ test-packages: venv
 	$(BIN)/python -m tests.packaging.debian_tree
 	HOTSPOTGUARD_PACKAGE_TESTS=1 $(BIN)/python -m pytest -s tests/packaging tests/test_clidocs.py $(PYTEST_ARGS)
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml setup.cfg
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[test]"

@@ -8,6 +8,7 @@ could have (Docker 20.10 or 28, none, ufw or not, or a snapshot explained elsewh
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -18,6 +19,8 @@ from hotspotguard.fixes.plan import HostFacts, NetnsFacts
 from hotspotguard.fixes.strategies import PLANNERS, FixUnavailable, verified_plan
 from hotspotguard.ruleset import Snapshot, load_snapshot, parse_ruleset
 from hotspotguard.verdict import evaluate
+from tests.fixes.test_firewalld import DATA as FIREWALLD
+from tests.fixes.test_firewalld import facts as firewalld_facts
 from tests.helpers import (
     DROP,
     NM_LAB,
@@ -85,6 +88,7 @@ LAYOUTS = {
     "nft-input": lambda: _nm(table("filter", "inet"), *INPUT_DROP),
     "nft-both": lambda: _nm(table("filter", "inet"), *FORWARD_DROP, *INPUT_DROP),
     "forwarding-off": lambda: {**_nm(), "sysctl": {"net.ipv4.ip_forward": "0"}},
+    "firewalld": lambda: json.loads(FIREWALLD.read_text()),  # a real firewalld's, hs0 in public
 }
 NETNS = NetnsFacts(  # what docker-netns finds on a systemd host with Docker's bridge up
     networks=("10.42.0.0/24", "198.51.100.0/24"),
@@ -102,6 +106,7 @@ FACTS = {
     "docker-28": HostFacts(version="28.0.1", daemon_json='{\n  "debug": true\n}\n'),
     "docker-28-bad-json": HostFacts(version="28.0.1", daemon_json="{ not json"),
     "snapshot": HostFacts(checked=False),
+    "firewalld": firewalld_facts(),
 }
 
 
@@ -162,6 +167,7 @@ def test_the_walk_covers_every_strategy_in_the_registry() -> None:
         "input-allow",
         "combined",
         "docker-netns",
+        "firewalld-zone",
     }
     assert walked <= considered and walked <= available  # a new strategy adds its layout here
 

@@ -141,7 +141,8 @@ def _with_remedies(
         from hotspotguard.system import docker
         from hotspotguard.usecases.operations import Paths
 
-        facts = docker.facts(ruleset, Paths().systemd_dropin_dir)  # what fix would know
+        blocked = tuple(v.hotspot.iface for v in report.hotspots if v.blocked_by)
+        facts = docker.facts(ruleset, Paths().systemd_dropin_dir, blocked)  # as fix gathers
     return report, report_remedies(snapshot, ruleset, report, facts)
 
 

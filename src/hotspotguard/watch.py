@@ -443,7 +443,8 @@ def assess_document(
         state = WatchState("no-hotspot", reason="no connection shares an interface")
         return Assessment(state, report, ruleset)
     hotspots: list[dict[str, Any]] = []
-    facts = _host_facts(ruleset) if any(v.blocked_by for v in report.hotspots) else None
+    blocked = tuple(v.hotspot.iface for v in report.hotspots if v.blocked_by)
+    facts = _host_facts(ruleset, blocked) if blocked else None
     for verdict in report.hotspots:
         offered = _remedies().remedies(snapshot, ruleset, verdict, facts) if facts else ()
         item = hotspot_json(verdict, offered)
@@ -469,13 +470,13 @@ def _remedies() -> RemedyMemo:
     return RemedyMemo()
 
 
-def _host_facts(ruleset: Ruleset) -> HostFacts:
+def _host_facts(ruleset: Ruleset, ifaces: tuple[str, ...]) -> HostFacts:
     """What the fixes' planner needs beyond the ruleset (Docker's version, ufw), for the
     remedies each blocked hotspot is shown with."""
     from hotspotguard.system import docker
     from hotspotguard.usecases.operations import Paths
 
-    return docker.facts(ruleset, Paths().systemd_dropin_dir)  # what fix would know
+    return docker.facts(ruleset, Paths().systemd_dropin_dir, ifaces)  # as fix gathers them
 
 
 @dataclass

@@ -13,13 +13,32 @@ from hotspotguard.fixes.plan import (
     NftTable,
     NftTableRemoved,
     UfwChange,
+    ZoneChange,
     change_from_json,
 )
 from hotspotguard.system.firewall import FirewallError
-from hotspotguard.usecases import dropins, files, inserts, resets, ufw_rules
+from hotspotguard.usecases import dropins, files, firewalld_zone, inserts, resets, ufw_rules
 
-Edit = ChainInsert | ChainReset | FileChange | UfwChange | DropIn | NftTable | NftTableRemoved
-KINDS = (ChainInsert, ChainReset, FileChange, UfwChange, DropIn, NftTable, NftTableRemoved)
+Edit = (
+    ChainInsert
+    | ChainReset
+    | FileChange
+    | UfwChange
+    | DropIn
+    | NftTable
+    | NftTableRemoved
+    | ZoneChange
+)
+KINDS = (
+    ChainInsert,
+    ChainReset,
+    FileChange,
+    UfwChange,
+    DropIn,
+    NftTable,
+    NftTableRemoved,
+    ZoneChange,
+)
 
 
 class StaleEdit(Exception):
@@ -36,6 +55,11 @@ def apply(change: Edit, fix_tag: str, record: dict[str, Any] | None) -> tuple[bo
             raise StaleEdit(str(error)) from None
     if isinstance(change, UfwChange):
         return ufw_rules.apply(change, fix_tag, record)
+    if isinstance(change, ZoneChange):
+        try:
+            return firewalld_zone.apply(change, record)
+        except firewalld_zone.ZoneRefused as error:
+            raise StaleEdit(str(error)) from None
     if isinstance(change, FileChange):
         recorded = _recorded_file(record, change)
         try:
@@ -61,11 +85,17 @@ def apply(change: Edit, fix_tag: str, record: dict[str, Any] | None) -> tuple[bo
 
 
 def undo(change: Edit, fix_tag: str) -> tuple[int, list[str]]:
-    """Undo `change`: how many rules it removed or put back, and warnings for a person."""
+    """Undo `change`: how many rules it removed or put back, and warnings for a person.
+    `StaleEdit` when it cannot be undone as recorded (nothing changed)."""
     if isinstance(change, ChainInsert):
         return inserts.remove(change, fix_tag)
     if isinstance(change, UfwChange):
         return ufw_rules.undo(change), []
+    if isinstance(change, ZoneChange):
+        try:
+            return firewalld_zone.undo(change), []
+        except firewalld_zone.ZoneRefused as error:
+            raise StaleEdit(str(error)) from None
     if isinstance(change, FileChange):
         try:
             return files.undo(change), []
@@ -87,6 +117,11 @@ def take_back(change: Edit, fix_tag: str, record: dict[str, Any] | None) -> Edit
     positions), which the record must take over for undo to find them."""
     if isinstance(change, UfwChange):  # several commands: any of them may have run
         ufw_rules.take_back(change, fix_tag, record)
+    elif record is None and isinstance(change, ZoneChange):
+        try:  # binding by binding: the runtime one may be made, the permanent not
+            firewalld_zone.undo(change)
+        except firewalld_zone.ZoneRefused as error:
+            raise FirewallError(str(error)) from None
     elif record is None:
         if in_place(change, fix_tag):  # one commit (one rename): all or nothing
             undo(change, fix_tag)
@@ -109,6 +144,8 @@ def in_place(change: Edit, fix_tag: str) -> bool:
         return inserts.in_place(change, fix_tag)
     if isinstance(change, UfwChange):
         return ufw_rules.in_place(change)
+    if isinstance(change, ZoneChange):
+        return firewalld_zone.in_place(change)
     if isinstance(change, FileChange):
         return files.in_place(change)
     if isinstance(change, DropIn):

@@ -49,6 +49,7 @@ from hotspotguard.ruleset.render import render_key
 from hotspotguard.ruleset.values import (
     BIT_KINDS,
     SET_TYPE_KINDS,
+    ElementsBuilder,
     Kind,
     bits_value,
     build_elements,
@@ -375,14 +376,17 @@ def _named_set(body: Mapping[str, Any], is_map: bool) -> NamedSet:
     set_type = body.get("type")
     types = set_type if isinstance(set_type, list) else [set_type]
     kinds: list[Kind] = [SET_TYPE_KINDS.get(str(t), "any") for t in types]
-    values: list[object] = []
+    elements = ElementsBuilder()
+    addresses = kinds[0] == "addr" and not is_map
     entries: list[tuple[object, object]] = []
-    for raw in body.get("elem", []) or []:
+    for raw in body.get("elem", []) or []:  # a snapshot file's: decoded one at a time
         data: object = None
         if is_map and isinstance(raw, list) and len(raw) == 2:
             raw, data = raw
         if isinstance(raw, dict) and isinstance(raw.get("elem"), dict):
             raw = raw["elem"].get("val")  # an element with a timeout, counter or comment
+        if addresses and elements.add_address(raw):
+            continue
         if isinstance(raw, dict) and isinstance(raw.get("concat"), list) and len(kinds) > 1:
             value: object = tuple(
                 parse_element(kinds[i] if i < len(kinds) else "any", part)
@@ -390,12 +394,12 @@ def _named_set(body: Mapping[str, Any], is_map: bool) -> NamedSet:
             )
         else:
             value = parse_element(kinds[0], raw)
-        values.append(value)
+        elements.add(value)
         if is_map:
             entries.append((value, parse_map_data(data)))
     return NamedSet(
         name=str(body.get("name")),
-        elements=build_elements(values),
+        elements=elements.build(),
         is_map=is_map,
         entries=tuple(entries),
     )

@@ -9,7 +9,7 @@ import pytest
 
 from hotspotguard.ruleset.compact import COMPACT_MIN
 from hotspotguard.ruleset.model import AnonSet, Range, SetElements
-from hotspotguard.ruleset.nft import _named_set
+from hotspotguard.ruleset.nft import _named_set, parse_element
 from hotspotguard.ruleset.render import render_value
 from hotspotguard.ruleset.values import _exact, build_elements
 from hotspotguard.verdict.engine import _in_elements
@@ -119,3 +119,28 @@ def test_compact_sets_compare_equal_when_parsed_twice() -> None:
     first, second = _named_set(body, False), _named_set(dict(body), False)
     assert first == second and hash(first.elements) == hash(second.elements)
     assert first != _named_set({**body, "elem": raw[:-1]}, False)
+
+
+def test_a_concatenated_set_from_json_answers_as_its_objects() -> None:
+    raw: list[object] = [{"concat": [f"10.0.{i // 256}.{i % 256}", i % 7]} for i in range(400)]
+    raw += [{"concat": ["2001:db8::1", 53]}, {"concat": ["bad", 1]}, {"concat": ["10.9.9.9", -1]}]
+    body = {"name": "pairs", "type": ["ipv4_addr", "inet_service"], "elem": raw}
+    elements = _named_set(body, is_map=False).elements
+    assert elements.compact is not None and len(elements) == 403
+    typed = []
+    for item in raw:
+        parts = item["concat"]  # type: ignore[index]
+        typed.append((parse_element("addr", parts[0]), parse_element("int", parts[1])))
+    reference = _objects_only(typed)
+    v4, v6 = ipaddress.IPv4Address, ipaddress.IPv6Address
+    for actual in [
+        (v4("10.0.1.44"), 300 % 7),
+        (v4("10.0.1.44"), 1),
+        (v6("2001:db8::1"), 53),
+        ("bad", 1),
+        (v4("10.9.9.9"), -1),
+        (v4("10.0.0.1"),),
+        v4("10.0.0.1"),
+        ("x", "y", "z"),
+    ]:
+        assert _in_elements(actual, elements) == _in_elements(actual, reference), actual

@@ -33,7 +33,7 @@ COMPACT_MIN = 256  # smaller sets stay plain objects: a frozenset lookup, simple
 
 V4, V6, INT = 4, 6, 0
 Domain = int
-_BITS = {V4: 32, V6: 128, INT: 64}
+BITS = {V4: 32, V6: 128, INT: 64}
 _MASK64 = (1 << 64) - 1
 RANGE = 255  # the shape of a span that is a range, not a prefix
 
@@ -219,21 +219,21 @@ def _pack(parts: tuple[object, ...]) -> tuple[tuple[Domain, ...], int] | None:
             return None
         domain, number = encoded
         signature.append(domain)
-        key = (key << _BITS[domain]) | number
+        key = (key << BITS[domain]) | number
     return tuple(signature), key
 
 
 def _unpack(signature: tuple[Domain, ...], key: int) -> tuple[object, ...]:
     parts: list[object] = []
     for domain in reversed(signature):
-        bits = _BITS[domain]
+        bits = BITS[domain]
         parts.append(_decode(domain, key & ((1 << bits) - 1)))
         key >>= bits
     return tuple(reversed(parts))
 
 
 def _words(signature: tuple[Domain, ...]) -> int:
-    return max(1, -(-sum(_BITS[d] for d in signature) // 64))
+    return max(1, -(-sum(BITS[d] for d in signature) // 64))
 
 
 class CompactElements:
@@ -281,13 +281,15 @@ class CompactElements:
             packed = _pack(value)
             if packed is None:
                 return False
-            signature, key = packed
-            column = self.tuples.get(signature)
-            if column is None:
-                column = self.tuples[signature] = Column(_words(signature))
-            column.append(key)
+            self.add_tuple(*packed)
             return True
         return False
+
+    def add_tuple(self, signature: tuple[Domain, ...], key: int) -> None:
+        column = self.tuples.get(signature)
+        if column is None:
+            column = self.tuples[signature] = Column(_words(signature))
+        column.append(key)
 
     def finish(self) -> CompactElements:
         for groups in (self.points, self.tuples):

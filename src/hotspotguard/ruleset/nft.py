@@ -377,7 +377,7 @@ def _named_set(body: Mapping[str, Any], is_map: bool) -> NamedSet:
     types = set_type if isinstance(set_type, list) else [set_type]
     kinds: list[Kind] = [SET_TYPE_KINDS.get(str(t), "any") for t in types]
     elements = ElementsBuilder()
-    addresses = kinds[0] == "addr" and not is_map
+    addresses = kinds == ["addr"] and not is_map
     entries: list[tuple[object, object]] = []
     for raw in body.get("elem", []) or []:  # a snapshot file's: decoded one at a time
         data: object = None
@@ -388,6 +388,8 @@ def _named_set(body: Mapping[str, Any], is_map: bool) -> NamedSet:
         if addresses and elements.add_address(raw):
             continue
         if isinstance(raw, dict) and isinstance(raw.get("concat"), list) and len(kinds) > 1:
+            if not is_map and elements.add_concat(kinds, raw["concat"]):
+                continue
             value: object = tuple(
                 parse_element(kinds[i] if i < len(kinds) else "any", part)
                 for i, part in enumerate(raw["concat"])

@@ -7,7 +7,7 @@ import socket
 from collections.abc import Iterable
 from typing import Any, Literal
 
-from hotspotguard.ruleset.compact import COMPACT_MIN, RANGE, V4, V6, CompactElements
+from hotspotguard.ruleset.compact import BITS, COMPACT_MIN, INT, RANGE, V4, V6, CompactElements
 from hotspotguard.ruleset.model import (
     Concat,
     Ct,
@@ -329,6 +329,30 @@ class ElementsBuilder:
             compact.add_span(low[0], low[1], high[1], RANGE)
             return True
         return False
+
+    def add_concat(self, kinds: list[Kind], parts: list[object]) -> bool:
+        """Take a concatenation of addresses and numbers (`ip daddr . tcp dport`) straight
+        from its JSON parts, as parse_element would type them (once the set is big); False
+        when the caller must type it itself."""
+        compact = self._compact
+        if compact is None or len(parts) > len(kinds):
+            return False
+        signature: list[int] = []
+        key = 0
+        for kind, part in zip(kinds, parts, strict=False):
+            if kind == "addr" and type(part) is str:
+                point = _address_int(part)
+                if point is None:
+                    return False
+                domain, number = point
+            elif kind == "int" and type(part) is int and 0 <= part <= 0xFFFFFFFFFFFFFFFF:
+                domain, number = INT, part
+            else:
+                return False
+            signature.append(domain)
+            key = (key << BITS[domain]) | number
+        compact.add_tuple(tuple(signature), key)
+        return True
 
     def _place(self, value: object) -> None:
         assert self._compact is not None

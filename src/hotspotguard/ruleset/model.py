@@ -13,7 +13,7 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Literal, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias, TypeVar
 
 if TYPE_CHECKING:
     from hotspotguard.ruleset.compact import CompactElements
@@ -184,6 +184,28 @@ class Match:
     left: Key
     op: Op
     right: Value
+
+
+def interned(value: Interned) -> Interned:
+    """One object for equal matches and keys (`-o docker0`, `tcp dport 443`, `ip daddr` repeat
+    in thousands of rules): a ruleset of 100,000 rules keeps each once. The table of them lives
+    while a ruleset is parsed (`parse_ruleset` forgets it), so nothing outlives its rules."""
+    try:
+        found = _INTERNED.setdefault(value, value)
+    except TypeError:  # a value that cannot be hashed: kept as it is
+        return value
+    if len(_INTERNED) > _INTERNED_MAX:
+        _INTERNED.clear()
+    return found  # type: ignore[return-value]
+
+
+def forget_interned() -> None:
+    _INTERNED.clear()
+
+
+Interned = TypeVar("Interned", Match, Key)
+_INTERNED: dict[object, object] = {}
+_INTERNED_MAX = 1 << 18
 
 
 VerdictKind = Literal["accept", "drop", "reject", "queue", "continue", "return", "jump", "goto"]

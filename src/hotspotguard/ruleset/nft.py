@@ -44,6 +44,7 @@ from hotspotguard.ruleset.model import (
     Value,
     Verdict,
     VerdictMap,
+    interned,
 )
 from hotspotguard.ruleset.render import render_key
 from hotspotguard.ruleset.values import (
@@ -271,10 +272,10 @@ def parse_statement(raw: object) -> Expr:
                     if isinstance(first, str) and isinstance(second, str):
                         return _simple_match(body.get("op", "=="), "payload", first, second, right)
         op = body.get("op", "==")
-        key = parse_key(body.get("left"))
+        key = interned(parse_key(body.get("left")))
         if op not in OPS:
-            return Match(key, "==", UNKNOWN_VALUE)
-        return Match(key, op, parse_value(key, body.get("right")))
+            return interned(Match(key, "==", UNKNOWN_VALUE))
+        return interned(Match(key, op, parse_value(key, body.get("right"))))
     verdict = parse_verdict(kind, body)
     if verdict is not None:
         return verdict

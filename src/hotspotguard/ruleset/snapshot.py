@@ -20,9 +20,10 @@ SAVE_KEYS = (
     "iptables_legacy_save",
     "ip6tables_legacy_save",
 )
-# A snapshot file is refused above this size. Reading one takes its text (kept while it is
-# parsed, its bytes only while they are decoded) and the model: about 2.5 times the file's
-# size at most (a million-element set in a 47 MB file: 133 MiB; 100,000 rules in 45 MB: ...).
+# A snapshot file is refused above this size. Reading one takes its bytes and text while it is
+# decoded, then its text (kept while it is parsed) and the model: 2.4 to 3.4 times the file's
+# size with the interpreter (`explain --snapshot`: a million-element set in 47 MB, 113 MiB;
+# 100,000 rules in 45 MB, 151 MiB), so at most about 900 MiB.
 MAX_FILE_BYTES = 256 * 1024 * 1024
 
 

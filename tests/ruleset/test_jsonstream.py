@@ -145,6 +145,8 @@ def test_odd_but_valid_json_is_read_as_json_loads_reads_it() -> None:
         '{"elem": [1, 2]}}]}}  \n'
     )
     assert _plain(loads_snapshot(text)) == json.loads(text)
+    text = '{"nft": {"nftables": [{"set": {"elem": [1]}}], "nftables": null}}'
+    assert _plain(loads_snapshot(text)) == json.loads(text)
 
 
 @pytest.mark.parametrize(

@@ -187,9 +187,11 @@ def _nft(text: str, start: int) -> tuple[Any, int]:
 
     def member(name: str, at: int) -> tuple[Any, int]:
         nonlocal listing
-        if name == "nftables" and text[at : at + 1] == "[":
-            listing = _Listing(text, at)
-            return None, listing.check()
+        if name == "nftables":
+            listing = None  # the last one counts, as for json.loads
+            if text[at : at + 1] == "[":
+                listing = _Listing(text, at)
+                return None, listing.check()
         return _DECODER.raw_decode(text, at)
 
     members, end = _walk_object(text, start, member)

@@ -1,7 +1,7 @@
 """Big sets kept compact: sorted integers in arrays instead of one Python object per element.
 
 A set of a million prefixes or ranges (a blocklist) as `ipaddress` objects costs hundreds of
-bytes per element; here an element costs 8 to 48 bytes and membership is a binary search.
+bytes per element; here an element costs 8 to 49 bytes and membership is a binary search.
 
 Three kinds of groups, by *domain* (IPv4 addresses, IPv6 addresses, unsigned 64-bit ints):
 

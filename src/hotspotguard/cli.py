@@ -113,11 +113,16 @@ def _only(snapshot: Snapshot, ifaces: list[str] | None) -> Snapshot:
 def _report(args: argparse.Namespace) -> tuple[Report, Remedies]:
     """The verdicts, and the remedies the fixes' planner finds for each blocked hotspot (on
     this machine's facts; a snapshot explained elsewhere has none)."""
-    facts = None
     if getattr(args, "snapshot", None):
+        from dataclasses import replace
+
         snapshot = _only(read_snapshot_file(args.snapshot), args.iface)
-        facts = HostFacts(checked=False)
-    elif os.geteuid() == 0:  # the model table by table, no document: half the memory
+        ruleset = parse_ruleset(snapshot)
+        snapshot = replace(snapshot, nft={})  # the file's text: not needed once parsed
+        return _with_remedies(
+            snapshot, ruleset, evaluate(snapshot, ruleset), HostFacts(checked=False)
+        )
+    if os.geteuid() == 0:  # the model table by table, no document: half the memory
         from hotspotguard.system.capture import CaptureError
         from hotspotguard.system.incremental import capture_model
 
@@ -125,11 +130,10 @@ def _report(args: argparse.Namespace) -> tuple[Report, Remedies]:
             snapshot, ruleset = capture_model(args.iface)
         except CaptureError as error:
             raise UsageError(str(error)) from None
-        return _with_remedies(snapshot, ruleset, evaluate(snapshot, ruleset), facts)
-    else:
-        snapshot = _live_snapshot(args.iface)
+        return _with_remedies(snapshot, ruleset, evaluate(snapshot, ruleset), None)
+    snapshot = _live_snapshot(args.iface)
     ruleset = parse_ruleset(snapshot)
-    return _with_remedies(snapshot, ruleset, evaluate(snapshot, ruleset), facts)
+    return _with_remedies(snapshot, ruleset, evaluate(snapshot, ruleset), None)
 
 
 def _with_remedies(

@@ -759,6 +759,10 @@ Afterwards: {after}</source>
       <translation>使用 ufw 自己的规则：允许路由到上行接口，允许 DHCP 和 DNS 进入</translation>
     </message>
     <message>
+      <source>put the hotspot into firewalld's nm-shared zone, through firewalld</source>
+      <translation>通过 firewalld 将热点放入 firewalld 的 nm-shared 区域</translation>
+    </message>
+    <message>
       <source>accept the hotspot's forwarded traffic before the rule that drops it</source>
       <translation>在丢弃热点转发流量的规则之前放行它</translation>
     </message>
@@ -793,6 +797,10 @@ Afterwards: {after}</source>
     <message>
       <source>ufw keeps the rules; they let only the hotspot's traffic through.</source>
       <translation>规则由 ufw 保存；它们只放行热点的流量。</translation>
+    </message>
+    <message>
+      <source>firewalld keeps the hotspot in the zone it made for shared connections (or in its trusted zone, which accepts every service from the hotspot); it survives reloads.</source>
+      <translation>firewalld 将热点保留在其为共享连接设立的区域中（或其 trusted 区域，该区域放行来自热点的所有服务）；重新加载后依然有效。</translation>
     </message>
     <message>
       <source>It edits another program's firewall table, which that program may rewrite; nothing else is let through.</source>

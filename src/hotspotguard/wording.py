@@ -241,6 +241,7 @@ def strategy_description(strategy: str, tr: Translate = english) -> str:
         ),
         "docker-stale-drop": tr("clear the FORWARD drop Docker's old iptables backend left behind"),
         "ufw-route": tr("ufw's own rules: route allow to the uplinks, allow DHCP and DNS in"),
+        "firewalld-zone": tr("put the hotspot into firewalld's nm-shared zone, through firewalld"),
         "forward-allow": tr("accept the hotspot's forwarded traffic before the rule that drops it"),
         "input-allow": tr("accept DHCP and DNS from the hotspot before the rule that drops them"),
         "docker-netns": tr(
@@ -265,6 +266,10 @@ def strategy_tradeoff(strategy: str, tr: Translate = english) -> str:
         "docker-no-drop": tr("Docker's other forwarded traffic is no longer dropped by default."),
         "docker-stale-drop": tr("Only rules Docker no longer uses are removed."),
         "ufw-route": tr("ufw keeps the rules; they let only the hotspot's traffic through."),
+        "firewalld-zone": tr(
+            "firewalld keeps the hotspot in the zone it made for shared connections (or in its "
+            "trusted zone, which accepts every service from the hotspot); it survives reloads."
+        ),
         "forward-allow": tr(
             "It edits another program's firewall table, which that program may rewrite; "
             "nothing else is let through."

@@ -171,12 +171,29 @@ def own_cgroup() -> str:
     return "/"
 
 
+def sweep_stale_cgroups(parent: Path) -> None:
+    """Remove the empty cgroups an earlier run left behind when it was killed before its
+    teardown (named hsgpk<its pid>…, that pid gone); a cgroup with a process is left alone."""
+    import re
+
+    for stale in parent.glob("hsgpk*"):
+        found = re.match(r"hsgpk(\d+)x", stale.name)
+        if not stale.is_dir() or not found or Path(f"/proc/{found.group(1)}").exists():
+            continue
+        for sub in sorted(stale.rglob("*"), key=lambda p: -len(p.parts)):
+            if sub.is_dir():
+                with contextlib.suppress(OSError):
+                    sub.rmdir()
+        with contextlib.suppress(OSError):
+            stale.rmdir()
+
+
 class SessionPolkit:
     """Built on construction (a half-built one is torn down); ``close()`` undoes all."""
 
     def __init__(self, plasma: Plasma) -> None:
         self.plasma = plasma
-        self.prefix = f"hsgpk{os.getpid()}{secrets.token_hex(2)}"
+        self.prefix = f"hsgpk{os.getpid()}x{secrets.token_hex(2)}"
         self.netns = f"{self.prefix}-net"
         self.dir = Path(tempfile.mkdtemp(prefix=f"{self.prefix}-", dir="/tmp"))
         self.dir.chmod(0o755)
@@ -219,6 +236,7 @@ class SessionPolkit:
         shutil.copy(RESOURCES / "io.github.hotspotguard.policy", self.dir / "actions")
         for path in self.dir.rglob("*"):
             path.chmod(0o755 if path.is_dir() or path == helper else 0o644)
+        sweep_stale_cgroups(self.cgroup.parent)
         self.cgroup.mkdir()
         subprocess.run(["ip", "netns", "add", self.netns], check=True)
         self._netns = True

@@ -15,18 +15,21 @@ sd-login (polkit 126, src/polkitbackend/polkitbackendsessionmonitor-systemd.c; t
 
 With no logind here, this lab writes those files as logind does (systemd's
 src/login/logind-session.c ``session_save``, logind-user.c ``user_save_internal``,
-logind-seat.c ``seat_save``: same keys, same order) and puts the session's processes in a cgroup
-named as logind's scope is: ``user.slice/user-UID.slice/session-N.scope``. Nothing of it touches
-the machine::
+logind-seat.c ``seat_save``: logind's keys, format and order, less those of a VT, a FIFO and a
+leader) and puts the session's processes in a cgroup named as logind's scope is:
+``user.slice/user-UID.slice/session-N.scope``. The session's user, hsgdesk, is in the tree's
+/etc/passwd (``plasma6-lab.sh ensure``), so that Plasma's session bus can look it up and let
+it connect. Nothing of it touches the machine::
 
     cgroup (cgroup2): <this process's cgroup>/hsgpk…  (one per run, removed at close even when a
-                      test fails; no controllers are enabled in it, so it limits nothing)
+                      test fails, or by the next run if this one was killed; no controllers are
+                      enabled in it, so it limits nothing)
     netns hsgpk…-net (fresh: the helper's firewall changes land here)
       holder: `unshare --mount --cgroup` (the cgroup namespace's root is the run's cgroup), then
               chrooted into the tree, in its own mount namespace:
         /sys/fs/cgroup            cgroup2 (root: the run's cgroup): user.slice/…, system.slice/…
         /run                      tmpfs: /run/dbus, /run/systemd/{sessions,users,seats}
-        /etc, /var/lib            overlays on a tmpfs (the session user, the admin, helper state)
+        /etc, /var/lib            overlays on a tmpfs (the admin, in group sudo; helper state)
         /usr/share/polkit-1/actions  read-only overlay: our actions beside Debian's
         /usr/share/dbus-1/system.conf  bind: the tree's system bus, plus our helper's service
       dbus-daemon --system and polkitd 126 (system.slice), our helper (bus-activated, as root),

@@ -122,8 +122,8 @@ applet)
   pre=""; [ -n "$NETNS" ] && pre="ip netns exec $NETNS"
   exec $pre env R="$R" UXBIND="$UXBIND" "$0" sh /bin/sh -c ". $S/env.sh; cd $PROJECT; export PYTHONPATH=src:. ${DBUS_SYSTEM_BUS_ADDRESS:+DBUS_SYSTEM_BUS_ADDRESS=$DBUS_SYSTEM_BUS_ADDRESS} ${APPLET_LANG:+LANG=$APPLET_LANG} $APPLET_ENV; exec \"\$@\"" sh "$@" ;;
 down)
-  for p in /proc/[0-9]*; do [ "$(readlink $p/root 2>/dev/null)" = "$R" ] && kill ${p#/proc/} 2>/dev/null; done
+  for p in /proc/[0-9]*; do [ "$(readlink $p/root 2>/dev/null)" = "$R" ] && { kill ${p#/proc/} 2>/dev/null || true; }; done
   sleep 1
-  for p in /proc/[0-9]*; do [ "$(readlink $p/root 2>/dev/null)" = "$R" ] && kill -9 ${p#/proc/} 2>/dev/null; done; true ;;
+  for p in /proc/[0-9]*; do [ "$(readlink $p/root 2>/dev/null)" = "$R" ] && { kill -9 ${p#/proc/} 2>/dev/null || true; }; done; true ;;
 *) echo "usage: $0 ensure|up|applet [CMD...]|sh CMD...|down"; exit 2 ;;
 esac

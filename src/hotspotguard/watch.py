@@ -698,6 +698,8 @@ class Watcher:
                 self._recheck = None
             events.close()
             self.source.close()
+            if self.live is not None:
+                self.live.close()
 
     def stop(self) -> None:
         if self._stopped is not None:

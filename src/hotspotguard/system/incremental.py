@@ -29,13 +29,14 @@ from __future__ import annotations
 import ctypes
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
+from functools import cache
 from typing import Any
 
 from hotspotguard.ruleset import Ruleset, Snapshot, load_snapshot, parse_ruleset
 from hotspotguard.ruleset.iptables import BUILTIN_CHAINS
-from hotspotguard.ruleset.model import Table
+from hotspotguard.ruleset.model import Chain, Table
 from hotspotguard.ruleset.snapshot import FORMAT
 from hotspotguard.system import nftables
 from hotspotguard.system.capture import (
@@ -53,8 +54,16 @@ from hotspotguard.system.capture import (
     save_texts,
 )
 from hotspotguard.system.netlink import RulesetChanges
+from hotspotguard.system.nftmonitor import RuleFeed
 
 TableKey = tuple[str, str]
+ObjectKey = tuple[str, str, str]
+#: a chain's listing that takes this long (seconds) starts the rule feed (system.nftmonitor)
+FEED_AFTER = 0.030
+#: seconds to wait for the feed to print a rule the kernel announced
+FEED_WAIT = 0.100
+#: how many times the feed is started before chains are only listed
+FEED_STARTS = 3
 LEGACY_SAVES = {
     "iptables_legacy_save": "iptables-legacy-save",
     "ip6tables_legacy_save": "ip6tables-legacy-save",
@@ -79,6 +88,8 @@ class UpdateStats:
     chains: int = 0
     sets: int = 0
     deletions: int = 0
+    fed: int = 0  # rules taken from the rule feed
+    unfed: int = 0  # chains listed because the feed lacked a rule
     last_seconds: float = 0.0
 
 
@@ -96,7 +107,34 @@ def _snapshot_of(nft_items: list[Any], saves: dict[str, str]) -> Any:
 
 
 def _is_iptables_nft(family: str, name: str) -> bool:
-    return family in _SAVE_KEY and name in BUILTIN_CHAINS and _tool(_SAVE_TOOL[family]) is not None
+    return family in _SAVE_KEY and name in BUILTIN_CHAINS and _has_tool(_SAVE_TOOL[family])
+
+
+@cache
+def _has_tool(name: str) -> bool:
+    return _tool(name) is not None
+
+
+def _kernel_handles(key: TableKey, chain: str) -> list[int]:
+    try:
+        return nftables.rule_handles(*key, chain)
+    except FileNotFoundError:
+        raise _Reread from None  # the chain is gone
+    except PermissionError:
+        raise CaptureError(NOT_ROOT) from None
+    except (nftables.NftablesError, OSError) as error:
+        raise CaptureError(f"cannot read the firewall: {error}") from None
+
+
+def _kernel_chains(key: TableKey) -> list[nftables.ChainInfo]:
+    try:
+        return nftables.chains(*key)
+    except FileNotFoundError:
+        raise _Reread from None  # the table is gone
+    except PermissionError:
+        raise CaptureError(NOT_ROOT) from None
+    except (nftables.NftablesError, OSError) as error:
+        raise CaptureError(f"cannot read the firewall: {error}") from None
 
 
 def _run_text(argv: list[str]) -> str | None:
@@ -156,8 +194,15 @@ def _fill_devices(items: list[Any]) -> None:
 class LiveFirewall:
     """The live firewall as a :class:`Ruleset`, updated from change notifications."""
 
-    def __init__(self, log: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, log: Callable[[str], None] | None = None, rule_feed: bool | None = None
+    ) -> None:
+        """`rule_feed`: take added rules from nft's monitor (system.nftmonitor) — None: once
+        a chain's listing took FEED_AFTER; True: from the first change; False: never."""
         self.log = log or (lambda text: None)
+        self._feed: RuleFeed | None = None
+        self._feed_wanted = rule_feed
+        self._feed_starts = 0
         self.stats = UpdateStats()
         self._tables: dict[TableKey, Table] = {}
         self._warnings: dict[TableKey, tuple[str, ...]] = {}
@@ -246,6 +291,7 @@ class LiveFirewall:
         self._full_reason = None
         self._changed = True
         self.stats.full += 1
+        self._rule_feed()
 
     @staticmethod
     def _generation() -> int:
@@ -277,27 +323,32 @@ class LiveFirewall:
     # -- incremental --
     def _apply(self, changes: RulesetChanges) -> None:
         tables = set(changes.tables)
-        for family, table, name in changes.chains:
-            if (family, table) in tables:
-                continue
-            try:
-                self._read_chain((family, table), name)
-            except _Reread:
-                tables.add((family, table))
+        done: set[ObjectKey] = set()  # chains read whole: their rule changes come with them
+
+        def each(keys: Iterable[ObjectKey], read: Callable[[TableKey, str], None]) -> None:
+            for family, table, name in keys:
+                if (family, table) in tables or (family, table, name) in done:
+                    continue
+                try:
+                    read((family, table), name)
+                except _Reread:
+                    tables.add((family, table))
+
+        each(sorted(changes.deleted_chains), self._drop_chain)
+        done |= changes.deleted_chains
+        each(sorted(changes.chains), self._read_chain)
+        done |= changes.chains
+        added = changes.added_rules
+        each(sorted(added), lambda key, chain: self._add_rules(key, chain, added[(*key, chain)]))
+        done |= set(changes.added_rules)  # their order came from the kernel: deletions too
         for (family, table, name), handles in changes.deleted_rules.items():
-            if (family, table) in tables:
+            if (family, table) in tables or (family, table, name) in done:
                 continue
             try:
                 self._delete_rules((family, table), name, handles)
             except _Reread:
                 tables.add((family, table))
-        for family, table, name in changes.sets:
-            if (family, table) in tables:
-                continue
-            try:
-                self._read_set((family, table), name)
-            except _Reread:
-                tables.add((family, table))
+        each(sorted(changes.sets), self._read_set)
         if tables:
             for key in tables:
                 self._read_table(key)
@@ -361,15 +412,62 @@ class LiveFirewall:
             raise _Full(f"table {family} {name} listed empty")
         return found[0], parsed.warnings
 
-    def _read_chain(self, key: TableKey, name: str) -> None:
+    def _drop_chain(self, key: TableKey, name: str) -> None:
+        """A deleted chain leaves the model: the kernel deletes only a chain that is empty
+        (its rules' deletions were announced) and that nothing jumps to."""
         table = self._tables.get(key)
-        if table is None or table.chain(name) is None:
-            raise _Reread  # a new (or renamed) chain: its place is the table's
+        if table is None:
+            raise _Reread
+        chain = table.chain(name)
+        if chain is None:
+            return  # made and deleted since the last reading
+        if name in {c.name for c in _kernel_chains(key)}:
+            raise _Reread  # deleted and made again: read what is there
+        self._splice(key, replace(table, chains=tuple(c for c in table.chains if c is not chain)))
+
+    def _read_chain(self, key: TableKey, name: str) -> None:
+        """A chain made or changed itself (its policy): a new regular chain is made empty in
+        the model (its rules come as added rules), any other is listed."""
+        table = self._tables.get(key)
+        if table is None:
+            raise _Reread
+        if table.chain(name) is None:
+            kernel = _kernel_chains(key)
+            here = {c.name for c in kernel}
+            info = next((c for c in kernel if c.name == name), None)
+            if info is None or not {c.name for c in table.chains} <= here:
+                raise _Reread  # gone meanwhile, or a chain was renamed: the table's business
+            if not info.base:
+                self.stats.chains += 1
+                self._place(key, table, Chain(name), kernel)
+                if handles := _kernel_handles(key, name):
+                    self._add_rules(key, name, set(handles))
+                return
+        self._list_chain(key, name)
+
+    def _place(
+        self, key: TableKey, table: Table, chain: Chain, kernel: list[nftables.ChainInfo]
+    ) -> None:
+        """`chain` (new) in `table` at its place in the kernel's order."""
+        by_name = {c.name: c for c in table.chains}
+        by_name[chain.name] = chain
+        ordered = tuple(by_name[c.name] for c in kernel if c.name in by_name)
+        self._splice(key, replace(table, chains=ordered))
+
+    def _list_chain(self, key: TableKey, name: str) -> None:
+        """The chain listed through libnftables (with an iptables-nft chain's ``-S`` lines)."""
+        table = self._tables.get(key)
+        if table is None:
+            raise _Reread
         family, table_name = key
         self.stats.chains += 1
+        started = time.perf_counter()
         items = _list({"chain": {"family": family, "table": table_name, "name": name}})
         if items is None:
             raise _Reread
+        self._listed(time.perf_counter() - started)
+        if self._feed is not None:
+            self._feed.forget(family, table_name, name)  # what it has of the chain is older
         _fill_devices(items)
         saves: dict[str, str] = {}
         if table.source == "iptables-nft":
@@ -388,9 +486,93 @@ class LiveFirewall:
             self._warnings[key] = tuple(
                 dict.fromkeys((*self._warnings.get(key, ()), *parsed.warnings))
             )
+        if table.chain(name) is None:
+            self._place(key, table, new, _kernel_chains(key))
+        else:
+            self._splice(
+                key,
+                replace(table, chains=tuple(new if c.name == name else c for c in table.chains)),
+            )
+
+    def _add_rules(self, key: TableKey, name: str, handles: set[int]) -> None:
+        """Rules added to a chain (`handles`; a replaced rule keeps its handle): the chain's
+        handles in the kernel's order (one netlink dump, no expressions), the rules the
+        model has kept, the new ones as nft decoded them from the notifications
+        (system.nftmonitor); a rule the feed does not have (or an iptables-nft chain, whose
+        rules need their ``-S`` text) means listing the chain."""
+        table = self._tables.get(key)
+        chain = table.chain(name) if table is not None else None
+        family, table_name = key
+        if table is None or chain is None:
+            self._read_chain(key, name)
+            return
+        feed = self._rule_feed()
+        if feed is None or table.source != "nft" or _is_iptables_nft(family, table_name):
+            self._list_chain(key, name)
+            return
+        order = _kernel_handles(key, name)
+        kept = {r.handle: r for r in chain.rules if r.handle is not None}
+        missing = [h for h in order if h not in kept or h in handles]
+        fed = feed.take(family, table_name, name, missing, FEED_WAIT) if missing else {}
+        if len(fed) < len(missing):
+            self.stats.unfed += 1
+            self._list_chain(key, name)
+            return
+        head = [{"table": {"family": family, "name": table_name}}]
+        head.append({"chain": {"family": family, "table": table_name, "name": name}})
+        parsed = parse_ruleset(_snapshot_of([*head, *({"rule": r} for r in fed.values())], {}))
+        new = next((t.chain(name) for t in parsed.tables if (t.family, t.name) == key), None)
+        added = {r.handle: r for r in new.rules} if new is not None else {}
+        if any(h not in added for h in missing):
+            self._list_chain(key, name)
+            return
+        self.stats.fed += len(missing)
+        rules = tuple(added[h] if h in added else kept[h] for h in order)
         self._splice(
-            key, replace(table, chains=tuple(new if c.name == name else c for c in table.chains))
+            key,
+            replace(
+                table,
+                chains=tuple(replace(c, rules=rules) if c is chain else c for c in table.chains),
+            ),
         )
+
+    # -- the rule feed --
+    def _listed(self, seconds: float) -> None:
+        """A chain's listing took `seconds`: past FEED_AFTER, new rules come from the feed."""
+        if seconds >= FEED_AFTER and self._feed_wanted is None:
+            self._feed_wanted = True
+            self._rule_feed()  # from now: the rules added next are in it
+
+    def _rule_feed(self) -> RuleFeed | None:
+        if not self._feed_wanted:
+            return None
+        if self._feed is not None and self._feed.alive:
+            return self._feed
+        if self._feed is not None:
+            self._feed.close()
+            self._feed = None
+            self.log("the nft monitor of new rules stopped: chains are listed again")
+            if self._feed_starts >= FEED_STARTS:
+                self._feed_wanted = False
+                return None
+        binary = _tool("nft")
+        if binary is None:
+            self._feed_wanted = False
+            return None
+        try:
+            self._feed = RuleFeed(binary)
+        except OSError as error:
+            self.log(f"cannot start nft's monitor of new rules: {error}")
+            self._feed_wanted = False
+            return None
+        self._feed_starts += 1
+        return self._feed
+
+    def close(self) -> None:
+        """Stop the rule feed's child, if one runs."""
+        if self._feed is not None:
+            self._feed.close()
+            self._feed = None
 
     def _delete_rules(self, key: TableKey, name: str, handles: set[int]) -> None:
         table = self._tables.get(key)
@@ -399,7 +581,7 @@ class LiveFirewall:
             raise _Reread
         kept = tuple(r for r in chain.rules if r.handle not in handles)
         if len(chain.rules) - len(kept) != len(handles):
-            self._read_chain(key, name)  # a handle the model does not know: read it
+            self._list_chain(key, name)  # a handle the model does not know: read it
             return
         self.stats.deletions += len(handles)
         new = replace(chain, rules=kept)

@@ -16,7 +16,8 @@ kernel's notifications named (system.netlink) and re-read only that, through lib
 
 The new parts are spliced into the model (new Table/Chain objects, the untouched ones kept as
 they are), and the engine's per-chain rule indexes of the untouched chains are carried over
-into the new ruleset's index, so only the changed chains are indexed again.
+into the new ruleset's index (``verdict.HookIndex.reusing``), so only the changed chains are
+indexed again.
 
 A generation check guards it: the model is trusted while the kernel's generation id equals the
 last one announced by a notification (NFT_MSG_NEWGEN). If it moved and no notification
@@ -627,26 +628,11 @@ class LiveFirewall:
         warnings += self._legacy_warnings
         ruleset = Ruleset((*self._tables.values(), *self._legacy), tuple(dict.fromkeys(warnings)))
         if self.ruleset is not None:
-            _carry_indexes(self.ruleset, ruleset)
+            from hotspotguard.verdict import HookIndex  # the engine's, imported when used
+
+            HookIndex.reusing(ruleset, self.ruleset)
         self.ruleset = ruleset
         return ruleset
-
-
-def _carry_indexes(old: Ruleset, new: Ruleset) -> None:
-    """Give `new` the engine's hook index with the rule indexes (and owners) of the chains it
-    shares with `old`: only the chains that changed are indexed again. The indexes are keyed
-    by the chain objects' id(); both rulesets are alive here, so an id names one chain."""
-    from hotspotguard.verdict.engine import HookIndex
-
-    index = old.derived.get("hook_index")
-    if not isinstance(index, HookIndex):
-        return
-    kept = {id(chain) for table in new.tables for chain in table.chains}
-    fresh = HookIndex.build(new)
-    old_rules = index.rules._indexes  # the engine keys them by id(chain)
-    fresh.rules._indexes = {k: v for k, v in old_rules.items() if k in kept}
-    fresh.owners = {k: v for k, v in index.owners.items() if k in kept}
-    new.derived["hook_index"] = fresh
 
 
 def shared_interfaces(ruleset: Ruleset) -> list[str]:

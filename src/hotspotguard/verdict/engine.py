@@ -278,6 +278,21 @@ class HookIndex:
         return index
 
     @classmethod
+    def reusing(cls, ruleset: Ruleset, previous: Ruleset) -> HookIndex:
+        """`ruleset`'s index (kept with it), with the rule indexes and owners that
+        `previous`'s index holds for the chains both rulesets share (the same Chain objects):
+        after an incremental update only the chains that changed are indexed again."""
+        index = cls.build(ruleset)
+        old = previous.derived.get("hook_index")
+        if isinstance(old, HookIndex):
+            chains = [chain for table in ruleset.tables for chain in table.chains]
+            index.rules = old.rules.carried(chains)
+            shared = {id(chain) for chain in chains}
+            index.owners = {k: v for k, v in old.owners.items() if k in shared}
+        ruleset.derived["hook_index"] = index
+        return index
+
+    @classmethod
     def build(cls, ruleset: Ruleset) -> HookIndex:
         index = cls()
         order = 0

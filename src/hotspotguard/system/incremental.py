@@ -61,6 +61,9 @@ TableKey = tuple[str, str]
 ObjectKey = tuple[str, str, str]
 #: a chain's listing that takes this long (seconds) starts the rule feed (system.nftmonitor)
 FEED_AFTER = 0.030
+#: so does a full reading that takes this long (a big ruleset: its chains' listings will be
+#: slow too, and the feed is ready before the first change)
+FEED_AFTER_FULL = 0.5
 #: seconds to wait for the feed to print a rule the kernel announced
 FEED_WAIT = 0.100
 #: how many times the feed is started before chains are only listed
@@ -199,7 +202,8 @@ class LiveFirewall:
         self, log: Callable[[str], None] | None = None, rule_feed: bool | None = None
     ) -> None:
         """`rule_feed`: take added rules from nft's monitor (system.nftmonitor) — None: once
-        a chain's listing took FEED_AFTER; True: from the first change; False: never."""
+        a chain's listing took FEED_AFTER or a full reading FEED_AFTER_FULL; True: from the
+        first change; False: never."""
         self.log = log or (lambda text: None)
         self._feed: RuleFeed | None = None
         self._feed_wanted = rule_feed
@@ -263,6 +267,7 @@ class LiveFirewall:
         is listed, so the peak is the model plus one table's JSON (not the whole document's).
         The generation is read around it; if it moved, again (then the whole document)."""
         self._full_reason = "a full capture failed"
+        started = time.perf_counter()
         for _ in range(nftables.ATTEMPTS):
             before = self._generation()
             tables: dict[TableKey, Table] = {}
@@ -292,6 +297,8 @@ class LiveFirewall:
         self._full_reason = None
         self._changed = True
         self.stats.full += 1
+        if self._feed_wanted is None and time.perf_counter() - started >= FEED_AFTER_FULL:
+            self._feed_wanted = True
         self._rule_feed()
 
     @staticmethod

@@ -456,6 +456,75 @@ def assess_document(
     return Assessment(WatchState(worst, tuple(hotspots), reason), report, ruleset)
 
 
+class LiveAssessor:
+    """The watcher's incremental model for a caller with its own loop and hotspots (the
+    applet as root): the kernel's notifications call ``on_change`` and are kept, and
+    :meth:`assess` reads only what they named (system.incremental) and the machine part only
+    when something else than the firewall changed — no full capture per change."""
+
+    def __init__(self, warn: Callable[[str], None] | None = None) -> None:
+        from hotspotguard.system.incremental import LiveFirewall
+
+        self.live = LiveFirewall(log=warn)
+        self.events: KernelEvents | None = None
+        self._machine = MachineCache()
+        self._kinds: set[str] = {"start"}
+
+    def subscribe(self, loop: asyncio.AbstractEventLoop, on_change: Callable[[], None]) -> None:
+        """Follow the kernel's notifications (from `loop`, which calls ``on_change``)."""
+        if self.events is not None:
+            return
+
+        def noted(kinds: Kinds) -> None:
+            self._kinds |= kinds
+            on_change()
+
+        self.events = KernelEvents(noted)
+        self.events.attach(loop)
+
+    async def assess(self, hotspots: list[HotspotInfo] | None) -> Assessment:
+        """The state of these hotspots now (None: NetworkManager's firewall tables say)."""
+        changes = self.events.changes.take() if self.events is not None else None
+        kinds, self._kinds = self._kinds, set()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, self._assess, changes, kinds, hotspots)
+
+    def _assess(
+        self, changes: Any, kinds: set[str], hotspots: list[HotspotInfo] | None
+    ) -> Assessment:
+        from hotspotguard.system.capture import CaptureError
+        from hotspotguard.system.netlink import RulesetChanges
+
+        try:
+            ruleset = self.live.update(
+                changes or RulesetChanges(), bool(kinds & {"legacy", "start"})
+            )
+            self._machine.fresh &= bool(kinds) and kinds <= FIREWALL_KINDS
+            wanted = [h for h in hotspots if _exists(h.iface)] if hotspots is not None else None
+            if wanted is not None and not wanted:
+                names = " or ".join(h.iface for h in hotspots or ()) or "hotspot"
+                return Assessment(
+                    WatchState("no-hotspot", reason=f"there is no interface named {names}")
+                )
+            capture = _machine_capture(ruleset, self._machine)
+            doc = capture([h.iface for h in wanted] if wanted is not None else None)
+            connections = {h.iface: h.connection for h in wanted or ()}
+            return assess_document(doc, connections, (), ruleset)
+        except CaptureError as error:
+            self.live.invalidate("the last update failed")
+            return Assessment(WatchState("error", reason=str(error)))
+        except Exception as error:  # a parser surprise: say it, keep going
+            self.live.invalidate("the last update failed")
+            reason = f"could not evaluate the firewall: {type(error).__name__}: {_one_line(error)}"
+            return Assessment(WatchState("error", reason=reason))
+
+    def close(self) -> None:
+        if self.events is not None:
+            self.events.close()
+            self.events = None
+        self.live.close()
+
+
 @dataclass
 class WatchStats:
     events: int = 0

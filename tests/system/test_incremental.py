@@ -337,3 +337,46 @@ def test_a_lost_notification_means_a_full_capture(netns: InNamespace) -> None:
         assert live.stats.full == 3 and "lost" in logged[1]
 
     netns(run)
+
+
+@pytest.mark.kernel
+def test_the_applets_live_assessor_reads_only_what_changed(netns: InNamespace) -> None:
+    """The applet as root (ui.controller's in-process backend) follows the same incremental
+    model: a verdict per change, without a full capture per change."""
+    import asyncio
+
+    from hotspotguard.watch import HotspotInfo, LiveAssessor
+
+    async def run() -> None:
+        # in the test's namespace (this thread's): forwarding on, so the firewall decides
+        subprocess.run(["sysctl", "-qw", "net.ipv4.ip_forward=1"], check=True)
+        assert _nft(
+            "add table ip nat; add chain ip nat post { type nat hook postrouting priority 100; }; "
+            'add rule ip nat post oifname "up0" masquerade'
+        )
+        assert _nft(
+            "add table inet t1; add chain inet t1 guard { type filter hook forward "
+            "priority 0; policy accept; }"
+        )
+        changed = asyncio.Event()
+        assessor = LiveAssessor()
+        try:
+            assessor.subscribe(asyncio.get_running_loop(), changed.set)
+            hotspots = [HotspotInfo("hs0")]
+            first = await assessor.assess(hotspots)
+            assert first.state.state == "ok", first.state
+            for command, state in (
+                ('add rule inet t1 guard iifname "hs0" drop', "blocked"),
+                ("flush chain inet t1 guard", "ok"),
+            ):
+                changed.clear()
+                assert _nft(command)
+                await asyncio.wait_for(changed.wait(), 5)
+                assessment = await assessor.assess(hotspots)
+                assert assessment.state.state == state, (command, assessment.state)
+                assert assessment.ruleset is not None  # for the chains dialog
+            assert assessor.live.stats.full == 1  # only the first reading read everything
+        finally:
+            assessor.close()
+
+    netns(lambda: asyncio.run(run()))

@@ -662,7 +662,7 @@ def capture_model(ifaces: list[str] | None) -> tuple[Snapshot, Ruleset]:
     (the snapshot file of ``hotspotguard snapshot`` still comes from capture_snapshot)."""
     if ifaces:
         addresses = {iface: interface_addresses(iface) for iface in ifaces}
-    ruleset = LiveFirewall().update(RulesetChanges())
+    ruleset = LiveFirewall(rule_feed=False).update(RulesetChanges())
     if not ifaces:
         addresses = existing_addresses(shared_interfaces(ruleset))
     return load_snapshot({**capture_machine(addresses), "nft": None}), ruleset

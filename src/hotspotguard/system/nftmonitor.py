@@ -24,11 +24,9 @@ depend on it).
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import select
 import subprocess
+import threading
 import time
 from typing import Any, Final
 
@@ -38,15 +36,15 @@ RuleKey = tuple[str, str, str, int]
 
 #: seconds an unclaimed rule is kept (rules of chains read whole, of iptables-nft tables, …)
 KEEP: Final = 30.0
-_READ_SIZE: Final = 1 << 16
 
 
 class RuleFeed:
     """The rules ``nft -j monitor new rules`` prints (the child runs in this thread's network
-    namespace). Not thread-safe: one caller at a time (the watcher's update)."""
+    namespace). A thread reads its output as it comes (blocked in read() while nothing
+    happens: no wake-ups), so the monitor never waits on a full pipe in a burst."""
 
     def __init__(self, binary: str) -> None:
-        self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(
+        self._proc = subprocess.Popen(
             [binary, "-j", "monitor", "new", "rules"],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -54,16 +52,16 @@ class RuleFeed:
             env=CLEAN_ENV,
             close_fds=True,
         )
-        assert self._proc.stdout is not None
-        self._fd = self._proc.stdout.fileno()
-        os.set_blocking(self._fd, False)
-        self._partial = b""
-        self._rules: dict[RuleKey, tuple[float, dict[str, Any]]] = {}
         self.pid = self._proc.pid
+        self._changed = threading.Condition()
+        self._rules: dict[RuleKey, tuple[float, dict[str, Any]]] = {}
+        self._ended = False
+        self._thread = threading.Thread(target=self._read, name="nft-monitor", daemon=True)
+        self._thread.start()
 
     @property
     def alive(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        return not self._ended
 
     def take(
         self, family: str, table: str, chain: str, handles: list[int], wait: float
@@ -72,64 +70,39 @@ class RuleFeed:
         `wait` seconds for the missing ones; what is still missing is not in the result."""
         found: dict[int, dict[str, Any]] = {}
         deadline = time.monotonic() + wait
-        while True:
-            self._drain()
-            for handle in handles:
-                entry = self._rules.pop((family, table, chain, handle), None)
-                if entry is not None:
-                    found[handle] = entry[1]
-            left = deadline - time.monotonic()
-            if len(found) == len(handles) or left <= 0 or not self.alive:
-                break
-            with contextlib.suppress(InterruptedError):
-                select.select([self._fd], [], [], left)
-        self._prune()
+        with self._changed:
+            while True:
+                for handle in handles:
+                    entry = self._rules.pop((family, table, chain, handle), None)
+                    if entry is not None:
+                        found[handle] = entry[1]
+                left = deadline - time.monotonic()
+                if len(found) == len(handles) or left <= 0 or self._ended:
+                    break
+                self._changed.wait(left)
+            self._prune()
         return found
 
     def forget(self, family: str, table: str, chain: str) -> None:
         """Drop what the feed has of a chain (just listed whole: its rules are older)."""
-        self._drain()
-        self._rules = {k: v for k, v in self._rules.items() if k[:3] != (family, table, chain)}
+        with self._changed:
+            self._rules = {k: v for k, v in self._rules.items() if k[:3] != (family, table, chain)}
 
-    def _drain(self) -> None:
-        if self._proc is None:
-            return
-        chunks = [self._partial]
-        while True:
-            try:
-                data = os.read(self._fd, _READ_SIZE)
-            except BlockingIOError:
-                break
-            except OSError:
-                data = b""
-            if not data:
-                break
-            chunks.append(data)
-        text = b"".join(chunks)
-        *lines, self._partial = text.split(b"\n")
-        now = time.monotonic()
-        for line in lines:
-            self._note(line, now)
-
-    def _note(self, line: bytes, now: float) -> None:
+    def _read(self) -> None:
+        assert self._proc.stdout is not None
         try:
-            event = json.loads(line)
-        except ValueError:
-            return
-        if not isinstance(event, dict) or len(event) != 1:
-            return
-        ((_, body),) = event.items()  # "add" or "insert"
-        rule = body.get("rule") if isinstance(body, dict) else None
-        if not isinstance(rule, dict):
-            return
-        family, table, chain, handle = (rule.get(k) for k in ("family", "table", "chain", "handle"))
-        if (
-            isinstance(family, str)
-            and isinstance(table, str)
-            and isinstance(chain, str)
-            and isinstance(handle, int)
-        ):
-            self._rules[(family, table, chain, handle)] = (now, rule)
+            for line in self._proc.stdout:
+                found = _rule_of(line)
+                if found is not None:
+                    with self._changed:
+                        self._rules[found[0]] = (time.monotonic(), found[1])
+                        self._changed.notify_all()
+        except (OSError, ValueError):  # closed under us
+            pass
+        finally:
+            with self._changed:
+                self._ended = True
+                self._changed.notify_all()
 
     def _prune(self) -> None:
         since = time.monotonic() - KEEP
@@ -137,9 +110,7 @@ class RuleFeed:
             self._rules = {k: v for k, v in self._rules.items() if v[0] >= since}
 
     def close(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
+        proc = self._proc
         if proc.poll() is None:
             proc.terminate()
             try:
@@ -147,5 +118,29 @@ class RuleFeed:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        self._thread.join(2)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def _rule_of(line: bytes) -> tuple[RuleKey, dict[str, Any]] | None:
+    """The rule of one line of ``nft -j monitor`` ({"add"|"insert"|…: {"rule": …}})."""
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(event, dict) or len(event) != 1:
+        return None
+    ((_, body),) = event.items()
+    rule = body.get("rule") if isinstance(body, dict) else None
+    if not isinstance(rule, dict):
+        return None
+    family, table, chain, handle = (rule.get(k) for k in ("family", "table", "chain", "handle"))
+    if (
+        isinstance(family, str)
+        and isinstance(table, str)
+        and isinstance(chain, str)
+        and isinstance(handle, int)
+    ):
+        return (family, table, chain, handle), rule
+    return None

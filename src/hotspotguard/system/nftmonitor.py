@@ -25,6 +25,7 @@ depend on it).
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import threading
 import time
@@ -44,8 +45,12 @@ class RuleFeed:
     happens: no wake-ups), so the monitor never waits on a full pipe in a burst."""
 
     def __init__(self, binary: str) -> None:
+        # setpriv (util-linux): the monitor ends with the thread that started it, even when
+        # this process is killed (no orphan keeping nft's cache of a big ruleset)
+        setpriv = shutil.which("setpriv", path=CLEAN_ENV["PATH"])
+        guard = [setpriv, "--pdeathsig", "TERM", "--"] if setpriv else []
         self._proc = subprocess.Popen(
-            [binary, "-j", "monitor", "new", "rules"],
+            [*guard, binary, "-j", "monitor", "new", "rules"],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

@@ -154,7 +154,7 @@ def _step(rng: random.Random) -> str:
     """Make one random change; what it was (for the failure message)."""
     family = rng.choice(("inet", "ip"))
     table = rng.choice(("t1", "t2"))
-    chain = rng.choice(("fwd", "c1", "c2"))
+    chain = rng.choice(("guard", "c1", "c2"))  # "fwd" is a keyword of nft
     where = f"{family} {table}"
     k = rng.randrange(22)
     if k == 0:
@@ -165,9 +165,9 @@ def _step(rng: random.Random) -> str:
         policy = rng.choice(("accept", "drop"))
         prio = rng.choice((-10, 0, 10))
         text = (
-            f"add chain {where} fwd {{ type filter hook forward priority {prio}; "
+            f"add chain {where} guard {{ type filter hook forward priority {prio}; "
             f"policy {policy}; }}"
-            if chain == "fwd"
+            if chain == "guard"
             else f"add chain {where} {chain}"
         )
     elif k == 4:

@@ -72,8 +72,12 @@ ObjectKey = tuple[str, str, str]
 #: a chain's listing that takes this long (seconds) starts the rule feed (system.nftmonitor)
 FEED_AFTER = 0.030
 #: so does a full reading that takes this long (a big ruleset: its chains' listings will be
-#: slow too, and the feed is ready before the first change)
+#: slow too)
 FEED_AFTER_FULL = 0.5
+#: a table with this many sets (anonymous ones included: nft fetches each, with its elements,
+#: for a listing of one of its chains) starts the feed before the first full reading, beside
+#: it: the monitor fills its cache while the watcher reads, and is ready for the first change
+FEED_TABLE_SETS = 200
 #: seconds to wait for the feed to print a rule the kernel announced
 FEED_WAIT = 0.100
 #: how many times the feed is started before chains are only listed
@@ -224,11 +228,12 @@ class LiveFirewall:
         self._legacy: tuple[Table, ...] = ()
         self._legacy_warnings: tuple[str, ...] = ()
         self._seen: int | None = None  # the last generation a notification announced
+        self._unexplained: int | None = None  # a generation seen without its notification
         self._full_reason: str | None = "first reading"
         self.ruleset: Ruleset | None = None
         #: after an update: the kernel's generation is not the last one announced (a
-        #: notification is on its way, or was lost: an update without changes, a moment
-        #: later, then reads everything)
+        #: notification is on its way, or was lost: when two updates without changes, a
+        #: moment apart, find the same generation unannounced, the second reads everything)
         self.unsettled = False
         self._changed = True
 
@@ -242,10 +247,16 @@ class LiveFirewall:
         reason = self._full_reason
         if reason is None and changes.lost:
             reason = "ruleset notifications were lost (the socket overran)"
+        unexplained, self._unexplained = self._unexplained, None
         if reason is None and not changes:
             now = nftables.generation()
             if self._seen is not None and now != self._seen:
-                reason = f"the ruleset generation moved ({self._seen} → {now}) unannounced"
+                # a notification may be on its way (committed a moment ago, not yet read):
+                # only the same generation still unannounced at the next look is a loss
+                if unexplained == now:
+                    reason = f"the ruleset generation moved ({self._seen} → {now}) unannounced"
+                else:
+                    self._unexplained = now
         if reason is None:
             try:
                 self._apply(changes)
@@ -278,6 +289,9 @@ class LiveFirewall:
         The generation is read around it; if it moved, again (then the whole document)."""
         self._full_reason = "a full capture failed"
         started = time.perf_counter()
+        if self._feed_wanted is None and self.ruleset is None and self._many_sets():
+            self._feed_wanted = True
+            self._rule_feed()
         for _ in range(nftables.ATTEMPTS):
             before = self._generation()
             tables: dict[TableKey, Table] = {}
@@ -310,6 +324,13 @@ class LiveFirewall:
         if self._feed_wanted is None and time.perf_counter() - started >= FEED_AFTER_FULL:
             self._feed_wanted = True
         self._rule_feed()
+
+    @staticmethod
+    def _many_sets() -> bool:
+        try:
+            return max(nftables.set_counts().values(), default=0) >= FEED_TABLE_SETS
+        except (nftables.NftablesError, OSError):
+            return False  # the reading says what is wrong
 
     @staticmethod
     def _generation() -> int:

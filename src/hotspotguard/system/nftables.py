@@ -90,6 +90,7 @@ NLMSG_MIN_TYPE: Final = 0x10
 NFT_MSG_GETTABLE: Final = 1
 NFT_MSG_GETCHAIN: Final = 4
 NFT_MSG_GETRULE: Final = 7
+NFT_MSG_GETSET: Final = 10
 NFT_MSG_GETGEN: Final = 16
 NFTA_TABLE_NAME: Final = 1
 NFTA_TABLE_USE: Final = 3
@@ -100,6 +101,7 @@ NFTA_CHAIN_HOOK: Final = 4
 NFTA_RULE_TABLE: Final = 1
 NFTA_RULE_CHAIN: Final = 2
 NFTA_RULE_HANDLE: Final = 3
+NFTA_SET_TABLE: Final = 1
 NFTA_GEN_ID: Final = 1
 #: the multicast group of ruleset change notifications (for a watcher: bind to 1 << (7 - 1))
 NFNLGRP_NFTABLES: Final = 7
@@ -314,6 +316,24 @@ def chains(family: str, table: str) -> list[ChainInfo]:
         if _name(attrs.get(NFTA_CHAIN_TABLE)) == table:
             found.append(ChainInfo(_name(attrs.get(NFTA_CHAIN_NAME)), NFTA_CHAIN_HOOK in attrs))
     return found
+
+
+def set_counts() -> dict[tuple[str, str], int]:
+    """How many sets each table has, anonymous ones included (one NFT_MSG_GETSET dump, no
+    elements): what a ``list chain`` of the table costs in nft 1.0.6, which fetches them all
+    with their elements."""
+    for _ in range(ATTEMPTS * 3):
+        payloads, interrupted = _request(
+            NFT_MSG_GETSET, NLM_F_REQUEST | NLM_F_DUMP, "listing the nftables sets"
+        )
+        if not interrupted:
+            break
+    counts: dict[tuple[str, str], int] = {}
+    for payload in payloads:
+        table = _name(netlink_attributes(payload, _NFGENMSG.size).get(NFTA_SET_TABLE))
+        key = (FAMILIES.get(payload[0], str(payload[0])), table)
+        counts[key] = counts.get(key, 0) + 1
+    return counts
 
 
 def list_tables() -> list[tuple[str, str]]:

@@ -465,9 +465,8 @@ class LiveAssessor:
     when something else than the firewall changed — no full capture per change."""
 
     def __init__(self, warn: Callable[[str], None] | None = None) -> None:
-        from hotspotguard.system.incremental import LiveFirewall
-
-        self.live = LiveFirewall(log=warn)
+        self.warn = warn
+        self.live: Any = None  # LiveFirewall, made at the first assessment (its imports too)
         self.events: KernelEvents | None = None
         self._machine = MachineCache()
         self._kinds: set[str] = {"start"}
@@ -495,8 +494,11 @@ class LiveAssessor:
         self, changes: Any, kinds: set[str], hotspots: list[HotspotInfo] | None
     ) -> Assessment:
         from hotspotguard.system.capture import CaptureError
+        from hotspotguard.system.incremental import LiveFirewall
         from hotspotguard.system.netlink import RulesetChanges
 
+        if self.live is None:
+            self.live = LiveFirewall(log=self.warn)
         try:
             ruleset = self.live.update(
                 changes or RulesetChanges(), bool(kinds & {"legacy", "start"})
@@ -524,7 +526,8 @@ class LiveAssessor:
         if self.events is not None:
             self.events.close()
             self.events = None
-        self.live.close()
+        if self.live is not None:
+            self.live.close()
 
 
 @dataclass

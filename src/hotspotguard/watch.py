@@ -708,22 +708,23 @@ class Watcher:
         assert self._loop is not None
         self._running = False
         self._last_end = self._loop.time()
-        self._last_duration = self._last_end - self._last_start
+        took = self._last_end - self._last_start
+        self._last_duration = took
         if self.stats.evaluations == 0:
             # the first reading of a big ruleset takes long once; it does not say what the
             # next (incremental) evaluations cost: no spacing after it
-            self._last_duration = min(self._last_duration, MIN_CEILING / CEILING_FACTOR)
+            self._last_duration = min(took, MIN_CEILING / CEILING_FACTOR)
         else:
             self._recent.append((self._last_start, self._last_end))
         self.stats.evaluations += 1
-        self.stats.busy_seconds += self._last_duration
+        self.stats.busy_seconds += took
         if future.cancelled():
             return
         error = future.exception()
         state = future.result() if error is None else WatchState("error", reason=str(error))
         if self._debug:
             self._debug(
-                f"evaluation {self.stats.evaluations}: {self._last_duration * 1000:.1f} ms, "
+                f"evaluation {self.stats.evaluations}: {took * 1000:.1f} ms, "
                 f"{state.state}, events {self.stats.events} "
                 f"({', '.join(sorted(self._evaluating_kinds)) or 'start'})"
                 + (f", model {self.live.stats}" if self.live is not None else "")

@@ -37,6 +37,8 @@ RuleKey = tuple[str, str, str, int]
 
 #: seconds an unclaimed rule is kept (rules of chains read whole, of iptables-nft tables, …)
 KEEP: Final = 30.0
+#: unclaimed rules held before the old ones are dropped as they come
+PRUNE_AT: Final = 4096
 
 
 class RuleFeed:
@@ -101,6 +103,8 @@ class RuleFeed:
                 if found is not None:
                     with self._changed:
                         self._rules[found[0]] = (time.monotonic(), found[1])
+                        if len(self._rules) > PRUNE_AT:  # unclaimed: iptables-nft chains, …
+                            self._prune()
                         self._changed.notify_all()
         except (OSError, ValueError):  # closed under us
             pass

@@ -339,6 +339,13 @@ def test_a_lost_notification_means_a_full_capture(netns: InNamespace) -> None:
         lost = RulesetChanges(lost=True)
         live.update(lost)
         assert live.stats.full == 3 and "lost" in logged[1]
+        # the collector keeps the last NEWGEN it read, older than what that reading saw:
+        # it must not make every later update look unannounced (a full capture each)
+        stale = RulesetChanges(generation=1, messages=1)
+        for _ in range(3):
+            live.update(stale)
+            live.update(RulesetChanges())
+        assert live.stats.full == 3 and not live.unsettled
 
     netns(run)
 

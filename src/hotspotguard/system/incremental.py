@@ -133,9 +133,12 @@ def _has_tool(name: str) -> bool:
     return _tool(name) is not None
 
 
-def _kernel_handles(key: TableKey, chain: str) -> list[int]:
+def _kernel_handles(key: TableKey, chain: str) -> list[int] | None:
+    """The chain's rule handles in order; None while a storm keeps interrupting the dump."""
     try:
         return nftables.rule_handles(*key, chain)
+    except nftables.DumpInterrupted:
+        return None
     except FileNotFoundError:
         raise _Reread from None  # the chain is gone
     except PermissionError:
@@ -147,8 +150,8 @@ def _kernel_handles(key: TableKey, chain: str) -> list[int]:
 def _kernel_chains(key: TableKey) -> list[nftables.ChainInfo]:
     try:
         return nftables.chains(*key)
-    except FileNotFoundError:
-        raise _Reread from None  # the table is gone
+    except (FileNotFoundError, nftables.DumpInterrupted):
+        raise _Reread from None  # the table is gone, or a storm: read the table
     except PermissionError:
         raise CaptureError(NOT_ROOT) from None
     except (nftables.NftablesError, OSError) as error:
@@ -243,7 +246,9 @@ class LiveFirewall:
         lock was used). Raises CaptureError when the firewall cannot be read."""
         start = time.perf_counter()
         if changes.generation is not None:
-            self._seen = changes.generation
+            # the collector keeps its last NEWGEN: after lost messages and a full reading
+            # that one is older than what the reading saw
+            self._seen = max(self._seen or 0, changes.generation)
         reason = self._full_reason
         if reason is None and changes.lost:
             reason = "ruleset notifications were lost (the socket overran)"
@@ -479,7 +484,10 @@ class LiveFirewall:
             if not info.base:
                 self.stats.chains += 1
                 self._place(key, table, Chain(name), kernel)
-                if handles := _kernel_handles(key, name):
+                handles = _kernel_handles(key, name)
+                if handles is None:
+                    self._list_chain(key, name)
+                elif handles:
                     self._add_rules(key, name, set(handles))
                 return
         self._list_chain(key, name)
@@ -550,6 +558,9 @@ class LiveFirewall:
             self._list_chain(key, name)
             return
         order = _kernel_handles(key, name)
+        if order is None:
+            self._list_chain(key, name)
+            return
         kept = {r.handle: r for r in chain.rules if r.handle is not None}
         missing = [h for h in order if h not in kept or h in handles]
         fed = feed.take(family, table_name, name, missing, FEED_WAIT) if missing else {}

@@ -125,6 +125,10 @@ class NftablesError(RuntimeError):
     """The ruleset could not be read; the message is one line for a person."""
 
 
+class DumpInterrupted(NftablesError):
+    """A netlink dump was interrupted by changes every time it was tried (a storm)."""
+
+
 class NotListed(NftablesError):
     """One listing failed: most often, what it names is gone (see :func:`list_items`)."""
 
@@ -273,7 +277,7 @@ def _dump(msg: int, what: str, family: str, attributes: bytes) -> list[bytes]:
         payloads, interrupted = _request(msg, NLM_F_REQUEST | NLM_F_DUMP, what, number, attributes)
         if not interrupted:
             return payloads
-    raise NftablesError(f"{what}: the ruleset kept changing")
+    raise DumpInterrupted(f"{what}: the ruleset kept changing")
 
 
 def _name(value: bytes | None) -> str:

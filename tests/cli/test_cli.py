@@ -55,6 +55,7 @@ def test_explain_json_shape_and_exit_code(
         "rule": "policy drop",
         "hook": "forward",
         "source": "iptables-nft",
+        "kind": "policy",  # the culprit's kind (wording.culprit_kind), added by issue 11
     }
     assert hotspot["nm_backend"] == "nftables"
 

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from hotspotguard.fixes.firewalld import FirewalldFacts, ZoneFacts
 
 Variant = Literal["nft", "legacy"]
 #: a table's source (ruleset) -> the iptables variant that manages it
@@ -18,14 +21,37 @@ DAEMON_JSON = "/etc/docker/daemon.json"
 
 
 @dataclass(frozen=True)
+class NetnsFacts:
+    """What `docker-netns` needs to know of the host: every IPv4 network on it (its
+    addresses' and routes' prefixes, those of `docker0` aside), what `docker0` is now
+    ("bridge", "veth", None: absent), the tools the drop-in runs (absolute, root's; None: one
+    is missing or not root's, with `problem` saying which), the drop-in's path and its text
+    now (None: absent), and whether systemd runs the system."""
+
+    networks: tuple[str, ...] = ()
+    docker0: str | None = None
+    dockerd: str | None = None
+    tools: tuple[tuple[str, str], ...] = ()
+    problem: str | None = None
+    dropin_path: str = ""
+    dropin: str | None = None
+    systemd: bool = False
+
+
+@dataclass(frozen=True)
 class HostFacts:
     """What planners need to know beyond the ruleset, gathered by the use case: Docker's
-    version (None: not found) and daemon.json's text (None: no file), whether ufw is there."""
+    version (None: not found) and daemon.json's text (None: no file), whether ufw is there,
+    what docker-netns needs, firewalld's zones."""
 
     version: str | None = None
     daemon_json: str | None = None
     daemon_json_path: str = DAEMON_JSON
     ufw: bool = False
+    netns: NetnsFacts | None = None
+    # firewalld's zones (fixes.firewalld.FirewalldFacts), where its table is loaded; None: it
+    # is not, or firewalld is not running
+    firewalld: FirewalldFacts | None = None
 
 
 def tag(fix_id: str) -> str:
@@ -246,7 +272,128 @@ class UfwChange:
         return {"kind": "ufw", "rules": list(self.rules), "added": list(self.added)}
 
 
-Change = RuleChange | SysctlChange | ChainInsert | ChainReset | FileChange | UfwChange
+@dataclass(frozen=True)
+class ZoneChange:
+    """An interface moved into a firewalld zone through firewalld's D-Bus API, now (runtime)
+    and in firewalld's permanent configuration.  `previous_runtime` and `previous_permanent`
+    are the zones it was in ("" = none), which undo restores; `zone_was_default`: the zone's
+    settings were firewalld's built-in ones, which undo loads again (no copy left in /etc)."""
+
+    iface: str
+    zone: str
+    previous_runtime: str
+    previous_permanent: str
+    default_zone: str  # where an interface of no zone goes (the in-memory model needs it)
+    zone_was_default: bool = True
+    # firewalld's backups (`ZONE.xml.old`) of the zones it rewrites, as they were before the
+    # first apply (None: absent): firewalld writes them at every change; undo puts them back
+    backups: tuple[tuple[str, str | None], ...] = ()
+    # the zone's settings, for the engine's model of it (planning only; not recorded)
+    settings: ZoneFacts | None = field(default=None, compare=False, repr=False)
+
+    def preview(self) -> list[str]:
+        now = self.previous_runtime or f"no zone: the default zone, {self.default_zone}"
+        kept = self.previous_permanent or "none"
+        return [
+            f"firewalld (D-Bus): zone.changeZoneOfInterface({self.zone}, {self.iface}) "
+            f"(now in {now})",
+            f"firewalld (D-Bus): config.zone {self.zone} addInterface({self.iface}) "
+            f"(permanent; now {kept})",
+        ]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "zone",
+            "iface": self.iface,
+            "zone": self.zone,
+            "previous_runtime": self.previous_runtime,
+            "previous_permanent": self.previous_permanent,
+            "default_zone": self.default_zone,
+            "zone_was_default": self.zone_was_default,
+            "backups": [list(pair) for pair in self.backups],
+        }
+
+
+@dataclass(frozen=True)
+class DropIn:
+    """A systemd drop-in of ours for `unit`, written whole (`text`); apply refuses a file of
+    that name that is not this text, undo removes it only while it is.  With `reload` (systemd
+    runs the system) apply has systemd read it again and restarts the unit if it runs
+    (`systemctl try-restart`); undo only has it read again (the unit keeps running as it is
+    until its next start).  `made_dir`: apply created the drop-in directory (undo removes it
+    if it is left empty)."""
+
+    path: str
+    text: str
+    unit: str
+    reload: bool
+    made_dir: bool = False
+
+    def preview(self) -> list[str]:
+        lines = [f"write {self.path}:"] + [f"    {line}" for line in self.text.splitlines()]
+        if self.reload:
+            lines += ["systemctl daemon-reload", f"systemctl try-restart {self.unit}"]
+        else:
+            lines.append(f"(takes effect when {self.unit} next starts: systemd is not running)")
+        return lines
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "dropin",
+            "path": self.path,
+            "text": self.text,
+            "unit": self.unit,
+            "reload": self.reload,
+            "made_dir": self.made_dir,
+        }
+
+
+@dataclass(frozen=True)
+class NftTable:
+    """A table of ours, created whole in one nft transaction (`text`: the table as ``nft -f``
+    reads it, every rule tagged); undo deletes it.  A table of that name that is not ours as
+    planned is refused."""
+
+    family: str
+    name: str
+    text: str
+
+    def preview(self) -> list[str]:
+        return ["nft -f - <<'EOF'", *self.text.splitlines(), "EOF"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": "table", "family": self.family, "name": self.name, "text": self.text}
+
+
+@dataclass(frozen=True)
+class NftTableRemoved:
+    """Another program's nft table deleted whole (one nft transaction); `text` is the table as
+    nft listed it just before (filled in by apply), which undo loads back."""
+
+    family: str
+    name: str
+    text: str = ""
+
+    def preview(self) -> list[str]:
+        return [f"nft delete table {self.family} {self.name}"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": "table-removed", "family": self.family, "name": self.name,
+                "text": self.text}  # fmt: skip
+
+
+Change = (
+    RuleChange
+    | SysctlChange
+    | ChainInsert
+    | ChainReset
+    | FileChange
+    | UfwChange
+    | DropIn
+    | NftTable
+    | NftTableRemoved
+    | ZoneChange
+)
 
 
 @dataclass(frozen=True)
@@ -299,10 +446,35 @@ def change_from_json(doc: dict[str, Any]) -> Change:
             tuple(str(expr) for expr in doc.get("exprs") or ()),
             tuple(int(handle) for handle in doc.get("handles") or ()),
         )
+    if doc.get("kind") == "dropin":
+        return DropIn(
+            str(doc["path"]),
+            str(doc["text"]),
+            str(doc["unit"]),
+            bool(doc.get("reload")),
+            bool(doc.get("made_dir")),
+        )
+    if doc.get("kind") == "table-removed":
+        return NftTableRemoved(str(doc["family"]), str(doc["name"]), str(doc.get("text", "")))
+    if doc.get("kind") == "table":
+        return NftTable(str(doc["family"]), str(doc["name"]), str(doc["text"]))
     if doc.get("kind") == "ufw":
         return UfwChange(
             tuple(str(rule) for rule in doc["rules"]),
             tuple(str(rule) for rule in doc.get("added") or ()),
+        )
+    if doc.get("kind") == "zone":
+        return ZoneChange(
+            str(doc["iface"]),
+            str(doc["zone"]),
+            str(doc.get("previous_runtime") or ""),
+            str(doc.get("previous_permanent") or ""),
+            str(doc.get("default_zone") or ""),
+            bool(doc.get("zone_was_default", True)),
+            tuple(
+                (str(name), None if text is None else str(text))
+                for name, text in doc.get("backups") or ()
+            ),
         )
     if doc.get("kind") == "file":
         before = doc.get("before")

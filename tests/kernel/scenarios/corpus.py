@@ -95,6 +95,23 @@ SCENARIOS: list[Scenario] = [
         notes="NM's table is family ip: IPv6 is untouched (forwarded, not masqueraded).",
     ),
     Scenario(
+        "nm_nft_firewalld_rpfilter",
+        "NM (nftables) + firewalld's IPv6 reverse-path filter (IPv6_rpfilter=yes, its default), "
+        "as firewalld 1.3 writes it: every flow comes in where its source is routed.",
+        (
+            NM,
+            Nft(
+                "table inet rpf {\n chain filter_PREROUTING {\n"
+                "  type filter hook prerouting priority filter + 10; policy accept;\n"
+                "  icmpv6 type { nd-router-advert, nd-neighbor-solicit } accept\n"
+                "  meta nfproto ipv6 fib saddr . mark . iif oif missing drop\n }\n}\n",
+                "firewalld's filter_PREROUTING",
+            ),
+        ),
+        expect(V4_OK_MASQ, V6_OK_PLAIN),
+        verdict="ok",
+    ),
+    Scenario(
         "nm_iptables_only",
         "NetworkManager with firewall-backend=iptables: nm-sh-fw-hs0 / nm-sh-in-hs0 chains.",
         (NM_IPT,),

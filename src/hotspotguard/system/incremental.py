@@ -529,10 +529,7 @@ class LiveFirewall:
         new = next((t.chain(name) for t in parsed.tables if (t.family, t.name) == key), None)
         if new is None:
             raise _Reread
-        if parsed.warnings:
-            self._warnings[key] = tuple(
-                dict.fromkeys((*self._warnings.get(key, ()), *parsed.warnings))
-            )
+        self._note_warnings(key, parsed.warnings)
         if table.chain(name) is None:
             self._place(key, table, new, _kernel_chains(key))
         else:
@@ -540,6 +537,11 @@ class LiveFirewall:
                 key,
                 replace(table, chains=tuple(new if c.name == name else c for c in table.chains)),
             )
+
+    def _note_warnings(self, key: TableKey, warnings: tuple[str, ...]) -> None:
+        """What parsing a part of the table said, added to what the table's reading said."""
+        if warnings:
+            self._warnings[key] = tuple(dict.fromkeys((*self._warnings.get(key, ()), *warnings)))
 
     def _add_rules(self, key: TableKey, name: str, handles: set[int]) -> None:
         """Rules added to a chain (`handles`; a replaced rule keeps its handle): the chain's
@@ -577,6 +579,7 @@ class LiveFirewall:
             self._list_chain(key, name)
             return
         self.stats.fed += len(missing)
+        self._note_warnings(key, parsed.warnings)
         rules = tuple(added[h] if h in added else kept[h] for h in order)
         self._splice(
             key,

@@ -316,9 +316,14 @@ def test_incremental_equals_full_capture(netns: InNamespace, seed: int) -> None:
 
 @pytest.mark.kernel
 @pytest.mark.parametrize("seed", [5, 6, 7])
-def test_rules_from_nfts_monitor_equal_a_full_capture(netns: InNamespace, seed: int) -> None:
+def test_rules_from_nfts_monitor_equal_a_full_capture(
+    netns: InNamespace, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The same, with the added rules taken from ``nft -j monitor`` (system.nftmonitor), as
     the watcher does once a chain's listing is slow."""
+    from hotspotguard.system import incremental
+
+    monkeypatch.setattr(incremental, "FEED_WAIT", 2.0)  # a loaded machine: the monitor lags
     netns(lambda: _run(seed, STEPS, rule_feed=True))
 
 

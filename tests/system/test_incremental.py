@@ -396,3 +396,63 @@ def test_the_applets_live_assessor_reads_only_what_changed(netns: InNamespace) -
             assessor.close()
 
     netns(lambda: asyncio.run(run()))
+
+
+@pytest.mark.kernel
+def test_realistic_rules_from_nfts_monitor_equal_a_full_capture(
+    netns: InNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """benchmarks/bigruleset.py's ruleset at 1,000 rules (Docker and ufw through
+    iptables-nft, an ``inet`` table with named sets, verdict maps, concatenations, anonymous
+    sets): its own ``inet`` rules added and inserted again, taken from nft's monitor, give the
+    model a full capture gives."""
+    import re
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from hotspotguard.system import incremental
+
+    monkeypatch.setattr(incremental, "FEED_WAIT", 2.0)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    try:
+        import bigruleset
+    finally:
+        sys.path.pop(0)
+
+    def run() -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            nft_file, ipt_file, _ = bigruleset.generate(1000).write(Path(tmp))
+            subprocess.run(["iptables-nft-restore", "--noflush", str(ipt_file)], check=True)
+            subprocess.run(["nft", "-f", str(nft_file)], check=True)
+        events = KernelEvents(lambda kinds: None, rtnetlink=False, legacy=False)
+        live = LiveFirewall(rule_feed=True)
+        try:
+            live.update(RulesetChanges())
+            events.read()
+            events.changes.take()
+            listing = subprocess.run(
+                ["nft", "list", "table", "inet", "custom"], capture_output=True, text=True
+            ).stdout
+            rng = random.Random(7)
+            chain, added = "", 0
+            for line in listing.splitlines():
+                if line.startswith("\tchain "):
+                    chain = line.split()[1]
+                elif line.startswith("\t\t") and chain and rng.random() < 0.15:
+                    rule = re.sub(r"counter packets \d+ bytes \d+", "counter", line.strip())
+                    if rule.startswith(("type ", "policy ")):
+                        continue
+                    verb = rng.choice(("add", "insert"))
+                    added += _nft(f"{verb} rule inet custom {chain} {rule}")
+            assert added > 10
+            events.read()
+            incremental_model = live.update(events.changes.take())
+            fresh = parse_ruleset(load_snapshot(capture_snapshot(["hs0"])))
+            assert live.stats.fed == added and live.stats.full == 1, live.stats
+            assert _canonical(incremental_model.tables) == _canonical(fresh.tables)
+        finally:
+            events.close()
+            live.close()
+
+    netns(run)

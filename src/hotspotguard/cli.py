@@ -104,8 +104,13 @@ def _only(snapshot: Snapshot, ifaces: list[str] | None) -> Snapshot:
 
 def _report(args: argparse.Namespace) -> Report:
     if getattr(args, "snapshot", None):
+        from dataclasses import replace
+
         snapshot = _only(read_snapshot_file(args.snapshot), args.iface)
-    elif os.geteuid() == 0:  # the model table by table, no document: half the memory
+        ruleset = parse_ruleset(snapshot)
+        snapshot = replace(snapshot, nft={})  # the file's text: not needed once parsed
+        return evaluate(snapshot, ruleset)
+    if os.geteuid() == 0:  # the model table by table, no document: half the memory
         from hotspotguard.system.capture import CaptureError
         from hotspotguard.system.incremental import capture_model
 
@@ -114,8 +119,7 @@ def _report(args: argparse.Namespace) -> Report:
         except CaptureError as error:
             raise UsageError(str(error)) from None
         return evaluate(snapshot, ruleset)
-    else:
-        snapshot = _live_snapshot(args.iface)
+    snapshot = _live_snapshot(args.iface)
     return evaluate(snapshot, parse_ruleset(snapshot))
 
 

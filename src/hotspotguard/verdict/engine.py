@@ -612,8 +612,11 @@ def _element_matches(actual: object, element: object) -> bool | None:
 
 
 def _in_elements(actual: object, elements: SetElements) -> bool | None:
+    compact = elements.compact
     if isinstance(actual, Range):
-        possible: bool | None = False
+        possible: bool | None = False if compact is None else compact.lookup_range(actual)
+        if possible:
+            return True
         for element in (*elements.exact, *elements.other):
             found = _range_matches(actual, element)
             if found:
@@ -626,7 +629,9 @@ def _in_elements(actual: object, elements: SetElements) -> bool | None:
             return True
     except TypeError:
         return None
-    result: bool | None = False
+    result: bool | None = False if compact is None else compact.lookup(actual)
+    if result:
+        return True
     for element in elements.other:
         found = _element_matches(actual, element)
         if found:

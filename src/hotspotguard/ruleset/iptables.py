@@ -176,6 +176,9 @@ class _Table:
     chains: dict[str, _Chain] = field(default_factory=dict)
 
 
+RPFILTER_OPTIONS = frozenset({"--loose", "--validmark", "--accept-local", "--invert"})
+
+
 def _negatable(tokens: list[str], index: int) -> tuple[bool, int]:
     if index < len(tokens) and tokens[index] == "!":
         return True, index + 1
@@ -333,6 +336,15 @@ class _RuleParser:
             self.exprs.append(Match(Meta("exthdr"), "==", 1))
             while i < len(tokens) and tokens[i] not in {"-m", "--match", "-j", "-g"}:
                 i += 1
+            return i
+        if name == "rpfilter":  # flags only: --loose --validmark --accept-local --invert
+            options: set[str] = set()
+            while i < len(tokens) and tokens[i] in RPFILTER_OPTIONS:
+                options.add(tokens[i].removeprefix("--"))
+                i += 1
+            invert = "invert" in options
+            key = Fib("rpfilter", tuple(sorted(options - {"invert"})))
+            self.exprs.append(Match(key, "!=" if invert else "==", True))
             return i
         while i < len(tokens):
             negated, j = _negatable(tokens, i)

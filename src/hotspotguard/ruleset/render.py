@@ -46,6 +46,8 @@ def render_key(key: Key) -> str:
     if isinstance(key, Ct):
         return f"ct {key.direction + ' ' if key.direction else ''}{key.key}"
     if isinstance(key, Fib):
+        if key.result == "rpfilter":  # iptables' `-m rpfilter [--loose ...]`
+            return "rpfilter" + "".join(f" --{flag}" for flag in key.flags)
         return f"fib {' . '.join(key.flags)} {key.result}"
     if isinstance(key, Masked):
         inner = key.key

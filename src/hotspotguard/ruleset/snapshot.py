@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hotspotguard.gcpause import gc_paused
+from hotspotguard.ruleset.routes import Routing, RoutingError, parse_routing
 
 FORMAT = "hotspotguard-snapshot/1"
 REQUIRED_KEYS = ("format", "nft", "sysctl", "hotspots", "uplinks")
@@ -56,6 +57,9 @@ class Snapshot:
     # optional: the devices of netdev/inet ingress chains by (family, table, chain), carried
     # apart from "nft" because nft 1.0.x's JSON leaves them out (the live capture knows them)
     ingress_devices: Mapping[tuple[str, str, str], tuple[str, ...]] = field(default_factory=dict)
+    # optional: each family's routes and policy rules (what `fib` and rpfilter look up);
+    # without them those lookups are `unknown`
+    routing: Mapping[str, Routing] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -170,7 +174,11 @@ def load_snapshot(doc: object) -> Snapshot:
         v6 = [a for a in addresses if ":" in str(a)]
         uplink_addresses[str(name)] = _interfaces(v4, 4, where) + _interfaces(v6, 6, where)
     ingress_devices = _ingress_devices(doc.get("ingress_devices"))
-    known = set(REQUIRED_KEYS) | set(SAVE_KEYS) | {"uplink_addresses", "ingress_devices"}
+    try:
+        routing = parse_routing(doc.get("routing"))
+    except RoutingError as error:
+        raise SnapshotError(str(error)) from None
+    known = set(REQUIRED_KEYS) | set(SAVE_KEYS) | {"uplink_addresses", "ingress_devices", "routing"}
     return Snapshot(
         nft=nft,
         sysctl={str(k): str(v) for k, v in sysctl.items()},
@@ -178,6 +186,7 @@ def load_snapshot(doc: object) -> Snapshot:
         uplinks=tuple(uplinks),
         uplink_addresses=uplink_addresses,
         ingress_devices=ingress_devices,
+        routing=routing,
         extra={k: v for k, v in doc.items() if k not in known},
         **saves,
     )

@@ -212,6 +212,20 @@ def default_uplinks() -> list[str]:
     return uplinks
 
 
+def routing() -> dict[str, Any]:
+    """Each family's routes of every table and its policy rules, as iproute2 prints them: what
+    `fib` and rpfilter look up. A family whose listing fails is left out (its lookups stay
+    unknown)."""
+    found: dict[str, Any] = {}
+    for family, flag in (("ip", "-4"), ("ip6", "-6")):
+        rc_routes, routes, _ = _ip_json(flag, "route", "show", "table", "all")
+        rc_rules, rules, _ = _ip_json(flag, "rule", "show")
+        listed = isinstance(routes, list) and isinstance(rules, list)
+        if rc_routes == 0 and rc_rules == 0 and listed:
+            found[family] = {"routes": routes, "rules": rules}
+    return found
+
+
 def shared_interfaces(nft: dict[str, Any], saves: dict[str, str]) -> list[str]:
     """Interfaces NetworkManager shares, read from its firewall tables (nm-shared-IFACE,
     or nm-sh-fw-IFACE chains with its iptables backend). The D-Bus watcher supersedes this."""
@@ -292,6 +306,7 @@ def capture_machine(hotspots_addrs: dict[str, tuple[list[str], list[str]]]) -> d
         "hotspots": hotspots,
         "uplinks": uplinks,
         "uplink_addresses": {u: _all_addresses(u) for u in uplinks},
+        "routing": routing(),
     }
 
 

@@ -53,6 +53,7 @@ from hotspotguard.ruleset.model import (
 from hotspotguard.ruleset.owners import chain_owner
 from hotspotguard.ruleset.render import rule_text
 from hotspotguard.ruleset.values import CT_STATE_BITS, PROTOCOLS
+from hotspotguard.verdict.fib import fib_device, rpfilter
 from hotspotguard.verdict.flows import Flow, Packet
 from hotspotguard.verdict.index import ChainIndex, RuleIndexes
 
@@ -463,6 +464,10 @@ def read(key: Key, packet: Packet) -> object:
             return key.name in CLIENT_SYN_OPTIONS
         return None
     if isinstance(key, Fib):
+        if key.result in {"oif", "oifname"}:
+            return fib_device(packet.routing, key.flags, packet)
+        if key.result == "rpfilter":
+            return rpfilter(packet.routing, key.flags, packet)
         if key.result in {"type", "addrtype"}:
             kind = packet.fib_daddr_type if "daddr" in key.flags else packet.fib_saddr_type
             if key.result == "addrtype" and packet.family == "ip6" and kind == "local":
@@ -602,6 +607,12 @@ def test(match: Match, packet: Packet, sets: Mapping[str, NamedSet]) -> bool | _
     if actual is None or isinstance(match.right, Opaque):
         return None
     op = match.op
+    if isinstance(match.left, Fib) and isinstance(actual, str):
+        # a device found ("" for none): `exists`/`missing`, and `oif 0` for none
+        if isinstance(match.right, bool):
+            actual = actual != ""
+        elif match.right in {"0", 0}:
+            match = Match(match.left, match.op, "")
     if isinstance(actual, PartialBits):
         if op == "in" and isinstance(match.right, int):  # `ct status dnat`: a bit test
             if actual.value & match.right:

@@ -306,10 +306,33 @@ def _reply_of(reply: Flow, outbound: FlowResult) -> Flow:
     return replace(reply, packet=packet, nat_daddr=nat_daddr)
 
 
+def _with_routing(flow: Flow, snapshot: Snapshot) -> Flow:
+    routing = snapshot.routing.get(flow.family)
+    return replace(flow, packet=replace(flow.packet, routing=routing)) if routing else flow
+
+
+def _routes_reason(result: FlowResult, snapshot: Snapshot) -> FlowResult:
+    """An unknown that hangs on a route lookup the snapshot cannot make says so."""
+    if result.verdict != "unknown" or not any(
+        "fib " in ref.text or "rpfilter" in ref.text for ref in result.uncertain
+    ):
+        return result
+    routing = snapshot.routing.get(result.flow.family)
+    if routing is None:
+        why = "the snapshot has no routes, which its route lookups (fib, rpfilter) need"
+    elif routing.tables is None:
+        why = "policy routing rules that select packets decide its route lookups (fib, rpfilter)"
+    else:
+        return result
+    return replace(result, reason=why)
+
+
 def evaluate_hotspot(
     hotspot: Hotspot, ruleset: Ruleset, index: HookIndex, snapshot: Snapshot
 ) -> HotspotVerdict:
     flows = hotspot_flows(hotspot, snapshot.uplinks, snapshot.uplink_addresses)
+    if snapshot.routing:
+        flows = [_with_routing(flow, snapshot) for flow in flows]
     if any(
         (t.family == "arp" and t.base_chains)
         or (t.family == "netdev" and any(c.hook == "ingress" for c in t.base_chains))
@@ -323,7 +346,7 @@ def evaluate_hotspot(
         outbound = results.get(flow.name.replace("reply", "outbound"))
         if flow.name.startswith("reply") and outbound is not None:
             flow = _reply_of(flow, outbound)
-        results[flow.name] = evaluate_flow(flow, index, sysctl)
+        results[flow.name] = _routes_reason(evaluate_flow(flow, index, sysctl), snapshot)
     # flows of services the hotspot does not serve are shown, but do not decide
     ordered = [
         results[name] for name in FLOW_ORDER if name in results and results[name].flow.required

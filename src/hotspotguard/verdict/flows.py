@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from hotspotguard.ruleset.model import IPAddress, Range
+from hotspotguard.ruleset.routes import Routing
 from hotspotguard.ruleset.snapshot import Hotspot
 
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
@@ -104,6 +105,7 @@ class Packet:
     mark: int = 0
     ct_mark: int = 0
     ct_nat: int = 0  # the connection's NAT status bits (ct status snat 0x10 / dnat 0x20)
+    routing: Routing | None = None  # the family's routes (fib, rpfilter); None: not known
 
     def with_mark(self, mark: int) -> Packet:
         return replace(self, mark=mark)

@@ -9,6 +9,7 @@ from hotspotguard.ruleset.model import (
     AnonSet,
     Computed,
     Concat,
+    CopyMark,
     Ct,
     Effect,
     Expr,
@@ -27,6 +28,7 @@ from hotspotguard.ruleset.model import (
     Rule,
     SetElements,
     SetMark,
+    SetMeta,
     SetRef,
     TcpOption,
     Uncertain,
@@ -112,6 +114,10 @@ def render_expr(expr: Expr) -> str:
         return expr.kind
     if isinstance(expr, SetMark):
         return f"meta mark set {expr.value:#x}"
+    if isinstance(expr, CopyMark):
+        return "ct mark set meta mark" if expr.to_connection else "meta mark set ct mark"
+    if isinstance(expr, SetMeta):
+        return f"{'meta ' if expr.key == 'pkttype' else ''}{expr.key} set {expr.value}"
     if isinstance(expr, Notrack):
         return "notrack"
     if isinstance(expr, Effect):

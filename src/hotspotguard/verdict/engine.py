@@ -22,6 +22,7 @@ from hotspotguard.ruleset.model import (
     AnonSet,
     Chain,
     Concat,
+    CopyMark,
     Ct,
     Effect,
     ExtHeader,
@@ -43,6 +44,7 @@ from hotspotguard.ruleset.model import (
     Ruleset,
     SetElements,
     SetMark,
+    SetMeta,
     SetRef,
     Table,
     TcpOption,
@@ -161,9 +163,11 @@ class FlowResult:
     untracked: bool = False  # the packet left untracked (notrack): no NAT, no reply entry
     nat_address: IPAddress | None = None  # the source the NAT gave (None: unknown)
     ct_mark: int = 0  # the connection's mark after this packet, which replies carry
+    ct_zone: int = 0  # the conntrack zone the packet was looked up in
 
 
 UNKNOWN_DEVICE = "ingress chain of an unknown device"
+CONNTRACK_ORDER = "chain at conntrack's priority, assumed to run before conntrack"
 
 
 def uncertainty_reason(assumptions: tuple[RuleRef, ...]) -> str:
@@ -174,6 +178,12 @@ def uncertainty_reason(assumptions: tuple[RuleRef, ...]) -> str:
                 f"the snapshot does not say which device the ingress chain {ref.family}"
                 f" {ref.table} {ref.chain} is on (nft 1.0.x's JSON leaves it out), and it"
                 " may drop the flow"
+            )
+        if ref.index == -1 and ref.text == CONNTRACK_ORDER:
+            return (
+                f"the chain {ref.family} {ref.table} {ref.chain} is at conntrack's priority"
+                f" ({CONNTRACK_PRIORITY}): whether it runs before or after conntrack depends on"
+                " which registered last, which no snapshot holds, and the outcomes differ"
             )
     return "the outcome depends on rules the engine cannot decide"
 
@@ -212,6 +222,10 @@ def _uses_conntrack(expr: object) -> bool:
         return isinstance(expr.key, Ct)
     if isinstance(expr, SetMark):
         return expr.connection
+    if isinstance(expr, CopyMark):
+        return True
+    if isinstance(expr, SetMeta):
+        return expr.key.startswith("ct ")
     if isinstance(expr, Effect):  # `ct event set`, `ct helper set`, ...: they need a connection
         return expr.kind.startswith("ct ")
     return isinstance(expr, Nat)
@@ -433,8 +447,6 @@ def read(key: Key, packet: Packet) -> object:
             return None if number is None else _icmpv6_names(key.field, number)
         return None
     if isinstance(key, Ct):
-        if packet.ct_state == "unknown":
-            return None
         if key.key == "state":
             return (
                 packet.ct_state
@@ -674,6 +686,11 @@ def _compare_range(actual: Range, op: str, right: object) -> bool | None:
     return True if always else False if never else None
 
 
+def _before_conntrack(packet: Packet) -> bool:
+    """Whether conntrack has yet to look the packet up (what notrack and zones act on)."""
+    return not packet.tracked and packet.ct_state == "invalid"
+
+
 # --- one rule -------------------------------------------------------------------------------
 
 RuleOutcome = Literal["nomatch", "fallthrough", "verdict", "fork"]
@@ -707,9 +724,24 @@ def run_rule(
                 packet = packet.with_mark((packet.mark & expr.mask) | expr.value)
             elif packet.tracked:  # without a connection `ct mark set` does nothing
                 packet = replace(packet, ct_mark=(packet.ct_mark & expr.mask) | expr.value)
+        elif isinstance(expr, CopyMark):
+            if not packet.tracked:
+                if expr.breaks_untracked:  # nft's `ct mark` of no connection: NFT_BREAK
+                    return "nomatch", packet, None
+            elif expr.to_connection:
+                mark = (packet.ct_mark & expr.keep) ^ (packet.mark & expr.take)
+                packet = replace(packet, ct_mark=mark)
+            else:
+                packet = packet.with_mark((packet.mark & expr.keep) ^ (packet.ct_mark & expr.take))
+        elif isinstance(expr, SetMeta):
+            if expr.key == "pkttype":
+                packet = replace(packet, pkttype=str(expr.value))
+            elif isinstance(expr.value, int) and _before_conntrack(packet):
+                # `ct zone set`: the template conntrack looks the packet up with; a no-op after
+                packet = replace(packet, ct_zone=expr.value)
         elif isinstance(expr, Notrack):
             # effective only before conntrack has looked the packet up; a no-op after
-            if not packet.tracked and packet.ct_state == "invalid":
+            if _before_conntrack(packet):
                 packet = replace(packet, ct_state="untracked", tracked=False)
         else:
             return "verdict", packet, expr

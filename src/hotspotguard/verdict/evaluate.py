@@ -11,6 +11,7 @@ from hotspotguard.ruleset.model import IPAddress, RuleRef
 from hotspotguard.ruleset.owners import chain_owner, nm_backend, rule_owner
 from hotspotguard.ruleset.values import CT_STATUS_BITS
 from hotspotguard.verdict.engine import (
+    CONNTRACK_ORDER,
     CONNTRACK_PRIORITY,
     MAX_BRANCHES,
     NAT_CORE_PRIORITY,
@@ -90,9 +91,20 @@ def _packet_at(flow: Flow, base: Packet, hook: str, priority: int) -> Packet:
     conntrack_hook = hook in {"prerouting", "output"}
     if hook == "ingress" or (conntrack_hook and priority < CONNTRACK_PRIORITY):
         return replace(packet, ct_state="invalid", tracked=False)
-    if conntrack_hook and priority == CONNTRACK_PRIORITY:
-        return replace(packet, ct_state="unknown")
     return packet
+
+
+def _before_conntrack(hook: str, priority: int, packet: Packet) -> Packet | None:
+    """A chain at exactly conntrack's priority runs before conntrack if it was registered
+    after conntrack's hooks, else after it (nf_hook_entries_grow puts a hook before those of
+    equal priority): the packet as it sees it in the first order, or None where the order
+    changes nothing (another hook, or a packet conntrack does not see)."""
+    if hook not in {"prerouting", "output"} or priority != CONNTRACK_PRIORITY:
+        return None
+    if packet.ct_state == "untracked" and not packet.conntrack_ignores:
+        return None  # notrack before: conntrack leaves it alone
+    before = replace(packet, ct_state="invalid", tracked=False)
+    return None if before == packet else before
 
 
 def _forwarding(flow: Flow, sysctl: Mapping[str, str]) -> tuple[bool | None, str]:
@@ -181,6 +193,15 @@ def _route_forward(flow: Flow, branch: _Branch, sysctl: dict[str, str]) -> _Bran
             reason="no default route: the host has no uplink",
             dropped_by=Drop("routing", None, None, None, "no default route", "routing"),
         )
+    if branch.packet.pkttype != "host":
+        # ip_forward and ip6_forward drop what is not addressed to this host's link address
+        text = f"meta pkttype set {branch.packet.pkttype}"
+        drop = Drop("routing", None, None, None, text, "routing")
+        reason = (
+            f"a rule set the packet type to {branch.packet.pkttype}: the kernel forwards only"
+            " packets of type host"
+        )
+        return replace(branch, verdict="drop", dropped_by=drop, reason=reason)
     enabled, key = _forwarding(flow, sysctl)
     if enabled:
         return branch
@@ -197,6 +218,31 @@ def _through_chain(
         return [branch]
     chain, table = entry.chain, entry.table
     packet = _packet_at(flow, branch.packet, hook, chain.priority)
+    before = _before_conntrack(hook, chain.priority, packet)
+    if before is not None:
+        # the order of this chain and conntrack is not in any snapshot: both are followed
+        ref = RuleRef(table.family, table.name, chain.name, -1, CONNTRACK_ORDER, table.source)
+        ordered = replace(branch, assumptions=(*branch.assumptions, ref))
+        after_results = _run_chain(flow, branch, entry, hook, budget, index, packet)
+        before_results = _run_chain(flow, ordered, entry, hook, budget, index, before)
+        if [replace(b, assumptions=()) for b in after_results] == [
+            replace(b, assumptions=()) for b in before_results
+        ]:
+            return after_results  # the order changes nothing here
+        return after_results + before_results
+    return _run_chain(flow, branch, entry, hook, budget, index, packet)
+
+
+def _run_chain(
+    flow: Flow,
+    branch: _Branch,
+    entry: HookEntry,
+    hook: str,
+    budget: Budget,
+    index: HookIndex,
+    packet: Packet,
+) -> list[_Branch]:
+    chain, table = entry.chain, entry.table
     if chain.type == "nat" and (
         packet.ct_state != "new"
         or not packet.tracked
@@ -223,7 +269,13 @@ def _through_chain(
             outcome.steps,
         )
         # carry packet changes (mark, notrack) on, but not this chain's view of conntrack
-        carried = replace(branch.packet, mark=outcome.packet.mark, ct_mark=outcome.packet.ct_mark)
+        carried = replace(
+            branch.packet,
+            mark=outcome.packet.mark,
+            ct_mark=outcome.packet.ct_mark,
+            pkttype=outcome.packet.pkttype,
+            ct_zone=outcome.packet.ct_zone,
+        )
         if outcome.nat:  # later chains see the translated source
             source = outcome.nat_to if outcome.nat == "snat" else flow.masquerade_address
             carried = replace(carried, saddr=source, ct_nat=carried.ct_nat | SNAT_BIT)
@@ -289,6 +341,7 @@ def _combine(flow: Flow, branches: list[_Branch]) -> FlowResult:
         untracked=primary.packet.ct_state == "untracked",
         nat_address=primary.packet.saddr if nat else None,
         ct_mark=primary.packet.ct_mark,
+        ct_zone=primary.packet.ct_zone,
     )
 
 
@@ -304,6 +357,18 @@ def _reply_of(reply: Flow, outbound: FlowResult) -> Flow:
         nat_daddr = outbound.nat_address
         packet = replace(packet, ct_nat=SNAT_BIT)
     return replace(reply, packet=packet, nat_daddr=nat_daddr)
+
+
+def _zone_checked(reply: FlowResult, outbound: FlowResult) -> FlowResult:
+    """A reply looked up in another conntrack zone than its connection's finds no connection:
+    what the kernel then does is not what the engine followed (an established reply)."""
+    if reply.ct_zone == outbound.ct_zone or outbound.untracked:
+        return reply
+    reason = (
+        f"the connection is in conntrack zone {outbound.ct_zone} and its reply is looked up in"
+        f" zone {reply.ct_zone}: conntrack does not find it"
+    )
+    return replace(reply, verdict="unknown", dropped_by=None, nat=None, reason=reason)
 
 
 def _with_routing(flow: Flow, snapshot: Snapshot) -> Flow:
@@ -346,7 +411,10 @@ def evaluate_hotspot(
         outbound = results.get(flow.name.replace("reply", "outbound"))
         if flow.name.startswith("reply") and outbound is not None:
             flow = _reply_of(flow, outbound)
-        results[flow.name] = _routes_reason(evaluate_flow(flow, index, sysctl), snapshot)
+        result = _routes_reason(evaluate_flow(flow, index, sysctl), snapshot)
+        if outbound is not None and flow.name.startswith("reply"):
+            result = _zone_checked(result, outbound)
+        results[flow.name] = result
     # flows of services the hotspot does not serve are shown, but do not decide
     ordered = [
         results[name] for name in FLOW_ORDER if name in results and results[name].flow.required

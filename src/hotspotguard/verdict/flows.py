@@ -52,9 +52,7 @@ IPV6_SERVICES = ("ra", "dhcp6", "dns6")
 # IPv4 address only and has no IPv6 range. The default for a snapshot that does not say.
 NM_SHARED_IPV6_SERVICES = frozenset({"ra"})
 
-# "unknown": a chain at exactly conntrack's priority (-200), which may run before or after
-# conntrack depending on which was registered last.
-CtState = Literal["new", "established", "related", "invalid", "untracked", "unknown"]
+CtState = Literal["new", "established", "related", "invalid", "untracked"]
 FLOW_ORDER = (
     "arp_in",
     "arp_out",
@@ -106,6 +104,7 @@ class Packet:
     ct_mark: int = 0
     ct_nat: int = 0  # the connection's NAT status bits (ct status snat 0x10 / dnat 0x20)
     routing: Routing | None = None  # the family's routes (fib, rpfilter); None: not known
+    ct_zone: int = 0  # the conntrack zone a `ct zone set` before conntrack put it in
 
     def with_mark(self, mark: int) -> Packet:
         return replace(self, mark=mark)

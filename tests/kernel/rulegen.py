@@ -1580,7 +1580,7 @@ table ip6 t1 {
         "snapshot holds: both orders are followed, and the flow is unknown when they differ "
         "(found by the differential run of the engine branch, 2026-12-04).",
         false_ok=("outbound6",),
-        fixed_in="engine: conntrack-order fork",
+        fixed_in="0c165d3",
     ),
     KnownCase(
         "nat-chain-skipped-without-conntrack",

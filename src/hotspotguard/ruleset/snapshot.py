@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hotspotguard.gcpause import gc_paused
+from hotspotguard.ruleset.restored import RestoredError, RestoredFile, parse_restored
 from hotspotguard.ruleset.routes import Routing, RoutingError, parse_routing
 
 FORMAT = "hotspotguard-snapshot/1"
@@ -60,6 +61,9 @@ class Snapshot:
     # optional: each family's routes and policy rules (what `fib` and rpfilter look up);
     # without them those lookups are `unknown`
     routing: Mapping[str, Routing] = field(default_factory=dict)
+    # optional: the rules files boot services restore (netfilter-persistent, iptables.service),
+    # which own the rules they hold
+    restored_rules: tuple[RestoredFile, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -176,9 +180,11 @@ def load_snapshot(doc: object) -> Snapshot:
     ingress_devices = _ingress_devices(doc.get("ingress_devices"))
     try:
         routing = parse_routing(doc.get("routing"))
-    except RoutingError as error:
+        restored_rules = parse_restored(doc.get("restored_rules"))
+    except (RoutingError, RestoredError) as error:
         raise SnapshotError(str(error)) from None
-    known = set(REQUIRED_KEYS) | set(SAVE_KEYS) | {"uplink_addresses", "ingress_devices", "routing"}
+    known = set(REQUIRED_KEYS) | set(SAVE_KEYS)
+    known |= {"uplink_addresses", "ingress_devices", "routing", "restored_rules"}
     return Snapshot(
         nft=nft,
         sysctl={str(k): str(v) for k, v in sysctl.items()},
@@ -187,6 +193,7 @@ def load_snapshot(doc: object) -> Snapshot:
         uplink_addresses=uplink_addresses,
         ingress_devices=ingress_devices,
         routing=routing,
+        restored_rules=restored_rules,
         extra={k: v for k, v in doc.items() if k not in known},
         **saves,
     )

@@ -15,6 +15,8 @@ import subprocess
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from hotspotguard.ruleset.restored import MAX_TEXT as MAX_RESTORED_TEXT
+from hotspotguard.ruleset.restored import RESTORERS
 from hotspotguard.ruleset.snapshot import FORMAT
 from hotspotguard.system import nftables
 
@@ -226,6 +228,30 @@ def routing() -> dict[str, Any]:
     return found
 
 
+def sysconfdir() -> str:
+    """Where the system's configuration lives: /etc, or HOTSPOTGUARD_SYSCONFDIR (tests point it
+    elsewhere; the helper runs with a clean environment, sudo resets it)."""
+    return os.environ.get("HOTSPOTGUARD_SYSCONFDIR") or "/etc"
+
+
+def restored_rules(etc: str | None = None) -> list[dict[str, str]]:
+    """The rules files boot services restore (see ruleset.restored) that exist, with their
+    texts: whoever wrote a rule they hold, that service restores it at every boot."""
+    base = etc if etc is not None else sysconfdir()
+    found = []
+    for program, files in RESTORERS.items():
+        for family, relative in files:
+            path = os.path.join(base, relative)
+            try:
+                with open(path, encoding="utf-8", errors="replace") as handle:
+                    text = handle.read(MAX_RESTORED_TEXT + 1)
+            except OSError:
+                continue
+            if len(text) <= MAX_RESTORED_TEXT and text.strip():
+                found.append({"program": program, "family": family, "path": path, "text": text})
+    return found
+
+
 def shared_interfaces(nft: dict[str, Any], saves: dict[str, str]) -> list[str]:
     """Interfaces NetworkManager shares, read from its firewall tables (nm-shared-IFACE,
     or nm-sh-fw-IFACE chains with its iptables backend). The D-Bus watcher supersedes this."""
@@ -307,6 +333,7 @@ def capture_machine(hotspots_addrs: dict[str, tuple[list[str], list[str]]]) -> d
         "uplinks": uplinks,
         "uplink_addresses": {u: _all_addresses(u) for u in uplinks},
         "routing": routing(),
+        "restored_rules": restored_rules(),
     }
 
 

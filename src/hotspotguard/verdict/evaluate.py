@@ -7,8 +7,10 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from hotspotguard.ruleset import Hotspot, Ruleset, Snapshot
+from hotspotguard.ruleset.iptables import parse_rule_line
 from hotspotguard.ruleset.model import IPAddress, RuleRef
-from hotspotguard.ruleset.owners import chain_owner, nm_backend, rule_owner
+from hotspotguard.ruleset.owners import UNKNOWN, chain_owner, nm_backend, rule_owner
+from hotspotguard.ruleset.restored import restoring_program
 from hotspotguard.ruleset.values import CT_STATUS_BITS
 from hotspotguard.verdict.engine import (
     CONNTRACK_ORDER,
@@ -359,6 +361,25 @@ def _reply_of(reply: Flow, outbound: FlowResult) -> Flow:
     return replace(reply, packet=packet, nat_daddr=nat_daddr)
 
 
+def _restored_owner(drop: Drop, snapshot: Snapshot) -> Drop:
+    """A rule (or policy) no known program wrote, restored at boot from a rules file
+    (netfilter-persistent, iptables.service), is that service's."""
+    if drop.owner != UNKNOWN or not drop.source.startswith("iptables") or not drop.family:
+        return drop
+    if not drop.table or not drop.chain:
+        return drop
+    exprs, policy = None, None
+    if drop.rule.startswith("-A "):
+        version = 4 if drop.family == "ip" else 6
+        exprs = parse_rule_line(drop.rule, version, frozenset()).exprs
+    elif drop.rule.startswith("policy "):
+        policy = drop.rule.removeprefix("policy ")
+    program = restoring_program(
+        snapshot.restored_rules, drop.family, drop.table, drop.chain, exprs, policy
+    )
+    return replace(drop, owner=program) if program else drop
+
+
 def _zone_checked(reply: FlowResult, outbound: FlowResult) -> FlowResult:
     """A reply looked up in another conntrack zone than its connection's finds no connection:
     what the kernel then does is not what the engine followed (an established reply)."""
@@ -414,6 +435,8 @@ def evaluate_hotspot(
         result = _routes_reason(evaluate_flow(flow, index, sysctl), snapshot)
         if outbound is not None and flow.name.startswith("reply"):
             result = _zone_checked(result, outbound)
+        if result.dropped_by is not None and snapshot.restored_rules:
+            result = replace(result, dropped_by=_restored_owner(result.dropped_by, snapshot))
         results[flow.name] = result
     # flows of services the hotspot does not serve are shown, but do not decide
     ordered = [

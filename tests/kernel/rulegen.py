@@ -634,14 +634,13 @@ def _ct_direction_match(d: _Draw, ctx: _Ctx) -> tuple[str, str | None]:
 
 def _fib_route_match(d: _Draw, ctx: _Ctx) -> str:
     """A route lookup (`fib … oif`/`oifname`): the kernel allows it on prerouting, input and
-    forward; `iif` there, `oif` on forward only."""
+    forward, with `iif` (it refuses `oif` as a flag of this result)."""
     address = d.pick([("saddr", 3), ("daddr", 2)])
     flags = [address]
     if d.chance(0.3):
         flags.append("mark")
-    devices = ["iif"] + (["oif"] if ctx.hook == "forward" else [])
     if d.chance(0.6):
-        flags.append(d.one(devices))
+        flags.append("iif")
     lookup = "fib " + " . ".join(flags)
     form = d.pick([("presence", 4), ("name", 2), ("wildcard", 1)])
     if form == "presence":

@@ -11,7 +11,7 @@ from hotspotguard.ruleset import load_snapshot, parse_ruleset
 from hotspotguard.ruleset.iptables import parse_rule_line
 from hotspotguard.ruleset.model import CopyMark, SetMeta
 from hotspotguard.verdict import evaluate
-from tests.helpers import DROP, chain, document, match, meta, nft_doc, rule, table
+from tests.helpers import ACCEPT, DROP, chain, document, match, meta, nft_doc, rule, table
 from tests.verdict.test_engine import nm_shared
 
 CT_MARK = {"ct": {"key": "mark"}}
@@ -121,3 +121,19 @@ def test_a_chain_at_conntrack_priority_that_does_not_care_is_decided() -> None:
     )
     assert result["dns"][0] == "drop"
     assert result["outbound"][0] == "accept"
+
+
+def test_a_filter_chain_at_the_nat_cores_priority_sees_the_reply_either_way() -> None:
+    # before the nat core translates the reply back it is addressed to the uplink's address,
+    # after it to the client: which one the chain sees, only the registration order says
+    src = {"prefix": {"addr": "198.51.100.0", "len": 24}}
+    result = flows(
+        table("t"),
+        chain("t", "c", "prerouting", prio=-100, policy="drop"),
+        rule("t", "c", match({"payload": {"protocol": "ip", "field": "daddr"}}, src), ACCEPT),
+        rule("t", "c", match(meta("iifname"), "up0", "!="), ACCEPT),
+        uplink_addresses={"up0": ["198.51.100.2/24"]},
+    )
+    verdict, reason = result["reply"]
+    assert verdict == "unknown"
+    assert reason is not None and "nat core" in reason

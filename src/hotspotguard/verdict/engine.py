@@ -168,6 +168,7 @@ class FlowResult:
 
 UNKNOWN_DEVICE = "ingress chain of an unknown device"
 CONNTRACK_ORDER = "chain at conntrack's priority, assumed to run before conntrack"
+NAT_ORDER = "chain at the nat core's priority, assumed to run before it"
 
 
 def uncertainty_reason(assumptions: tuple[RuleRef, ...]) -> str:
@@ -184,6 +185,12 @@ def uncertainty_reason(assumptions: tuple[RuleRef, ...]) -> str:
                 f"the chain {ref.family} {ref.table} {ref.chain} is at conntrack's priority"
                 f" ({CONNTRACK_PRIORITY}): whether it runs before or after conntrack depends on"
                 " which registered last, which no snapshot holds, and the outcomes differ"
+            )
+        if ref.index == -1 and ref.text == NAT_ORDER:
+            return (
+                f"the chain {ref.family} {ref.table} {ref.chain} is at the nat core's priority:"
+                " whether it sees the packet before or after its address translation depends"
+                " on which registered last, which no snapshot holds, and the outcomes differ"
             )
     return "the outcome depends on rules the engine cannot decide"
 
@@ -254,6 +261,7 @@ def conntrack_families(ruleset: Ruleset) -> frozenset[str]:
 
 
 NAT_CORE_PRIORITY = {"prerouting": -100, "output": -100, "input": 100, "postrouting": 100}
+NAT_AFTER = 2**31  # sorts a chain at the nat core's priority after every nat chain there
 
 
 def _hook_order(entry: HookEntry) -> tuple[int, int, int]:
@@ -264,6 +272,10 @@ def _hook_order(entry: HookEntry) -> tuple[int, int, int]:
     chain = entry.chain
     if chain.type == "nat" and chain.hook in NAT_CORE_PRIORITY:
         return (NAT_CORE_PRIORITY[chain.hook], chain.priority, -entry.order)
+    if chain.hook in NAT_CORE_PRIORITY and chain.priority == NAT_CORE_PRIORITY[chain.hook]:
+        # at exactly the nat core's priority: after it here; the evaluation also follows the
+        # other order (verdict.evaluate), which only the registration history decides
+        return (chain.priority, NAT_AFTER, -entry.order)
     return (chain.priority, 0, -entry.order)
 
 

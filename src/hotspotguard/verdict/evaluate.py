@@ -17,6 +17,7 @@ from hotspotguard.verdict.engine import (
     CONNTRACK_PRIORITY,
     MAX_BRANCHES,
     NAT_CORE_PRIORITY,
+    NAT_ORDER,
     UNKNOWN_DEVICE,
     Budget,
     ChainOutcome,
@@ -40,6 +41,7 @@ from hotspotguard.verdict.flows import (
 )
 
 NAT_CORE_DSTNAT = NAT_CORE_PRIORITY["prerouting"]
+NAT_CORE_SRCNAT = NAT_CORE_PRIORITY["postrouting"]
 SNAT_BIT = CT_STATUS_BITS["snat"]
 
 HotspotState = Literal["ok", "blocked", "unknown"]
@@ -96,17 +98,28 @@ def _packet_at(flow: Flow, base: Packet, hook: str, priority: int) -> Packet:
     return packet
 
 
-def _before_conntrack(hook: str, priority: int, packet: Packet) -> Packet | None:
-    """A chain at exactly conntrack's priority runs before conntrack if it was registered
-    after conntrack's hooks, else after it (nf_hook_entries_grow puts a hook before those of
-    equal priority): the packet as it sees it in the first order, or None where the order
-    changes nothing (another hook, or a packet conntrack does not see)."""
-    if hook not in {"prerouting", "output"} or priority != CONNTRACK_PRIORITY:
+def _other_order(
+    flow: Flow, branch: _Branch, hook: str, chain_type: str, priority: int, packet: Packet
+) -> tuple[Packet, str] | None:
+    """A chain at exactly the priority of conntrack (-200) or of the nat core (dstnat -100,
+    srcnat 100) runs before or after it depending on which registered last
+    (nf_hook_entries_grow puts a new hook before those of equal priority), which no snapshot
+    holds. The engine's order runs the chain after them; this is the packet as the chain sees
+    it in the other order, with the reason's text, or None where the order changes nothing."""
+    if chain_type == "nat":
         return None
-    if packet.ct_state == "untracked" and not packet.conntrack_ignores:
-        return None  # notrack before: conntrack leaves it alone
-    before = replace(packet, ct_state="invalid", tracked=False)
-    return None if before == packet else before
+    if hook in {"prerouting", "output"} and priority == CONNTRACK_PRIORITY:
+        if packet.ct_state == "untracked" and not packet.conntrack_ignores:
+            return None  # notrack before: conntrack leaves it alone
+        before = replace(packet, ct_state="invalid", tracked=False)
+        return (before, CONNTRACK_ORDER) if before != packet else None
+    if hook == "prerouting" and priority == NAT_CORE_DSTNAT and flow.nat_daddr != "":
+        # a reply to a NATed connection, not yet translated back
+        return replace(packet, daddr=flow.nat_daddr, fib_daddr_type="local"), NAT_ORDER
+    if hook == "postrouting" and priority == NAT_CORE_SRCNAT and branch.nat_hook == hook:
+        # the connection's first packet before the nat core gave it its new source
+        return replace(packet, saddr=flow.packet.saddr, ct_nat=flow.packet.ct_nat), NAT_ORDER
+    return None
 
 
 def _forwarding(flow: Flow, sysctl: Mapping[str, str]) -> tuple[bool | None, str]:
@@ -220,13 +233,15 @@ def _through_chain(
         return [branch]
     chain, table = entry.chain, entry.table
     packet = _packet_at(flow, branch.packet, hook, chain.priority)
-    before = _before_conntrack(hook, chain.priority, packet)
-    if before is not None:
-        # the order of this chain and conntrack is not in any snapshot: both are followed
-        ref = RuleRef(table.family, table.name, chain.name, -1, CONNTRACK_ORDER, table.source)
+    other = _other_order(flow, branch, hook, chain.type, chain.priority, packet)
+    if other is not None:
+        # the order of this chain and conntrack or the nat core is in no snapshot: both are
+        # followed, and where they differ the flow is unknown
+        view, text = other
+        ref = RuleRef(table.family, table.name, chain.name, -1, text, table.source)
         ordered = replace(branch, assumptions=(*branch.assumptions, ref))
         after_results = _run_chain(flow, branch, entry, hook, budget, index, packet)
-        before_results = _run_chain(flow, ordered, entry, hook, budget, index, before)
+        before_results = _run_chain(flow, ordered, entry, hook, budget, index, view)
         if [replace(b, assumptions=()) for b in after_results] == [
             replace(b, assumptions=()) for b in before_results
         ]:

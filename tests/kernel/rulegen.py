@@ -1610,7 +1610,7 @@ table ip t1 {
         "after and dropped the reply. Engine: at exactly -100 (and srcnat's 100) both orders "
         "are followed, unknown where they differ (differential run of the engine branch, seed "
         "564975440, 2026-12-04).",
-        fixed_in="engine: nat-core-order fork",
+        fixed_in="7f5c5b5",
     ),
     KnownCase(
         "nat-chain-skipped-without-conntrack",

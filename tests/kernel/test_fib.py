@@ -82,3 +82,24 @@ def test_rpfilter_agrees_with_the_kernel(lab: Lab, name: str) -> None:
     v6, options = RPFILTER_CASES[name]
     text = f"*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -m rpfilter {options} -j DROP\nCOMMIT\n"
     _check(_judge(lab, [("ip6tables" if v6 else "iptables", text)]))
+
+
+ADDRTYPE_CASES = {
+    f"addrtype{'6' if v6 else ''}-{name}": (v6, chain, match)
+    for v6 in (False, True)
+    for name, chain, match in (
+        ("dst-local-limit-in", "PREROUTING", "--dst-type LOCAL --limit-iface-in"),
+        ("dst-unicast-limit-in", "PREROUTING", "! --dst-type UNICAST --limit-iface-in"),
+        ("src-local-limit-out", "POSTROUTING", "--src-type LOCAL --limit-iface-out"),
+    )
+}
+
+
+@pytest.mark.parametrize("name", list(ADDRTYPE_CASES))
+def test_addrtype_with_its_interface_agrees_with_the_kernel(lab: Lab, name: str) -> None:
+    v6, chain, match = ADDRTYPE_CASES[name]
+    text = (
+        f"*mangle\n:PREROUTING ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n"
+        f"-A {chain} -m addrtype {match} -j DROP\nCOMMIT\n"
+    )
+    _check(_judge(lab, [("ip6tables" if v6 else "iptables", text)]))

@@ -216,14 +216,37 @@ def default_uplinks() -> list[str]:
 
 def routing() -> dict[str, Any]:
     """Each family's routes of every table and its policy rules, as iproute2 prints them: what
-    `fib` and rpfilter look up. A family whose listing fails is left out (its lookups stay
-    unknown)."""
+    `fib` and rpfilter look up. The four listings run side by side; a family whose listing
+    fails is left out (its lookups stay unknown)."""
+    binary = _tool("ip")
+    if binary is None:
+        return {}
+    listings = {
+        (family, what): subprocess.Popen(
+            [binary, "-j", flag, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=CLEAN_ENV,
+        )
+        for family, flag in (("ip", "-4"), ("ip6", "-6"))
+        for what, args in (("routes", ("route", "show", "table", "all")), ("rules", ("rule",)))
+    }
+    parsed: dict[tuple[str, str], Any] = {}
+    try:
+        for key, proc in listings.items():
+            out, _ = proc.communicate()
+            try:
+                parsed[key] = json.loads(out) if proc.returncode == 0 and out.strip() else None
+            except ValueError:
+                parsed[key] = None
+    finally:
+        _reap(listings.values())
     found: dict[str, Any] = {}
-    for family, flag in (("ip", "-4"), ("ip6", "-6")):
-        rc_routes, routes, _ = _ip_json(flag, "route", "show", "table", "all")
-        rc_rules, rules, _ = _ip_json(flag, "rule", "show")
-        listed = isinstance(routes, list) and isinstance(rules, list)
-        if rc_routes == 0 and rc_rules == 0 and listed:
+    for family in ("ip", "ip6"):
+        routes, rules = parsed.get((family, "routes")), parsed.get((family, "rules"))
+        if isinstance(routes, list) and isinstance(rules, list):
             found[family] = {"routes": routes, "rules": rules}
     return found
 
@@ -289,7 +312,7 @@ def save_texts(tools: dict[str, str] | None = None) -> dict[str, str]:
     try:
         return _finish_saves(procs)
     finally:
-        _reap(procs)
+        _reap(procs.values())
 
 
 def _finish_saves(procs: dict[str, subprocess.Popen[str]]) -> dict[str, str]:
@@ -302,8 +325,8 @@ def _finish_saves(procs: dict[str, subprocess.Popen[str]]) -> dict[str, str]:
     return saves
 
 
-def _reap(procs: dict[str, subprocess.Popen[str]]) -> None:
-    for proc in procs.values():
+def _reap(procs: Iterable[subprocess.Popen[str]]) -> None:
+    for proc in procs:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
@@ -317,7 +340,7 @@ def capture_firewall() -> dict[str, Any]:
         nft = _read_nft()
         saves = _finish_saves(procs)
     finally:
-        _reap(procs)
+        _reap(procs.values())
     return {"nft": nft, **saves}
 
 

@@ -1381,19 +1381,21 @@ def _is_docker_process(pid: int) -> bool:
 
 @contextlib.contextmanager
 def start_dockerd(
-    lab: Lab, *, forwarding_off_first: bool = True, timeout: float = 60
+    lab: Lab, *, forwarding_off_first: bool = True, timeout: float = 60, netns: str | None = None
 ) -> Iterator[DockerDaemon]:
-    """Run a real dockerd in the lab host's network namespace (per lab-docker.md).
+    """Run a real dockerd in the lab host's network namespace (per lab-docker.md), or in the
+    named namespace `netns` (one the test made).
 
     With forwarding_off_first (as at boot) net.ipv4.ip_forward is 0 when dockerd starts, so it
     enables forwarding itself and sets the FORWARD policy to DROP.  The rules dockerd writes stay
     after it stops (as in real life); lab.reset() removes them.  docker0 is deleted on exit.
     """
+    where = netns or lab.host
     if _which("dockerd") is None:
         raise LabError("dockerd is not installed")
     d = Path(tempfile.mkdtemp(prefix=f"{lab.prefix}-d", dir="/tmp"))
     (d / "daemon.json").write_text(json.dumps({"deprecated-key-path": str(d / "key.json")}))
-    if forwarding_off_first:
+    if forwarding_off_first and netns is None:
         lab.sysctl("net.ipv4.ip_forward", "0")
     inner = (
         "mount -t tmpfs none /run && mount -t tmpfs none /opt && exec dockerd"
@@ -1405,7 +1407,7 @@ def start_dockerd(
     proc = subprocess.Popen(
         [
             "nsenter",
-            f"--net=/run/netns/{lab.host}",
+            f"--net=/run/netns/{where}",
             "unshare",
             "-m",
             "--propagation",
@@ -1437,6 +1439,6 @@ def start_dockerd(
         with contextlib.suppress(Exception):
             proc.kill()
             proc.wait(5)
-        _kill_netns_processes(lab.host, _is_docker_process)
-        lab.host_run(["ip", "link", "del", "docker0"], check=False)
+        _kill_netns_processes(where, _is_docker_process)
+        _run(["ip", "-n", where, "link", "del", "docker0"], check=False)
         shutil.rmtree(d, ignore_errors=True)

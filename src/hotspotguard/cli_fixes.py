@@ -238,6 +238,8 @@ def cmd_fix(args: argparse.Namespace) -> int:
     else:
         print(f"{done['id']} is already in place: nothing changed")
     print(f"Now: {done['after']['summary']}")
+    for note in done.get("notes", []):  # what waits for a daemon's next start
+        print(f"Note: {note}")
     for warning in done.get("warnings", []):  # look-alikes of our rules, left alone
         print(f"warning: {warning}", file=sys.stderr)
     if done.get("permanent"):
@@ -258,6 +260,8 @@ def cmd_undo(args: argparse.Namespace) -> int:
     for record in undone:
         rules = record.get("removed_rules", 0)
         print(f"Undid {record['id']}: removed {rules} rule{'s' if rules != 1 else ''}")
+        for note in record.get("notes", []):
+            print(f"Note: {note}")
         for warning in record.get("warnings", []):
             print(f"warning: {warning}", file=sys.stderr)
     return 0

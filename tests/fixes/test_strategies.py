@@ -90,6 +90,7 @@ def test_docker_user_is_recommended_for_dockers_forward_drop() -> None:
         "docker-stale-drop",
         "forward-allow",
         "docker-no-drop",
+        "docker-netns",
     )
 
 
@@ -183,6 +184,7 @@ def test_candidates_least_privileged_first() -> None:
         ("docker-stale-drop", False),
         ("forward-allow", True),
         ("docker-no-drop", False),  # no Docker facts given: "not installed here"
+        ("docker-netns", False),
     ]
     # one that cannot work here says why, in one line
     reason = listed[1].reason

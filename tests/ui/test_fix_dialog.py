@@ -28,6 +28,7 @@ def test_plan_apply_and_recheck(controller: Controller, backend: EngineBackend, 
         "docker-stale-drop",
         "forward-allow",
         "docker-no-drop",
+        "docker-netns",
     ]
     assert dialog.summary.text().startswith("docker-user@nmp-hs0: ")
     lines = dialog.plan.toPlainText().splitlines()

@@ -30,6 +30,7 @@ def test_chips_blocker_and_fixes_on_offer(controller: Controller, qtbot: Any) ->
         "docker-stale-drop",
         "forward-allow",
         "docker-no-drop",
+        "docker-netns",
     ]
     for strategy in ("docker-user", "forward-allow"):
         tradeoff = card.tradeoffs[strategy]
@@ -72,7 +73,7 @@ def test_errors_in_words_and_busy(
     assert window.error.text() == "Not allowed: the system's policy refused this change."
     card = window.cards[HOTSPOT]
     # every button is back, but for the Fix of a strategy the helper cannot plan here
-    cannot = ("docker-stale-drop", "docker-no-drop")
+    cannot = ("docker-stale-drop", "docker-no-drop", "docker-netns")
     qtbot.waitUntil(lambda: all(name in card.unavailable for name in cannot))
     assert not any(card.fix_buttons[name].isEnabled() for name in cannot)
     assert card.fix_buttons["docker-user"].isEnabled()

@@ -125,7 +125,9 @@ def machine(clean_lab: Lab, tmp_path: Path) -> Machine:
     return Machine(clean_lab, tmp_path)
 
 
-def _consistent(m: Machine, before: tuple[str, str], after: tuple[str, str]) -> str:
+def _consistent(
+    m: Machine, before: tuple[str, str], after: tuple[str, str], strategy: str = ""
+) -> str:
     """After the next call: "before" or "after", with the record and files agreeing."""
     _, fixes = m.run("list")
     now = m.firewall()
@@ -138,11 +140,14 @@ def _consistent(m: Machine, before: tuple[str, str], after: tuple[str, str]) -> 
         assert m.files() == []
         return "before"
     assert len(fixes) == 1 and fixes[0]["in_place"] is True
+    if strategy == "docker-netns":  # kept by its own drop-in, never by a reapply
+        assert m.files() == ["60-hotspotguard-netns.conf"]
+        return "after"
     assert m.files() == (["50-hotspotguard.conf", "90-hotspotguard"] * fixes[0]["permanent"])
     return "after"
 
 
-@pytest.mark.parametrize("strategy", ["docker-user", "sysctl-forwarding"])
+@pytest.mark.parametrize("strategy", ["docker-user", "sysctl-forwarding", "docker-netns"])
 def test_killed_at_every_step_of_apply_and_undo(machine: Machine, strategy: str) -> None:
     m = machine
     if strategy == "sysctl-forwarding":
@@ -161,19 +166,19 @@ def test_killed_at_every_step_of_apply_and_undo(machine: Machine, strategy: str)
     outcomes = []
     for stop in range(1, len(steps) + 1):  # apply killed at each step
         m.run("apply", stop=stop, strategy=strategy, permanent=True)
-        seen = _consistent(m, before, after)
+        seen = _consistent(m, before, after, strategy)
         outcomes.append(seen)
         if seen == "after":  # finish: undo from there
             m.run("undo")
         else:  # or apply again
             m.run("apply", strategy=strategy, permanent=True)
-            assert _consistent(m, before, after) == "after"
+            assert _consistent(m, before, after, strategy) == "after"
             m.run("undo")
         assert m.firewall() == before and m.files() == []
     for stop in range(1, len(undo_steps) + 1):  # undo killed at each step
         m.run("apply", strategy=strategy, permanent=True)
         m.run("undo", stop=stop)
-        outcomes.append(_consistent(m, before, after))
+        outcomes.append(_consistent(m, before, after, strategy))
         assert m.firewall() == before
     print(f"outcomes: {outcomes}")
     assert outcomes[: len(steps)].count("before") >= 1 and "after" in outcomes

@@ -22,6 +22,7 @@ STRATEGIES: dict[str, str] = {
     "ufw-route": "ufw's own rules: route allow to the uplinks, allow DHCP and DNS in",
     "forward-allow": "accept the hotspot's forwarded traffic before the rule that drops it",
     "input-allow": "accept DHCP and DNS from the hotspot before the rule that drops them",
+    "docker-netns": "run dockerd in a network namespace of its own, its rules off the host's",
     "combined": "several strategies in one plan, for several culprits at once",
 }
 STRATEGY_NAMES: tuple[str, ...] = tuple(STRATEGIES)
@@ -36,6 +37,8 @@ PERMANENCE: dict[str, str] = {
     "input-allow": "until the table's owner rewrites it; with --permanent, re-applied "
     "when a hotspot or uplink comes up",
     "ufw-route": "permanent: ufw keeps its rules (ufw reload, reboot)",
+    "docker-netns": "permanent: the drop-in sets the namespace up at every Docker start, "
+    "until undo",
     "combined": "each step as its strategy: see them",
 }
 
@@ -58,6 +61,12 @@ def candidate_fixes(owner: str, flow: str) -> list[str]:
         return ["ufw-route", "forward-allow" if flow in FORWARD_FLOWS else "input-allow"]
     if flow in FORWARD_FLOWS:
         if owner == "docker":
-            return ["docker-user", "docker-stale-drop", "forward-allow", "docker-no-drop"]
+            return [
+                "docker-user",
+                "docker-stale-drop",
+                "forward-allow",
+                "docker-no-drop",
+                "docker-netns",
+            ]
         return ["forward-allow"]
     return ["input-allow"]

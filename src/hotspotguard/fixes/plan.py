@@ -18,6 +18,24 @@ DAEMON_JSON = "/etc/docker/daemon.json"
 
 
 @dataclass(frozen=True)
+class NetnsFacts:
+    """What `docker-netns` needs to know of the host: every IPv4 network on it (its
+    addresses' and routes' prefixes, those of `docker0` aside), what `docker0` is now
+    ("bridge", "veth", None: absent), the tools the drop-in runs (absolute, root's; None: one
+    is missing or not root's, with `problem` saying which), the drop-in's path and its text
+    now (None: absent), and whether systemd runs the system."""
+
+    networks: tuple[str, ...] = ()
+    docker0: str | None = None
+    dockerd: str | None = None
+    tools: tuple[tuple[str, str], ...] = ()
+    problem: str | None = None
+    dropin_path: str = ""
+    dropin: str | None = None
+    systemd: bool = False
+
+
+@dataclass(frozen=True)
 class HostFacts:
     """What planners need to know beyond the ruleset, gathered by the use case: Docker's
     version (None: not found) and daemon.json's text (None: no file), whether ufw is there."""
@@ -26,6 +44,7 @@ class HostFacts:
     daemon_json: str | None = None
     daemon_json_path: str = DAEMON_JSON
     ufw: bool = False
+    netns: NetnsFacts | None = None
 
 
 def tag(fix_id: str) -> str:
@@ -246,7 +265,85 @@ class UfwChange:
         return {"kind": "ufw", "rules": list(self.rules), "added": list(self.added)}
 
 
-Change = RuleChange | SysctlChange | ChainInsert | ChainReset | FileChange | UfwChange
+@dataclass(frozen=True)
+class DropIn:
+    """A systemd drop-in of ours for `unit`, written whole (`text`); apply refuses a file of
+    that name that is not this text, undo removes it only while it is.  With `reload` (systemd
+    runs the system) apply has systemd read it again and restarts the unit if it runs
+    (`systemctl try-restart`); undo only has it read again (the unit keeps running as it is
+    until its next start).  `made_dir`: apply created the drop-in directory (undo removes it
+    if it is left empty)."""
+
+    path: str
+    text: str
+    unit: str
+    reload: bool
+    made_dir: bool = False
+
+    def preview(self) -> list[str]:
+        lines = [f"write {self.path}:"] + [f"    {line}" for line in self.text.splitlines()]
+        if self.reload:
+            lines += ["systemctl daemon-reload", f"systemctl try-restart {self.unit}"]
+        else:
+            lines.append(f"(takes effect when {self.unit} next starts: systemd is not running)")
+        return lines
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "dropin",
+            "path": self.path,
+            "text": self.text,
+            "unit": self.unit,
+            "reload": self.reload,
+            "made_dir": self.made_dir,
+        }
+
+
+@dataclass(frozen=True)
+class NftTable:
+    """A table of ours, created whole in one nft transaction (`text`: the table as ``nft -f``
+    reads it, every rule tagged); undo deletes it.  A table of that name that is not ours as
+    planned is refused."""
+
+    family: str
+    name: str
+    text: str
+
+    def preview(self) -> list[str]:
+        return ["nft -f - <<'EOF'", *self.text.splitlines(), "EOF"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": "table", "family": self.family, "name": self.name, "text": self.text}
+
+
+@dataclass(frozen=True)
+class NftTableRemoved:
+    """Another program's nft table deleted whole (one nft transaction); `text` is the table as
+    nft listed it just before (filled in by apply), which undo loads back."""
+
+    family: str
+    name: str
+    text: str = ""
+
+    def preview(self) -> list[str]:
+        return [f"nft delete table {self.family} {self.name}"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": "table-removed", "family": self.family, "name": self.name,
+                "text": self.text}  # fmt: skip
+
+
+Change = (
+    RuleChange
+    | SysctlChange
+    | ChainInsert
+    | ChainReset
+    | FileChange
+    | UfwChange
+    | DropIn
+    | NftTable
+    | NftTableRemoved
+)
 
 
 @dataclass(frozen=True)
@@ -299,6 +396,18 @@ def change_from_json(doc: dict[str, Any]) -> Change:
             tuple(str(expr) for expr in doc.get("exprs") or ()),
             tuple(int(handle) for handle in doc.get("handles") or ()),
         )
+    if doc.get("kind") == "dropin":
+        return DropIn(
+            str(doc["path"]),
+            str(doc["text"]),
+            str(doc["unit"]),
+            bool(doc.get("reload")),
+            bool(doc.get("made_dir")),
+        )
+    if doc.get("kind") == "table-removed":
+        return NftTableRemoved(str(doc["family"]), str(doc["name"]), str(doc.get("text", "")))
+    if doc.get("kind") == "table":
+        return NftTable(str(doc["family"]), str(doc["name"]), str(doc["text"]))
     if doc.get("kind") == "ufw":
         return UfwChange(
             tuple(str(rule) for rule in doc["rules"]),

@@ -25,13 +25,24 @@ from hotspotguard.fixes.docker import (
     reset_in_memory,
     stale_drop_changes,
 )
+from hotspotguard.fixes.netns import (
+    HOST_LINK,
+    NS_LINK,
+    TABLE,
+    NetnsUnavailable,
+    netns_changes,
+    without_tables,
+)
 from hotspotguard.fixes.plan import (
     SOURCE_VARIANT,
     ChainInsert,
     ChainReset,
     Change,
+    DropIn,
     FileChange,
     HostFacts,
+    NftTable,
+    NftTableRemoved,
     Plan,
     RuleChange,
     SysctlChange,
@@ -270,6 +281,34 @@ def _plan_ufw_route(
     )
 
 
+def _plan_docker_netns(
+    snapshot: Snapshot, ruleset: Ruleset, hotspot: Hotspot, fix_id: str, facts: HostFacts
+) -> Plan:
+    try:
+        subnet, changes = netns_changes(ruleset, facts.netns, fix_id, tag(fix_id))
+    except NetnsUnavailable as error:
+        raise FixUnavailable(str(error)) from None
+    host, ns = subnet.hosts()
+    restart = (
+        "running containers restart once now (docker.service restarts)"
+        if facts.netns is not None and facts.netns.systemd
+        else "it takes effect when docker.service next starts"
+    )
+    return Plan(
+        fix_id,
+        "docker-netns",
+        hotspot.iface,
+        f"run dockerd in a network namespace of its own (a docker.service drop-in: veth "
+        f"{HOST_LINK} {host} <-> {NS_LINK} {ns}, from {subnet}, free on this host), masquerade "
+        f"its traffic out of whatever uplink it leaves by (table ip {TABLE}), and clear Docker's "
+        "rules off the host's base chains",
+        f"published ports then live on the veth address {ns}, not on the host's; containers no "
+        "longer see the host's interfaces; the docker CLI is unaffected; Docker's own rules stay "
+        f"off the host's forward hook; {restart}",
+        changes,
+    )
+
+
 COMBINED = "combined"
 MAX_STEPS = 4
 
@@ -360,6 +399,7 @@ PLANNERS: dict[str, Planner] = {
         snapshot, ruleset, hotspot, fix_id, "input-allow"
     ),
     "ufw-route": _plan_ufw_route,
+    "docker-netns": _plan_docker_netns,
     COMBINED: _plan_combined,
 }
 
@@ -416,8 +456,13 @@ def apply_in_memory(snapshot: Snapshot, ruleset: Ruleset, plan: Plan) -> tuple[S
                 raise FixUnavailable(str(error)) from None
         elif isinstance(change, ChainReset):
             ruleset = reset_in_memory(ruleset, change)
-        elif isinstance(change, FileChange):
+        elif isinstance(change, (FileChange, DropIn)):
             continue  # read by its program at its next start: nothing changes now
+        elif isinstance(change, NftTable):
+            # ours: a masquerade of the namespace's /30 only, which no hotspot flow matches
+            continue
+        elif isinstance(change, NftTableRemoved):
+            ruleset = without_tables(ruleset, change)
         elif isinstance(change, UfwChange):
             ruleset = with_rules(ruleset, change)
         else:

@@ -4,13 +4,16 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import subprocess
+from pathlib import Path
 
-from hotspotguard.fixes.plan import DAEMON_JSON, HostFacts
+from hotspotguard.fixes.netns import DROPIN_NAME, HOST_LINK, TOOLS
+from hotspotguard.fixes.plan import DAEMON_JSON, HostFacts, NetnsFacts
 from hotspotguard.ruleset import Ruleset
-from hotspotguard.system import ufw
+from hotspotguard.system import systemd, trust, ufw
 from hotspotguard.system.firewall import CLEAN_ENV
 
 DOCKER_SOCKET = "/var/run/docker.sock"
@@ -90,15 +93,88 @@ def uses_docker(ruleset: Ruleset) -> bool:
 DAEMON_JSON_PATH = DAEMON_JSON
 
 
-def facts(ruleset: Ruleset) -> HostFacts:
+def facts(ruleset: Ruleset, dropin_dir: str | None = None) -> HostFacts:
     """What the planners need beyond the ruleset: Docker's, gathered only where Docker's rules
     are in sight (a daemon.json that cannot be read is left to the planner to refuse), and
-    whether ufw is installed."""
+    whether ufw is installed; with `dropin_dir` (docker.service's drop-ins), what
+    `docker-netns` needs, wherever Docker runs (once in its namespace, its rules are out of
+    sight)."""
     path = DAEMON_JSON_PATH
+    netns = netns_facts(dropin_dir) if dropin_dir is not None else None
     if not uses_docker(ruleset):
-        return HostFacts(daemon_json_path=path, ufw=ufw.installed())
+        return HostFacts(daemon_json_path=path, ufw=ufw.installed(), netns=netns)
     try:
         text = read_text(path)
     except (OSError, UnicodeDecodeError) as error:
         text = f"<unreadable: {error}>"  # not JSON: the planner refuses with the reason
-    return HostFacts(version(DOCKER_SOCKET), text, path, ufw.installed())
+    return HostFacts(version(DOCKER_SOCKET), text, path, ufw.installed(), netns)
+
+
+# --- docker-netns -----------------------------------------------------------------------
+
+IP = "/usr/sbin/ip"
+TOOL_DIRS = ("/usr/sbin", "/usr/bin", "/sbin", "/bin")
+
+
+def _ip_json(*args: str) -> list[dict[str, object]]:
+    try:
+        proc = subprocess.run(
+            [IP, "-j", *args], capture_output=True, text=True, env=CLEAN_ENV,
+            timeout=TIMEOUT * 5, check=False,
+        )  # fmt: skip
+        doc = json.loads(proc.stdout or "[]") if proc.returncode == 0 else []
+    except (OSError, subprocess.TimeoutExpired, ValueError):
+        return []
+    return [item for item in doc if isinstance(item, dict)] if isinstance(doc, list) else []
+
+
+def host_networks() -> tuple[tuple[str, ...], str | None]:
+    """Every IPv4 network of this namespace (addresses' and routes' prefixes, docker0's
+    aside: it is Docker's bridge or our veth) and what docker0 is ("bridge", "veth", …)."""
+    networks: list[str] = []
+    docker0 = None
+    for link in _ip_json("-d", "link", "show"):
+        if link.get("ifname") == HOST_LINK:
+            info = link.get("linkinfo")
+            kind = info.get("info_kind") if isinstance(info, dict) else None
+            docker0 = str(kind) if kind else "device"
+    for link in _ip_json("-4", "addr", "show"):
+        if link.get("ifname") == HOST_LINK:
+            continue
+        for address in link.get("addr_info") or []:  # type: ignore[attr-defined]
+            if isinstance(address, dict) and "local" in address:
+                networks.append(f"{address['local']}/{address.get('prefixlen', 32)}")
+    for route in _ip_json("-4", "route", "show", "table", "all"):
+        dst, dev = route.get("dst"), route.get("dev")
+        if isinstance(dst, str) and dst != "default" and dev != HOST_LINK:
+            networks.append(dst if "/" in dst else f"{dst}/32")
+    return tuple(dict.fromkeys(networks)), docker0
+
+
+def _tools() -> tuple[tuple[tuple[str, str], ...], str | None]:
+    """The absolute paths of the tools the drop-in runs, each root's alone (else the reason)."""
+    found = []
+    for name in TOOLS:
+        path = next((f"{d}/{name}" for d in TOOL_DIRS if os.path.exists(f"{d}/{name}")), None)
+        if path is None:
+            return (), f"{name} is not installed (looked in {', '.join(TOOL_DIRS)})"
+        try:
+            trust.check_path(Path(path), "at every Docker start, for docker-netns")
+        except trust.Untrusted as error:
+            return (), str(error)
+        found.append((name, path))
+    return tuple(found), None
+
+
+def netns_facts(dropin_dir: str) -> NetnsFacts:
+    networks, docker0 = host_networks()
+    tools, problem = _tools()
+    dropin_path = os.path.join(dropin_dir, DROPIN_NAME)
+    try:
+        dropin = read_text(dropin_path)
+    except (OSError, UnicodeDecodeError) as error:
+        dropin, problem = None, problem or f"{dropin_path} cannot be read: {error}"
+    dockerd = next((path for path in DOCKERD if os.path.exists(path)), None)
+    return NetnsFacts(
+        networks, docker0, dockerd, tools, problem, dropin_path, dropin, systemd.booted()
+    )

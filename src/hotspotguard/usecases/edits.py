@@ -8,15 +8,18 @@ from typing import Any
 from hotspotguard.fixes.plan import (
     ChainInsert,
     ChainReset,
+    DropIn,
     FileChange,
+    NftTable,
+    NftTableRemoved,
     UfwChange,
     change_from_json,
 )
 from hotspotguard.system.firewall import FirewallError
-from hotspotguard.usecases import files, inserts, resets, ufw_rules
+from hotspotguard.usecases import dropins, files, inserts, resets, ufw_rules
 
-Edit = ChainInsert | ChainReset | FileChange | UfwChange
-KINDS = (ChainInsert, ChainReset, FileChange, UfwChange)
+Edit = ChainInsert | ChainReset | FileChange | UfwChange | DropIn | NftTable | NftTableRemoved
+KINDS = (ChainInsert, ChainReset, FileChange, UfwChange, DropIn, NftTable, NftTableRemoved)
 
 
 class StaleEdit(Exception):
@@ -39,6 +42,20 @@ def apply(change: Edit, fix_tag: str, record: dict[str, Any] | None) -> tuple[bo
             return files.apply(change), recorded or change
         except files.FileMoved as error:
             raise StaleEdit(str(error)) from None
+    if isinstance(change, DropIn):
+        try:
+            did, done_dropin = dropins.apply_dropin(change)
+        except dropins.NotOurs as error:
+            raise StaleEdit(str(error)) from None
+        return did, done_dropin if did else _recorded_dropin(record, change) or change
+    if isinstance(change, NftTable):
+        try:
+            return dropins.apply_table(change), change
+        except dropins.NotOurs as error:
+            raise StaleEdit(str(error)) from None
+    if isinstance(change, NftTableRemoved):
+        did, removed = dropins.remove_table(change)
+        return did, removed if did else recorded_removal(record, change) or removed
     done = resets.merged(_recorded_reset(record, change), change)
     return resets.apply(change), done
 
@@ -54,6 +71,12 @@ def undo(change: Edit, fix_tag: str) -> int:
             return files.undo(change)
         except files.FileMoved as error:
             raise FirewallError(str(error)) from None
+    if isinstance(change, DropIn):
+        return dropins.undo_dropin(change)
+    if isinstance(change, NftTable):
+        return dropins.undo_table(change)
+    if isinstance(change, NftTableRemoved):
+        return dropins.restore_table(change)
     return resets.undo(change)
 
 
@@ -64,6 +87,12 @@ def in_place(change: Edit, fix_tag: str) -> bool:
         return ufw_rules.in_place(change)
     if isinstance(change, FileChange):
         return files.in_place(change)
+    if isinstance(change, DropIn):
+        return dropins.dropin_in_place(change)
+    if isinstance(change, NftTable):
+        return dropins.table_in_place(change)
+    if isinstance(change, NftTableRemoved):
+        return dropins.table_removed(change)
     return resets.in_place(change)
 
 
@@ -91,3 +120,42 @@ def _recorded_file(record: dict[str, Any] | None, change: FileChange) -> FileCha
             if isinstance(old, FileChange) and old.after == change.after:
                 return old
     return None
+
+
+def _recorded_dropin(record: dict[str, Any] | None, change: DropIn) -> DropIn | None:
+    """The drop-in an earlier apply recorded (whether it made the directory), if it wrote
+    the same text."""
+    for raw in (record or {}).get("changes", []):
+        if raw.get("kind") == "dropin" and raw.get("path") == change.path:
+            old = change_from_json(raw)
+            if isinstance(old, DropIn) and old.text == change.text:
+                return old
+    return None
+
+
+def recorded_removal(
+    record: dict[str, Any] | None, change: NftTableRemoved
+) -> NftTableRemoved | None:
+    """The table an earlier apply of this fix deleted (with its text, for undo)."""
+    for raw in (record or {}).get("changes", []):
+        if raw.get("kind") == "table-removed":
+            old = change_from_json(raw)
+            if isinstance(old, NftTableRemoved) and (old.family, old.name) == (
+                change.family,
+                change.name,
+            ):
+                return old
+    return None
+
+
+def kept_removals(record: dict[str, Any] | None, done: list[Any]) -> list[NftTableRemoved]:
+    """Tables an earlier apply of this fix deleted that this apply's plan no longer names
+    (they are gone): kept in the record, so that undo still loads them back."""
+    named = {(c.family, c.name) for c in done if isinstance(c, NftTableRemoved)}
+    kept = []
+    for raw in (record or {}).get("changes", []):
+        if raw.get("kind") == "table-removed":
+            old = change_from_json(raw)
+            if isinstance(old, NftTableRemoved) and (old.family, old.name) not in named:
+                kept.append(old)
+    return kept

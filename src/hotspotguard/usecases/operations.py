@@ -23,6 +23,7 @@ from hotspotguard.fixes import STRATEGY_NAMES
 from hotspotguard.fixes.plan import (
     ChainInsert,
     Change,
+    DropIn,
     Plan,
     RuleChange,
     SysctlChange,
@@ -227,7 +228,7 @@ class Operations:
             validate_strategy(strategy)
         live = self._live(iface)
         _require_shared(iface, live.doc)
-        facts = docker.facts(live.ruleset)
+        facts = docker.facts(live.ruleset, self.paths.systemd_dropin_dir)
         if not strategy:
             verdict = verify_current(live.snapshot, live.ruleset, iface)
             applied = [f for f in self._load() if f.get("iface") == iface]
@@ -267,7 +268,7 @@ class Operations:
             "applied": self._find(plan.fix_id) is not None,
         }
         if not strategy:  # the recommended one: with every candidate it was chosen from
-            facts = docker.facts(live.ruleset)
+            facts = docker.facts(live.ruleset, self.paths.systemd_dropin_dir)
             result["candidates"] = candidates_json(live.snapshot, live.ruleset, iface, facts)
         return result
 
@@ -346,6 +347,7 @@ class Operations:
             if isinstance(error, OperationError):
                 raise
             raise OperationError("Failed", _one_line(error)) from None
+        done += [(kept, []) for kept in edits.kept_removals(record, [c for c, _ in done])]
         keep = permanent or bool(record and record.get("permanent"))
         new_record = {
             "id": plan.fix_id,
@@ -367,6 +369,7 @@ class Operations:
             "changed": changed,
             "files": files,
             "warnings": warnings,
+            "notes": [_apply_note(c) for c in plan.changes if isinstance(c, DropIn) and changed],
             "before": verdict_brief(verification.before),
             "after": verdict_brief(verification.after),
         }
@@ -461,7 +464,11 @@ class Operations:
         self._step("recorded")
         files = self._sync_permanent_files(fixes)
         self._step("files")
-        return {**record, "removed_rules": removed, "files": files, "warnings": warnings}
+        notes = [
+            _undo_note(raw) for raw in record.get("changes", []) if raw.get("kind") == "dropin"
+        ]
+        return {**record, "removed_rules": removed, "files": files, "warnings": warnings,
+                "notes": notes}  # fmt: skip
 
     def _take_back(self, record: dict[str, Any]) -> tuple[int, list[str]]:
         """Remove the rules `record` added and put its settings back (idempotent: what is
@@ -600,7 +607,7 @@ class Operations:
             self._write(fixes, None)
         state.remove_temporaries(self.paths.state_dir)  # a write cut short before its rename
         paths = self.paths
-        keep = any(f.get("permanent") for f in fixes)
+        keep = any(_reapplied(f) for f in fixes)
         if keep != persist.present(paths.systemd_dropin_dir, paths.dispatcher_dir) or (
             keep and not persist.installed(paths.systemd_dropin_dir, paths.dispatcher_dir,
                                            paths.helper)
@@ -678,7 +685,7 @@ class Operations:
         them; the files now in place."""
         paths = self.paths
         try:
-            if any(f.get("permanent") for f in fixes):
+            if any(_reapplied(f) for f in fixes):
                 if not persist.installed(
                     paths.systemd_dropin_dir, paths.dispatcher_dir, paths.helper
                 ):
@@ -720,6 +727,31 @@ def _require_shared(iface: str, doc: dict[str, Any]) -> None:
         "NotApplicable",
         f"{iface} is not a shared connection now ({shared.source} shares: {now}): "
         "hotspotguard fixes only hotspots",
+    )
+
+
+def _reapplied(record: dict[str, Any]) -> bool:
+    """Whether a fix is kept by re-applying it (the reapply drop-in and dispatcher script): a
+    permanent one, but for one whose own drop-in keeps it (`docker-netns`: a reapply there
+    would run in Docker's namespace, as every Exec line of its unit does)."""
+    changes = record.get("changes", [])
+    return bool(record.get("permanent")) and not any(c.get("kind") == "dropin" for c in changes)
+
+
+def _apply_note(change: DropIn) -> str:
+    if change.reload:
+        return f"{change.unit} restarted with {change.path}"
+    return f"takes effect when {change.unit} next starts (systemd does not run this system)"
+
+
+def _undo_note(raw: dict[str, Any]) -> str:
+    """What undoing a drop-in leaves to the unit's next start (for `docker-netns`: Docker
+    back on the host's network, with its own rules)."""
+    unit = str(raw.get("unit", "the unit"))
+    return (
+        f"{unit} keeps running as it was started, in its own namespace without the masquerade "
+        f"(its containers offline), until it next starts (systemctl restart {unit}): Docker's "
+        "own rules come back on the host at its next start"
     )
 
 

@@ -1,0 +1,27 @@
+"""systemd as the fixes need it: whether it runs the system, and ``systemctl`` to have it read
+unit files again and restart a unit that runs.  No shell, absolute path, clean environment."""
+
+from __future__ import annotations
+
+import os
+
+from hotspotguard.system.firewall import run
+
+SYSTEMCTL = "/usr/bin/systemctl"
+#: exists only while systemd is PID 1 (what sd_booted(3) checks)
+BOOTED_MARKER = "/run/systemd/system"
+
+
+def booted() -> bool:
+    """Whether systemd runs this system."""
+    return os.path.isdir(BOOTED_MARKER)
+
+
+def daemon_reload() -> None:
+    run([SYSTEMCTL, "daemon-reload"])
+
+
+def try_restart(unit: str) -> None:
+    """Restart `unit` if it runs (a stopped unit stays stopped); FirewallError with
+    systemctl's first error line (exit 5: no such unit)."""
+    run([SYSTEMCTL, "try-restart", unit])

@@ -165,3 +165,29 @@ def test_ipv6_link_local_lookup_is_by_device() -> None:
 def test_bad_routing_is_a_clear_error(routing: Any) -> None:
     with pytest.raises(SnapshotError):
         load_snapshot(document(routing=routing))
+
+
+def test_lookup_longest_prefix_metric_throw_and_tables() -> None:
+    import ipaddress
+
+    rules = [*DEFAULT_RULES_4]
+    routes = [
+        {"dst": "default", "dev": "up0", "metric": 600},
+        {"dst": "default", "dev": "wl0", "metric": 100},
+        {"dst": "203.0.113.0/24", "dev": "vpn0"},
+        {"dst": "203.0.113.128/25", "type": "throw"},
+        {"dst": "203.0.113.128/25", "dev": "up0", "table": "default"},
+        {"dst": "198.51.100.0/24", "type": "blackhole"},
+    ]
+    routing = parse_routing({"ip": {"routes": routes, "rules": rules}})["ip"]
+
+    def devices(address: str) -> object:
+        found = routing.lookup(ipaddress.IPv4Address(address))
+        return getattr(found, "devices", found)
+
+    assert devices("192.0.2.1") == ("wl0",)  # the lower metric of two defaults
+    assert devices("203.0.113.5") == ("vpn0",)  # the longer prefix
+    assert devices("203.0.113.200") == ("up0",)  # thrown on to the next rule's table
+    assert devices("198.51.100.7") == ()  # a blackhole: found, and it fails the lookup
+    many = {"ip": {"routes": [{"dst": "default"}] * 100_001, "rules": rules}}
+    assert parse_routing(many)["ip"].lookup(ipaddress.IPv4Address("192.0.2.1")) is UNDECIDED

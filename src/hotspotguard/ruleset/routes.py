@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 from hotspotguard.ruleset.model import IPAddress, IPNetwork
@@ -23,6 +24,7 @@ FAILING_TYPES = frozenset({"blackhole", "unreachable", "prohibit"})
 # the keys a plain policy rule may have: one that sends every packet to a table
 PLAIN_RULE_KEYS = frozenset({"priority", "src", "table", "protocol", "flags"})
 MAX_ROUTES = 100_000
+POLICY_ROUTING = "policy routing rules select packets by mark, interface or address"
 
 
 class RoutingError(ValueError):
@@ -50,11 +52,26 @@ LookupResult = Route | None | _Undecided
 @dataclass(frozen=True, eq=False)
 class Routing:
     """One family's routes (all tables) and policy rules; compared by identity, as packets
-    carry it."""
+    carry it. `undecidable` says why its lookups cannot be made, if they cannot."""
 
     family: Literal["ip", "ip6"]
     routes: tuple[Route, ...]
     tables: tuple[str, ...] | None  # the tables plain rules visit, in order; None: not plain
+    undecidable: str | None = None
+
+    @cached_property
+    def _index(self) -> dict[str, list[tuple[int, dict[int, list[Route]]]]]:
+        """Per table, its routes by prefix length (longest first) and network."""
+        tables: dict[str, dict[int, dict[int, list[Route]]]] = {}
+        for route in self.routes:
+            by_length = tables.setdefault(route.table, {})
+            network = route.network
+            by_length.setdefault(network.prefixlen, {}).setdefault(
+                int(network.network_address), []
+            ).append(route)
+        return {
+            table: sorted(by_length.items(), reverse=True) for table, by_length in tables.items()
+        }
 
     def lookup(
         self, address: IPAddress, device: str | None = None, *, strict: bool = False
@@ -62,27 +79,21 @@ class Routing:
         """The route the kernel's lookup of `address` finds. With `device`, a route through it
         is preferred among the best prefix's routes (ip6's rt6_device_match); `strict`
         considers only routes through it (RT6_LOOKUP_F_IFACE)."""
-        if self.tables is None:
+        if self.tables is None or self.undecidable:
             return UNDECIDED
+        value, bits = int(address), address.max_prefixlen
         for table in self.tables:
-            best: list[Route] = []
-            length = -1
-            for route in self.routes:
-                if route.table != table or address not in route.network:
+            for length, networks in self._index.get(table, ()):
+                shift = bits - length
+                best = networks.get(value >> shift << shift, [])
+                if strict:
+                    best = [route for route in best if device in route.devices]
+                if not best:
                     continue
-                if strict and device not in route.devices:
-                    continue
-                if route.network.prefixlen > length:
-                    best, length = [route], route.network.prefixlen
-                elif route.network.prefixlen == length:
-                    best.append(route)
-            if not best:
-                continue
-            best.sort(key=lambda r: r.metric)
-            chosen = self._choose(best, device)
-            if isinstance(chosen, Route) and chosen.type == "throw":
-                continue
-            return chosen
+                chosen = self._choose(sorted(best, key=lambda r: r.metric), device)
+                if isinstance(chosen, Route) and chosen.type == "throw":
+                    break  # on to the next rule's table
+                return chosen
         return None
 
     def _choose(self, routes: list[Route], device: str | None) -> Route | _Undecided:
@@ -163,11 +174,11 @@ def parse_routing(raw: object) -> dict[str, Routing]:
         if not isinstance(body, Mapping) or not isinstance(body.get("routes"), list):
             raise RoutingError(f"routing[{family!r}] needs a 'routes' list and a 'rules' list")
         routes = body["routes"]
-        if len(routes) > MAX_ROUTES:
-            raise RoutingError(f"routing[{family!r}] has more than {MAX_ROUTES:,} routes")
-        result[family] = Routing(
-            family,
-            tuple(_route(r, family) for r in routes),
-            _plain_tables(body.get("rules")),
-        )
+        if len(routes) > MAX_ROUTES:  # a full internet table: not read, its lookups unknown
+            many = f"the host has more than {MAX_ROUTES:,} routes, which the engine does not read"
+            result[family] = Routing(family, (), None, many)
+            continue
+        tables = _plain_tables(body.get("rules"))
+        policy = None if tables is not None else POLICY_ROUTING
+        result[family] = Routing(family, tuple(_route(r, family) for r in routes), tables, policy)
     return result

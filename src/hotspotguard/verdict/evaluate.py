@@ -421,8 +421,8 @@ def _routes_reason(result: FlowResult, snapshot: Snapshot) -> FlowResult:
     routing = snapshot.routing.get(result.flow.family)
     if routing is None:
         why = "the snapshot has no routes, which its route lookups (fib, rpfilter) need"
-    elif routing.tables is None:
-        why = "policy routing rules that select packets decide its route lookups (fib, rpfilter)"
+    elif routing.undecidable:
+        why = f"{routing.undecidable}: the engine cannot make its route lookups (fib, rpfilter)"
     else:
         return result
     return replace(result, reason=why)

@@ -15,6 +15,7 @@ DEB_TEST_PACKAGES := $(DEB_RUN_PACKAGES) dnsmasq-base conntrack docker.io procps
 PYTEST_ARGS ?=
 
 .PHONY: run test test-full test-plasma lint typecheck bench system-deps run-deps venv clean
+.PHONY: firewalld-dep
 .PHONY: install uninstall wheel test-packages srcinfo
 
 # `make install [DESTDIR=…] [PREFIX=/usr] [VENV=1]`: the package for the system interpreter (or,
@@ -56,7 +57,7 @@ test-packages: venv
 	$(BIN)/python -m tests.packaging.debian_tree
 	HOTSPOTGUARD_PACKAGE_TESTS=1 $(BIN)/python -m pytest -s tests/packaging tests/test_clidocs.py $(PYTEST_ARGS)
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml setup.cfg
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[test]"
@@ -78,8 +79,27 @@ define deb_install
 	fi
 endef
 
-system-deps:
+system-deps: firewalld-dep
 	$(call deb_install,$(DEB_TEST_PACKAGES),the tests that need them will be skipped)
+
+# firewalld, for its lab only (tests/firewalldlab.py runs its own, in a namespace): installed
+# with every service start refused (a policy-rc.d for the duration, where there is none) and its
+# unit disabled after, so the machine's own firewall never changes, now or at the next boot.
+firewalld-dep:
+	@if ! dpkg-query -W -f='$${Status}' firewalld 2>/dev/null | grep -q "ok installed"; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian packages: firewalld (never started here)"; guard=; \
+	    if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	      printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && guard=1; \
+	    fi; \
+	    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+	      --no-install-recommends firewalld >/dev/null; rc=$$?; \
+	    if [ -n "$$guard" ]; then rm -f /usr/sbin/policy-rc.d; fi; \
+	    systemctl --no-reload disable firewalld.service >/dev/null 2>&1 || true; \
+	    exit $$rc; \
+	  else echo "note: firewalld is missing (its tests will be skipped)"; fi; \
+	fi
 
 run-deps:
 	$(call deb_install,$(DEB_RUN_PACKAGES),the applet may not start)

@@ -1,21 +1,30 @@
-"""The engine's work bound: a hostile snapshot before and after, and what real layouts use.
+"""The engine's work and memory bounds: hostile snapshots before and after, what real layouts use.
 
     .venv/bin/python benchmarks/bench_hostile.py                      # no root, no namespaces
     .venv/bin/python benchmarks/bench_hostile.py --snapshot FILE ...  # also these snapshots
         (e.g. bench_engine.py --sizes 100000 --keep DIR writes DIR/snapshot-100000.json)
+    .venv/bin/python benchmarks/bench_hostile.py --set-elements 0     # without the big sets
 
 Prints, for each ruleset: its size, the evaluation's wall time, the most rule visits one flow
 needed (the budget is engine.MAX_STEPS per flow) and the verdicts. The hostile snapshot (a few
 jumps per chain, a few chains deep: jumps**depth paths) is also run without the bound, stopped
-after --before-seconds, to show what it cost before. Figures only: nothing is asserted.
+after --before-seconds, to show what it cost before.
+
+Memory: snapshot files with a set of --set-elements elements (an `inet` table whose forward
+chain drops `ip daddr @big`: prefixes and ranges; and a concatenated `ip daddr . tcp dport`
+set), and the --snapshot files, each read by `hotspotguard explain --snapshot FILE --json` in a
+child process: its peak RSS and wall time. Figures only: nothing is asserted.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -257,6 +266,99 @@ def _nm_masquerade() -> Json:
     }
 
 
+def write_big_set(path: Path, elements: int, concat: bool = False) -> None:
+    """A snapshot whose `inet` table drops, on the forward hook, the destinations in a set of
+    `elements` prefixes and ranges (or `ip daddr . tcp dport` pairs), written as it goes."""
+    set_type = '["ipv4_addr", "inet_service"]' if concat else '"ipv4_addr"'
+    left = (
+        '{"concat": [{"payload": {"protocol": "ip", "field": "daddr"}}, '
+        '{"payload": {"protocol": "tcp", "field": "dport"}}]}'
+        if concat
+        else '{"payload": {"protocol": "ip", "field": "daddr"}}'
+    )
+    with path.open("w") as out:
+        out.write('{"format": "hotspotguard-snapshot/1", "nft": {"nftables": [')
+        out.write('{"table": {"family": "inet", "name": "hostile"}}, ')
+        out.write(
+            '{"chain": {"family": "inet", "table": "hostile", "name": "fwd", "type": "filter",'
+            ' "hook": "forward", "prio": 0, "policy": "accept"}}, '
+        )
+        out.write(
+            '{"set": {"family": "inet", "name": "big", "table": "hostile", '
+            f'"type": {set_type}, "flags": ["interval"], "elem": ['
+        )
+        for index in range(elements):
+            a = 0x10000000 + index * 8  # 16.0.0.0 up: no hotspot flow's address
+            dotted = f"{a >> 24}.{(a >> 16) & 255}.{(a >> 8) & 255}"
+            if concat:
+                item = f'{{"concat": ["{dotted}.{a & 255}", {index % 65536}]}}'
+            elif index % 2:
+                item = f'{{"range": ["{dotted}.{a & 255}", "{dotted}.{(a & 255) + 5}"]}}'
+            else:
+                item = f'{{"prefix": {{"addr": "{dotted}.{a & 255}", "len": 30}}}}'
+            out.write(item if index == 0 else ", " + item)
+        out.write("]}}, ")
+        out.write(
+            '{"rule": {"family": "inet", "table": "hostile", "chain": "fwd", "expr": ['
+            f'{{"match": {{"op": "==", "left": {left}, "right": "@big"}}}}, {{"drop": null}}]}}}}'
+        )
+        rest = {k: v for k, v in document().items() if k not in {"format", "nft"}}
+        out.write("]}, " + json.dumps(rest)[1:])
+
+
+# A child's peak RSS counts the pages it shared with its parent when it was made (Linux keeps
+# the high-water mark across fork and exec): so a small fresh process makes the child, waits
+# for it and reports its rusage.
+_WAIT_FOR_CHILD = """
+import json, os, subprocess, sys, time
+t = time.perf_counter()
+proc = subprocess.Popen(sys.argv[1:], stdout=open(os.environ["BENCH_OUT"], "wb"))
+_, status, usage = os.wait4(proc.pid, 0)
+print(json.dumps([time.perf_counter() - t, os.waitstatus_to_exitcode(status), usage.ru_maxrss]))
+"""
+
+
+def explain_peak(path: Path) -> Json:
+    """`hotspotguard explain --snapshot PATH --json` in a child: wall time, peak RSS, exit."""
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    argv = [sys.executable, "-m", "hotspotguard", "explain", "--snapshot", str(path), "--json"]
+    with tempfile.NamedTemporaryFile() as out:
+        env = {**os.environ, "PYTHONPATH": src, "BENCH_OUT": out.name}
+        done = subprocess.run(
+            [sys.executable, "-c", _WAIT_FOR_CHILD, *argv],
+            capture_output=True,
+            env=env,
+            check=False,
+        )
+        elapsed, code, peak = json.loads(done.stdout)
+        report = json.loads(Path(out.name).read_bytes() or b"null")
+    verdicts = (
+        {n: f["verdict"] for h in report["hotspots"] for n, f in h["flows"].items()}
+        if isinstance(report, dict) and "hotspots" in report
+        else None
+    )
+    return {
+        "bytes": path.stat().st_size,
+        "seconds": elapsed,
+        "peak_rss_kib": peak,
+        "exit": code,
+        "error": done.stderr.decode(errors="replace").strip()[-200:],
+        "verdicts": verdicts,
+    }
+
+
+def memory_row(name: str, path: Path) -> Json:
+    row = {"name": name, **explain_peak(path)}
+    shown = row["error"] or " ".join(f"{k}={v}" for k, v in (row["verdicts"] or {}).items())
+    print(
+        f"{name:34s} {row['bytes'] / 1e6:8.1f} MB  explain --snapshot: peak RSS "
+        f"{row['peak_rss_kib'] / 1024:6.0f} MiB  {row['seconds']:6.1f} s  exit {row['exit']}  "
+        f"{shown}",
+        flush=True,
+    )
+    return row
+
+
 # --- measuring -----------------------------------------------------------------------------
 
 
@@ -310,6 +412,7 @@ def main() -> None:
     parser.add_argument("--snapshot", action="append", default=[], type=Path)
     parser.add_argument("--before-seconds", type=float, default=30.0)
     parser.add_argument("--json", action="store_true", help="print the rows as JSON too")
+    parser.add_argument("--set-elements", type=int, default=1_000_000, metavar="N")
     args = parser.parse_args()
     print(f"budget: {MAX_STEPS:,} rule visits per flow (engine.MAX_STEPS)")
     rows = [
@@ -321,6 +424,16 @@ def main() -> None:
     ]
     for path in args.snapshot:
         rows.append(run(path.name, json.loads(path.read_text())))
+    if args.set_elements:
+        with tempfile.TemporaryDirectory() as tmp:
+            for concat in (False, True):
+                path = Path(tmp) / "big-set.json"
+                write_big_set(path, args.set_elements, concat)
+                kind = "ip daddr . tcp dport" if concat else "prefixes and ranges"
+                rows.append(memory_row(f"set of {args.set_elements:,} {kind}", path))
+                path.unlink()
+    for path in args.snapshot:
+        rows.append(memory_row(path.name, path))
     if args.json:
         print(json.dumps(rows, indent=2))
 

@@ -8,7 +8,7 @@ tests/ui_desktop/desktop_lab.py):
 - VmRSS after 10 s idle (target <= 1.3x bare);
 - idle CPU time and wake-ups (context switches, all threads) over 60 s (target: 0 of ours).
 
-"Ours" is the real entry point, ``python -m hotspotguard.ui.app``, with the real Controller on
+"Ours" is the real entry point, ``python -m hotspotguard.ui.launch``, with the real Controller on
 this machine (as root: the firewall read in-process; NetworkManager over the system bus). The
 idle figures add the applet with the real Controller over a captured firewall and no live
 sources (tests/ui_desktop/harness.py): the applet's own idle cost. Figures, not assertions.
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import subprocess
 import sys
@@ -59,7 +60,7 @@ def argv_for(kind: str, scratch: Path) -> list[str]:
         return [sys.executable, str(script), str(ROOT / "resources/icons/hotspotguard-ok.svg")]
     if kind == "captured":
         return [sys.executable, "-m", "tests.ui_desktop.harness", "blocked"]
-    return [sys.executable, "-m", "hotspotguard.ui.app"]
+    return [sys.executable, "-m", "hotspotguard.ui.launch"]
 
 
 class Registrations:
@@ -101,13 +102,14 @@ class Registrations:
 async def start_times(desktop: Desktop, runs: int) -> dict[str, list[float]]:
     registrations = Registrations()
     bus = await registrations.connect(desktop.env["DBUS_SESSION_BUS_ADDRESS"])
-    results: dict[str, list[float]] = {"bare": [], "ours": []}
+    results: dict[str, list[float]] = {"bare": [], "ours": [], "bare cpu": [], "ours cpu": []}
     for _ in range(runs):
         for kind in ("bare", "ours"):
             registrations.event.clear()
             started = time.monotonic()
             proc = desktop.start(kind, argv_for(kind, desktop.root), cwd=str(ROOT))
             await asyncio.wait_for(registrations.event.wait(), 30)
+            results[f"{kind} cpu"].append(cpu_ticks(proc.pid) / 100)  # CPU until then, s
             results[kind].append(registrations.times[-1] - started)
             desktop.stop(proc)
             desktop.procs.remove(proc)
@@ -257,6 +259,15 @@ def main() -> int:
     print(
         f"  start -> icon registered: ours {ours * 1000:.0f} ms, bare {bare * 1000:.0f} ms "
         f"(median), {ours / bare:.2f}x (target <= 1.5x)"
+    )
+    cpu_bare, cpu_ours = (
+        statistics.median(starts["bare cpu"]),
+        statistics.median(starts["ours cpu"]),
+    )
+    print(
+        f"  CPU until registered (load-independent): ours {cpu_ours * 1000:.0f} ms, bare "
+        f"{cpu_bare * 1000:.0f} ms (median), {cpu_ours / cpu_bare:.2f}x; "
+        f"load {os.getloadavg()[0]:.1f}"
     )
     rb, ro = idle["bare"]["rss_mb"], idle["ours"]["rss_mb"]
     print(

@@ -180,3 +180,36 @@ def test_iptables_legacy_tables_beside_iptables_nft_are_a_problem() -> None:
         assert "iptables-legacy-save" in found["fix"]
     finally:
         subprocess.run(["ip", "netns", "del", netns], check=False)
+
+
+TREE_FONTS = Path("/var/cache/hotspotguard-tests/trixie-plasma/usr/share/fonts/truetype/wqy")
+
+
+def _fontconfig(tmp_path: Path, *directories: Path) -> Path:
+    """A fontconfig configuration that sees only `directories`."""
+    dirs = "".join(f"<dir>{d}</dir>" for d in directories)
+    config = tmp_path / "fonts.conf"
+    config.write_text(f"<fontconfig>{dirs}<cachedir>{tmp_path}/cache</cachedir></fontconfig>")
+    return config
+
+
+def test_a_chinese_locale_without_a_chinese_font_is_a_problem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 11, finding 7: without a CJK font the Chinese applet shows boxes; doctor says so
+    and names the package (in other locales it says nothing)."""
+    if not os.access(doctor.FC_LIST, os.X_OK):
+        pytest.skip("fontconfig's fc-list is not installed")
+    monkeypatch.delenv("LC_ALL", raising=False)
+    monkeypatch.delenv("LC_MESSAGES", raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    assert doctor.check_fonts() == []
+    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
+    monkeypatch.setenv("FONTCONFIG_FILE", str(_fontconfig(tmp_path, tmp_path / "none")))
+    (finding,) = doctor.check_fonts()
+    assert not finding.ok and "boxes" in finding.detail and "fonts-noto-cjk" in finding.fix
+    if not TREE_FONTS.is_dir():
+        return  # the Debian 13 tree (make test-plasma) brings one to try with
+    monkeypatch.setenv("FONTCONFIG_FILE", str(_fontconfig(tmp_path, TREE_FONTS)))
+    (finding,) = doctor.check_fonts()
+    assert finding.ok and ("WenQuanYi" in finding.detail or "文泉驿" in finding.detail), finding

@@ -18,7 +18,9 @@ PACKAGE = Path(__file__).resolve().parent.parent / "src" / "hotspotguard"
 # inside functions, and under TYPE_CHECKING).
 ALLOWED = {
     "ruleset": {"gcpause"},
-    "verdict": {"ruleset"},
+    # wording: the sentences for people, from structured results (the JSON's summary too)
+    "wording": {"ruleset"},
+    "verdict": {"ruleset", "wording"},
     "fixes": {"ruleset", "verdict"},
     "assessment": {"ruleset", "verdict", "fixes"},
 }

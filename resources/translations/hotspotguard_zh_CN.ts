@@ -153,10 +153,6 @@
       <translation>没有可用方案。</translation>
     </message>
     <message>
-      <source>{id}: {summary}</source>
-      <translation>{id}：{summary}</translation>
-    </message>
-    <message>
       <source>Trade-off: {text}</source>
       <translation>权衡：{text}</translation>
     </message>
@@ -389,41 +385,41 @@ Afterwards: {after}</source>
       <source>the IPv6 replies to the phones</source>
       <translation>发往手机的 IPv6 回复包</translation>
     </message>
+    <message>
+      <source>the phones' IPv6 router solicitations</source>
+      <translation>手机的 IPv6 路由器请求</translation>
+    </message>
+    <message>
+      <source>the router advertisements that give the phones IPv6 addresses</source>
+      <translation>为手机分配 IPv6 地址的路由器通告</translation>
+    </message>
+    <message>
+      <source>the phones' IPv6 neighbour solicitations</source>
+      <translation>手机的 IPv6 邻居请求</translation>
+    </message>
+    <message>
+      <source>the host's IPv6 neighbour advertisements</source>
+      <translation>本机的 IPv6 邻居通告</translation>
+    </message>
+    <message>
+      <source>the host's IPv6 neighbour solicitations</source>
+      <translation>本机的 IPv6 邻居请求</translation>
+    </message>
+    <message>
+      <source>the phones' IPv6 neighbour advertisements</source>
+      <translation>手机的 IPv6 邻居通告</translation>
+    </message>
+    <message>
+      <source>the phones' ARP requests</source>
+      <translation>手机的 ARP 请求</translation>
+    </message>
+    <message>
+      <source>the host's ARP replies</source>
+      <translation>本机的 ARP 应答</translation>
+    </message>
   </context>
   <context>
     <name>StatusWindow</name>
-    <message>
-      <source>ok</source>
-      <translation>正常</translation>
-    </message>
-    <message>
-      <source>blocked</source>
-      <translation>被拦截</translation>
-    </message>
-    <message>
-      <source>unknown</source>
-      <translation>未知</translation>
-    </message>
-    <message>
-      <source>DHCP</source>
-      <translation>DHCP</translation>
-    </message>
-    <message>
-      <source>DNS</source>
-      <translation>DNS</translation>
-    </message>
-    <message>
-      <source>Internet</source>
-      <translation>外网</translation>
-    </message>
-    <message>
-      <source>Replies</source>
-      <translation>回复</translation>
-    </message>
-    <message>
-      <source>IPv6 {flow}</source>
-      <translation>IPv6 {flow}</translation>
-    </message>
     <message>
       <source>Blocked by {owner}: {where} — {rule}</source>
       <translation>被 {owner} 拦截：{where} — {rule}</translation>
@@ -443,6 +439,10 @@ Afterwards: {after}</source>
     <message>
       <source>Cannot tell whether the phones can reach the internet.</source>
       <translation>无法判断手机能否访问互联网。</translation>
+    </message>
+    <message>
+      <source>{flow}: {verdict}</source>
+      <translation>{flow}：{verdict}</translation>
     </message>
     <message>
       <source>Hotspot firewall</source>
@@ -546,6 +546,285 @@ Afterwards: {after}</source>
     <message>
       <source>Quit</source>
       <translation>退出</translation>
+    </message>
+  </context>
+  <context>
+    <name>Wording</name>
+    <message>
+      <source>getting an address (DHCP)</source>
+      <translation>获取地址（DHCP）</translation>
+    </message>
+    <message>
+      <source>name lookups (DNS)</source>
+      <translation>域名解析（DNS）</translation>
+    </message>
+    <message>
+      <source>outbound traffic</source>
+      <translation>出站流量</translation>
+    </message>
+    <message>
+      <source>replies from the internet</source>
+      <translation>来自外网的回复</translation>
+    </message>
+    <message>
+      <source>IPv6 getting an address (DHCP)</source>
+      <translation>IPv6 获取地址（DHCP）</translation>
+    </message>
+    <message>
+      <source>IPv6 name lookups (DNS)</source>
+      <translation>IPv6 域名解析（DNS）</translation>
+    </message>
+    <message>
+      <source>IPv6 outbound traffic</source>
+      <translation>IPv6 出站流量</translation>
+    </message>
+    <message>
+      <source>IPv6 replies from the internet</source>
+      <translation>来自外网的 IPv6 回复</translation>
+    </message>
+    <message>
+      <source>ARP requests</source>
+      <translation>ARP 请求</translation>
+    </message>
+    <message>
+      <source>ARP replies</source>
+      <translation>ARP 应答</translation>
+    </message>
+    <message>
+      <source>IPv6 router solicitations</source>
+      <translation>IPv6 路由器请求</translation>
+    </message>
+    <message>
+      <source>IPv6 router advertisements</source>
+      <translation>IPv6 路由器通告</translation>
+    </message>
+    <message>
+      <source>IPv6 neighbour solicitations</source>
+      <translation>IPv6 邻居请求</translation>
+    </message>
+    <message>
+      <source>IPv6 neighbour advertisements</source>
+      <translation>IPv6 邻居通告</translation>
+    </message>
+    <message>
+      <source>DHCP</source>
+      <translation>DHCP</translation>
+    </message>
+    <message>
+      <source>DNS</source>
+      <translation>DNS</translation>
+    </message>
+    <message>
+      <source>Internet</source>
+      <translation>外网</translation>
+    </message>
+    <message>
+      <source>Replies</source>
+      <translation>回复</translation>
+    </message>
+    <message>
+      <source>Router solicitations</source>
+      <translation>路由器请求</translation>
+    </message>
+    <message>
+      <source>Router advertisements</source>
+      <translation>路由器通告</translation>
+    </message>
+    <message>
+      <source>Neighbour solicitations (in)</source>
+      <translation>邻居请求（入）</translation>
+    </message>
+    <message>
+      <source>Neighbour advertisements (out)</source>
+      <translation>邻居通告（出）</translation>
+    </message>
+    <message>
+      <source>Neighbour solicitations (out)</source>
+      <translation>邻居请求（出）</translation>
+    </message>
+    <message>
+      <source>Neighbour advertisements (in)</source>
+      <translation>邻居通告（入）</translation>
+    </message>
+    <message>
+      <source>IPv6 {flow}</source>
+      <translation>IPv6 {flow}</translation>
+    </message>
+    <message>
+      <source>ok</source>
+      <translation>正常</translation>
+    </message>
+    <message>
+      <source>blocked</source>
+      <translation>被拦截</translation>
+    </message>
+    <message>
+      <source>unknown</source>
+      <translation>未知</translation>
+    </message>
+    <message>
+      <source>router advertisements (SLAAC)</source>
+      <translation>路由器通告（SLAAC）</translation>
+    </message>
+    <message>
+      <source>DHCPv6</source>
+      <translation>DHCPv6</translation>
+    </message>
+    <message>
+      <source>DNS over IPv6</source>
+      <translation>IPv6 上的 DNS</translation>
+    </message>
+    <message>
+      <source>the kernel's forwarding setting</source>
+      <translation>内核的转发设置</translation>
+    </message>
+    <message>
+      <source>the {rule} of chain {chain} in table {family} {table} ({source}), which no known program set,</source>
+      <translation>表 {family} {table}（{source}）中链 {chain} 的 {rule}（不是任何已知程序设置的）</translation>
+    </message>
+    <message>
+      <source>a rule in table {family} {table} ({source}) chain {chain} that no known program wrote</source>
+      <translation>表 {family} {table}（{source}）链 {chain} 中一条不属于任何已知程序的规则</translation>
+    </message>
+    <message>
+      <source>{who}'s {table} {chain} {rule}</source>
+      <translation>{who} 的 {table} {chain} {rule}</translation>
+    </message>
+    <message>
+      <source>{who}'s {table} {chain} rule</source>
+      <translation>{who} 的 {table} {chain} 规则</translation>
+    </message>
+    <message>
+      <source>ok: clients of {iface} can get an address, look up names and reach the internet</source>
+      <translation>正常：{iface} 的客户端可以获取地址、解析域名并访问外网</translation>
+    </message>
+    <message>
+      <source>blocked: {rule}, so {flow} from {iface} gets no answer</source>
+      <translation>被拦截：{rule}，因此来自 {iface} 的{flow}得不到回复</translation>
+    </message>
+    <message>
+      <source>blocked: the host has no default route for {flow} from {iface}</source>
+      <translation>被拦截：本机没有供来自 {iface} 的{flow}使用的默认路由</translation>
+    </message>
+    <message>
+      <source>blocked: {where} stops {flow} to {iface}</source>
+      <translation>被拦截：{where} 拦下了发往 {iface} 的{flow}</translation>
+    </message>
+    <message>
+      <source>blocked: {where} stops {flow} from {iface}</source>
+      <translation>被拦截：{where} 拦下了来自 {iface} 的{flow}</translation>
+    </message>
+    <message>
+      <source>unknown: cannot tell whether {flows} from {iface} get through: {reason}</source>
+      <translation>未知：无法判断来自 {iface} 的{flows}能否通过：{reason}</translation>
+    </message>
+    <message>
+      <source> (undecidable: {rules})</source>
+      <translation>（无法判定：{rules}）</translation>
+    </message>
+    <message>
+      <source>IPv6: {iface} serves {services}</source>
+      <translation>IPv6：{iface} 提供 {services}</translation>
+    </message>
+    <message>
+      <source>nothing</source>
+      <translation>无</translation>
+    </message>
+    <message>
+      <source>; not {services} (their flows only inform)</source>
+      <translation>；不提供 {services}（其流量仅供参考）</translation>
+    </message>
+    <message>
+      <source> — assumed: the snapshot does not say, NetworkManager's own sharing serves this</source>
+      <translation>——推测：快照未说明，按 NetworkManager 自带共享的默认情况</translation>
+    </message>
+    <message>
+      <source>accept the hotspot's traffic in Docker's DOCKER-USER chain</source>
+      <translation>在 Docker 的 DOCKER-USER 链中放行热点流量</translation>
+    </message>
+    <message>
+      <source>turn IPv4/IPv6 forwarding on</source>
+      <translation>开启 IPv4/IPv6 转发</translation>
+    </message>
+    <message>
+      <source>Docker 28's ip-forward-no-drop option, and the FORWARD policy accept now</source>
+      <translation>启用 Docker 28 的 ip-forward-no-drop 选项，并立即将 FORWARD 策略设为接受</translation>
+    </message>
+    <message>
+      <source>clear the FORWARD drop Docker's old iptables backend left behind</source>
+      <translation>清除 Docker 旧 iptables 后端遗留的 FORWARD 丢弃规则</translation>
+    </message>
+    <message>
+      <source>ufw's own rules: route allow to the uplinks, allow DHCP and DNS in</source>
+      <translation>使用 ufw 自己的规则：允许路由到上行接口，允许 DHCP 和 DNS 进入</translation>
+    </message>
+    <message>
+      <source>put the hotspot into firewalld's nm-shared zone, through firewalld</source>
+      <translation>通过 firewalld 将热点放入 firewalld 的 nm-shared 区域</translation>
+    </message>
+    <message>
+      <source>accept the hotspot's forwarded traffic before the rule that drops it</source>
+      <translation>在丢弃热点转发流量的规则之前放行它</translation>
+    </message>
+    <message>
+      <source>accept DHCP and DNS from the hotspot before the rule that drops them</source>
+      <translation>在丢弃热点 DHCP 和 DNS 的规则之前放行它们</translation>
+    </message>
+    <message>
+      <source>run dockerd in a network namespace of its own, its rules off the host's</source>
+      <translation>让 dockerd 运行在独立的网络命名空间中，其规则不再位于本机</translation>
+    </message>
+    <message>
+      <source>several strategies in one plan, for several culprits at once</source>
+      <translation>一个方案包含多种策略，一次处理多个拦截源</translation>
+    </message>
+    <message>
+      <source>Least privileged: the phones reach the internet, Docker's networks stay closed to them.</source>
+      <translation>权限最小：手机可以访问外网，Docker 的网络仍对它们关闭。</translation>
+    </message>
+    <message>
+      <source>This computer forwards traffic between its networks, as a router does.</source>
+      <translation>本机会像路由器一样在其网络之间转发流量。</translation>
+    </message>
+    <message>
+      <source>Docker's other forwarded traffic is no longer dropped by default.</source>
+      <translation>Docker 的其他转发流量将不再被默认丢弃。</translation>
+    </message>
+    <message>
+      <source>Only rules Docker no longer uses are removed.</source>
+      <translation>只移除 Docker 已不再使用的规则。</translation>
+    </message>
+    <message>
+      <source>ufw keeps the rules; they let only the hotspot's traffic through.</source>
+      <translation>规则由 ufw 保存；它们只放行热点的流量。</translation>
+    </message>
+    <message>
+      <source>firewalld keeps the hotspot in the zone it made for shared connections (or in its trusted zone, which accepts every service from the hotspot); it survives reloads.</source>
+      <translation>firewalld 将热点保留在其为共享连接设立的区域中（或其 trusted 区域，该区域放行来自热点的所有服务）；重新加载后依然有效。</translation>
+    </message>
+    <message>
+      <source>It edits another program's firewall table, which that program may rewrite; nothing else is let through.</source>
+      <translation>它会修改其他程序的防火墙表，该程序可能会重写它；不会放行其他任何流量。</translation>
+    </message>
+    <message>
+      <source>Published ports then live on Docker's own address, not on this computer's; containers no longer see this computer's interfaces; Docker restarts once.</source>
+      <translation>此后发布的端口位于 Docker 自己的地址上，而不是本机的地址；容器不再能看到本机的网络接口；Docker 会重启一次。</translation>
+    </message>
+    <message>
+      <source>Each step as its strategy does.</source>
+      <translation>每一步的影响同其策略。</translation>
+    </message>
+    <message>
+      <source>For {iface}: {steps}</source>
+      <translation>针对 {iface}：{steps}</translation>
+    </message>
+    <message>
+      <source>; then </source>
+      <translation>；然后</translation>
+    </message>
+    <message>
+      <source>For {iface}: {action}</source>
+      <translation>针对 {iface}：{action}</translation>
     </message>
   </context>
 </TS>

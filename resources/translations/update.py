@@ -1,6 +1,6 @@
 """Refresh the translations from the code: ``python resources/translations/update.py``.
 
-Runs ``pyside6-lupdate`` over ``src/hotspotguard/ui`` into a fresh catalogue, keeps every
+Runs ``pyside6-lupdate`` over ``src/hotspotguard/ui`` and ``wording.py`` into a fresh catalogue, keeps every
 translation already in ``hotspotguard_<lang>.ts`` (same context and source; else the same
 source in another context), and compiles the ``.qm`` with ``pyside6-lrelease``. Strings that
 lupdate files under the empty context — module-level ``tr()`` helpers calling
@@ -20,6 +20,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 UI = ROOT / "src" / "hotspotguard" / "ui"
+#: the sentences for people (hotspotguard.wording): its ``tr`` is the caller's translator
+WORDING = ROOT / "src" / "hotspotguard" / "wording.py"
 LANGUAGES = ("zh_CN",)
 HELPER = re.compile(
     r"^def tr\(.*?\n(?:[ \t].*\n)*?[ \t]+return QCoreApplication\.translate\(\s*\"([^\"]+)\"", re.M
@@ -38,6 +40,7 @@ def _module_contexts() -> dict[str, str]:
         match = HELPER.search(path.read_text(encoding="utf-8"))
         if match:
             found[path.name] = match[1]
+    found[WORDING.name] = "Wording"
     return found
 
 
@@ -65,7 +68,7 @@ def update(language: str) -> int:
     by_context, by_source = _known(ts)
     with tempfile.TemporaryDirectory() as scratch:
         fresh = Path(scratch) / ts.name
-        sources = sorted(str(p) for p in UI.glob("*.py"))
+        sources = [*sorted(str(p) for p in UI.glob("*.py")), str(WORDING)]
         subprocess.run(
             [
                 _tool("pyside6-lupdate"),

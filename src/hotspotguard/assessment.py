@@ -37,8 +37,10 @@ def explain_text(report: Report, trace: bool = True) -> str:
 
 
 def verdict_brief(verdict: HotspotVerdict) -> dict[str, Any]:
-    """The verdict in brief, as a plan's before/after: state, sentence, remedies."""
+    """The verdict in brief, as a plan's before/after: state, sentence, remedies, and the fields
+    the sentence is worded from (hotspotguard.wording)."""
     return {
+        **verdict_report.summary_facts(verdict),  # what the applet words the sentence from
         "verdict": verdict.verdict,
         "summary": verdict_report.summary(verdict),
         "fixes": list(remedies(verdict)),

@@ -1,7 +1,8 @@
 """The command line: `hotspotguard status|explain|snapshot|fix|undo|fixes|tray|doctor`.
 
 Exit codes: 0 all hotspots ok (or none), 1 a hotspot is blocked or its state unknown,
-2 bad input or usage. Errors are one line on stderr, never a traceback.
+2 bad input, usage, or nothing to ask (no helper, no NetworkManager). Errors are one line on
+stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ EXIT_OK, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
 #: the man page's closing sections (hotspotguard.clidocs); the rest comes from the parser
 MAN_EPILOG = """
 Exit status: 0 every hotspot is ok (or there is none), 1 a hotspot is blocked or its state is
-unknown (doctor: a problem was found), 2 bad input or usage.  Errors are one line on stderr.
+unknown (doctor: a problem was found; a fix failed or was not allowed), 2 bad input or usage,
+or nothing to ask (no system bus, no helper, NetworkManager not running).  Errors are one line
+on stderr.
 
 Files: /usr/share/hotspotguard/examples holds snapshots to try explain --snapshot on.
 The privileged helper is hotspotguard-helper in libexec/hotspotguard, started by D-Bus.
@@ -101,8 +104,13 @@ def _only(snapshot: Snapshot, ifaces: list[str] | None) -> Snapshot:
 
 def _report(args: argparse.Namespace) -> Report:
     if getattr(args, "snapshot", None):
+        from dataclasses import replace
+
         snapshot = _only(read_snapshot_file(args.snapshot), args.iface)
-    elif os.geteuid() == 0:  # the model table by table, no document: half the memory
+        ruleset = parse_ruleset(snapshot)
+        snapshot = replace(snapshot, nft={})  # the file's text: not needed once parsed
+        return evaluate(snapshot, ruleset)
+    if os.geteuid() == 0:  # the model table by table, no document: half the memory
         from hotspotguard.system.capture import CaptureError
         from hotspotguard.system.incremental import capture_model
 
@@ -111,8 +119,7 @@ def _report(args: argparse.Namespace) -> Report:
         except CaptureError as error:
             raise UsageError(str(error)) from None
         return evaluate(snapshot, ruleset)
-    else:
-        snapshot = _live_snapshot(args.iface)
+    snapshot = _live_snapshot(args.iface)
     return evaluate(snapshot, parse_ruleset(snapshot))
 
 
@@ -209,7 +216,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 
 
 def cmd_tray(args: argparse.Namespace) -> int:
-    from hotspotguard.ui.app import main as tray_main
+    from hotspotguard.ui.launch import main as tray_main
 
     return tray_main(["--show"] if args.show else [])
 

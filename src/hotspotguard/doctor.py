@@ -438,6 +438,42 @@ def check_icons() -> list[Finding]:
     return [Finding("icons", False, "the applet's icons are not in the hicolor theme", REINSTALL)]
 
 
+FC_LIST = "/usr/bin/fc-list"
+#: the fonts the packages name (Debian's Suggests, the PKGBUILD's optdepends)
+CJK_FONT_FIX = "sudo apt install fonts-noto-cjk (Arch: sudo pacman -S noto-fonts-cjk)"
+
+
+def _locale() -> str:
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        if os.environ.get(name):
+            return os.environ[name]
+    return ""
+
+
+def check_fonts() -> list[Finding]:
+    """In a Chinese locale, a font with Chinese glyphs (else the applet's text is boxes);
+    nothing to say in other locales."""
+    if not _locale().startswith("zh"):
+        return []
+    if not os.access(FC_LIST, os.X_OK):
+        return [Finding("fonts", False, "cannot tell: fontconfig's fc-list is not installed")]
+    try:
+        listed = subprocess.run(
+            [FC_LIST, ":lang=zh", "family"], capture_output=True, text=True, timeout=10
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return [Finding("fonts", False, f"cannot tell: fc-list failed: {error}")]
+    families = sorted({line.split(",")[0].strip() for line in listed.splitlines() if line.strip()})
+    if families:
+        return [Finding("fonts", True, f"Chinese text: {', '.join(families[:3])}")]
+    return [
+        Finding(
+            "fonts", False, "no font has Chinese glyphs: the applet's text shows as boxes",
+            CJK_FONT_FIX,
+        )
+    ]  # fmt: skip
+
+
 def run_checks(places: Places | None = None) -> list[Finding]:
     """Every check, in the order a person reads them."""
     places = places or Places()
@@ -455,6 +491,7 @@ def run_checks(places: Places | None = None) -> list[Finding]:
         *session,
         *check_autostart(),
         *check_icons(),
+        *check_fonts(),
     ]
 
 

@@ -705,10 +705,13 @@ class Watcher:
 
 
 def status_once(ifaces: list[str] | None) -> WatchState:
-    """`hotspotguard status` without --watch: the state now, from the watcher's own sources."""
+    """`hotspotguard status` without --watch: the state now, from the watcher's own sources.
+    Interfaces named that exist but are not shared connections make an ``error`` state whose
+    reason says so."""
     source = source_for(ifaces)
     if not isinstance(source, NetworkManagerHotspots):
-        return assess(source)
+        state = assess(source)
+        return _only_shared(state, ifaces) if ifaces else state
     nm = source
 
     async def read() -> WatchState:
@@ -719,6 +722,32 @@ def status_once(ifaces: list[str] | None) -> WatchState:
             await nm.watch.stop()
 
     return asyncio.run(read())
+
+
+def _only_shared(state: WatchState, ifaces: list[str]) -> WatchState:
+    """`state` for interfaces named on the command line, unless one of them exists but is not
+    a shared connection: NetworkManager's word where it is on the bus, else its firewall
+    tables as the engine read them (a hotspot's ``nm_backend``)."""
+    from hotspotguard.system.sharing import SharingUnknown, networkmanager_shares
+
+    if state.state == "error" or not state.hotspots:
+        return state
+    try:
+        shared = networkmanager_shares()
+    except SharingUnknown as error:
+        return WatchState("error", reason=str(error))
+    if shared is None:
+        shared = tuple(h["iface"] for h in state.hotspots if h.get("nm_backend"))
+        source = "NetworkManager's firewall tables do not name it"
+    else:
+        source = f"NetworkManager shares: {', '.join(shared) or 'none'}"
+    outside = [h["iface"] for h in state.hotspots if h["iface"] not in shared]
+    if not outside:
+        return state
+    verb = "is not a shared connection" if len(outside) == 1 else "are not shared connections"
+    if len(outside) > 1:
+        source = source.replace("name it", "name them")
+    return WatchState("error", reason=f"{' and '.join(outside)} {verb} now ({source})")
 
 
 class HelperEvents:

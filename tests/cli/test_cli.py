@@ -55,6 +55,7 @@ def test_explain_json_shape_and_exit_code(
         "rule": "policy drop",
         "hook": "forward",
         "source": "iptables-nft",
+        "kind": "policy",  # the culprit's kind (wording.culprit_kind), added by issue 11
     }
     assert hotspot["nm_backend"] == "nftables"
 
@@ -107,10 +108,10 @@ def test_missing_file_and_huge_file(tmp_path: Path, capsys: pytest.CaptureFixtur
     code, _, err = run(capsys, "explain", "--snapshot", str(tmp_path / "nope.json"))
     assert code == 2 and "no such file" in err
     huge = tmp_path / "huge.json"
-    with open(huge, "wb") as handle:  # sparse: 1 GB without using the disk
-        handle.truncate(1 << 30)
+    with open(huge, "wb") as handle:  # sparse: just over the cap without using the disk
+        handle.truncate(256 * 2**20 + 1)
     code, _, err = run(capsys, "explain", "--snapshot", str(huge))
-    assert code == 2 and "MiB" in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and "at most 256 MiB" in err and len(err.strip().splitlines()) == 1
 
 
 def test_iface_no_hotspot_has(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -88,13 +88,17 @@ ensure)
   rm -rf "$R"; mv "$T" "$R" ;;
 up)
   rm -rf "$R$S"; mkdir -p "$R$S"
+  # our icons installed for the session's user, as install-system puts them in hicolor
+  I="$R$S/home/.local/share/icons/hicolor/scalable"; mkdir -p "$I/status" "$I/apps"
+  cp "$PROJECT"/resources/icons/hotspotguard-*.svg "$I/status/"
+  cp "$PROJECT"/resources/icons/io.github.hotspotguard.svg "$I/apps/"
   R="$R" UXBIND="" setsid "$0" sh /usr/bin/env NO_PLASMA="$NO_PLASMA" /bin/sh /uxsession.sh > "$R.session.log" 2>&1 < /dev/null &
   i=0; while [ ! -s "$R$S/t-names" ] || [ $(wc -l < "$R$S/t-names") -lt 2 ]; do sleep 0.2; i=$((i+1)); [ $i -gt 300 ] && { echo "plasma did not come up"; exit 1; }; done
   cat "$R$S/t-names" ;;
 sh)
   shift; inchroot "$@" ;;
 applet)
-  shift; [ $# -gt 0 ] || set -- python3 -m hotspotguard.ui.app
+  shift; [ $# -gt 0 ] || set -- python3 -m hotspotguard.ui.launch
   export UXBIND="$PROJECT $UXBIND"
   pre=""; [ -n "$NETNS" ] && pre="ip netns exec $NETNS"
   exec $pre env R="$R" UXBIND="$UXBIND" "$0" sh /bin/sh -c ". $S/env.sh; cd $PROJECT; export PYTHONPATH=src:. ${DBUS_SYSTEM_BUS_ADDRESS:+DBUS_SYSTEM_BUS_ADDRESS=$DBUS_SYSTEM_BUS_ADDRESS} ${APPLET_LANG:+LANG=$APPLET_LANG} $APPLET_ENV; exec \"\$@\"" sh "$@" ;;

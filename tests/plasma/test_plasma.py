@@ -2,10 +2,10 @@
 
 What Plasma does with our StatusNotifierItem, read from the bus and seen on screenshots taken
 here (tests/artifacts/screens/plasma-*.png): the item moves to the tray's overflow when
-``Passive`` (no hotspot) and comes back when ``NeedsAttention`` (blocked), with Breeze's
-icons; its menu over dbusmenu; the notification through plasmashell's own server, whose *Fix…*
-button opens the fix dialog; and the applet surviving kded6 (the watcher) coming after it and
-restarting (issue 11, finding 1).
+``Passive`` (no hotspot) and comes back when ``NeedsAttention`` (blocked), with our icons
+(installed in the session user's hicolor); its menu over dbusmenu; the notification through
+plasmashell's own server, whose *Fix…* button opens the fix dialog; and the applet surviving
+kded6 (the watcher) coming after it and restarting (issue 11, finding 1).
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
-from PySide6.QtGui import QImage
+from PySide6.QtGui import QColor, QImage
 
+from hotspotguard.ui.icons import state_colour
 from tests.plasma.plasma_lab import TRAY, Plasma
 from tests.ui_desktop import sni_probe
 from tests.ui_desktop.desktop_lab import Applet, wait_for
@@ -36,6 +37,20 @@ def tray_differs(a: Path, b: Path) -> int:
             p, q = one.pixelColor(x, y), two.pixelColor(x, y)
             count += abs(p.red() - q.red()) + abs(p.green() - q.green()) > 60
     return count
+
+
+def coloured(shot: Path, colour: QColor) -> int:
+    """How many pixels of a shot are (nearly) `colour`: a state's badge."""
+    image = QImage(str(shot))
+    return sum(
+        abs(p.red() - colour.red())
+        + abs(p.green() - colour.green())
+        + abs(p.blue() - colour.blue())
+        < 60
+        for y in range(image.height())
+        for x in range(image.width())
+        if (p := image.pixelColor(x, y))
+    )
 
 
 def test_the_applet_survives_kded_coming_after_it_and_restarting(bare_session: Plasma) -> None:
@@ -79,8 +94,8 @@ def test_plasmas_tray_hides_a_quiet_item_and_brings_back_a_blocked_one(plasma: P
         assert tray_differs(shot, empty) < 20, "a Passive item is in the overflow"
 
         for kind, status, icon in (
-            ("blocked", "NeedsAttention", "security-low"),
-            ("ok", "Active", "security-high"),
+            ("blocked", "NeedsAttention", "hotspotguard-blocked"),
+            ("ok", "Active", "hotspotguard-ok"),
         ):
             applet.send(f"kind {kind}")
             applet.wait("state", state=kind)
@@ -91,12 +106,15 @@ def test_plasmas_tray_hides_a_quiet_item_and_brings_back_a_blocked_one(plasma: P
                 5,
                 status,
             )
-            assert props["IconName"] == icon  # Breeze's, resolved by Qt in the KDE session
+            assert props["IconName"] == icon  # ours, in hicolor, resolved by Qt and Plasma
             if status == "NeedsAttention":
-                assert props["AttentionIconName"] == "security-low"
+                assert props["AttentionIconName"] == icon
             path = SCREENS / f"plasma-tray-{kind}.png"
-            wait_for(
-                lambda path=path: tray_differs(plasma.screenshot(path, TRAY), empty) > 50,
+            wait_for(  # our icon, with its state's badge (not the previous state's)
+                lambda path=path, kind=kind: (
+                    tray_differs(plasma.screenshot(path, TRAY), empty) > 50
+                    and coloured(path, state_colour(kind)) >= 6
+                ),
                 10,
                 f"our {kind} icon in Plasma's tray",
                 step=0.3,

@@ -30,7 +30,10 @@ def test_plan_apply_and_recheck(controller: Controller, backend: EngineBackend, 
         "docker-no-drop",
         "docker-netns",
     ]
-    assert dialog.summary.text().startswith("docker-user@nmp-hs0: ")
+    # worded from the plan's strategy and interface (the internal id is no main text)
+    assert dialog.summary.text() == (
+        "For nmp-hs0: accept the hotspot's traffic in Docker's DOCKER-USER chain"
+    )
     lines = dialog.plan.toPlainText().splitlines()
     assert lines and all(line.startswith("iptables-nft -t filter -I DOCKER-USER") for line in lines)
     assert "hotspotguard:docker-user@nmp-hs0" in lines[0]

@@ -216,3 +216,22 @@ def test_the_window_icon_says_the_state(controller: Controller, qtbot: Any) -> N
     shown = window.windowIcon().pixmap(22, 22).toImage()
     assert shown == state_icon("blocked").pixmap(22, 22).toImage()
     assert shown != state_icon("ok").pixmap(22, 22).toImage()
+
+
+def test_every_fix_button_is_in_view_at_640_wide(controller: Controller, qtbot: Any) -> None:
+    """A long strategy heading wraps: no Fix button is pushed past the window's right edge
+    (the window does not scroll sideways; finding 5)."""
+    window = StatusWindow(controller)
+    qtbot.addWidget(window)
+    window.resize(640, 480)
+    window.show()
+    card = window.cards[HOTSPOT]
+    assert len(card.fix_buttons) >= 4
+    from PySide6.QtWidgets import QScrollArea
+
+    scroll = window.findChild(QScrollArea)
+    assert scroll is not None and scroll.widget() is not None
+    assert scroll.widget().minimumSizeHint().width() <= scroll.viewport().width()
+    for button in card.fix_buttons.values():
+        right = button.mapTo(scroll.viewport(), button.rect().topRight()).x()
+        assert right < scroll.viewport().width(), (button.objectName(), right)

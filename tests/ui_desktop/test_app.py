@@ -161,3 +161,21 @@ def test_the_icon_comes_before_asyncio_openssl_and_the_engine() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_launcher_prefetches_the_icons_modules_without_openssl() -> None:
+    """``hotspotguard-tray`` (ui.launch) imports asyncio and dbus-next in a thread while Qt
+    starts — after ``without_tls()``, and nothing of the engine."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, threading; from hotspotguard.ui import launch; "
+        "launch.without_tls(); launch.prefetch(); "
+        "[t.join() for t in threading.enumerate() if t.name == 'prefetch']; "
+        "print(sys.modules.get('ssl', 0) is None, 'asyncio' in sys.modules, "
+        "'dbus_next.aio.message_bus' in sys.modules, 'hotspotguard.ruleset' in sys.modules, "
+        "'PySide6' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "True", "True", "False", "False"]

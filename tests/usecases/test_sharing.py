@@ -10,6 +10,7 @@ import pytest
 
 from hotspotguard.system.sharing import shared_now
 from hotspotguard.usecases.operations import OperationError, Operations, Paths
+from hotspotguard.watch import status_once
 from tests.lab import _run, in_netns
 from tests.nmlab import NmLab
 
@@ -34,6 +35,11 @@ def test_networkmanager_says_what_is_shared(
         in_netns(lab.host, lambda: ops.preview("up0", "sysctl-forwarding"))
     assert info.value.kind == "NotApplicable"
     assert "up0 is not a shared connection now (NetworkManager shares: hs0)" in str(info.value)
+    # `status --iface up0` says the same, with NetworkManager's word (issue 11, finding 10)
+    state = in_netns(lab.host, lambda: status_once(["up0"]))
+    assert state.state == "error"
+    assert state.reason == "up0 is not a shared connection now (NetworkManager shares: hs0)"
+    assert in_netns(lab.host, lambda: status_once(["hs0"])).state in ("ok", "blocked")
     lab.down("hotspot")
     assert in_netns(lab.host, lambda: shared_now({})).ifaces == ()
     # NetworkManager gone from its bus: its tables are what is left to read

@@ -20,6 +20,7 @@ STRATEGIES: dict[str, str] = {
     "docker-no-drop": "Docker 28's ip-forward-no-drop option, and the FORWARD policy accept now",
     "docker-stale-drop": "clear the FORWARD drop Docker's old iptables backend left behind",
     "ufw-route": "ufw's own rules: route allow to the uplinks, allow DHCP and DNS in",
+    "firewalld-zone": "put the hotspot into firewalld's nm-shared zone, through firewalld",
     "forward-allow": "accept the hotspot's forwarded traffic before the rule that drops it",
     "input-allow": "accept DHCP and DNS from the hotspot before the rule that drops them",
     "docker-netns": "run dockerd in a network namespace of its own, its rules off the host's",
@@ -37,6 +38,8 @@ PERMANENCE: dict[str, str] = {
     "input-allow": "until the table's owner rewrites it; with --permanent, re-applied "
     "when a hotspot or uplink comes up",
     "ufw-route": "permanent: ufw keeps its rules (ufw reload, reboot)",
+    "firewalld-zone": "permanent: firewalld's configuration keeps it (firewall-cmd --reload, "
+    "restart); with --permanent, re-applied when NetworkManager brings the hotspot up",
     "docker-netns": "permanent: the drop-in sets the namespace up at every Docker start, "
     "until undo",
     "combined": "each step as its strategy: see them",
@@ -59,6 +62,8 @@ def candidate_fixes(owner: str, flow: str) -> list[str]:
         return []
     if owner == "ufw":
         return ["ufw-route", "forward-allow" if flow in FORWARD_FLOWS else "input-allow"]
+    if owner == "firewalld":
+        return ["firewalld-zone", "forward-allow" if flow in FORWARD_FLOWS else "input-allow"]
     if flow in FORWARD_FLOWS:
         if owner == "docker":
             return [

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from hotspotguard.fixes.firewalld import FirewalldFacts, ZoneFacts
 
 Variant = Literal["nft", "legacy"]
 #: a table's source (ruleset) -> the iptables variant that manages it
@@ -38,13 +41,17 @@ class NetnsFacts:
 @dataclass(frozen=True)
 class HostFacts:
     """What planners need to know beyond the ruleset, gathered by the use case: Docker's
-    version (None: not found) and daemon.json's text (None: no file), whether ufw is there."""
+    version (None: not found) and daemon.json's text (None: no file), whether ufw is there,
+    what docker-netns needs, firewalld's zones."""
 
     version: str | None = None
     daemon_json: str | None = None
     daemon_json_path: str = DAEMON_JSON
     ufw: bool = False
     netns: NetnsFacts | None = None
+    # firewalld's zones (fixes.firewalld.FirewalldFacts), where its table is loaded; None: it
+    # is not, or firewalld is not running
+    firewalld: FirewalldFacts | None = None
 
 
 def tag(fix_id: str) -> str:
@@ -266,6 +273,48 @@ class UfwChange:
 
 
 @dataclass(frozen=True)
+class ZoneChange:
+    """An interface moved into a firewalld zone through firewalld's D-Bus API, now (runtime)
+    and in firewalld's permanent configuration.  `previous_runtime` and `previous_permanent`
+    are the zones it was in ("" = none), which undo restores; `zone_was_default`: the zone's
+    settings were firewalld's built-in ones, which undo loads again (no copy left in /etc)."""
+
+    iface: str
+    zone: str
+    previous_runtime: str
+    previous_permanent: str
+    default_zone: str  # where an interface of no zone goes (the in-memory model needs it)
+    zone_was_default: bool = True
+    # firewalld's backups (`ZONE.xml.old`) of the zones it rewrites, as they were before the
+    # first apply (None: absent): firewalld writes them at every change; undo puts them back
+    backups: tuple[tuple[str, str | None], ...] = ()
+    # the zone's settings, for the engine's model of it (planning only; not recorded)
+    settings: ZoneFacts | None = field(default=None, compare=False, repr=False)
+
+    def preview(self) -> list[str]:
+        now = self.previous_runtime or f"no zone: the default zone, {self.default_zone}"
+        kept = self.previous_permanent or "none"
+        return [
+            f"firewalld (D-Bus): zone.changeZoneOfInterface({self.zone}, {self.iface}) "
+            f"(now in {now})",
+            f"firewalld (D-Bus): config.zone {self.zone} addInterface({self.iface}) "
+            f"(permanent; now {kept})",
+        ]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "zone",
+            "iface": self.iface,
+            "zone": self.zone,
+            "previous_runtime": self.previous_runtime,
+            "previous_permanent": self.previous_permanent,
+            "default_zone": self.default_zone,
+            "zone_was_default": self.zone_was_default,
+            "backups": [list(pair) for pair in self.backups],
+        }
+
+
+@dataclass(frozen=True)
 class DropIn:
     """A systemd drop-in of ours for `unit`, written whole (`text`); apply refuses a file of
     that name that is not this text, undo removes it only while it is.  With `reload` (systemd
@@ -343,6 +392,7 @@ Change = (
     | DropIn
     | NftTable
     | NftTableRemoved
+    | ZoneChange
 )
 
 
@@ -412,6 +462,19 @@ def change_from_json(doc: dict[str, Any]) -> Change:
         return UfwChange(
             tuple(str(rule) for rule in doc["rules"]),
             tuple(str(rule) for rule in doc.get("added") or ()),
+        )
+    if doc.get("kind") == "zone":
+        return ZoneChange(
+            str(doc["iface"]),
+            str(doc["zone"]),
+            str(doc.get("previous_runtime") or ""),
+            str(doc.get("previous_permanent") or ""),
+            str(doc.get("default_zone") or ""),
+            bool(doc.get("zone_was_default", True)),
+            tuple(
+                (str(name), None if text is None else str(text))
+                for name, text in doc.get("backups") or ()
+            ),
         )
     if doc.get("kind") == "file":
         before = doc.get("before")

@@ -25,6 +25,12 @@ from hotspotguard.fixes.docker import (
     reset_in_memory,
     stale_drop_changes,
 )
+from hotspotguard.fixes.firewalld import (
+    FirewalldUnavailable,
+    firewalld_table,
+    with_zone,
+    zone_changes,
+)
 from hotspotguard.fixes.netns import (
     HOST_LINK,
     NS_LINK,
@@ -47,6 +53,7 @@ from hotspotguard.fixes.plan import (
     RuleChange,
     SysctlChange,
     UfwChange,
+    ZoneChange,
     tag,
 )
 from hotspotguard.fixes.ufw import UfwUnavailable, VerdictOf, ufw_change, with_rules
@@ -281,6 +288,54 @@ def _plan_ufw_route(
     )
 
 
+def _plan_firewalld_zone(
+    snapshot: Snapshot, ruleset: Ruleset, hotspot: Hotspot, fix_id: str, facts: HostFacts
+) -> Plan:
+    """nm-shared where the engine proves it lets through all the hotspot serves, else trusted
+    (nm-shared lets in DHCP, DNS, SSH and ICMP only: not DHCPv6, say)."""
+    if firewalld_table(ruleset) is None:
+        raise FixUnavailable("firewalld's table (inet firewalld) is not loaded here")
+    try:
+        changes = zone_changes(hotspot, facts.firewalld)
+    except FirewalldUnavailable as error:
+        raise FixUnavailable(str(error)) from None
+    why = ""
+    failed = []
+    for change in changes:
+        plan = _zone_plan(hotspot, fix_id, change, why)
+        try:
+            after = _verdict_of(*apply_in_memory(snapshot, ruleset, plan), hotspot.iface)
+        except FixUnavailable as error:
+            failed.append(f"in {change.zone}, {error}")
+            continue
+        if after.verdict == "ok":
+            return plan
+        why = f" ({change.zone} would not be enough: after it, {summary(after)})"
+        failed.append(f"in {change.zone}, {summary(after)}")
+    raise FixUnavailable(f"no zone of firewalld's is enough: {'; '.join(failed)}")
+
+
+def _zone_plan(hotspot: Hotspot, fix_id: str, change: ZoneChange, why: str) -> Plan:
+    what = (
+        "firewalld's zone for shared connections: DHCP, DNS, SSH and ICMP in, everything forwarded"
+        if change.zone == "nm-shared"
+        else "firewalld's trusted zone: everything from the hotspot is accepted"
+    )
+    trusted = change.zone == "trusted"
+    cost = "the host then accepts every service from the hotspot's clients; " if trusted else ""
+    return Plan(
+        fix_id,
+        "firewalld-zone",
+        hotspot.iface,
+        f"put {hotspot.iface} into firewalld's {change.zone} zone ({what}), now and in "
+        f"firewalld's permanent configuration, through firewalld's D-Bus API{why}",
+        f"{cost}firewalld's own knob, so firewall-cmd shows it and --reload keeps it; "
+        "NetworkManager's connection.zone is left alone (a profile's zone is the user's choice; "
+        "NetworkManager sets it again when the hotspot comes up, which a --permanent fix follows)",
+        (change,),
+    )
+
+
 def _plan_docker_netns(
     snapshot: Snapshot, ruleset: Ruleset, hotspot: Hotspot, fix_id: str, facts: HostFacts
 ) -> Plan:
@@ -399,6 +454,7 @@ PLANNERS: dict[str, Planner] = {
         snapshot, ruleset, hotspot, fix_id, "input-allow"
     ),
     "ufw-route": _plan_ufw_route,
+    "firewalld-zone": _plan_firewalld_zone,
     "docker-netns": _plan_docker_netns,
     COMBINED: _plan_combined,
 }
@@ -465,6 +521,11 @@ def apply_in_memory(snapshot: Snapshot, ruleset: Ruleset, plan: Plan) -> tuple[S
             ruleset = without_tables(ruleset, change)
         elif isinstance(change, UfwChange):
             ruleset = with_rules(ruleset, change)
+        elif isinstance(change, ZoneChange):
+            try:
+                ruleset = with_zone(ruleset, change)
+            except FirewalldUnavailable as error:
+                raise FixUnavailable(str(error)) from None
         else:
             sysctl[change.name] = change.value
             # as in the kernel, writing the global switch sets every interface's too

@@ -37,7 +37,7 @@ ALL_PARTS = frozenset({"bus", "desktop", "program", "data", "autostart", "docs"}
 #: console scripts: name -> the module whose ``main()`` it runs
 LAUNCHERS = {
     "hotspotguard": "hotspotguard.cli",
-    "hotspotguard-tray": "hotspotguard.ui.app",
+    "hotspotguard-tray": "hotspotguard.ui.launch",
     HELPER_NAME: "hotspotguard.helper.main",
 }
 

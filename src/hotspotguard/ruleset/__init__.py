@@ -13,7 +13,7 @@ from hotspotguard.ruleset.iptables import (
     parse_rule_line,
     parse_save,
 )
-from hotspotguard.ruleset.model import Chain, Ruleset, Table
+from hotspotguard.ruleset.model import Chain, Ruleset, Table, forget_interned
 from hotspotguard.ruleset.nft import has_xt, parse_nft
 from hotspotguard.ruleset.snapshot import (
     FORMAT,
@@ -40,7 +40,10 @@ def parse_ruleset(snapshot: Snapshot) -> Ruleset:
     """Everything the kernel runs: nft tables (iptables-nft's xt gaps filled from the save
     texts) followed by the iptables-legacy tables, which nft cannot see."""
     with gc_paused():
-        return _parse_ruleset(snapshot)
+        try:
+            return _parse_ruleset(snapshot)
+        finally:
+            forget_interned()
 
 
 def _parse_ruleset(snapshot: Snapshot) -> Ruleset:

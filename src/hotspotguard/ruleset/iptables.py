@@ -40,6 +40,7 @@ from hotspotguard.ruleset.model import (
     Uncertain,
     Value,
     Verdict,
+    interned,
 )
 from hotspotguard.ruleset.values import (
     PROTOCOLS,
@@ -271,7 +272,8 @@ class _RuleParser:
         self.verdict: list[Expr] = []
 
     def add(self, left: object, negated: bool, right: object) -> None:
-        self.exprs.append(Match(left, _op(negated), right))  # type: ignore[arg-type]
+        match = Match(interned(left), _op(negated), right)  # type: ignore[type-var, arg-type]
+        self.exprs.append(interned(match))
 
     def parse(self) -> tuple[tuple[Expr, ...], str | None]:
         tokens = self.tokens

@@ -13,7 +13,10 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Literal, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias, TypeVar
+
+if TYPE_CHECKING:
+    from hotspotguard.ruleset.compact import CompactElements
 
 IPAddress: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -159,13 +162,16 @@ Value: TypeAlias = "Scalar | IPNetwork | Range | Flags | AnonSet | SetRef | Opaq
 
 @dataclass(frozen=True, slots=True)
 class SetElements:
-    """Elements split for fast lookup: exact scalars in a frozenset, the rest scanned in order."""
+    """Elements split for fast lookup: exact scalars in a frozenset, the rest scanned in order;
+    a big set's addresses, numbers, prefixes, ranges and concatenations of them are kept in
+    `compact` instead (sorted integer arrays, see ruleset.compact)."""
 
     exact: frozenset[object] = frozenset()
     other: tuple[object, ...] = ()
+    compact: CompactElements | None = None
 
     def __len__(self) -> int:
-        return len(self.exact) + len(self.other)
+        return len(self.exact) + len(self.other) + (len(self.compact) if self.compact else 0)
 
 
 # --- rule parts -------------------------------------------------------------------------------
@@ -178,6 +184,28 @@ class Match:
     left: Key
     op: Op
     right: Value
+
+
+def interned(value: Interned) -> Interned:
+    """One object for equal matches and keys (`-o docker0`, `tcp dport 443`, `ip daddr` repeat
+    in thousands of rules): a ruleset of 100,000 rules keeps each once. The table of them lives
+    while a ruleset is parsed (`parse_ruleset` forgets it), so nothing outlives its rules."""
+    try:
+        found = _INTERNED.setdefault(value, value)
+    except TypeError:  # a value that cannot be hashed: kept as it is
+        return value
+    if len(_INTERNED) > _INTERNED_MAX:
+        _INTERNED.clear()
+    return found  # type: ignore[return-value]
+
+
+def forget_interned() -> None:
+    _INTERNED.clear()
+
+
+Interned = TypeVar("Interned", Match, Key)
+_INTERNED: dict[object, object] = {}
+_INTERNED_MAX = 1 << 18
 
 
 VerdictKind = Literal["accept", "drop", "reject", "queue", "continue", "return", "jump", "goto"]

@@ -46,11 +46,13 @@ from hotspotguard.ruleset.model import (
     Value,
     Verdict,
     VerdictMap,
+    interned,
 )
 from hotspotguard.ruleset.render import render_key
 from hotspotguard.ruleset.values import (
     BIT_KINDS,
     SET_TYPE_KINDS,
+    ElementsBuilder,
     Kind,
     bits_value,
     build_elements,
@@ -272,10 +274,10 @@ def parse_statement(raw: object) -> Expr:
                     if isinstance(first, str) and isinstance(second, str):
                         return _simple_match(body.get("op", "=="), "payload", first, second, right)
         op = body.get("op", "==")
-        key = parse_key(body.get("left"))
+        key = interned(parse_key(body.get("left")))
         if op not in OPS:
-            return Match(key, "==", UNKNOWN_VALUE)
-        return Match(key, op, parse_value(key, body.get("right")))
+            return interned(Match(key, "==", UNKNOWN_VALUE))
+        return interned(Match(key, op, parse_value(key, body.get("right"))))
     verdict = parse_verdict(kind, body)
     if verdict is not None:
         return verdict
@@ -385,27 +387,32 @@ def _named_set(body: Mapping[str, Any], is_map: bool) -> NamedSet:
     set_type = body.get("type")
     types = set_type if isinstance(set_type, list) else [set_type]
     kinds: list[Kind] = [SET_TYPE_KINDS.get(str(t), "any") for t in types]
-    values: list[object] = []
+    elements = ElementsBuilder()
+    addresses = kinds == ["addr"] and not is_map
     entries: list[tuple[object, object]] = []
-    for raw in body.get("elem", []) or []:
+    for raw in body.get("elem", []) or []:  # a snapshot file's: decoded one at a time
         data: object = None
         if is_map and isinstance(raw, list) and len(raw) == 2:
             raw, data = raw
         if isinstance(raw, dict) and isinstance(raw.get("elem"), dict):
             raw = raw["elem"].get("val")  # an element with a timeout, counter or comment
+        if addresses and elements.add_address(raw):
+            continue
         if isinstance(raw, dict) and isinstance(raw.get("concat"), list) and len(kinds) > 1:
+            if not is_map and elements.add_concat(kinds, raw["concat"]):
+                continue
             value: object = tuple(
                 parse_element(kinds[i] if i < len(kinds) else "any", part)
                 for i, part in enumerate(raw["concat"])
             )
         else:
             value = parse_element(kinds[0], raw)
-        values.append(value)
+        elements.add(value)
         if is_map:
             entries.append((value, parse_map_data(data)))
     return NamedSet(
         name=str(body.get("name")),
-        elements=build_elements(values),
+        elements=elements.build(),
         is_map=is_map,
         entries=tuple(entries),
     )

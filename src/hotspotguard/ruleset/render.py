@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from itertools import islice
 
 from hotspotguard.ruleset.model import (
     NETWORK_TYPES,
@@ -95,8 +96,9 @@ def render_value(value: object, key: Key | None = None) -> str:
 
 
 def _elements(elements: SetElements) -> list[object]:
-    items = sorted(elements.exact, key=str) + list(elements.other)
-    return items[:8] + (["…"] if len(items) > 8 else [])
+    compact = islice(elements.compact.objects(), 8) if elements.compact else ()
+    items = sorted(elements.exact, key=str) + list(compact) + list(elements.other)
+    return items[:8] + (["…"] if len(elements) > 8 else [])
 
 
 def render_expr(expr: Expr) -> str:

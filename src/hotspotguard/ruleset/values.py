@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from typing import Literal
+from collections.abc import Iterable
+from typing import Any, Literal
 
+from hotspotguard.ruleset.compact import BITS, COMPACT_MIN, INT, RANGE, V4, V6, CompactElements
 from hotspotguard.ruleset.model import (
     Concat,
     Ct,
@@ -244,13 +246,127 @@ def _exact(value: object) -> bool:
     return isinstance(value, int | ipaddress.IPv4Address | ipaddress.IPv6Address)
 
 
-def build_elements(values: list[object]) -> SetElements:
-    """Split typed set elements into exact scalars (hashable lookup) and the rest."""
-    exact: set[object] = set()
-    other: list[object] = []
+def build_elements(values: Iterable[object]) -> SetElements:
+    """Split typed set elements into exact scalars (hashable lookup) and the rest; a big
+    set's addresses, numbers, prefixes and ranges go to compact arrays."""
+    builder = ElementsBuilder()
     for value in values:
+        builder.add(value)
+    return builder.build()
+
+
+def _address_int(
+    text: str, pton: Any = socket.inet_pton, v4: int = socket.AF_INET, v6: int = socket.AF_INET6
+) -> tuple[int, int] | None:
+    try:
+        if ":" in text:
+            return V6, int.from_bytes(pton(v6, text), "big")
+        return V4, int.from_bytes(pton(v4, text), "big")
+    except (OSError, ValueError):
+        return None
+
+
+class ElementsBuilder:
+    """A set's typed elements taken one at a time: the first COMPACT_MIN as objects; once the
+    set is that big, those with a compact form go to arrays as they come, so a set of a
+    million prefixes never exists as a million objects."""
+
+    def __init__(self) -> None:
+        self._pending: list[object] = []
+        self._compact: CompactElements | None = None
+        self._exact: set[object] = set()
+        self._other: list[object] = []
+
+    def add(self, value: object) -> None:
+        if self._compact is None:
+            self._pending.append(value)
+            if len(self._pending) >= COMPACT_MIN:
+                self._compact = CompactElements()
+                pending, self._pending = self._pending, []
+                for item in pending:
+                    self._place(item)
+            return
+        self._place(value)
+
+    def add_address(self, raw: object) -> bool:
+        """Take an address, prefix or range of addresses straight from its JSON, as
+        parse_element would type it, without making objects (once the set is big); False
+        when the caller must type it itself."""
+        compact = self._compact
+        if compact is None:
+            return False
+        if type(raw) is str:
+            point = _address_int(raw)
+            if point is None:
+                return False
+            compact.add_point(*point)
+            return True
+        if type(raw) is not dict or "elem" in raw:
+            return False
+        prefix = raw.get("prefix")
+        if prefix is not None:
+            if type(prefix) is not dict:
+                return False
+            addr, length = prefix.get("addr"), prefix.get("len")
+            if type(addr) is not str or type(length) is not int:
+                return False
+            point = _address_int(addr)
+            if point is None:
+                return False
+            domain, number = point
+            bits = 32 if domain == V4 else 128
+            if not 0 <= length <= bits:
+                return False
+            host = (1 << (bits - length)) - 1
+            compact.add_span(domain, number & ~host, number | host, length)
+            return True
+        bounds = raw.get("range")
+        if type(bounds) is list and len(bounds) == 2:
+            low = _address_int(bounds[0]) if type(bounds[0]) is str else None
+            high = _address_int(bounds[1]) if type(bounds[1]) is str else None
+            if low is None or high is None or low[0] != high[0]:
+                return False
+            compact.add_span(low[0], low[1], high[1], RANGE)
+            return True
+        return False
+
+    def add_concat(self, kinds: list[Kind], parts: list[object]) -> bool:
+        """Take a concatenation of addresses and numbers (`ip daddr . tcp dport`) straight
+        from its JSON parts, as parse_element would type them (once the set is big); False
+        when the caller must type it itself."""
+        compact = self._compact
+        if compact is None or len(parts) > len(kinds):
+            return False
+        signature: list[int] = []
+        key = 0
+        for kind, part in zip(kinds, parts, strict=False):
+            if kind == "addr" and type(part) is str:
+                point = _address_int(part)
+                if point is None:
+                    return False
+                domain, number = point
+            elif kind == "int" and type(part) is int and 0 <= part <= 0xFFFFFFFFFFFFFFFF:
+                domain, number = INT, part
+            else:
+                return False
+            signature.append(domain)
+            key = (key << BITS[domain]) | number
+        compact.add_tuple(tuple(signature), key)
+        return True
+
+    def _place(self, value: object) -> None:
+        assert self._compact is not None
+        if not self._compact.add(value):
+            self._split(value)
+
+    def _split(self, value: object) -> None:
         if _exact(value) or (isinstance(value, tuple) and all(_exact(v) for v in value)):
-            exact.add(value)
+            self._exact.add(value)
         else:
-            other.append(value)
-    return SetElements(frozenset(exact), tuple(other))
+            self._other.append(value)
+
+    def build(self) -> SetElements:
+        for value in self._pending:
+            self._split(value)
+        compact = self._compact.finish() if self._compact is not None else None
+        return SetElements(frozenset(self._exact), tuple(self._other), compact)

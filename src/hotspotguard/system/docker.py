@@ -10,10 +10,11 @@ import socket
 import subprocess
 from pathlib import Path
 
+from hotspotguard.fixes.firewalld import TARGETS, FirewalldFacts, firewalld_table
 from hotspotguard.fixes.netns import DROPIN_NAME, HOST_LINK, TOOLS
 from hotspotguard.fixes.plan import DAEMON_JSON, HostFacts, NetnsFacts
 from hotspotguard.ruleset import Ruleset
-from hotspotguard.system import systemd, trust, ufw
+from hotspotguard.system import firewalld, systemd, trust, ufw
 from hotspotguard.system.firewall import CLEAN_ENV
 
 DOCKER_SOCKET = "/var/run/docker.sock"
@@ -93,21 +94,37 @@ def uses_docker(ruleset: Ruleset) -> bool:
 DAEMON_JSON_PATH = DAEMON_JSON
 
 
-def facts(ruleset: Ruleset, dropin_dir: str | None = None) -> HostFacts:
+def facts(
+    ruleset: Ruleset, dropin_dir: str | None = None, ifaces: tuple[str, ...] = ()
+) -> HostFacts:
     """What the planners need beyond the ruleset: Docker's, gathered only where Docker's rules
     are in sight (a daemon.json that cannot be read is left to the planner to refuse), and
     whether ufw is installed; with `dropin_dir` (docker.service's drop-ins), what
     `docker-netns` needs, wherever Docker runs (once in its namespace, its rules are out of
-    sight)."""
+    sight); firewalld's zones for `ifaces` where its table is loaded."""
     path = DAEMON_JSON_PATH
     netns = netns_facts(dropin_dir) if dropin_dir is not None else None
+    zones = firewalld_facts(ruleset, ifaces)
     if not uses_docker(ruleset):
-        return HostFacts(daemon_json_path=path, ufw=ufw.installed(), netns=netns)
+        return HostFacts(daemon_json_path=path, ufw=ufw.installed(), netns=netns, firewalld=zones)
     try:
         text = read_text(path)
     except (OSError, UnicodeDecodeError) as error:
         text = f"<unreadable: {error}>"  # not JSON: the planner refuses with the reason
-    return HostFacts(version(DOCKER_SOCKET), text, path, ufw.installed(), netns)
+    return HostFacts(
+        version(DOCKER_SOCKET), text, path, ufw.installed(), netns=netns, firewalld=zones
+    )
+
+
+def firewalld_facts(ruleset: Ruleset, ifaces: tuple[str, ...]) -> FirewalldFacts | None:
+    """firewalld's zones, asked over D-Bus only where its table is loaded (None: it is not, or
+    firewalld does not answer: the planner says so)."""
+    if firewalld_table(ruleset) is None:
+        return None
+    try:
+        return firewalld.facts(ifaces, TARGETS)
+    except firewalld.FirewalldError:
+        return None
 
 
 # --- docker-netns -----------------------------------------------------------------------

@@ -338,6 +338,7 @@ class LiveFirewall:
             return None
         except (nftables.NftablesError, OSError) as error:
             raise CaptureError(f"cannot read the firewall: {error}") from None
+        trim_heap()  # libnftables' cache of the table, freed: back before the parse grows
         saves: dict[str, str] = {}
         if _is_iptables_nft(family, name):
             text = _run_text([_SAVE_TOOL[family], "-t", name])

@@ -61,13 +61,19 @@ async def _from_networkmanager() -> tuple[str, ...] | None:
     return tuple(c.iface for c in connections if c.iface is not None and 0 < c.state <= ACTIVATED)
 
 
+def networkmanager_shares() -> tuple[str, ...] | None:
+    """The interfaces NetworkManager shares now, or None where it is not on the system bus.
+    Blocking (its own event loop); raises `SharingUnknown`."""
+    try:
+        return asyncio.run(asyncio.wait_for(_from_networkmanager(), TIMEOUT))
+    except TimeoutError:
+        raise SharingUnknown("NetworkManager did not answer in time") from None
+
+
 def shared_now(snapshot_doc: dict[str, Any]) -> Shared:
     """The interfaces shared now; `snapshot_doc` (a live capture) is read when NetworkManager
     is not on the system bus.  Blocking (its own event loop); raises `SharingUnknown`."""
-    try:
-        ifaces = asyncio.run(asyncio.wait_for(_from_networkmanager(), TIMEOUT))
-    except TimeoutError:
-        raise SharingUnknown("NetworkManager did not answer in time") from None
+    ifaces = networkmanager_shares()
     if ifaces is not None:
         return Shared(ifaces, "NetworkManager")
     nft = snapshot_doc.get("nft")

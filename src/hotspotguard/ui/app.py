@@ -30,6 +30,7 @@ from PySide6.QtDBus import QDBusConnection, QDBusInterface
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QWidget
 
+from hotspotguard.ui.launch import without_tls
 from hotspotguard.ui.shipped import source_file
 from hotspotguard.ui.tray import Tray
 
@@ -321,14 +322,6 @@ def make_application(argv: list[str]) -> QApplication:
     install_translations(app)
     app.setApplicationDisplayName(QCoreApplication.translate("Applet", "Hotspot Guard"))
     return app
-
-
-def without_tls() -> None:
-    """Keep OpenSSL out of the applet: asyncio imports ``ssl`` only to offer TLS, which a tray
-    icon talking D-Bus over Unix sockets never uses — and loading it costs ≈ 8 MB of memory
-    that would sit there all session.  (asyncio copes: it treats ssl as unavailable.)"""
-    if "ssl" not in sys.modules:
-        sys.modules["ssl"] = None  # type: ignore[assignment]
 
 
 def main(

@@ -159,8 +159,11 @@ class FlowChoice:
 
     @property
     def label(self) -> str:
-        verdict = {"accept": tr("ok"), "drop": tr("blocked"), "unknown": tr("unknown")}
-        return f"{self.iface} · {self.name} — {verdict[self.result.verdict]}"
+        from hotspotguard import wording
+        from hotspotguard.ui.texts import qt_tr
+
+        name = wording.flow_name(self.name, qt_tr)
+        return f"{self.iface} · {name} — {wording.verdict_word(self.result.verdict, qt_tr)}"
 
 
 def flow_choices(report: Report | None) -> list[FlowChoice]:

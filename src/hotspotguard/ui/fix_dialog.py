@@ -21,7 +21,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from hotspotguard.fixes import STRATEGIES
+from hotspotguard import wording
+from hotspotguard.ui import texts
 from hotspotguard.ui.controller import Controller
 from hotspotguard.ui.screen import fit
 
@@ -53,7 +54,8 @@ class FixDialog(QDialog):
         self.strategy_box = QComboBox()
         self.strategy_box.addItem(self.tr("Recommended"), "")
         for name in offered:
-            self.strategy_box.addItem(f"{name} — {STRATEGIES.get(name, '')}", name)
+            what = wording.strategy_description(name, texts.qt_tr)
+            self.strategy_box.addItem(f"{name} — {what}", name)
         if strategy:
             self.strategy_box.setCurrentIndex(self.strategy_box.findData(strategy))
 
@@ -152,13 +154,13 @@ class FixDialog(QDialog):
     def show_plan(self, preview: dict[str, Any]) -> None:
         self.preview = preview
         plan = preview.get("plan") or {}
-        self.summary.setText(
-            self.tr("{id}: {summary}").format(id=plan.get("id", ""), summary=plan.get("summary"))
-        )
+        self.summary.setText(wording.plan_summary(plan, texts.qt_tr))
         self.plan.setPlainText("\n".join(str(line) for line in plan.get("preview") or ()))
-        self.tradeoff.setText(self.tr("Trade-off: {text}").format(text=plan.get("tradeoff", "")))
-        before = (preview.get("before") or {}).get("summary", "")
-        after = (preview.get("after") or {}).get("summary", "")
+        strategy = str(plan.get("strategy") or "")
+        said = wording.strategy_tradeoff(strategy, texts.qt_tr) or plan.get("tradeoff", "")
+        self.tradeoff.setText(self.tr("Trade-off: {text}").format(text=said))
+        before = texts.summary(preview.get("before") or {})
+        after = texts.summary(preview.get("after") or {})
         self.before_after.setText(
             self.tr("Now: {before}\nAfterwards: {after}").format(before=before, after=after)
         )
@@ -214,7 +216,7 @@ class FixDialog(QDialog):
         if hotspot is None:
             return
         self.before_after.setText(
-            self.tr("Checked again: {summary}").format(summary=hotspot.get("summary", ""))
+            self.tr("Checked again: {summary}").format(summary=texts.summary(hotspot))
         )
 
     # -- feedback --

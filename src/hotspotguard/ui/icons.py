@@ -1,8 +1,9 @@
-"""The applet's icons: the desktop theme's, else our SVGs, else a coloured circle."""
+"""The applet's icons: our SVGs (a hotspot glyph and a badge for the state, legible at 22 px on
+light and dark panels: tests/ui/test_icons.py), found through the icon theme where installed
+(hicolor), else from the resources, else a coloured circle."""
 
 from __future__ import annotations
 
-import os
 from functools import cache
 from pathlib import Path
 
@@ -10,15 +11,6 @@ from PySide6.QtCore import QRectF
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 
 from hotspotguard.ui.shipped import source_file
-
-#: a state -> the Breeze icon that says it (asked of the theme first under Plasma)
-THEME_NAMES: dict[str, str] = {
-    "no-hotspot": "firewall-applet",
-    "ok": "security-high",
-    "blocked": "security-low",
-    "unknown": "security-medium",
-    "error": "firewall-applet-error",
-}
 
 #: a state (WatchState.state, or a flow verdict) -> the icon's name
 STATE_ICONS: dict[str, str] = {
@@ -32,13 +24,13 @@ STATE_ICONS: dict[str, str] = {
     "error": "hotspotguard-error",
 }
 
-#: the fallback circle's colour per icon name
+#: the state's colour per icon name: the SVG badges' fill, the chips', the fallback circle's
 COLOURS: dict[str, str] = {
     "hotspotguard-idle": "#8c8c8c",
-    "hotspotguard-ok": "#2e9e44",
-    "hotspotguard-blocked": "#d7263d",
-    "hotspotguard-unknown": "#e0a100",
-    "hotspotguard-error": "#7a3fb5",
+    "hotspotguard-ok": "#1e8e4a",
+    "hotspotguard-blocked": "#da4453",
+    "hotspotguard-unknown": "#f6b100",
+    "hotspotguard-error": "#8e44ad",
 }
 
 SIZES = (16, 22, 24, 32, 48, 64)
@@ -81,27 +73,20 @@ def svg_path(state: str) -> str | None:
 
 
 @cache
-def icon(name: str, theme_name: str | None = None) -> QIcon:
-    """The theme's `theme_name` (or `name`), else our ``name.svg``, else a circle in the
-    state's colour."""
+def icon(name: str) -> QIcon:
+    """The theme's `name` (ours, installed in hicolor), else our ``name.svg``, else a circle
+    in the state's colour."""
     svg = svg_file(name)
     fallback = QIcon(str(svg)) if svg else QIcon()
     if fallback.isNull():
         fallback = circle_icon(COLOURS.get(name, "#8c8c8c"))
-    return QIcon.fromTheme(theme_name or name, fallback)
+    return QIcon.fromTheme(name, fallback)
 
 
 def state_icon(state: str) -> QIcon:
-    """The icon for a WatchState state or a flow verdict: Breeze's where the theme has it."""
-    name = STATE_ICONS.get(state, "hotspotguard-unknown")
-    verdict_state = {"accept": "ok", "drop": "blocked"}.get(state, state)
-    return icon(name, THEME_NAMES.get(verdict_state) if breeze_desktop() else None)
-
-
-def breeze_desktop() -> bool:
-    """Whether the desktop is Plasma, whose Breeze theme draws the THEME_NAMES icons well;
-    elsewhere (an Adwaita panel's old security-* shields) our own SVGs say more."""
-    return "KDE" in os.environ.get("XDG_CURRENT_DESKTOP", "").upper().split(":")
+    """The icon for a WatchState state or a flow verdict (on every desktop: Breeze's
+    security-* shields say neither "hotspot" nor the state clearly at 22 px)."""
+    return icon(STATE_ICONS.get(state, "hotspotguard-unknown"))
 
 
 @cache

@@ -23,11 +23,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from hotspotguard.fixes import STRATEGIES
+from hotspotguard import wording
 from hotspotguard.ruleset.owners import display_owner
+from hotspotguard.ui import texts
 from hotspotguard.ui.controller import Controller
 from hotspotguard.ui.icons import state_colour, state_icon
 from hotspotguard.ui.screen import fit
+from hotspotguard.ui.tray import capitalized
 from hotspotguard.verdict.flows import FLOW_ORDER
 
 #: a flow verdict -> the chip's state
@@ -40,13 +42,7 @@ def tr(text: str) -> str:
 
 def flow_label(name: str) -> str:
     """The chip's words: "DHCP", "DNS", "Internet", "Replies" (IPv6: "IPv6 DHCP", …)."""
-    base = {
-        "dhcp": tr("DHCP"),
-        "dns": tr("DNS"),
-        "outbound": tr("Internet"),
-        "reply": tr("Replies"),
-    }.get(name.rstrip("6"), name)
-    return tr("IPv6 {flow}").format(flow=base) if name.endswith("6") else base
+    return wording.flow_name(name, texts.qt_tr)
 
 
 def blocker_text(blocked_by: dict[str, Any]) -> str:
@@ -63,7 +59,7 @@ def blocker_text(blocked_by: dict[str, Any]) -> str:
 
 def plain_sentence(hotspot: dict[str, Any]) -> str:
     """What a person needs first: "Docker's FORWARD policy drops the phones' traffic."."""
-    from hotspotguard.ui.tray import StateText, capitalized, fill
+    from hotspotguard.ui.tray import StateText, fill
 
     state = hotspot.get("state")
     if state == "blocked":
@@ -79,8 +75,10 @@ class Chip(QLabel):
     def __init__(self, flow: str, result: dict[str, Any], parent: QWidget | None = None) -> None:
         self.flow = flow
         self.state = CHIP_STATES.get(str(result.get("verdict")), "unknown")
-        words = {"ok": tr("ok"), "blocked": tr("blocked"), "unknown": tr("unknown")}
-        super().__init__(f"{flow_label(flow)}: {words[self.state]}", parent)
+        word = wording.verdict_word(self.state, texts.qt_tr)
+        super().__init__(
+            tr("{flow}: {verdict}").format(flow=flow_label(flow), verdict=word), parent
+        )
         self.setObjectName(f"chip-{flow}")
         self.setProperty("state", self.state)
         colour = state_colour(self.state)
@@ -89,7 +87,9 @@ class Chip(QLabel):
             f" color: {colour.darker(160).name()}; border: 1px solid {colour.name()};"
             " border-radius: 9px; padding: 1px 8px; }"
         )
-        tip = str(result.get("description") or "")
+        # what the flow is (the packet itself is in the chains dialog), and the engine's reason
+        # when it could not decide (its own words: a detail)
+        tip = capitalized(wording.flow_phrase(flow, texts.qt_tr))
         if result.get("reason"):
             tip += "\n" + str(result["reason"])
         self.setToolTip(tip)
@@ -117,7 +117,7 @@ class HotspotCard(QGroupBox):
         icon.setPixmap(state_icon(str(hotspot.get("state", "unknown"))).pixmap(22, 22))
         # one plain sentence; the engine's own words (chain, policy, flow) one hover away
         self.sentence = QLabel(plain_sentence(hotspot))
-        self.sentence.setToolTip(str(hotspot.get("summary") or ""))
+        self.sentence.setToolTip(texts.summary(hotspot))
         self.sentence.setObjectName("sentence")
         self.sentence.setWordWrap(True)
         self.sentence.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -155,7 +155,9 @@ class HotspotCard(QGroupBox):
         for strategy in fixes:
             row = QHBoxLayout()
             words = QVBoxLayout()
-            heading = QLabel(f"<b>{strategy}</b> — {STRATEGIES.get(strategy, '')}")
+            what = wording.strategy_description(strategy, texts.qt_tr)
+            heading = QLabel(f"<b>{strategy}</b> — {what}")
+            heading.setWordWrap(True)  # a long one must not push the Fix button out of view
             tradeoff = QLabel(self.tr("Trade-off: looking…"))
             tradeoff.setObjectName(f"tradeoff-{strategy}")
             tradeoff.setWordWrap(True)
@@ -390,10 +392,11 @@ class StatusWindow(QWidget):
         plan = preview.get("plan") or {}
         card = self.cards.get(str(plan.get("iface")))
         if card is not None:
-            text = self.tr("Trade-off: {text}").format(text=plan.get("tradeoff", ""))
+            strategy = str(plan.get("strategy"))
+            said = wording.strategy_tradeoff(strategy, texts.qt_tr) or plan.get("tradeoff", "")
+            text = self.tr("Trade-off: {text}").format(text=said)
             if preview.get("applied"):
                 text += " " + self.tr("(applied)")
-            strategy = str(plan.get("strategy"))
             card.set_tradeoff(strategy, text)
             key = json.dumps(card.hotspot.get("blocked_by"), sort_keys=True)
             self._tradeoff_lines[(card.iface, strategy)] = (key, text, True)

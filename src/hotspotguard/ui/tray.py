@@ -183,7 +183,7 @@ class Tray(QObject):
         """Show the icon: our StatusNotifierItem when the asyncio loop runs and a watcher is
         there, else the stand-in. `native=False`: the stand-in only (offscreen tests)."""
         if native:
-            import asyncio  # not before app.without_tls() ran: it keeps OpenSSL out
+            import asyncio  # not before launch.without_tls() ran: it keeps OpenSSL out
 
             self._task = asyncio.get_event_loop().create_task(self._start_item())
         else:
@@ -310,8 +310,7 @@ class Tray(QObject):
         if self.sni is not None:
             from hotspotguard.ui.sni import Look
 
-            attention = state_icon("blocked") if shown[0] == "NeedsAttention" else icon
-            self.sni.show(Look(shown[0], icon, attention, shown[1]))
+            self.sni.show(Look(shown[0], icon, icon, shown[1]))  # the badge says which
 
     def _fix(self) -> None:
         hotspot = first_of(self.state, "blocked")

@@ -13,13 +13,32 @@ from hotspotguard.fixes.plan import (
     NftTable,
     NftTableRemoved,
     UfwChange,
+    ZoneChange,
     change_from_json,
 )
 from hotspotguard.system.firewall import FirewallError
-from hotspotguard.usecases import dropins, files, inserts, resets, ufw_rules
+from hotspotguard.usecases import dropins, files, firewalld_zone, inserts, resets, ufw_rules
 
-Edit = ChainInsert | ChainReset | FileChange | UfwChange | DropIn | NftTable | NftTableRemoved
-KINDS = (ChainInsert, ChainReset, FileChange, UfwChange, DropIn, NftTable, NftTableRemoved)
+Edit = (
+    ChainInsert
+    | ChainReset
+    | FileChange
+    | UfwChange
+    | DropIn
+    | NftTable
+    | NftTableRemoved
+    | ZoneChange
+)
+KINDS = (
+    ChainInsert,
+    ChainReset,
+    FileChange,
+    UfwChange,
+    DropIn,
+    NftTable,
+    NftTableRemoved,
+    ZoneChange,
+)
 
 
 class StaleEdit(Exception):
@@ -36,6 +55,11 @@ def apply(change: Edit, fix_tag: str, record: dict[str, Any] | None) -> tuple[bo
             raise StaleEdit(str(error)) from None
     if isinstance(change, UfwChange):
         return ufw_rules.apply(change, fix_tag, record)
+    if isinstance(change, ZoneChange):
+        try:
+            return firewalld_zone.apply(change, record)
+        except firewalld_zone.ZoneRefused as error:
+            raise StaleEdit(str(error)) from None
     if isinstance(change, FileChange):
         recorded = _recorded_file(record, change)
         try:
@@ -61,11 +85,17 @@ def apply(change: Edit, fix_tag: str, record: dict[str, Any] | None) -> tuple[bo
 
 
 def undo(change: Edit, fix_tag: str) -> int:
-    """Undo `change`; how many rules it removed or put back."""
+    """Undo `change`; how many rules it removed or put back.  `StaleEdit` when it cannot be
+    undone as recorded (nothing changed)."""
     if isinstance(change, ChainInsert):
         return inserts.remove(change, fix_tag)
     if isinstance(change, UfwChange):
         return ufw_rules.undo(change)
+    if isinstance(change, ZoneChange):
+        try:
+            return firewalld_zone.undo(change)
+        except firewalld_zone.ZoneRefused as error:
+            raise StaleEdit(str(error)) from None
     if isinstance(change, FileChange):
         try:
             return files.undo(change)
@@ -80,11 +110,25 @@ def undo(change: Edit, fix_tag: str) -> int:
     return resets.undo(change)
 
 
+def undo_interrupted(change: Edit, fix_tag: str) -> None:
+    """Take back what a first apply cut short may have done: a change in place is undone; a
+    zone move is undone binding by binding (the runtime one may be made, the permanent not)."""
+    if isinstance(change, ZoneChange):
+        try:
+            firewalld_zone.undo(change)
+        except firewalld_zone.ZoneRefused as error:
+            raise FirewallError(str(error)) from None
+    elif in_place(change, fix_tag):
+        undo(change, fix_tag)
+
+
 def in_place(change: Edit, fix_tag: str) -> bool:
     if isinstance(change, ChainInsert):
         return inserts.in_place(change, fix_tag)
     if isinstance(change, UfwChange):
         return ufw_rules.in_place(change)
+    if isinstance(change, ZoneChange):
+        return firewalld_zone.in_place(change)
     if isinstance(change, FileChange):
         return files.in_place(change)
     if isinstance(change, DropIn):

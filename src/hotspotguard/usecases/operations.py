@@ -228,7 +228,7 @@ class Operations:
             validate_strategy(strategy)
         live = self._live(iface)
         _require_shared(iface, live.doc)
-        facts = docker.facts(live.ruleset, self.paths.systemd_dropin_dir)
+        facts = docker.facts(live.ruleset, self.paths.systemd_dropin_dir, (iface,))
         if not strategy:
             verdict = verify_current(live.snapshot, live.ruleset, iface)
             applied = [f for f in self._load() if f.get("iface") == iface]
@@ -268,7 +268,7 @@ class Operations:
             "applied": self._find(plan.fix_id) is not None,
         }
         if not strategy:  # the recommended one: with every candidate it was chosen from
-            facts = docker.facts(live.ruleset, self.paths.systemd_dropin_dir)
+            facts = docker.facts(live.ruleset, self.paths.systemd_dropin_dir, (iface,))
             result["candidates"] = candidates_json(live.snapshot, live.ruleset, iface, facts)
         return result
 
@@ -458,7 +458,12 @@ class Operations:
         record = self._pick(fixes, fix_id)
         self._write(fixes, {"op": "undo", "id": record["id"]})
         self._step("intent")
-        removed, warnings = self._take_back(record)
+        try:
+            removed, warnings = self._take_back(record)
+        except OperationError as error:
+            if error.kind == "NotApplicable":  # refused as recorded: the fix stays, as it is
+                self._write(fixes, None)
+            raise
         fixes = [f for f in fixes if f.get("id") != record["id"]]
         self._store(fixes)
         self._step("recorded")
@@ -489,6 +494,8 @@ class Operations:
                 else:
                     self._undo_sysctl(change)
                 self._step(f"change-{number}")
+        except edits.StaleEdit as error:
+            raise OperationError("NotApplicable", str(error)) from None
         except (firewall.FirewallError, OSError, KeyError, TypeError, ValueError) as error:
             raise OperationError("Failed", _one_line(error)) from None
         return removed, warnings
@@ -633,8 +640,8 @@ class Operations:
                     self._remove_unclaimed(change, claimed, fix_tag)
                 elif isinstance(change, edits.KINDS):
                     # a re-apply keeps what the recorded fix holds; a first apply is taken back
-                    if record is None and edits.in_place(change, fix_tag):
-                        edits.undo(change, fix_tag)
+                    if record is None:
+                        edits.undo_interrupted(change, fix_tag)
                 elif change.name not in recorded_settings:
                     self._undo_sysctl(change)
         except (firewall.FirewallError, OSError, KeyError, TypeError, ValueError) as error:

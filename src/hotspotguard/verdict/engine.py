@@ -499,6 +499,15 @@ def read(key: Key, packet: Packet) -> object:
                 # address is both (nft's fib says just "local")
                 return frozenset({"local", "unicast"})
             return kind
+        if key.result in {"oif", "oifname"} and "saddr" in key.flags and packet.iif:
+            # a reverse-path check (firewalld's IPv6 rpfilter: `fib saddr . mark . iif oif
+            # missing drop`): every flow the engine builds comes in where its source is routed
+            # (the hotspot's subnet, link-local and DHCP's 0.0.0.0 on the hotspot; the internet
+            # through the uplink's default route), so the route back leaves by the input device
+            unspecified = packet.saddr is not None and int(packet.saddr) == 0
+            if packet.saddr is None or (unspecified and packet.family == "ip6"):
+                return None
+            return packet.iif
         return None
     if isinstance(key, Masked):
         value = read(key.key, packet)
@@ -589,8 +598,11 @@ def _element_matches(actual: object, element: object) -> bool | None:
 
 
 def _in_elements(actual: object, elements: SetElements) -> bool | None:
+    compact = elements.compact
     if isinstance(actual, Range):
-        possible: bool | None = False
+        possible: bool | None = False if compact is None else compact.lookup_range(actual)
+        if possible:
+            return True
         for element in (*elements.exact, *elements.other):
             found = _range_matches(actual, element)
             if found:
@@ -603,7 +615,9 @@ def _in_elements(actual: object, elements: SetElements) -> bool | None:
             return True
     except TypeError:
         return None
-    result: bool | None = False
+    result: bool | None = False if compact is None else compact.lookup(actual)
+    if result:
+        return True
     for element in elements.other:
         found = _element_matches(actual, element)
         if found:

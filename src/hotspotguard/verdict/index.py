@@ -54,6 +54,11 @@ def _values(right: object) -> list[object] | None:
         elements = right.elements
         if any(not isinstance(e, NETWORK_TYPES) for e in elements.other):
             return None
+        compact = elements.compact
+        if compact is not None:
+            if compact.has_ranges:
+                return None
+            return [*elements.exact, *compact.objects(), *elements.other]
         return [*elements.exact, *elements.other]
     if isinstance(right, str):
         return None if right.endswith("*") else [right]

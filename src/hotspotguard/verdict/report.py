@@ -5,60 +5,25 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from hotspotguard import wording
 from hotspotguard.ruleset.model import Range, RuleRef
-from hotspotguard.ruleset.owners import UNKNOWN, display_owner
+from hotspotguard.ruleset.owners import display_owner
 from hotspotguard.verdict.engine import ChainVisit, Drop, FlowResult
 from hotspotguard.verdict.evaluate import HotspotVerdict, Report
-
-FLOW_LABELS = {
-    "dhcp": "getting an address (DHCP)",
-    "dns": "name lookups (DNS)",
-    "outbound": "outbound traffic",
-    "reply": "replies from the internet",
-}
-DISCOVERY_LABELS = {
-    "arp_in": "ARP requests",
-    "arp_out": "ARP replies",
-    "rs6": "IPv6 router solicitations",
-    "ra6": "IPv6 router advertisements",
-    "ns6_in": "IPv6 neighbour solicitations",
-    "na6_out": "IPv6 neighbour advertisements",
-    "ns6_out": "IPv6 neighbour solicitations",
-    "na6_in": "IPv6 neighbour advertisements",
-}
-SERVICE_LABELS = {
-    "ra": "router advertisements (SLAAC)",
-    "dhcp6": "DHCPv6",
-    "dns6": "DNS over IPv6",
-}
-
-
-def _flow_label(name: str) -> str:
-    if name in DISCOVERY_LABELS:
-        return DISCOVERY_LABELS[name]
-    base = name.rstrip("6")
-    label = FLOW_LABELS.get(base, name)
-    return f"IPv6 {label}" if name.endswith("6") else label
 
 
 def services_text(verdict: HotspotVerdict) -> str | None:
     """Which IPv6 services the hotspot serves, and where that was read (None: no IPv6)."""
     if not verdict.hotspot.ipv6:
         return None
-    served = [SERVICE_LABELS[s] for s in SERVICE_LABELS if s in verdict.ipv6_services]
-    missing = [SERVICE_LABELS[s] for s in SERVICE_LABELS if s not in verdict.ipv6_services]
-    text = f"IPv6: {verdict.hotspot.iface} serves " + (", ".join(served) or "nothing")
-    if missing:
-        text += "; not " + ", not ".join(missing) + " (their flows only inform)"
-    if not verdict.ipv6_services_known:
-        text += " — assumed: the snapshot does not say, NetworkManager's own sharing serves this"
-    return text
+    iface, known = verdict.hotspot.iface, verdict.ipv6_services_known
+    return wording.services_text(iface, sorted(verdict.ipv6_services), known)
 
 
 def drop_json(drop: Drop | None) -> dict[str, Any] | None:
     if drop is None:
         return None
-    return {
+    doc: dict[str, Any] = {
         "owner": drop.owner,
         "family": drop.family,
         "table": drop.table,
@@ -67,6 +32,8 @@ def drop_json(drop: Drop | None) -> dict[str, Any] | None:
         "hook": drop.hook,
         "source": drop.source,
     }
+    doc["kind"] = wording.culprit_kind(doc)  # policy, rule, forwarding-off, no-route, …
+    return doc
 
 
 def _ref_json(ref: RuleRef) -> dict[str, Any]:
@@ -152,45 +119,30 @@ def verdict_json(verdict: HotspotVerdict) -> dict[str, Any]:
     }
 
 
-def _where(drop: Drop) -> str:
-    if drop.owner == "sysctl":
-        return "the kernel's forwarding setting"
-    if drop.table is None:
-        return drop.rule
-    policy = drop.rule.startswith("policy")
-    if drop.owner == UNKNOWN:
-        table = f"table {drop.family} {drop.table} ({drop.source})"
-        if policy:
-            return f"the {drop.rule} of chain {drop.chain} in {table}, which no known program set,"
-        return f"a rule in {table} chain {drop.chain} that no known program wrote"
-    who = display_owner(drop.owner)
-    place = f"{drop.table} {drop.chain}"
-    what = drop.rule if policy else "rule"
-    return f"{who}'s {place} {what}"
+def summary_facts(verdict: HotspotVerdict) -> dict[str, Any]:
+    """What `wording.verdict_summary` reads: the JSON's fields, without the traces."""
+    return {
+        "iface": verdict.hotspot.iface,
+        "verdict": verdict.verdict,
+        "reason": verdict.reason,
+        "blocked_by": drop_json(verdict.blocked_by),
+        "blocked_flow": verdict.blocked_flow,
+        "flows": {
+            name: {
+                "verdict": result.verdict,
+                "informative": not result.flow.required,
+                "reason": result.reason,
+                "uncertain": [{"rule": ref.text} for ref in result.uncertain],
+            }
+            for name, result in verdict.flows.items()
+        },
+    }
 
 
 def summary(verdict: HotspotVerdict) -> str:
-    """One sentence: "blocked: Docker's filter FORWARD policy drop stops outbound traffic ..."."""
-    iface = verdict.hotspot.iface
-    if verdict.verdict == "ok":
-        return f"ok: clients of {iface} can get an address, look up names and reach the internet"
-    if verdict.verdict == "blocked" and verdict.blocked_by and verdict.blocked_flow:
-        drop = verdict.blocked_by
-        flow = _flow_label(verdict.blocked_flow)
-        if drop.owner == "nat":
-            return f"blocked: {drop.rule}, so {flow} from {iface} gets no answer"
-        if drop.owner == "routing":
-            return f"blocked: the host has no default route for {flow} from {iface}"
-        direction = "to" if verdict.blocked_flow.startswith("reply") else "from"
-        return f"blocked: {_where(drop)} stops {flow} {direction} {iface}"
-    if verdict.verdict == "unknown":
-        unsure = [r for r in verdict.flows.values() if r.verdict == "unknown" and r.flow.required]
-        names = ", ".join(_flow_label(r.flow.name) for r in unsure)
-        rules = {ref.text for r in unsure for ref in r.uncertain}
-        detail = f" (undecidable: {'; '.join(sorted(rules)[:3])})" if rules else ""
-        reason = next((r.reason for r in unsure if r.reason), "")
-        return f"unknown: cannot tell whether {names} from {iface} get through: {reason}{detail}"
-    return f"{verdict.verdict}: {verdict.reason or ''}"
+    """One sentence: "blocked: Docker's filter FORWARD policy drop stops outbound traffic ..."
+    (worded by hotspotguard.wording from the verdict's fields)."""
+    return wording.verdict_summary(summary_facts(verdict))
 
 
 def _step_lines(visit: ChainVisit) -> list[str]:

@@ -77,6 +77,40 @@ def _dockerd_forwarding_on(lab: Lab) -> Iterator[None]:
         yield
 
 
+def _big_sets(server_in: str) -> Nft:
+    """An inet table with sets big enough for the engine's compact form (sorted integer
+    arrays): 1,500 IPv4 prefixes and ranges, 1,000 IPv6 prefixes, 600 port ranges and 1,000
+    `ip daddr . tcp dport` pairs; the internet server (203.0.113.10:443) is in `server_in`
+    ("blocklist": a range of it; "pairs": a pair of it) and in nothing else."""
+    v4 = [
+        f"100.{64 + i // 256}.{i % 256}.0/24"
+        if i % 2
+        else f"100.{64 + i // 256}.{i % 256}.1-100.{64 + i // 256}.{i % 256}.9"
+        for i in range(1500)
+    ]
+    pairs = [f"198.18.{i // 256}.{i % 256} . {1024 + i}" for i in range(1000)]
+    if server_in == "blocklist":
+        v4.append("203.0.113.8-203.0.113.15")
+    else:
+        pairs.append("203.0.113.10 . 443")
+    v6 = [f"fd00:{i:x}::/48" for i in range(1000)]
+    ports = [f"{1000 + 10 * i}-{1005 + 10 * i}" for i in range(600)]
+    text = (
+        "table inet big {\n"
+        f" set blocklist {{ type ipv4_addr; flags interval; elements = {{ {', '.join(v4)} }} }}\n"
+        f" set blocklist6 {{ type ipv6_addr; flags interval; elements = {{ {', '.join(v6)} }} }}\n"
+        f" set ports {{ type inet_service; flags interval; elements = {{ {', '.join(ports)} }} }}\n"
+        " set pairs { type ipv4_addr . inet_service; "
+        f"elements = {{ {', '.join(pairs)} }} }}\n"
+        " chain i {\n  type filter hook input priority 0;\n"
+        "  ip saddr @blocklist drop\n  udp dport @ports drop\n }\n"
+        " chain f {\n  type filter hook forward priority 0;\n"
+        "  ip daddr @blocklist drop\n  ip6 daddr @blocklist6 drop\n"
+        "  ip daddr . tcp dport @pairs drop\n }\n}\n"
+    )
+    return Nft(text, source=f"<big sets, the server in {server_in}>")
+
+
 SCENARIOS: list[Scenario] = [
     # --- baseline and NetworkManager alone ------------------------------------------------------
     Scenario(
@@ -93,6 +127,23 @@ SCENARIOS: list[Scenario] = [
         expect(V4_OK_MASQ, V6_OK_PLAIN),
         verdict="ok",
         notes="NM's table is family ip: IPv6 is untouched (forwarded, not masqueraded).",
+    ),
+    Scenario(
+        "nm_nft_firewalld_rpfilter",
+        "NM (nftables) + firewalld's IPv6 reverse-path filter (IPv6_rpfilter=yes, its default), "
+        "as firewalld 1.3 writes it: every flow comes in where its source is routed.",
+        (
+            NM,
+            Nft(
+                "table inet rpf {\n chain filter_PREROUTING {\n"
+                "  type filter hook prerouting priority filter + 10; policy accept;\n"
+                "  icmpv6 type { nd-router-advert, nd-neighbor-solicit } accept\n"
+                "  meta nfproto ipv6 fib saddr . mark . iif oif missing drop\n }\n}\n",
+                "firewalld's filter_PREROUTING",
+            ),
+        ),
+        expect(V4_OK_MASQ, V6_OK_PLAIN),
+        verdict="ok",
     ),
     Scenario(
         "nm_iptables_only",
@@ -582,6 +633,22 @@ SCENARIOS: list[Scenario] = [
         blocked_by="docker",
         docker=True,
         context=_dockerd_at_boot,
+    ),
+    Scenario(
+        "nm_nft_big_sets_server_in_a_range",
+        "NM + an inet table with sets of thousands of prefixes, ranges, ports and address . "
+        "port pairs (the engine's compact form); the internet server is in a range of the "
+        "forward blocklist.",
+        (NM, _big_sets("blocklist")),
+        expect(V4_FWD_DROP, V6_OK_PLAIN),
+        verdict="blocked",
+    ),
+    Scenario(
+        "nm_nft_big_sets_server_in_a_pair",
+        "The same big sets; the server's address . port is one of 1,001 pairs.",
+        (NM, _big_sets("pairs")),
+        expect(V4_FWD_DROP, V6_OK_PLAIN),
+        verdict="blocked",
     ),
     Scenario(
         "docker_real_forwarding_preset",

@@ -1,0 +1,130 @@
+"""Simplified Chinese through and through (issue 11, finding 7): the sentences the applet shows
+are worded by hotspotguard.wording from the results' fields and translated, so the status
+window of a blocked hotspot, its fix dialog and the chains dialog's flows carry no English
+sentence of the engine's — while the command line and the JSON keep their English words."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QCoreApplication, QLocale, QTranslator
+from PySide6.QtWidgets import QAbstractButton, QComboBox, QGroupBox, QLabel, QTextEdit, QWidget
+
+from hotspotguard import wording
+from hotspotguard.ui.app import install_translations
+from hotspotguard.ui.controller import Controller
+from hotspotguard.ui.status_window import StatusWindow
+from tests.ui.fakes import HOTSPOT
+
+#: three English words in a row: a sentence, not a name (Docker, FORWARD) or a rule (policy drop)
+ENGLISH = re.compile(r"\b[A-Za-z]{2,}[ ,']+[a-z]{2,}[ ,']+[a-z]{2,}\b")
+
+
+@pytest.fixture
+def chinese(qapp: Any) -> Iterator[None]:
+    loaded = install_translations(qapp, QLocale("zh_CN"))
+    assert loaded, "the zh_CN catalogue is not there"
+    yield
+    for translator in qapp.findChildren(QTranslator):
+        if translator.filePath() in loaded:
+            qapp.removeTranslator(translator)
+
+
+def shown_texts(root: QWidget) -> dict[str, str]:
+    """Every text a person can read in `root`: labels, buttons, group titles, lists, tooltips
+    (plain text boxes hold commands, which stay as they are)."""
+    texts: dict[str, str] = {}
+    for widget in [root, *root.findChildren(QWidget)]:
+        if isinstance(widget, QTextEdit):
+            continue
+        name = f"{type(widget).__name__}#{widget.objectName()}"
+        if isinstance(widget, (QLabel, QAbstractButton)):
+            texts[f"{name} text"] = widget.text()
+        if isinstance(widget, QGroupBox):
+            texts[f"{name} title"] = widget.title()
+        if isinstance(widget, QComboBox):
+            for i in range(widget.count()):
+                texts[f"{name} item {i}"] = widget.itemText(i)
+        if widget.toolTip():
+            texts[f"{name} tooltip"] = widget.toolTip()
+    return texts
+
+
+def english_in(texts: dict[str, str], literals: tuple[str, ...] = ()) -> dict[str, str]:
+    """The texts with English sentences in them, once the firewall's own words (table, chain,
+    rule — `literals`) are taken out: those stay as the firewall says them."""
+    found = {}
+    for where, text in texts.items():
+        for literal in sorted(literals, key=len, reverse=True):
+            text = text.replace(literal, "")
+        if ENGLISH.search(text):
+            found[where] = text
+    return found
+
+
+def test_the_blocked_status_window_in_chinese(
+    chinese: None, controller: Controller, qtbot: Any
+) -> None:
+    window = StatusWindow(controller)
+    qtbot.addWidget(window)
+    window.show()
+    card = window.cards[HOTSPOT]
+    for label in card.tradeoffs.values():  # every trade-off looked up (or why not)
+        qtbot.waitUntil(lambda label=label: "…" not in label.text(), timeout=10_000)
+    texts = shown_texts(window)
+    hotspot = card.hotspot
+    assert hotspot["summary"] not in texts.values()  # the engine's English, kept in the JSON
+    assert card.sentence.toolTip().startswith("被拦截：Docker 的 filter FORWARD policy drop")
+    assert card.chips["outbound"].text() == "外网：被拦截"
+    # "Not available: <why>" quotes the planner's own reason: the one English left (see README)
+    drop = hotspot["blocked_by"]
+    literals = tuple(str(drop[k]) for k in ("family", "table", "chain", "rule") if drop.get(k))
+    left = english_in(texts, literals)
+    unavailable = {k: v for k, v in left.items() if "不可用" in v}
+    assert left == unavailable, left
+
+
+def test_the_fix_dialog_and_the_chains_dialog_in_chinese(
+    chinese: None, controller: Controller, qtbot: Any
+) -> None:
+    from hotspotguard.ui.chains import ChainsDialog
+    from hotspotguard.ui.fix_dialog import FixDialog
+
+    dialog = FixDialog(controller, HOTSPOT)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitUntil(lambda: dialog.preview is not None, timeout=10_000)
+    texts = shown_texts(dialog)
+    drop = controller.state["hotspots"][0]["blocked_by"]
+    literals = tuple(str(drop[k]) for k in ("family", "table", "chain", "rule") if drop.get(k))
+    assert english_in(texts, literals) == {}, english_in(texts, literals)
+    assert dialog.summary.text().startswith(f"针对 {HOTSPOT}：")
+
+    chains = ChainsDialog(controller, iface=HOTSPOT, flow="outbound")
+    qtbot.addWidget(chains)
+    labels = [chains.flow_box.itemText(i) for i in range(chains.flow_box.count())]
+    assert f"{HOTSPOT} · 外网 — 被拦截" in labels
+    assert not [label for label in labels if re.search(r"· [a-z]", label)], labels
+
+
+def test_english_stays_for_the_command_line() -> None:
+    """Without a translator the same functions give the JSON's and the CLI's English."""
+    hotspot = {
+        "iface": "wlp3s0",
+        "verdict": "blocked",
+        "blocked_flow": "outbound",
+        "blocked_by": {
+            "owner": "docker",
+            "family": "ip",
+            "table": "filter",
+            "chain": "FORWARD",
+            "rule": "policy drop",
+        },
+    }
+    assert wording.verdict_summary(hotspot) == (
+        "blocked: Docker's filter FORWARD policy drop stops outbound traffic from wlp3s0"
+    )
+    assert QCoreApplication.translate(wording.CONTEXT, "outbound traffic") == "outbound traffic"

@@ -128,17 +128,21 @@ ObjectKey = tuple[str, str, str]
 class RulesetChanges:
     """What the ruleset notifications named since the last :meth:`take`.
 
-    ``tables``: tables added, deleted or changed (their flags), or with a chain added or
-    deleted (a new chain's place and a deleted chain's jumps are the table's business);
-    ``chains``: chains with a rule added, replaced or deleted (or their policy changed);
-    ``deleted_rules``: of those, rule handles deleted while nothing else changed in the chain
-    (dropped from the model without reading anything); ``sets``: named sets created,
-    deleted or with elements added or removed (anonymous sets belong to their rule: its
-    chain covers them); ``generation``: the id of the last NFT_MSG_NEWGEN; ``lost``: a
-    message was lost (ENOBUFS) or could not be read — only a full capture is right."""
+    ``tables``: tables added, deleted or changed (their flags); ``chains``: chains added or
+    changed themselves (policy, rename) — read alone (system.incremental); ``deleted_chains``:
+    chains deleted (dropped from the model: the kernel deletes only a chain nothing jumps to);
+    ``added_rules``: rule handles added to a chain (their order comes from the kernel, their
+    expressions from nft's decoding of the same notifications, see system.nftmonitor);
+    ``deleted_rules``: rule handles deleted (dropped from the model without reading
+    anything); ``sets``: named sets created, deleted or with elements added or removed
+    (anonymous sets belong to their rule: its chain covers them); ``generation``: the id of
+    the last NFT_MSG_NEWGEN; ``lost``: a message was lost (ENOBUFS) or could not be read —
+    only a full capture is right."""
 
     tables: set[TableKey] = field(default_factory=set)
     chains: set[ObjectKey] = field(default_factory=set)
+    deleted_chains: set[ObjectKey] = field(default_factory=set)
+    added_rules: dict[ObjectKey, set[int]] = field(default_factory=dict)
     deleted_rules: dict[ObjectKey, set[int]] = field(default_factory=dict)
     sets: set[ObjectKey] = field(default_factory=set)
     generation: int | None = None
@@ -153,21 +157,26 @@ class RulesetChanges:
         taken = RulesetChanges(
             self.tables,
             self.chains,
+            self.deleted_chains,
+            self.added_rules,
             self.deleted_rules,
             self.sets,
             self.generation,
             self.lost,
             self.messages,
         )
-        self.tables, self.chains, self.deleted_rules, self.sets = set(), set(), {}, set()
+        self.tables, self.chains, self.deleted_chains, self.sets = set(), set(), set(), set()
+        self.added_rules, self.deleted_rules = {}, {}
         self.lost, self.messages = False, 0
         return taken
 
     def merge(self, other: RulesetChanges) -> None:
         """Add `other`'s changes (a newer batch) to these."""
         self.tables |= other.tables
-        for key in other.chains:
-            self._chain(key)
+        self.chains |= other.chains
+        self.deleted_chains |= other.deleted_chains
+        for key, handles in other.added_rules.items():
+            self.added_rules.setdefault(key, set()).update(handles)
         for key, handles in other.deleted_rules.items():
             self.deleted_rules.setdefault(key, set()).update(handles)
         self.sets |= other.sets
@@ -175,10 +184,6 @@ class RulesetChanges:
             self.generation = other.generation
         self.lost |= other.lost
         self.messages += other.messages
-
-    def _chain(self, key: ObjectKey) -> None:
-        self.chains.add(key)
-        self.deleted_rules.pop(key, None)  # read anyway: its deletions come with it
 
     def add_message(self, mtype: int, payload: bytes) -> None:
         """Note one nf_tables notification (the nfgenmsg header and its attributes)."""
@@ -199,20 +204,23 @@ class RulesetChanges:
         table = _text(attrs.get(1))  # NFTA_{CHAIN,RULE,SET,SET_ELEM_LIST}_TABLE
         if mtype in _CHAIN_MSGS:
             # a new chain or an updated one (policy, rename) is read alone; the reader reads
-            # the table instead when the model does not know the chain (system.incremental)
+            # the table instead when a chain it knows was renamed (system.incremental)
             chain = attrs.get(3)  # NFTA_CHAIN_NAME
-            if mtype == NFT_MSG_NEWCHAIN and chain is not None:
-                self._chain((family, table, _text(chain)))
-            else:
+            if chain is None:
                 self.tables.add((family, table))
+            elif mtype == NFT_MSG_NEWCHAIN:
+                self.chains.add((family, table, _text(chain)))
+            else:
+                self.deleted_chains.add((family, table, _text(chain)))
         elif mtype in _RULE_MSGS:
             key = (family, table, _text(attrs.get(2)))  # NFTA_RULE_CHAIN
             handle = attrs.get(3)  # NFTA_RULE_HANDLE
-            if mtype in _RULE_DELS and handle is not None and len(handle) >= 8:
-                if key not in self.chains:
-                    self.deleted_rules.setdefault(key, set()).add(_BE64.unpack_from(handle)[0])
+            if handle is None or len(handle) < 8:
+                self.chains.add(key)
+            elif mtype in _RULE_DELS:
+                self.deleted_rules.setdefault(key, set()).add(_BE64.unpack_from(handle)[0])
             else:
-                self._chain(key)
+                self.added_rules.setdefault(key, set()).add(_BE64.unpack_from(handle)[0])
         elif mtype in _SET_MSGS or mtype in _ELEM_MSGS:
             name = _text(attrs.get(2))  # NFTA_SET_NAME, NFTA_SET_ELEM_LIST_SET
             if not name.startswith("__"):  # __set%d, __map%d: anonymous, part of a rule

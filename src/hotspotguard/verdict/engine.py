@@ -238,26 +238,50 @@ def _uses_conntrack(expr: object) -> bool:
     return isinstance(expr, Nat)
 
 
-def conntrack_families(ruleset: Ruleset) -> frozenset[str]:
+_OWN_FAMILIES: Mapping[str, frozenset[str]] = {
+    "ip": frozenset({"ip"}),
+    "ip6": frozenset({"ip6"}),
+    "inet": frozenset({"ip", "ip6"}),
+}
+#: what conntrack_families found per chain: (id(chain), table family, table source) -> families
+ChainConntrack = dict[tuple[int, str, str], frozenset[str]]
+
+
+def conntrack_families(ruleset: Ruleset, known: ChainConntrack | None = None) -> frozenset[str]:
     """Packet families whose connection tracking runs. The kernel starts it for a family
     only when a rule needs it (a ct match, a NAT statement; an iptables nat table): until
-    then nat chains never run, whatever they say."""
+    then nat chains never run, whatever they say. `known` remembers each chain's part (kept
+    across rulesets that share chains: see HookIndex.reusing)."""
     families: set[str] = set()
     for table in ruleset.tables:
-        own = {"ip": {"ip"}, "ip6": {"ip6"}, "inet": {"ip", "ip6"}}.get(table.family, set())
+        own = _OWN_FAMILIES.get(table.family, frozenset())
         if not own or own <= families:
             continue
-        # iptables' CT --notrack starts conntrack (xt_CT); nft's notrack does not
-        xt_notrack = table.source != "nft"
         for chain in table.chains:
-            for rule in chain.rules:
-                for expr in rule.exprs:
-                    if _uses_conntrack(expr) or (xt_notrack and isinstance(expr, Notrack)):
-                        if isinstance(expr, Nat) and expr.family in own:
-                            families.add(expr.family)
-                        else:
-                            families |= own
+            key = (id(chain), table.family, table.source)
+            part = known.get(key) if known is not None else None
+            if part is None:
+                part = _chain_conntrack(chain, own, table.source != "nft")
+                if known is not None:
+                    known[key] = part
+            families |= part
+            if own <= families:
+                break
     return frozenset(families)
+
+
+def _chain_conntrack(chain: Chain, own: frozenset[str], xt_notrack: bool) -> frozenset[str]:
+    """The families of `own` that a chain's rules start conntrack for (iptables' CT
+    --notrack starts it, xt_CT; nft's notrack does not)."""
+    found: set[str] = set()
+    for rule in chain.rules:
+        for expr in rule.exprs:
+            if _uses_conntrack(expr) or (xt_notrack and isinstance(expr, Notrack)):
+                if isinstance(expr, Nat) and expr.family in own:
+                    found.add(expr.family)
+                else:
+                    return own
+    return frozenset(found)
 
 
 NAT_CORE_PRIORITY = {"prerouting": -100, "output": -100, "input": 100, "postrouting": 100}
@@ -288,6 +312,7 @@ class HookIndex:
     rules: RuleIndexes = field(default_factory=RuleIndexes)
     owners: dict[int, str] = field(default_factory=dict)
     conntrack: frozenset[str] = frozenset()  # packet families whose conntrack is running
+    conntrack_chains: ChainConntrack = field(default_factory=dict)
 
     def owner(self, entry: HookEntry) -> str:
         """Who owns a base chain (and its policy); remembered, as it reads the whole chain."""
@@ -305,8 +330,26 @@ class HookIndex:
         return index
 
     @classmethod
-    def build(cls, ruleset: Ruleset) -> HookIndex:
-        index = cls()
+    def reusing(cls, ruleset: Ruleset, previous: Ruleset) -> HookIndex:
+        """`ruleset`'s index (kept with it), with the rule indexes and owners that
+        `previous`'s index holds for the chains both rulesets share (the same Chain objects):
+        after an incremental update only the chains that changed are indexed again."""
+        old = previous.derived.get("hook_index")
+        if not isinstance(old, HookIndex):
+            index = cls.build(ruleset)
+        else:
+            chains = [chain for table in ruleset.tables for chain in table.chains]
+            shared = {id(chain) for chain in chains}
+            known = {k: v for k, v in old.conntrack_chains.items() if k[0] in shared}
+            index = cls.build(ruleset, known)
+            index.rules = old.rules.carried(chains)
+            index.owners = {k: v for k, v in old.owners.items() if k in shared}
+        ruleset.derived["hook_index"] = index
+        return index
+
+    @classmethod
+    def build(cls, ruleset: Ruleset, known: ChainConntrack | None = None) -> HookIndex:
+        index = cls(conntrack_chains={} if known is None else known)
         order = 0
         for table in ruleset.tables:
             for chain in table.base_chains:
@@ -319,7 +362,7 @@ class HookIndex:
                 for packet_family, families in FAMILIES_FOR.items():
                     if table.family in families:
                         index.entries.setdefault((packet_family, str(chain.hook)), []).append(entry)
-        index.conntrack = conntrack_families(ruleset)
+        index.conntrack = conntrack_families(ruleset, index.conntrack_chains)
         for entries in index.entries.values():
             entries.sort(key=_hook_order)
         index.ingress.sort(key=_hook_order)

@@ -91,10 +91,17 @@ def test_no_route_back_drops() -> None:
 
 
 def test_without_routes_unknown_with_the_reason() -> None:
-    result = verdicts("prerouting", match(fib(["saddr", "iif"]), False), DROP, routing=None)
+    result = verdicts("prerouting", match(fib(["daddr"]), False), DROP, routing=None)
     verdict, reason = result["outbound"]
     assert verdict == "unknown"
     assert "no routes" in reason
+
+
+def test_without_routes_a_reverse_path_check_passes_by_construction() -> None:
+    # every flow comes in where its source is routed (firewalld's rpfilter in an older
+    # snapshot): decided, as with the routes
+    result = verdicts("prerouting", match(fib(["saddr", "iif", "mark"]), False), DROP, routing=None)
+    assert set(only(result).values()) == {"accept"}
 
 
 def test_policy_rules_that_select_packets_make_lookups_unknown() -> None:

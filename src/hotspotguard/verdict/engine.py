@@ -542,15 +542,6 @@ def read(key: Key, packet: Packet) -> object:
                 # address is both (nft's fib says just "local")
                 return frozenset({"local", "unicast"})
             return kind
-        if key.result in {"oif", "oifname"} and "saddr" in key.flags and packet.iif:
-            # a reverse-path check (firewalld's IPv6 rpfilter: `fib saddr . mark . iif oif
-            # missing drop`): every flow the engine builds comes in where its source is routed
-            # (the hotspot's subnet, link-local and DHCP's 0.0.0.0 on the hotspot; the internet
-            # through the uplink's default route), so the route back leaves by the input device
-            unspecified = packet.saddr is not None and int(packet.saddr) == 0
-            if packet.saddr is None or (unspecified and packet.family == "ip6"):
-                return None
-            return packet.iif
         return None
     if isinstance(key, Masked):
         value = read(key.key, packet)

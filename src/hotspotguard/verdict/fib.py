@@ -44,9 +44,24 @@ def _skb_device(packet: Packet) -> str:
     return packet.iif or packet.oif
 
 
+def _reverse_path_by_construction(packet: Packet) -> bool:
+    """Without the snapshot's routes, a reverse-path check still passes for the flows the
+    engine builds: each comes in where its source is routed (the hotspot's subnet, its
+    link-local addresses and DHCP's 0.0.0.0 on the hotspot; the internet through the uplink,
+    which is the default route's device)."""
+    if packet.saddr is None or not packet.iif:
+        return False
+    return not (int(packet.saddr) == 0 and packet.family == "ip6")
+
+
 def fib_device(routing: Routing | None, flags: tuple[str, ...], packet: Packet) -> str | None:
     """`fib FLAGS oif`/`oifname`: the device found ("" for none), None if undecidable."""
-    if routing is None or routing.family != packet.family:
+    if routing is None:
+        # firewalld's rpfilter (`fib saddr . mark . iif oif missing drop`) in an older
+        # snapshot: the route back leaves by the input device
+        reverse = "saddr" in flags and "oif" not in flags
+        return packet.iif if reverse and _reverse_path_by_construction(packet) else None
+    if routing.family != packet.family:
         return None
     device = packet.oif if "oif" in flags else packet.iif if "iif" in flags else ""
     if packet.family == "ip" and _zeronet_to_local(packet):
@@ -82,7 +97,9 @@ def fib_device(routing: Routing | None, flags: tuple[str, ...], packet: Packet) 
 def rpfilter(routing: Routing | None, options: tuple[str, ...], packet: Packet) -> bool | None:
     """`-m rpfilter [--loose] [--validmark] [--accept-local]` (before --invert): whether the
     packet's source is reachable back through its input device. None if undecidable."""
-    if routing is None or routing.family != packet.family:
+    if routing is None:
+        return True if _reverse_path_by_construction(packet) else None
+    if routing.family != packet.family:
         return None
     loose, accept_local = "loose" in options, "accept-local" in options
     device = packet.iif

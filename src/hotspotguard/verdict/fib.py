@@ -58,8 +58,9 @@ def fib_device(routing: Routing | None, flags: tuple[str, ...], packet: Packet) 
     """`fib FLAGS oif`/`oifname`: the device found ("" for none), None if undecidable."""
     if routing is None:
         # firewalld's rpfilter (`fib saddr . mark . iif oif missing drop`) in an older
-        # snapshot: the route back leaves by the input device
-        reverse = "saddr" in flags and "oif" not in flags
+        # snapshot: the route back leaves by the input device (`iif`, which the kernel allows
+        # only before the source is translated: prerouting, input, forward)
+        reverse = "saddr" in flags and "iif" in flags
         return packet.iif if reverse and _reverse_path_by_construction(packet) else None
     if routing.family != packet.family:
         return None

@@ -21,8 +21,8 @@ ALLOWED = {
     # wording: the sentences for people, from structured results (the JSON's summary too)
     "wording": {"ruleset"},
     "verdict": {"ruleset", "wording"},
-    "fixes": {"ruleset", "verdict"},
-    "assessment": {"ruleset", "verdict", "fixes"},
+    "fixes": {"ruleset", "verdict", "wording"},
+    "assessment": {"ruleset", "verdict", "fixes", "wording"},
 }
 NO_HELPER = ("cli", "cli_fixes", "ui", "usecases", "system", "watch", "assessment")
 

@@ -445,6 +445,10 @@ Afterwards: {after}</source>
       <translation>{flow}：{verdict}</translation>
     </message>
     <message>
+      <source>Not available: {why}</source>
+      <translation>不可用：{why}</translation>
+    </message>
+    <message>
       <source>Hotspot firewall</source>
       <translation>热点防火墙</translation>
     </message>
@@ -483,10 +487,6 @@ Afterwards: {after}</source>
     <message>
       <source>A hotspot is blocked.</source>
       <translation>有热点被防火墙拦截。</translation>
-    </message>
-    <message>
-      <source>Not available: {why}</source>
-      <translation>不可用：{why}</translation>
     </message>
     <message>
       <source>Trade-off: {text}</source>
@@ -825,6 +825,178 @@ Afterwards: {after}</source>
     <message>
       <source>For {iface}: {action}</source>
       <translation>针对 {iface}：{action}</translation>
+    </message>
+    <message>
+      <source>; </source>
+      <translation>；</translation>
+    </message>
+    <message>
+      <source>in {zone}, {why}</source>
+      <translation>在 {zone} 区域中，{why}</translation>
+    </message>
+    <message>
+      <source>none</source>
+      <translation>无</translation>
+    </message>
+    <message>
+      <source>forwarded traffic</source>
+      <translation>转发流量</translation>
+    </message>
+    <message>
+      <source>DHCP and DNS</source>
+      <translation>DHCP 和 DNS</translation>
+    </message>
+    <message>
+      <source>{iface} is not a hotspot (no shared connection uses it)</source>
+      <translation>{iface} 不是热点（没有共享连接使用它）</translation>
+    </message>
+    <message>
+      <source>there is no uplink (no default route) to let the hotspot out to</source>
+      <translation>没有上行链路（没有默认路由），热点的流量无处可出</translation>
+    </message>
+    <message>
+      <source>there is no uplink (no default route) to route the hotspot to</source>
+      <translation>没有上行链路（没有默认路由），无法为热点路由</translation>
+    </message>
+    <message>
+      <source>Docker's DOCKER-USER chain is not there (Docker not running, or Docker 29 with its nftables backend)</source>
+      <translation>Docker 的 DOCKER-USER 链不存在（Docker 未运行，或 Docker 29 使用其 nftables 后端）</translation>
+    </message>
+    <message>
+      <source>forwarding is already on</source>
+      <translation>转发已经开启</translation>
+    </message>
+    <message>
+      <source>whether ufw is installed is not in the snapshot (explain on the machine itself to check)</source>
+      <translation>快照中没有记录是否安装了 ufw（请在该机器上运行 explain 检查）</translation>
+    </message>
+    <message>
+      <source>ufw is not installed here (no /usr/sbin/ufw)</source>
+      <translation>此处未安装 ufw（没有 /usr/sbin/ufw）</translation>
+    </message>
+    <message>
+      <source>ufw is not active here (its user chains are not loaded)</source>
+      <translation>此处 ufw 未启用（其用户链未加载）</translation>
+    </message>
+    <message>
+      <source>ufw drops none of the hotspot's traffic</source>
+      <translation>ufw 没有丢弃热点的任何流量</translation>
+    </message>
+    <message>
+      <source>firewalld's table (inet firewalld) is not loaded here</source>
+      <translation>此处未加载 firewalld 的表（inet firewalld）</translation>
+    </message>
+    <message>
+      <source>firewalld's zones are not in the snapshot (explain on the machine itself to check)</source>
+      <translation>快照中没有 firewalld 的区域（请在该机器上运行 explain 检查）</translation>
+    </message>
+    <message>
+      <source>firewalld is not running (its table is loaded, but nothing answers on the system bus)</source>
+      <translation>firewalld 未运行（其表已加载，但系统总线上无人应答）</translation>
+    </message>
+    <message>
+      <source>firewalld has no zone nm-shared or trusted to put the hotspot in (its zones: {zones})</source>
+      <translation>firewalld 没有可放入热点的 nm-shared 或 trusted 区域（它的区域：{zones}）</translation>
+    </message>
+    <message>
+      <source>firewalld's settings of zone {zone} are unknown</source>
+      <translation>firewalld 的 {zone} 区域设置未知</translation>
+    </message>
+    <message>
+      <source>no zone of firewalld's is enough: {failed}</source>
+      <translation>firewalld 的区域都不够：{failed}</translation>
+    </message>
+    <message>
+      <source>the host's Docker, networks and systemd are not in the snapshot (explain on the machine itself to check)</source>
+      <translation>快照中没有本机的 Docker、网络和 systemd 信息（请在该机器上运行 explain 检查）</translation>
+    </message>
+    <message>
+      <source>Docker is not installed here (no dockerd)</source>
+      <translation>此处未安装 Docker（没有 dockerd）</translation>
+    </message>
+    <message>
+      <source>no free private /30 for the veth: the host's addresses and routes cover {pools}</source>
+      <translation>没有可供 veth 使用的空闲私有 /30：本机的地址和路由已覆盖 {pools}</translation>
+    </message>
+    <message>
+      <source>{path} is there and is not hotspotguard's</source>
+      <translation>{path} 已存在，且不是 hotspotguard 写的</translation>
+    </message>
+    <message>
+      <source>{link} is a veth an earlier namespace set-up left: remove it first (ip link delete {link})</source>
+      <translation>{link} 是之前的命名空间设置遗留的 veth：请先删除它（ip link delete {link}）</translation>
+    </message>
+    <message>
+      <source>{link} is a {kind} device, not Docker's bridge</source>
+      <translation>{link} 是 {kind} 设备，不是 Docker 的网桥</translation>
+    </message>
+    <message>
+      <source>Docker does not run its nftables backend here (no docker-bridges table): its iptables rules are live, not stale</source>
+      <translation>此处 Docker 没有运行其 nftables 后端（没有 docker-bridges 表）：它的 iptables 规则仍在使用，并非遗留</translation>
+    </message>
+    <message>
+      <source>Docker's old iptables backend left no rules here</source>
+      <translation>Docker 旧的 iptables 后端在此处没有遗留规则</translation>
+    </message>
+    <message>
+      <source>{path} is not valid JSON ({error}): fix it first</source>
+      <translation>{path} 不是有效的 JSON（{error}）：请先修正它</translation>
+    </message>
+    <message>
+      <source>{path} is not a JSON object: fix it first</source>
+      <translation>{path} 不是 JSON 对象：请先修正它</translation>
+    </message>
+    <message>
+      <source>Docker's version is not in the snapshot: the option exists from Docker {needed} on (explain on the machine itself to check)</source>
+      <translation>快照中没有 Docker 的版本：该选项从 Docker {needed} 起才有（请在该机器上运行 explain 检查）</translation>
+    </message>
+    <message>
+      <source>Docker is not installed here (no dockerd, no API socket)</source>
+      <translation>此处未安装 Docker（没有 dockerd，也没有 API 套接字）</translation>
+    </message>
+    <message>
+      <source>Docker {version} is older than {needed}: the {option} option does not exist</source>
+      <translation>Docker {version} 早于 {needed}：没有 {option} 选项</translation>
+    </message>
+    <message>
+      <source>{family} {table} is not in the ruleset</source>
+      <translation>规则集中没有 {family} {table}</translation>
+    </message>
+    <message>
+      <source>the drop is in {family} {table} ({source}), which this strategy does not edit</source>
+      <translation>丢弃发生在 {family} {table}（{source}）中，此策略不修改它</translation>
+    </message>
+    <message>
+      <source>{family} {table} has no chain {chain}</source>
+      <translation>{family} {table} 没有 {chain} 链</translation>
+    </message>
+    <message>
+      <source>the hotspot has no address for {flows}</source>
+      <translation>热点没有用于 {flows} 的地址</translation>
+    </message>
+    <message>
+      <source>no firewall table drops the hotspot's {kind}</source>
+      <translation>没有防火墙表丢弃热点的{kind}</translation>
+    </message>
+    <message>
+      <source>{family} {table} {chain} is not there</source>
+      <translation>{family} {table} {chain} 不存在</translation>
+    </message>
+    <message>
+      <source>one strategy is all it takes here</source>
+      <translation>此处一个策略就足够了</translation>
+    </message>
+    <message>
+      <source>no strategy gets past what blocks the hotspot</source>
+      <translation>没有策略能越过拦截热点的规则</translation>
+    </message>
+    <message>
+      <source>{strategy} would not be enough: after it, {after}</source>
+      <translation>{strategy} 不够：应用后，{after}</translation>
+    </message>
+    <message>
+      <source>it could not be planned: {error}</source>
+      <translation>无法规划：{error}</translation>
     </message>
   </context>
 </TS>

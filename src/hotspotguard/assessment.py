@@ -18,6 +18,7 @@ from hotspotguard.fixes.strategies import candidates
 from hotspotguard.ruleset import Ruleset, Snapshot
 from hotspotguard.verdict import HotspotVerdict, Report
 from hotspotguard.verdict import report as verdict_report
+from hotspotguard.wording import Reason, reason_fields
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,8 @@ class Remedy:
             "strategy": self.strategy,
             "description": STRATEGIES.get(self.strategy, ""),
             "available": self.available,
-            "reason": self.reason,
+            # the English sentence, and what it is worded from (hotspotguard.wording)
+            **reason_fields(self.reason),
         }
 
 
@@ -50,7 +52,7 @@ def hotspot_remedies(
     try:
         listed = candidates(snapshot, ruleset, verdict.hotspot.iface, facts)
     except Exception as error:  # a view never fails for a planner's bug
-        why = f"it could not be planned: {error}".splitlines()[0]
+        why = Reason("planner-failed", error=str(error).splitlines()[0] if str(error) else "")
         return tuple(Remedy(name, False, why) for name in remedies(verdict))
     return tuple(Remedy(c.strategy, c.works, c.reason) for c in listed)
 

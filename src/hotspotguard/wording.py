@@ -297,3 +297,166 @@ def plan_summary(plan: Mapping[str, Any], tr: Translate = english) -> str:
                      steps=tr("; then ").join(parts))  # fmt: skip
     return _fill(tr("For {iface}: {action}"), iface=plan.get("iface", ""),
                  action=strategy_description(strategy, tr))  # fmt: skip
+
+
+# --- reasons ---------------------------------------------------------------------------------
+
+
+class Reason(str):
+    """A reason as a sentence (the English one: ``str`` everywhere a reason was text) that
+    keeps what it was built from — its code and parameters — so the applet words it again in
+    the person's language (``reason_fields`` puts both into the JSON, beside ``reason``).
+    Parameters are JSON values; a nested reason is given as ``reason_fields(…)``."""
+
+    code: str
+    params: dict[str, Any]
+
+    def __new__(cls, code: str, /, **params: Any) -> Reason:
+        made = super().__new__(cls, reason_text(code, params))
+        made.code = code
+        made.params = params
+        return made
+
+
+def reason_of(error: BaseException) -> str:
+    """An exception's reason, kept structured when it was raised with a `Reason`."""
+    first = error.args[0] if error.args else None
+    return first if isinstance(first, Reason) else str(error).splitlines()[0] if str(error) else ""
+
+
+def reason_fields(reason: str | None) -> dict[str, Any]:
+    """``reason``, ``reason_code`` and ``reason_params`` for a JSON object (code and params
+    are null for a reason that is only text)."""
+    if isinstance(reason, Reason):
+        return {"reason": str(reason), "reason_code": reason.code, "reason_params": reason.params}
+    return {"reason": reason, "reason_code": None, "reason_params": None}
+
+
+def reason_sentence(doc: Mapping[str, Any], tr: Translate = english) -> str:
+    """The reason of a JSON object (``reason``, ``reason_code``, ``reason_params``) in the
+    person's language; a reason without a code (or with one this version does not know)
+    keeps its words."""
+    code = doc.get("reason_code")
+    if isinstance(code, str) and code in _REASONS:
+        return reason_text(code, doc.get("reason_params") or {}, tr)
+    return str(doc.get("reason") or "")
+
+
+def _param(value: Any, tr: Translate) -> str:
+    if isinstance(value, Mapping):
+        if "iface" in value and "verdict" in value:  # a verdict's facts: its sentence
+            return verdict_summary(value, tr)
+        return reason_sentence(value, tr)
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_param(v, tr) for v in value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+def reason_text(code: str, params: Mapping[str, Any], tr: Translate = english) -> str:
+    """The sentence of reason `code` with its `params` (an unknown code is said as itself)."""
+    template = _REASONS.get(code)
+    if template is None:
+        return code
+    fields = {name: _param(value, tr) for name, value in params.items()}
+    if code == "firewalld-no-zone-enough":
+        fields["failed"] = tr("; ").join(
+            _fill(tr("in {zone}, {why}"), zone=f.get("zone"), why=_param(f.get("why"), tr))
+            for f in params.get("failed") or ()
+        )
+    if code == "firewalld-no-zone" and not params.get("zones"):
+        fields["zones"] = tr("none")
+    if code == "allow-none-dropped":
+        fields["kind"] = (
+            tr("forwarded traffic") if params.get("kind") == "forward" else tr("DHCP and DNS")
+        )
+    return _fill(template(tr), **fields)
+
+
+def _reasons() -> dict[str, Callable[[Translate], str]]:
+    """Every reason code's sentence, with ``{name}`` for its parameters: why a strategy is not
+    available here (the planners'), and why the engine could not decide a flow, or what drops
+    it where no rule does."""
+    return {
+        # why a strategy is not available here
+        "not-a-hotspot": lambda tr: tr("{iface} is not a hotspot (no shared connection uses it)"),
+        "no-uplink": lambda tr: tr(
+            "there is no uplink (no default route) to let the hotspot out to"
+        ),
+        "no-uplink-route": lambda tr: tr(
+            "there is no uplink (no default route) to route the hotspot to"
+        ),
+        "no-docker-user": lambda tr: tr(
+            "Docker's DOCKER-USER chain is not there (Docker not running, or Docker 29 with "
+            "its nftables backend)"
+        ),
+        "forwarding-already-on": lambda tr: tr("forwarding is already on"),
+        "ufw-not-checked": lambda tr: tr(
+            "whether ufw is installed is not in the snapshot (explain on the machine itself to "
+            "check)"
+        ),
+        "ufw-not-installed": lambda tr: tr("ufw is not installed here (no /usr/sbin/ufw)"),
+        "ufw-not-active": lambda tr: tr("ufw is not active here (its user chains are not loaded)"),
+        "ufw-drops-nothing": lambda tr: tr("ufw drops none of the hotspot's traffic"),
+        "firewalld-not-loaded": lambda tr: tr(
+            "firewalld's table (inet firewalld) is not loaded here"
+        ),
+        "firewalld-not-checked": lambda tr: tr(
+            "firewalld's zones are not in the snapshot (explain on the machine itself to check)"
+        ),
+        "firewalld-not-running": lambda tr: tr(
+            "firewalld is not running (its table is loaded, but nothing answers on the system bus)"
+        ),
+        "firewalld-no-zone": lambda tr: tr(
+            "firewalld has no zone nm-shared or trusted to put the hotspot in (its zones: {zones})"
+        ),
+        "firewalld-zone-unknown": lambda tr: tr("firewalld's settings of zone {zone} are unknown"),
+        "firewalld-no-zone-enough": lambda tr: tr("no zone of firewalld's is enough: {failed}"),
+        "netns-not-checked": lambda tr: tr(
+            "the host's Docker, networks and systemd are not in the snapshot (explain on the "
+            "machine itself to check)"
+        ),
+        "netns-no-dockerd": lambda tr: tr("Docker is not installed here (no dockerd)"),
+        "netns-no-subnet": lambda tr: tr(
+            "no free private /30 for the veth: the host's addresses and routes cover {pools}"
+        ),
+        "netns-dropin-not-ours": lambda tr: tr("{path} is there and is not hotspotguard's"),
+        "netns-stale-veth": lambda tr: tr(
+            "{link} is a veth an earlier namespace set-up left: remove it first "
+            "(ip link delete {link})"
+        ),
+        "netns-link-not-bridge": lambda tr: tr("{link} is a {kind} device, not Docker's bridge"),
+        "docker-live-iptables": lambda tr: tr(
+            "Docker does not run its nftables backend here (no docker-bridges table): "
+            "its iptables rules are live, not stale"
+        ),
+        "docker-no-stale-rules": lambda tr: tr("Docker's old iptables backend left no rules here"),
+        "docker-json-invalid": lambda tr: tr("{path} is not valid JSON ({error}): fix it first"),
+        "docker-json-not-object": lambda tr: tr("{path} is not a JSON object: fix it first"),
+        "docker-version-not-checked": lambda tr: tr(
+            "Docker's version is not in the snapshot: the option exists from Docker {needed} on "
+            "(explain on the machine itself to check)"
+        ),
+        "docker-not-installed": lambda tr: tr(
+            "Docker is not installed here (no dockerd, no API socket)"
+        ),
+        "docker-too-old": lambda tr: tr(
+            "Docker {version} is older than {needed}: the {option} option does not exist"
+        ),
+        "allow-table-missing": lambda tr: tr("{family} {table} is not in the ruleset"),
+        "allow-other-source": lambda tr: tr(
+            "the drop is in {family} {table} ({source}), which this strategy does not edit"
+        ),
+        "allow-chain-missing": lambda tr: tr("{family} {table} has no chain {chain}"),
+        "allow-no-address": lambda tr: tr("the hotspot has no address for {flows}"),
+        "allow-none-dropped": lambda tr: tr("no firewall table drops the hotspot's {kind}"),
+        "chain-missing": lambda tr: tr("{family} {table} {chain} is not there"),
+        "combined-one-enough": lambda tr: tr("one strategy is all it takes here"),
+        "combined-none": lambda tr: tr("no strategy gets past what blocks the hotspot"),
+        "not-enough": lambda tr: tr("{strategy} would not be enough: after it, {after}"),
+        "planner-failed": lambda tr: tr("it could not be planned: {error}"),
+    }
+
+
+_REASONS = _reasons()

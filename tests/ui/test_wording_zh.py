@@ -79,12 +79,20 @@ def test_the_blocked_status_window_in_chinese(
     assert hotspot["summary"] not in texts.values()  # the engine's English, kept in the JSON
     assert card.sentence.toolTip().startswith("被拦截：Docker 的 filter FORWARD policy drop")
     assert card.chips["outbound"].text() == "外网：被拦截"
-    # "Not available: <why>" quotes the planner's own reason: the one English left (see README)
+    # the remedies not available here say why in Chinese too: the planner's reason is a code
+    # and its parameters (the JSON keeps the English sentence beside them)
+    unavailable = [r for r in hotspot["remedies"] if not r["available"]]
+    assert unavailable and all(r["reason_code"] for r in unavailable), unavailable
+    for remedy in unavailable:
+        shown = card.tradeoffs[remedy["strategy"]].text()
+        assert "不可用" in shown and remedy["reason"] not in shown, shown
+    # a fix the state offered whose preview then fails says the helper's error as it came
+    # (a message over D-Bus: English); the stand-in plans without the host's facts
+    failed = {f"QLabel#tradeoff-{s} text" for (_, s) in controller.preview_errors}
     drop = hotspot["blocked_by"]
     literals = tuple(str(drop[k]) for k in ("family", "table", "chain", "rule") if drop.get(k))
-    left = english_in(texts, literals)
-    unavailable = {k: v for k, v in left.items() if "不可用" in v}
-    assert left == unavailable, left
+    left = {k: v for k, v in english_in(texts, literals).items() if k not in failed}
+    assert left == {}, left
 
 
 def test_the_fix_dialog_and_the_chains_dialog_in_chinese(

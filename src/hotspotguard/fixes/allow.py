@@ -21,6 +21,7 @@ from hotspotguard.ruleset.model import Rule, Table
 from hotspotguard.ruleset.nft import parse_rule_exprs
 from hotspotguard.ruleset.render import rule_text
 from hotspotguard.verdict import FlowResult, evaluate
+from hotspotguard.wording import Reason
 
 FORWARD = ("outbound", "reply", "outbound6", "reply6")
 INPUT = ("dhcp", "dns", "dhcp6", "dns6")
@@ -188,7 +189,7 @@ def _table(ruleset: Ruleset, site: DropSite) -> Table:
     for table in ruleset.tables:
         if (table.family, table.name, table.source) == (site.family, site.table, site.source):
             return table
-    raise AllowUnavailable(f"{site.family} {site.table} is not in the ruleset")
+    raise AllowUnavailable(Reason("allow-table-missing", family=site.family, table=site.table))
 
 
 def _change(
@@ -202,17 +203,18 @@ def _change(
     tool = TOOLS.get(site.source)
     if tool is None or site.family not in ("ip", "ip6", "inet"):
         raise AllowUnavailable(
-            f"the drop is in {site.family} {site.table} ({site.source}), which this strategy "
-            "does not edit"
+            Reason("allow-other-source", family=site.family, table=site.table, source=site.source)
         )
     table = _table(ruleset, site)
     chain = table.chain(site.chain)
     if chain is None:
-        raise AllowUnavailable(f"{site.family} {site.table} has no chain {site.chain}")
+        raise AllowUnavailable(
+            Reason("allow-chain-missing", family=site.family, table=site.table, chain=site.chain)
+        )
     accepts = [a for flow in flows for a in _accepts(flow, hotspot, uplinks)]
     accepts = list(dict.fromkeys(accepts))
     if not accepts:
-        raise AllowUnavailable(f"the hotspot has no address for {', '.join(flows)}")
+        raise AllowUnavailable(Reason("allow-no-address", flows=list(flows)))
     anchor = rule_text(chain.rules[site.index]) if site.index >= 0 else ""
     if tool == "nft":
         rendered = [a.nft(site.family) for a in accepts]
@@ -264,7 +266,9 @@ def insert_in_memory(ruleset: Ruleset, change: ChainInsert, fix_tag: str) -> Rul
         )
         tables[position] = replace(table, chains=chains)
         return Ruleset(tuple(tables), ruleset.warnings)
-    raise AllowUnavailable(f"{change.family} {change.table} {change.chain} is not there")
+    raise AllowUnavailable(
+        Reason("chain-missing", family=change.family, table=change.table, chain=change.chain)
+    )
 
 
 def without_tag(ruleset: Ruleset, fix_tag: str) -> Ruleset:
@@ -291,7 +295,7 @@ def plan_allow(
     """The inserts that get `flows` past every table that drops them (as far as the engine
     sees; `verify` then checks the whole hotspot).  `ruleset` is without this fix's rules."""
     if not snapshot.uplinks and flows == FORWARD:
-        raise AllowUnavailable("there is no uplink (no default route) to let the hotspot out to")
+        raise AllowUnavailable(Reason("no-uplink"))
     only = replace(snapshot, hotspots=(hotspot,))
     sites: dict[DropSite, list[str]] = {}
     changes: tuple[ChainInsert, ...] = ()
@@ -318,6 +322,6 @@ def plan_allow(
             for site in order
         )
     if not changes:
-        kind = "forwarded traffic" if flows == FORWARD else "DHCP and DNS"
-        raise AllowUnavailable(f"no firewall table drops the hotspot's {kind}")
+        kind = "forward" if flows == FORWARD else "input"
+        raise AllowUnavailable(Reason("allow-none-dropped", kind=kind))
     return changes

@@ -13,6 +13,7 @@ from dataclasses import replace
 from hotspotguard.fixes.plan import SOURCE_VARIANT, ChainReset, FileChange, HostFacts
 from hotspotguard.ruleset import Ruleset
 from hotspotguard.ruleset.model import Chain, Table
+from hotspotguard.wording import Reason
 
 
 class DockerUnavailable(Exception):
@@ -70,10 +71,7 @@ def stale_drop_changes(ruleset: Ruleset) -> tuple[ChainReset, ...]:
     if not any(
         table.name == "docker-bridges" and table.source == "nft" for table in ruleset.tables
     ):
-        raise DockerUnavailable(
-            "Docker does not run its nftables backend here (no docker-bridges table): "
-            "its iptables rules are live, not stale"
-        )
+        raise DockerUnavailable(Reason("docker-live-iptables"))
     changes = []
     for table in _docker_filter_tables(ruleset):
         for chain in table.chains:
@@ -83,7 +81,7 @@ def stale_drop_changes(ruleset: Ruleset) -> tuple[ChainReset, ...]:
             if change.removed or chain.name == "FORWARD":
                 changes.append(change)
     if not changes:
-        raise DockerUnavailable("Docker's old iptables backend left no rules here")
+        raise DockerUnavailable(Reason("docker-no-stale-rules"))
     return tuple(changes)
 
 
@@ -135,9 +133,11 @@ def merged_daemon_json(text: str | None, path: str) -> str:
     try:
         doc = json.loads(text)
     except ValueError as error:
-        raise DockerUnavailable(f"{path} is not valid JSON ({error}): fix it first") from None
+        raise DockerUnavailable(
+            Reason("docker-json-invalid", path=str(path), error=str(error))
+        ) from None
     if not isinstance(doc, dict):
-        raise DockerUnavailable(f"{path} is not a JSON object: fix it first")
+        raise DockerUnavailable(Reason("docker-json-not-object", path=str(path)))
     doc[NO_DROP_OPTION] = True
     indent = _indent(text)
     return json.dumps(doc, indent=indent, ensure_ascii=False) + "\n"
@@ -156,15 +156,17 @@ def no_drop_changes(ruleset: Ruleset, facts: HostFacts) -> tuple[FileChange | Ch
     """daemon.json with the option, and each Docker FORWARD policy drop reset to accept now
     (the option only stops Docker from setting it at its next start)."""
     if facts.version is None and not facts.checked:
-        raise DockerUnavailable(
-            "Docker's version is not in the snapshot: the option exists from Docker 28 on "
-            "(explain on the machine itself to check)"
-        )
+        raise DockerUnavailable(Reason("docker-version-not-checked", needed=NO_DROP_SINCE[0]))
     if facts.version is None:
-        raise DockerUnavailable("Docker is not installed here (no dockerd, no API socket)")
+        raise DockerUnavailable(Reason("docker-not-installed"))
     if version_tuple(facts.version) < NO_DROP_SINCE:
         raise DockerUnavailable(
-            f"Docker {facts.version} is older than 28: the {NO_DROP_OPTION} option does not exist"
+            Reason(
+                "docker-too-old",
+                version=facts.version,
+                needed=NO_DROP_SINCE[0],
+                option=NO_DROP_OPTION,
+            )
         )
     after = merged_daemon_json(facts.daemon_json, facts.daemon_json_path)
     what = f'set "{NO_DROP_OPTION}": true, every other key kept'

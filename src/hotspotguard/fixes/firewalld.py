@@ -19,6 +19,7 @@ from hotspotguard.fixes.plan import ZoneChange
 from hotspotguard.ruleset import Hotspot, Ruleset
 from hotspotguard.ruleset.model import Chain, Rule, Table, Verdict
 from hotspotguard.ruleset.nft import parse_rule_exprs
+from hotspotguard.wording import Reason
 
 TARGETS = ("nm-shared", "trusted")
 TABLE = ("inet", "firewalld")
@@ -68,14 +69,9 @@ def zone_changes(hotspot: Hotspot, facts: FirewalldFacts | None) -> list[ZoneCha
     """The moves of `hotspot` into nm-shared, then trusted (those firewalld has), from the
     zones it is in now."""
     if facts is None:
-        raise FirewalldUnavailable(
-            "firewalld is not running (its table is loaded, but nothing answers on the system bus)"
-        )
+        raise FirewalldUnavailable(Reason("firewalld-not-running"))
     if not facts.targets:
-        raise FirewalldUnavailable(
-            "firewalld has no zone nm-shared or trusted to put the hotspot in "
-            f"(its zones: {', '.join(facts.zones) or 'none'})"
-        )
+        raise FirewalldUnavailable(Reason("firewalld-no-zone", zones=list(facts.zones)))
     return [
         ZoneChange(
             hotspot.iface,
@@ -199,9 +195,7 @@ def with_zone(ruleset: Ruleset, change: ZoneChange) -> Ruleset:
         chains[position] = replace(chain, rules=tuple(rules))
         if table.chain(name) is None and all(c.name != name for c in extra):
             if target is None:
-                raise FirewalldUnavailable(
-                    f"firewalld's settings of zone {change.zone} are unknown"
-                )
+                raise FirewalldUnavailable(Reason("firewalld-zone-unknown", zone=change.zone))
             extra.append(_model_chain(name, HOOK_PREFIX.get(prefix, prefix), table, target))
     new_table = replace(table, chains=tuple(chains) + tuple(extra))
     return Ruleset(tuple(new_table if t is table else t for t in ruleset.tables), ruleset.warnings)

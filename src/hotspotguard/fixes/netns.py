@@ -25,6 +25,7 @@ from hotspotguard.fixes.plan import (
 )
 from hotspotguard.ruleset import Ruleset
 from hotspotguard.ruleset.model import Chain, Table
+from hotspotguard.wording import Reason
 
 UNIT = "docker.service"
 DROPIN_NAME = "60-hotspotguard-netns.conf"
@@ -77,10 +78,7 @@ def free_subnet(networks: tuple[str, ...], prefer: str | None = None) -> ipaddre
             if low is None:
                 return ipaddress.IPv4Network((first, 30))
             first = (low - 4) & ~3
-    raise NetnsUnavailable(
-        "no free private /30 for the veth: the host's addresses and routes cover "
-        + ", ".join(POOLS)
-    )
+    raise NetnsUnavailable(Reason("netns-no-subnet", pools=list(POOLS)))
 
 
 def _tool(facts: NetnsFacts, name: str) -> str:
@@ -231,19 +229,16 @@ def netns_changes(
     built-in chains, its nftables tables deleted), our table, the drop-in (last: a restart
     then finds the masquerade in place)."""
     if facts is None or facts.dockerd is None:
-        raise NetnsUnavailable("Docker is not installed here (no dockerd)")
+        raise NetnsUnavailable(Reason("netns-no-dockerd"))
     if facts.problem:
         raise NetnsUnavailable(facts.problem)
     prefer = _ours(facts.dropin)
     if facts.dropin is not None and prefer is None:
-        raise NetnsUnavailable(f"{facts.dropin_path} is there and is not hotspotguard's")
+        raise NetnsUnavailable(Reason("netns-dropin-not-ours", path=str(facts.dropin_path)))
     if facts.docker0 == "veth" and prefer is None:
-        raise NetnsUnavailable(
-            f"{HOST_LINK} is a veth an earlier namespace set-up left: remove it first "
-            f"(ip link delete {HOST_LINK})"
-        )
+        raise NetnsUnavailable(Reason("netns-stale-veth", link=HOST_LINK))
     if facts.docker0 not in (None, "veth", "bridge"):
-        raise NetnsUnavailable(f"{HOST_LINK} is a {facts.docker0} device, not Docker's bridge")
+        raise NetnsUnavailable(Reason("netns-link-not-bridge", link=HOST_LINK, kind=facts.docker0))
     subnet = free_subnet(
         facts.networks, str(ipaddress.ip_interface(f"{prefer}/30").network) if prefer else None
     )

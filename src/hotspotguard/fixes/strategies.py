@@ -62,7 +62,8 @@ from hotspotguard.ruleset.iptables import parse_rule_line
 from hotspotguard.ruleset.model import Table
 from hotspotguard.ruleset.owners import chain_owner, display_owner
 from hotspotguard.verdict import HotspotVerdict, evaluate
-from hotspotguard.verdict.report import summary
+from hotspotguard.verdict.report import summary, summary_facts
+from hotspotguard.wording import Reason, reason_fields, reason_of
 
 DOCKER_USER = "DOCKER-USER"
 PROPAGATES = {
@@ -91,7 +92,7 @@ def _hotspot(snapshot: Snapshot, iface: str) -> Hotspot:
     for hotspot in snapshot.hotspots:
         if hotspot.iface == iface:
             return hotspot
-    raise FixUnavailable(f"{iface} is not a hotspot (no shared connection uses it)")
+    raise FixUnavailable(Reason("not-a-hotspot", iface=iface))
 
 
 def _docker_user_table(ruleset: Ruleset, family: str) -> Table | None:
@@ -133,7 +134,7 @@ def _docker_user_rules(
 
 def _plan_docker_user(snapshot: Snapshot, ruleset: Ruleset, hotspot: Hotspot, fix_id: str) -> Plan:
     if not snapshot.uplinks:
-        raise FixUnavailable("there is no uplink (no default route) to let the hotspot out to")
+        raise FixUnavailable(Reason("no-uplink"))
     changes: list[Change] = []
     for family, version in (("ip", 4), ("ip6", 6)):
         table = _docker_user_table(ruleset, family)
@@ -143,10 +144,7 @@ def _plan_docker_user(snapshot: Snapshot, ruleset: Ruleset, hotspot: Hotspot, fi
         variant = SOURCE_VARIANT[table.source]
         changes.append(RuleChange(variant, 4 if version == 4 else 6, "filter", DOCKER_USER, rules))
     if not changes:
-        raise FixUnavailable(
-            "Docker's DOCKER-USER chain is not there (Docker not running, or Docker 29 with "
-            "its nftables backend)"
-        )
+        raise FixUnavailable(Reason("no-docker-user"))
     uplinks = ", ".join(snapshot.uplinks)
     return Plan(
         fix_id,
@@ -170,7 +168,7 @@ def _plan_sysctl_forwarding(snapshot: Snapshot, hotspot: Hotspot, fix_id: str) -
         if snapshot.sysctl.get(name) != "1"
     )
     if not changes:
-        raise FixUnavailable("forwarding is already on")
+        raise FixUnavailable(Reason("forwarding-already-on"))
     return Plan(
         fix_id,
         "sysctl-forwarding",
@@ -205,7 +203,7 @@ def _plan_allow(
     try:
         changes = plan_allow(snapshot, ruleset, hotspot, flows, tag(fix_id))
     except AllowUnavailable as error:
-        raise FixUnavailable(str(error)) from None
+        raise FixUnavailable(*error.args) from None
     where = _owners(ruleset, changes)
     if strategy == "forward-allow":
         uplinks = ", ".join(snapshot.uplinks)
@@ -235,7 +233,7 @@ def _plan_docker_stale_drop(
     try:
         changes = stale_drop_changes(ruleset)
     except DockerUnavailable as error:
-        raise FixUnavailable(str(error)) from None
+        raise FixUnavailable(*error.args) from None
     return Plan(
         fix_id,
         "docker-stale-drop",
@@ -254,7 +252,7 @@ def _plan_docker_no_drop(
     try:
         changes = no_drop_changes(ruleset, facts)
     except DockerUnavailable as error:
-        raise FixUnavailable(str(error)) from None
+        raise FixUnavailable(*error.args) from None
     return Plan(
         fix_id,
         "docker-no-drop",
@@ -271,16 +269,13 @@ def _plan_ufw_route(
     snapshot: Snapshot, ruleset: Ruleset, hotspot: Hotspot, fix_id: str, facts: HostFacts
 ) -> Plan:
     if not facts.ufw and not facts.checked:
-        raise FixUnavailable(
-            "whether ufw is installed is not in the snapshot (explain on the machine itself "
-            "to check)"
-        )
+        raise FixUnavailable(Reason("ufw-not-checked"))
     if not facts.ufw:
-        raise FixUnavailable("ufw is not installed here (no /usr/sbin/ufw)")
+        raise FixUnavailable(Reason("ufw-not-installed"))
     try:
         change = ufw_change(snapshot, ruleset, hotspot, VerdictOf())
     except UfwUnavailable as error:
-        raise FixUnavailable(str(error)) from None
+        raise FixUnavailable(*error.args) from None
     return Plan(
         fix_id,
         "ufw-route",
@@ -299,15 +294,13 @@ def _plan_firewalld_zone(
     """nm-shared where the engine proves it lets through all the hotspot serves, else trusted
     (nm-shared lets in DHCP, DNS, SSH and ICMP only: not DHCPv6, say)."""
     if firewalld_table(ruleset) is None:
-        raise FixUnavailable("firewalld's table (inet firewalld) is not loaded here")
+        raise FixUnavailable(Reason("firewalld-not-loaded"))
     if not facts.checked:
-        raise FixUnavailable(
-            "firewalld's zones are not in the snapshot (explain on the machine itself to check)"
-        )
+        raise FixUnavailable(Reason("firewalld-not-checked"))
     try:
         changes = zone_changes(hotspot, facts.firewalld)
     except FirewalldUnavailable as error:
-        raise FixUnavailable(str(error)) from None
+        raise FixUnavailable(*error.args) from None
     why = ""
     failed = []
     for change in changes:
@@ -315,13 +308,13 @@ def _plan_firewalld_zone(
         try:
             after = _verdict_of(*apply_in_memory(snapshot, ruleset, plan), hotspot.iface)
         except FixUnavailable as error:
-            failed.append(f"in {change.zone}, {error}")
+            failed.append({"zone": change.zone, "why": reason_fields(reason_of(error))})
             continue
         if after.verdict == "ok":
             return plan
         why = f" ({change.zone} would not be enough: after it, {summary(after)})"
-        failed.append(f"in {change.zone}, {summary(after)}")
-    raise FixUnavailable(f"no zone of firewalld's is enough: {'; '.join(failed)}")
+        failed.append({"zone": change.zone, "why": summary_facts(after)})
+    raise FixUnavailable(Reason("firewalld-no-zone-enough", failed=failed))
 
 
 def _zone_plan(hotspot: Hotspot, fix_id: str, change: ZoneChange, why: str) -> Plan:
@@ -349,14 +342,11 @@ def _plan_docker_netns(
     snapshot: Snapshot, ruleset: Ruleset, hotspot: Hotspot, fix_id: str, facts: HostFacts
 ) -> Plan:
     if not facts.checked:
-        raise FixUnavailable(
-            "the host's Docker, networks and systemd are not in the snapshot (explain on the "
-            "machine itself to check)"
-        )
+        raise FixUnavailable(Reason("netns-not-checked"))
     try:
         subnet, changes = netns_changes(ruleset, facts.netns, fix_id, tag(fix_id))
     except NetnsUnavailable as error:
-        raise FixUnavailable(str(error)) from None
+        raise FixUnavailable(*error.args) from None
     host, ns = subnet.hosts()
     restart = (
         "running containers restart once now (docker.service restarts)"
@@ -415,11 +405,7 @@ def _plan_combined(
         steps.append(step)
         current = apply_in_memory(*current, step)
     if len(steps) < 2:
-        raise FixUnavailable(
-            "one strategy is all it takes here"
-            if steps
-            else "no strategy gets past what blocks the hotspot"
-        )
+        raise FixUnavailable(Reason("combined-one-enough" if steps else "combined-none"))
     return Plan(
         fix_id,
         COMBINED,
@@ -510,7 +496,9 @@ def _insert_rules(ruleset: Ruleset, change: RuleChange) -> Ruleset:
         )
         tables[position] = replace(table, chains=chains)
         return Ruleset(tuple(tables), ruleset.warnings)
-    raise FixUnavailable(f"{family} {change.table} {change.chain} is not there")
+    raise FixUnavailable(
+        Reason("chain-missing", family=family, table=change.table, chain=change.chain)
+    )
 
 
 def apply_in_memory(snapshot: Snapshot, ruleset: Ruleset, plan: Plan) -> tuple[Snapshot, Ruleset]:
@@ -523,7 +511,7 @@ def apply_in_memory(snapshot: Snapshot, ruleset: Ruleset, plan: Plan) -> tuple[S
             try:
                 ruleset = insert_in_memory(ruleset, change, plan.tag)
             except AllowUnavailable as error:
-                raise FixUnavailable(str(error)) from None
+                raise FixUnavailable(*error.args) from None
         elif isinstance(change, ChainReset):
             ruleset = reset_in_memory(ruleset, change)
         elif isinstance(change, (FileChange, DropIn)):
@@ -539,7 +527,7 @@ def apply_in_memory(snapshot: Snapshot, ruleset: Ruleset, plan: Plan) -> tuple[S
             try:
                 ruleset = with_zone(ruleset, change)
             except FirewalldUnavailable as error:
-                raise FixUnavailable(str(error)) from None
+                raise FixUnavailable(*error.args) from None
         else:
             sysctl[change.name] = change.value
             # as in the kernel, writing the global switch sets every interface's too
@@ -583,9 +571,8 @@ def verified_plan(
     plan = plan_fix(snapshot, ruleset, iface, strategy, facts)
     verification = verify(snapshot, ruleset, plan)
     if not verification.works:
-        raise FixUnavailable(
-            f"{strategy} would not be enough: after it, {summary(verification.after)}"
-        )
+        after = summary_facts(verification.after)
+        raise FixUnavailable(Reason("not-enough", strategy=strategy, after=after))
     return plan, verification
 
 
@@ -647,7 +634,7 @@ def _candidate(
     try:
         plan, verification = verified_plan(snapshot, ruleset, iface, strategy, facts)
     except FixUnavailable as error:
-        return Candidate(strategy, None, None, str(error))
+        return Candidate(strategy, None, None, reason_of(error))
     return Candidate(strategy, plan, verification, None)
 
 

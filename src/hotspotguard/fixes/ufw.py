@@ -13,6 +13,7 @@ from hotspotguard.ruleset import Hotspot, Ruleset, Snapshot
 from hotspotguard.ruleset.iptables import parse_rule_line
 from hotspotguard.ruleset.model import Table
 from hotspotguard.verdict import HotspotVerdict, evaluate
+from hotspotguard.wording import Reason
 
 SOURCES = ("iptables-nft", "iptables-legacy")
 FORWARD = ("outbound", "reply", "outbound6", "reply6")
@@ -115,7 +116,7 @@ def ufw_change(
     """The ufw rules for exactly the flows ufw drops, judged on the ruleset without any of
     the rules this strategy would add (so it plans the same while they are in place)."""
     if not _ufw_tables(ruleset):
-        raise UfwUnavailable("ufw is not active here (its user chains are not loaded)")
+        raise UfwUnavailable(Reason("ufw-not-active"))
     every = _rules_for({"outbound", "dhcp", "dns", "dns6", "dhcp6"}, hotspot, snapshot.uplinks)
     bare = _edit(ruleset, every, add=False)
     verdict = verdict_of(snapshot, bare, hotspot.iface)
@@ -127,10 +128,10 @@ def ufw_change(
         and result.dropped_by.owner == "ufw"
     }
     if dropped & set(FORWARD) and not snapshot.uplinks:
-        raise UfwUnavailable("there is no uplink (no default route) to route the hotspot to")
+        raise UfwUnavailable(Reason("no-uplink-route"))
     rules = _rules_for(dropped, hotspot, snapshot.uplinks)
     if not rules:
-        raise UfwUnavailable("ufw drops none of the hotspot's traffic")
+        raise UfwUnavailable(Reason("ufw-drops-nothing"))
     return UfwChange(tuple(rules))
 
 

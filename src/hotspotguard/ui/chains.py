@@ -860,9 +860,11 @@ class ChainsDialog(QDialog):
                 flow=text, owner=display_owner(drop.owner), where=where, rule=drop.rule
             )
         if result.verdict == "unknown":
-            return self.tr("{flow}: cannot be decided ({reason})").format(
-                flow=text, reason=result.reason or ""
-            )
+            from hotspotguard import wording
+            from hotspotguard.ui.texts import qt_tr
+
+            why = wording.reason_sentence(wording.reason_fields(result.reason), qt_tr)
+            return self.tr("{flow}: cannot be decided ({reason})").format(flow=text, reason=why)
         return self.tr("{flow}: gets through").format(flow=text)
 
     def show_path(self) -> None:

@@ -91,7 +91,7 @@ class Chip(QLabel):
         # when it could not decide (its own words: a detail)
         tip = capitalized(wording.flow_phrase(flow, texts.qt_tr))
         if result.get("reason"):
-            tip += "\n" + str(result["reason"])
+            tip += "\n" + wording.reason_sentence(result, texts.qt_tr)
         self.setToolTip(tip)
 
 
@@ -177,7 +177,7 @@ class HotspotCard(QGroupBox):
             self.fix_buttons[strategy] = button
             if remedy.get("available") is False:
                 said = QCoreApplication.translate("StatusWindow", "Not available: {why}")
-                why = said.format(why=remedy.get("reason") or "")
+                why = said.format(why=wording.reason_sentence(remedy, texts.qt_tr))
                 self.set_tradeoff(strategy, why, available=False)
 
         chains = QPushButton(self.tr("Firewall chains…"))

@@ -10,6 +10,7 @@ from hotspotguard.fixes import PERMANENCE, STRATEGIES
 from hotspotguard.fixes.plan import HostFacts
 from hotspotguard.fixes.strategies import Candidate, candidates
 from hotspotguard.ruleset import Ruleset, Snapshot
+from hotspotguard.wording import reason_fields
 
 
 def _flows(candidate: Candidate) -> dict[str, dict[str, str]]:
@@ -33,7 +34,7 @@ def candidate_json(candidate: Candidate, recommended: bool) -> dict[str, Any]:
         "description": STRATEGIES.get(candidate.strategy, ""),
         "recommended": recommended,
         "works": candidate.works,
-        "reason": candidate.reason,
+        **reason_fields(candidate.reason),
         "summary": plan.summary if plan else None,
         "tradeoff": plan.tradeoff if plan else None,
         "permanence": permanence,

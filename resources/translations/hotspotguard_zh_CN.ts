@@ -998,5 +998,93 @@ Afterwards: {after}</source>
       <source>it could not be planned: {error}</source>
       <translation>无法规划：{error}</translation>
     </message>
+    <message>
+      <source>evaluating this flow would take more than {steps} rule visits (chains that jump to chains many times over): the engine stopped rather than run unbounded</source>
+      <translation>判定此流量需要超过 {steps} 次规则访问（链之间反复跳转）：引擎已停止，以免无限运行</translation>
+    </message>
+    <message>
+      <source>too many undecidable rules</source>
+      <translation>无法判定的规则太多</translation>
+    </message>
+    <message>
+      <source>{kind} rewrites the destination</source>
+      <translation>{kind} 改写了目的地址</translation>
+    </message>
+    <message>
+      <source>a rule hands the packet to a program or an unknown target</source>
+      <translation>某条规则把数据包交给了某个程序或未知目标</translation>
+    </message>
+    <message>
+      <source>{kind} to a chain that does not exist: {target}</source>
+      <translation>{kind} 到一条不存在的链：{target}</translation>
+    </message>
+    <message>
+      <source>jumps nested too deep</source>
+      <translation>跳转嵌套过深</translation>
+    </message>
+    <message>
+      <source>{key} is not in the snapshot</source>
+      <translation>快照中没有 {key}</translation>
+    </message>
+    <message>
+      <source>whether the connection is masqueraded is undecidable</source>
+      <translation>无法判定连接是否经过伪装（masquerade）</translation>
+    </message>
+    <message>
+      <source>the connection is in conntrack zone {zone} and its reply is looked up in zone {reply_zone}: conntrack does not find it</source>
+      <translation>连接位于 conntrack 区域 {zone}，而其回复在区域 {reply_zone} 中查找：conntrack 找不到它</translation>
+    </message>
+    <message>
+      <source>the snapshot has no routes, which its route lookups (fib, rpfilter) need</source>
+      <translation>快照中没有路由，而其路由查找（fib、rpfilter）需要路由</translation>
+    </message>
+    <message>
+      <source>{why}: the engine cannot make its route lookups (fib, rpfilter)</source>
+      <translation>{why}：引擎无法进行其路由查找（fib、rpfilter）</translation>
+    </message>
+    <message>
+      <source>the snapshot does not say which device the ingress chain {family} {table} {chain} is on (nft 1.0.x's JSON leaves it out), and it may drop the flow</source>
+      <translation>快照没有说明 ingress 链 {family} {table} {chain} 挂在哪个设备上（nft 1.0.x 的 JSON 省略了它），而它可能丢弃此流量</translation>
+    </message>
+    <message>
+      <source>the chain {family} {table} {chain} is at conntrack's priority ({priority}): whether it runs before or after conntrack depends on which registered last, which no snapshot holds, and the outcomes differ</source>
+      <translation>链 {family} {table} {chain} 处于 conntrack 的优先级（{priority}）：它在 conntrack 之前还是之后运行取决于谁最后注册，快照中没有这一信息，而两种结果不同</translation>
+    </message>
+    <message>
+      <source>the chain {family} {table} {chain} is at the nat core's priority: whether it sees the packet before or after its address translation depends on which registered last, which no snapshot holds, and the outcomes differ</source>
+      <translation>链 {family} {table} {chain} 处于 NAT 核心的优先级：它在地址转换之前还是之后看到数据包取决于谁最后注册，快照中没有这一信息，而两种结果不同</translation>
+    </message>
+    <message>
+      <source>the outcome depends on rules the engine cannot decide</source>
+      <translation>结果取决于引擎无法判定的规则</translation>
+    </message>
+    <message>
+      <source>the host is no IPv6 router ({key} = 0): nothing listens on ff02::2</source>
+      <translation>本机不是 IPv6 路由器（{key} = 0）：没有程序监听 ff02::2</translation>
+    </message>
+    <message>
+      <source>the reply is untracked, so nothing translates it back to the client</source>
+      <translation>回复未被跟踪，因此没有东西把它转换回客户端</translation>
+    </message>
+    <message>
+      <source>no default route: the host has no uplink</source>
+      <translation>没有默认路由：本机没有上行链路</translation>
+    </message>
+    <message>
+      <source>a rule set the packet type to {pkttype}: the kernel forwards only packets of type host</source>
+      <translation>某条规则把数据包类型设为 {pkttype}：内核只转发类型为 host 的数据包</translation>
+    </message>
+    <message>
+      <source>forwarding is off ({key} = 0)</source>
+      <translation>转发已关闭（{key} = 0）</translation>
+    </message>
+    <message>
+      <source>the connection leaves unmasqueraded: replies cannot find the client</source>
+      <translation>连接未经伪装就离开了：回复找不到客户端</translation>
+    </message>
+    <message>
+      <source>the hotspot has no address</source>
+      <translation>热点没有地址</translation>
+    </message>
   </context>
 </TS>

@@ -202,7 +202,7 @@ def verdict_summary(hotspot: Mapping[str, Any], tr: Translate = english) -> str:
         }
         names = ", ".join(flow_phrase(name, tr) for name in unsure)
         rules = {str(ref.get("rule")) for f in unsure.values() for ref in f.get("uncertain") or ()}
-        reason = next((str(f["reason"]) for f in unsure.values() if f.get("reason")), "")
+        reason = next((reason_sentence(f, tr) for f in unsure.values() if f.get("reason")), "")
         text = tr("unknown: cannot tell whether {flows} from {iface} get through: {reason}")
         sentence = _fill(text, flows=names, iface=iface, reason=reason)
         if rules:
@@ -456,6 +456,63 @@ def _reasons() -> dict[str, Callable[[Translate], str]]:
         "combined-none": lambda tr: tr("no strategy gets past what blocks the hotspot"),
         "not-enough": lambda tr: tr("{strategy} would not be enough: after it, {after}"),
         "planner-failed": lambda tr: tr("it could not be planned: {error}"),
+        # why the engine cannot decide a flow
+        "budget": lambda tr: tr(
+            "evaluating this flow would take more than {steps} rule visits (chains that jump to "
+            "chains many times over): the engine stopped rather than run unbounded"
+        ),
+        "too-many-undecidable": lambda tr: tr("too many undecidable rules"),
+        "rewrites-destination": lambda tr: tr("{kind} rewrites the destination"),
+        "hands-to-program": lambda tr: tr(
+            "a rule hands the packet to a program or an unknown target"
+        ),
+        "missing-chain": lambda tr: tr("{kind} to a chain that does not exist: {target}"),
+        "nested-too-deep": lambda tr: tr("jumps nested too deep"),
+        "sysctl-missing": lambda tr: tr("{key} is not in the snapshot"),
+        "masquerade-undecidable": lambda tr: tr(
+            "whether the connection is masqueraded is undecidable"
+        ),
+        "conntrack-zone": lambda tr: tr(
+            "the connection is in conntrack zone {zone} and its reply is looked up in zone "
+            "{reply_zone}: conntrack does not find it"
+        ),
+        "no-routes": lambda tr: tr(
+            "the snapshot has no routes, which its route lookups (fib, rpfilter) need"
+        ),
+        "routes-undecidable": lambda tr: tr(
+            "{why}: the engine cannot make its route lookups (fib, rpfilter)"
+        ),
+        "ingress-device": lambda tr: tr(
+            "the snapshot does not say which device the ingress chain {family} {table} {chain} "
+            "is on (nft 1.0.x's JSON leaves it out), and it may drop the flow"
+        ),
+        "conntrack-order": lambda tr: tr(
+            "the chain {family} {table} {chain} is at conntrack's priority ({priority}): "
+            "whether it runs before or after conntrack depends on which registered last, "
+            "which no snapshot holds, and the outcomes differ"
+        ),
+        "nat-order": lambda tr: tr(
+            "the chain {family} {table} {chain} is at the nat core's priority: whether it sees "
+            "the packet before or after its address translation depends on which registered "
+            "last, which no snapshot holds, and the outcomes differ"
+        ),
+        "undecidable-rules": lambda tr: tr("the outcome depends on rules the engine cannot decide"),
+        # what drops a flow where no rule does
+        "not-a-router": lambda tr: tr(
+            "the host is no IPv6 router ({key} = 0): nothing listens on ff02::2"
+        ),
+        "untracked-reply": lambda tr: tr(
+            "the reply is untracked, so nothing translates it back to the client"
+        ),
+        "no-default-route": lambda tr: tr("no default route: the host has no uplink"),
+        "pkttype": lambda tr: tr(
+            "a rule set the packet type to {pkttype}: the kernel forwards only packets of type host"
+        ),
+        "forwarding-off": lambda tr: tr("forwarding is off ({key} = 0)"),
+        "unmasqueraded": lambda tr: tr(
+            "the connection leaves unmasqueraded: replies cannot find the client"
+        ),
+        "no-address": lambda tr: tr("the hotspot has no address"),
     }
 
 

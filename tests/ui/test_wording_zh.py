@@ -17,7 +17,8 @@ from hotspotguard import wording
 from hotspotguard.ui.app import install_translations
 from hotspotguard.ui.controller import Controller
 from hotspotguard.ui.status_window import StatusWindow
-from tests.ui.fakes import HOTSPOT
+from tests.ui.conftest import fixed_document
+from tests.ui.fakes import HOTSPOT, EngineBackend
 
 #: three English words in a row: a sentence, not a name (Docker, FORWARD) or a rule (policy drop)
 ENGLISH = re.compile(r"\b[A-Za-z]{2,}[ ,']+[a-z]{2,}[ ,']+[a-z]{2,}\b")
@@ -93,6 +94,47 @@ def test_the_blocked_status_window_in_chinese(
     literals = tuple(str(drop[k]) for k in ("family", "table", "chain", "rule") if drop.get(k))
     left = {k: v for k, v in english_in(texts, literals).items() if k not in failed}
     assert left == {}, left
+
+
+def forwarding_unread() -> dict[str, Any]:
+    """The fixed machine, its forwarding switches not in the snapshot: outbound traffic and
+    its replies are unknown (the engine says why)."""
+    doc = fixed_document()
+    doc["sysctl"] = {k: v for k, v in doc["sysctl"].items() if "forwarding" not in k}
+    doc["sysctl"].pop("net.ipv4.ip_forward", None)
+    return doc
+
+
+@pytest.mark.parametrize("backend", [pytest.param(EngineBackend(forwarding_unread()))])
+def test_an_unknown_flow_says_why_in_chinese(
+    chinese: None, controller: Controller, qtbot: Any
+) -> None:
+    window = StatusWindow(controller)
+    qtbot.addWidget(window)
+    window.show()
+    card = window.cards[HOTSPOT]
+    hotspot = card.hotspot
+    assert hotspot["verdict"] == "unknown"
+    flow = hotspot["flows"]["outbound"]
+    assert flow["reason"] == "net.ipv4.ip_forward is not in the snapshot"  # the JSON's words
+    assert flow["reason_code"] == "sysctl-missing"
+    assert flow["reason_params"] == {"key": "net.ipv4.ip_forward"}
+    hover = card.chips["outbound"].toolTip()
+    assert "快照中没有 net.ipv4.ip_forward" in hover, hover
+    assert flow["reason"] not in hover
+    assert "快照中没有 net.ipv4.ip_forward" in card.sentence.toolTip()
+    assert english_in(shown_texts(window)) == {}, english_in(shown_texts(window))
+
+
+def test_every_reason_has_its_chinese(chinese: None) -> None:
+    """Each reason code's sentence is in the catalogue, with the same placeholders."""
+    from hotspotguard.ui.texts import qt_tr
+
+    for code, template in wording._REASONS.items():
+        english, chinese_text = template(wording.english), template(qt_tr)
+        assert chinese_text != english, code
+        placeholders = sorted(re.findall(r"\{\w+\}", english))
+        assert sorted(re.findall(r"\{\w+\}", chinese_text)) == placeholders, code
 
 
 def test_the_fix_dialog_and_the_chains_dialog_in_chinese(

@@ -58,6 +58,7 @@ from hotspotguard.ruleset.values import CT_STATE_BITS, PROTOCOLS
 from hotspotguard.verdict.fib import fib_device, rpfilter
 from hotspotguard.verdict.flows import Flow, Packet
 from hotspotguard.verdict.index import ChainIndex, RuleIndexes
+from hotspotguard.wording import Reason
 
 FlowVerdict = Literal["accept", "drop", "unknown"]
 
@@ -175,24 +176,18 @@ def uncertainty_reason(assumptions: tuple[RuleRef, ...]) -> str:
     """Why a flow whose outcome hangs on `assumptions` is unknown, in one sentence."""
     for ref in assumptions:
         if ref.index == -1 and ref.text == UNKNOWN_DEVICE:
-            return (
-                f"the snapshot does not say which device the ingress chain {ref.family}"
-                f" {ref.table} {ref.chain} is on (nft 1.0.x's JSON leaves it out), and it"
-                " may drop the flow"
-            )
+            return Reason("ingress-device", family=ref.family, table=ref.table, chain=ref.chain)
         if ref.index == -1 and ref.text == CONNTRACK_ORDER:
-            return (
-                f"the chain {ref.family} {ref.table} {ref.chain} is at conntrack's priority"
-                f" ({CONNTRACK_PRIORITY}): whether it runs before or after conntrack depends on"
-                " which registered last, which no snapshot holds, and the outcomes differ"
+            return Reason(
+                "conntrack-order",
+                family=ref.family,
+                table=ref.table,
+                chain=ref.chain,
+                priority=CONNTRACK_PRIORITY,
             )
         if ref.index == -1 and ref.text == NAT_ORDER:
-            return (
-                f"the chain {ref.family} {ref.table} {ref.chain} is at the nat core's priority:"
-                " whether it sees the packet before or after its address translation depends"
-                " on which registered last, which no snapshot holds, and the outcomes differ"
-            )
-    return "the outcome depends on rules the engine cannot decide"
+            return Reason("nat-order", family=ref.family, table=ref.table, chain=ref.chain)
+    return Reason("undecidable-rules")
 
 
 @dataclass(slots=True)
@@ -967,7 +962,7 @@ class ChainRun:
             budget = self.budget
             budget.steps -= 1
             if budget.steps < 0:
-                return self._end(state, "unknown", reason=BUDGET_REASON.format(steps=budget.limit))
+                return self._end(state, "unknown", reason=Reason("budget", steps=budget.limit))
             state.stack = (*state.stack[:-1], (chain, index + 1))
             rule = chain.rules[index]
             forced = state.forced == (chain.name, index)
@@ -980,7 +975,7 @@ class ChainRun:
                 ref = _ref(self.table, chain, index, rule)
                 if not self._spend(1):
                     state.assumptions = (*state.assumptions, ref)
-                    return self._end(state, "unknown", reason="too many undecidable rules")
+                    return self._end(state, "unknown", reason=Reason("too-many-undecidable"))
                 self.work.append(
                     _State(
                         (*state.stack[:-1], (chain, index)),
@@ -1012,7 +1007,7 @@ class ChainRun:
                 ref = _ref(self.table, chain, index, rule)
                 state.assumptions = (*state.assumptions, ref)
                 if not self._spend(len(resolved)):
-                    return self._end(state, "unknown", reason="too many undecidable rules")
+                    return self._end(state, "unknown", reason=Reason("too-many-undecidable"))
                 for alternative in resolved[1:]:
                     assert alternative is not None
                     step = Step(chain.name, index, f"assumed {_verdict_text(alternative)}", text)
@@ -1044,7 +1039,11 @@ class ChainRun:
                 outcome = self._end(state, "accept", step, chain, nat=verdict.kind)
                 return replace(outcome, nat_to=verdict.address)
             return self._end(
-                state, "unknown", step, chain, reason=f"{verdict.kind} rewrites the destination"
+                state,
+                "unknown",
+                step,
+                chain,
+                reason=Reason("rewrites-destination", kind=verdict.kind),
             )
         kind = verdict.kind
         if kind == "continue":
@@ -1060,7 +1059,7 @@ class ChainRun:
                 "unknown",
                 step,
                 chain,
-                reason="a rule hands the packet to a program or an unknown target",
+                reason=Reason("hands-to-program"),
             )
         if kind == "return":
             self._pop(state)
@@ -1072,10 +1071,10 @@ class ChainRun:
                 "unknown",
                 step,
                 chain,
-                reason=f"{kind} to a chain that does not exist: {verdict.target}",
+                reason=Reason("missing-chain", kind=kind, target=verdict.target),
             )
         if len(state.stack) >= MAX_JUMP_DEPTH:
-            return self._end(state, "unknown", step, chain, reason="jumps nested too deep")
+            return self._end(state, "unknown", step, chain, reason=Reason("nested-too-deep"))
         if kind == "jump":
             if (id(target), len(state.stack), state.packet) in self.returns:
                 # this chain returned this very packet, unchanged and with nothing undecided,

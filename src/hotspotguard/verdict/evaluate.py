@@ -39,6 +39,7 @@ from hotspotguard.verdict.flows import (
     hotspot_flows,
     ipv6_services,
 )
+from hotspotguard.wording import Reason
 
 NAT_CORE_DSTNAT = NAT_CORE_PRIORITY["prerouting"]
 NAT_CORE_SRCNAT = NAT_CORE_PRIORITY["postrouting"]
@@ -188,9 +189,9 @@ def _to_all_routers(flow: Flow, branch: _Branch, sysctl: Mapping[str, str]) -> _
     if enabled:
         return branch
     if enabled is None:
-        return replace(branch, verdict="unknown", reason=f"{key} is not in the snapshot")
+        return replace(branch, verdict="unknown", reason=Reason("sysctl-missing", key=key))
     drop = Drop("sysctl", None, None, None, f"{key} = 0", "input", "sysctl")
-    reason = f"the host is no IPv6 router ({key} = 0): nothing listens on ff02::2"
+    reason = Reason("not-a-router", key=key)
     return replace(branch, verdict="drop", dropped_by=drop, reason=reason)
 
 
@@ -199,31 +200,30 @@ def _route_forward(flow: Flow, branch: _Branch, sysctl: dict[str, str]) -> _Bran
         return branch
     if flow.nat_daddr != "" and branch.packet.ct_state == "untracked":
         drop = Drop("conntrack", None, None, None, "untracked reply", "prerouting", "nft")
-        reason = "the reply is untracked, so nothing translates it back to the client"
+        reason = Reason("untracked-reply")
         return replace(branch, verdict="drop", dropped_by=drop, reason=reason)
     if not flow.out_device:
         return replace(
             branch,
             verdict="drop",
-            reason="no default route: the host has no uplink",
+            reason=Reason("no-default-route"),
             dropped_by=Drop("routing", None, None, None, "no default route", "routing"),
         )
     if branch.packet.pkttype != "host":
         # ip_forward and ip6_forward drop what is not addressed to this host's link address
         text = f"meta pkttype set {branch.packet.pkttype}"
         drop = Drop("routing", None, None, None, text, "routing")
-        reason = (
-            f"a rule set the packet type to {branch.packet.pkttype}: the kernel forwards only"
-            " packets of type host"
-        )
+        reason = Reason("pkttype", pkttype=branch.packet.pkttype)
         return replace(branch, verdict="drop", dropped_by=drop, reason=reason)
     enabled, key = _forwarding(flow, sysctl)
     if enabled:
         return branch
     if enabled is None:
-        return replace(branch, verdict="unknown", reason=f"{key} is not in the snapshot")
+        return replace(branch, verdict="unknown", reason=Reason("sysctl-missing", key=key))
     drop = Drop("sysctl", None, None, None, f"{key} = 0", "routing", "sysctl")
-    return replace(branch, verdict="drop", dropped_by=drop, reason=f"forwarding is off ({key} = 0)")
+    return replace(
+        branch, verdict="drop", dropped_by=drop, reason=Reason("forwarding-off", key=key)
+    )
 
 
 def _through_chain(
@@ -342,7 +342,7 @@ def _combine(flow: Flow, branches: list[_Branch]) -> FlowResult:
     nat = primary.nat
     reason = primary.reason
     if verdict == "accept" and len({b.nat for b in branches}) > 1:
-        verdict, reason = "unknown", "whether the connection is masqueraded is undecidable"
+        verdict, reason = "unknown", Reason("masquerade-undecidable")
     if verdict == "unknown" and reason is None:
         reason = next((b.reason for b in branches if b.reason), None)
         if reason is None and assumptions:
@@ -400,10 +400,7 @@ def _zone_checked(reply: FlowResult, outbound: FlowResult) -> FlowResult:
     what the kernel then does is not what the engine followed (an established reply)."""
     if reply.ct_zone == outbound.ct_zone or outbound.untracked:
         return reply
-    reason = (
-        f"the connection is in conntrack zone {outbound.ct_zone} and its reply is looked up in"
-        f" zone {reply.ct_zone}: conntrack does not find it"
-    )
+    reason = Reason("conntrack-zone", zone=outbound.ct_zone, reply_zone=reply.ct_zone)
     return replace(reply, verdict="unknown", dropped_by=None, nat=None, reason=reason)
 
 
@@ -420,9 +417,9 @@ def _routes_reason(result: FlowResult, snapshot: Snapshot) -> FlowResult:
         return result
     routing = snapshot.routing.get(result.flow.family)
     if routing is None:
-        why = "the snapshot has no routes, which its route lookups (fib, rpfilter) need"
+        why = Reason("no-routes")
     elif routing.undecidable:
-        why = f"{routing.undecidable}: the engine cannot make its route lookups (fib, rpfilter)"
+        why = Reason("routes-undecidable", why=routing.undecidable)
     else:
         return result
     return replace(result, reason=why)
@@ -473,12 +470,12 @@ def evaluate_hotspot(
                 src = hotspot.ipv4[0].network if hotspot.ipv4 else "the hotspot"
                 text = f"no masquerade for {src} leaving via {result.flow.out_device}"
                 blocked_by = Drop("nat", None, None, None, text, "postrouting", "nft")
-                reason = "the connection leaves unmasqueraded: replies cannot find the client"
+                reason = Reason("unmasqueraded")
                 break
     if state == "ok" and any(r.verdict == "unknown" for r in ordered):
         state = "unknown"
     if not ordered:
-        reason = "the hotspot has no address"
+        reason = Reason("no-address")
     backend = nm_backend(ruleset.tables, hotspot.iface)
     return HotspotVerdict(
         hotspot,

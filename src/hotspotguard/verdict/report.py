@@ -92,7 +92,7 @@ def flow_json(result: FlowResult) -> dict[str, Any]:
         "nat": result.nat,
         "dropped_by": drop_json(result.dropped_by),
         "uncertain": [_ref_json(r) for r in result.uncertain],
-        "reason": result.reason,
+        **wording.reason_fields(result.reason),
         "trace": [_visit_json(v) for v in result.visits],
     }
 
@@ -124,14 +124,14 @@ def summary_facts(verdict: HotspotVerdict) -> dict[str, Any]:
     return {
         "iface": verdict.hotspot.iface,
         "verdict": verdict.verdict,
-        "reason": verdict.reason,
+        **wording.reason_fields(verdict.reason),
         "blocked_by": drop_json(verdict.blocked_by),
         "blocked_flow": verdict.blocked_flow,
         "flows": {
             name: {
                 "verdict": result.verdict,
                 "informative": not result.flow.required,
-                "reason": result.reason,
+                **wording.reason_fields(result.reason),
                 "uncertain": [{"rule": ref.text} for ref in result.uncertain],
             }
             for name, result in verdict.flows.items()

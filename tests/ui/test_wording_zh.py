@@ -125,6 +125,12 @@ def test_an_unknown_flow_says_why_in_chinese(
     assert "快照中没有 net.ipv4.ip_forward" in card.sentence.toolTip()
     assert english_in(shown_texts(window)) == {}, english_in(shown_texts(window))
 
+    from hotspotguard.ui.chains import ChainsDialog
+
+    chains = ChainsDialog(controller, iface=HOTSPOT, flow="outbound")
+    qtbot.addWidget(chains)
+    assert "快照中没有 net.ipv4.ip_forward" in chains.summary.text(), chains.summary.text()
+
 
 def test_every_reason_has_its_chinese(chinese: None) -> None:
     """Each reason code's sentence is in the catalogue, with the same placeholders."""

@@ -979,6 +979,14 @@ Afterwards: {after}</source>
       <translation>没有防火墙表丢弃热点的{kind}</translation>
     </message>
     <message>
+      <source>the ruleset has no handle for {rule}</source>
+      <translation>规则集中没有 {rule} 的句柄</translation>
+    </message>
+    <message>
+      <source>unknown strategy {strategy}</source>
+      <translation>未知策略 {strategy}</translation>
+    </message>
+    <message>
       <source>{family} {table} {chain} is not there</source>
       <translation>{family} {table} {chain} 不存在</translation>
     </message>

@@ -451,6 +451,8 @@ def _reasons() -> dict[str, Callable[[Translate], str]]:
         "allow-chain-missing": lambda tr: tr("{family} {table} has no chain {chain}"),
         "allow-no-address": lambda tr: tr("the hotspot has no address for {flows}"),
         "allow-none-dropped": lambda tr: tr("no firewall table drops the hotspot's {kind}"),
+        "allow-no-handle": lambda tr: tr("the ruleset has no handle for {rule}"),
+        "unknown-strategy": lambda tr: tr("unknown strategy {strategy}"),
         "chain-missing": lambda tr: tr("{family} {table} {chain} is not there"),
         "combined-one-enough": lambda tr: tr("one strategy is all it takes here"),
         "combined-none": lambda tr: tr("no strategy gets past what blocks the hotspot"),

@@ -220,7 +220,7 @@ def _change(
         rendered = [a.nft(site.family) for a in accepts]
         before = chain.rules[site.index].handle if site.index >= 0 else None
         if site.index >= 0 and before is None:
-            raise AllowUnavailable(f"the ruleset has no handle for {anchor!r}")
+            raise AllowUnavailable(Reason("allow-no-handle", rule=repr(anchor)))
         return ChainInsert(
             tool,
             site.family,

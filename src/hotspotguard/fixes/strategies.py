@@ -470,7 +470,7 @@ def plan_fix(
     """The plan of `strategy` for hotspot `iface`, not yet verified; raises `FixUnavailable`."""
     planner = PLANNERS.get(strategy)
     if strategy not in STRATEGIES or planner is None:
-        raise FixUnavailable(f"unknown strategy {strategy!r}")
+        raise FixUnavailable(Reason("unknown-strategy", strategy=repr(strategy)))
     hotspot = _hotspot(snapshot, iface)
     fix_id = f"{strategy}@{iface}"
     # planned on the chains without this fix's own rules: the same plan while it is in place

@@ -1,13 +1,14 @@
 """The one hub between the privileged helper and the widgets (no widget talks to the helper).
 
-Data path: the firewall snapshot comes from the helper (``GetSnapshot``; as root, from
-:class:`~hotspotguard.usecases.operations.Operations` in a thread), the hotspots from
-NetworkManager over D-Bus (readable without root); the snapshot is filtered to those hotspots
-and evaluated in a worker thread by the pure engine. The result is published as a dict shaped
-like :meth:`hotspotguard.watch.WatchState.to_json`; the last :class:`Report` and
-:class:`Ruleset` are kept for the chains dialog. ``Changed`` from the helper (root: kernel
-events) triggers a refresh, coalesced: one refresh runs at a time and a burst of changes during
-it forces exactly one more.
+Data path: the hotspots come from NetworkManager over D-Bus (readable without root); their
+state from the watcher's incremental model (watch.LiveAssessor) — in the helper as a user
+(``GetState``, kept there while we subscribe), in-process as root. The result is published as
+a dict shaped like :meth:`hotspotguard.watch.WatchState.to_json`. While a view wants the
+ruleset and the traces (the chains dialog, :meth:`Controller.want_details`), a user's refresh
+fetches the whole snapshot (``GetSnapshot``) instead, filtered to those hotspots and evaluated
+in a worker thread by the pure engine; the last :class:`Report` and :class:`Ruleset` are kept
+for it. ``Changed`` from the helper (root: kernel events) triggers a refresh, coalesced: one
+refresh runs at a time and a burst of changes during it forces exactly one more.
 
 asyncio runs inside Qt's loop (qasync); every coroutine here must run on that loop.
 """

@@ -410,6 +410,57 @@ def test_get_state_follows_rule_changes_as_a_full_capture_would(plab: PolkitLab)
     assert verdicts[0] == "blocked" and "ok" in verdicts and verdicts[-1] == "blocked", verdicts
 
 
+def _children(pid: int) -> list[str]:
+    """The names of `pid`'s running children."""
+    names = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            children = Path(task, "children").read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            try:
+                names.append(Path(f"/proc/{child}/comm").read_text().strip())
+            except OSError:
+                continue
+    return names
+
+
+def test_the_live_model_is_dropped_with_the_last_subscriber(plab: PolkitLab) -> None:
+    """The live model (and the nft monitor it starts beside a table of 200 sets) lives only
+    while someone subscribes."""
+    plab.docker_hotspot()
+    sets = "".join(f"add set inet hgsets s{i} {{ type ipv4_addr; }}\n" for i in range(200))
+    _run_nft(plab, "add table inet hgsets\n" + sets)
+
+    async def scenario() -> int:
+        async with HelperClient(bus_address=plab.bus_address, interactive=False) as client:
+            await client.subscribe(lambda: None)
+            assert (await client.get_state(["hs0"]))["state"] == "blocked"
+            pid = await asyncio.to_thread(plab.helper_pid)
+            assert pid is not None
+            for _ in range(500):
+                if "nft" in _children(pid):
+                    break
+                await asyncio.sleep(0.01)
+            assert "nft" in _children(pid), _children(pid)
+        return pid
+
+    pid = asyncio.run(scenario())
+    wait_for(lambda: "nft" not in _children(pid), 10, "the monitor to stop")
+    assert plab.helper_pid() == pid  # still serving: only the model went
+
+
+def _run_nft(plab: PolkitLab, script: str) -> None:
+    subprocess.run(
+        ["ip", "netns", "exec", plab.netns, "nft", "-f", "-"],
+        input=script,
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+
+
 def test_a_subscription_survives_the_helper_going_away(plab: PolkitLab) -> None:
     async def scenario() -> None:
         changed: list[float] = []

@@ -441,8 +441,11 @@ class HelperService:
             await asyncio.wait({disconnected, self._done}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             disconnected.cancel()
+            live = self._live
             self._stop_events()
             self._worker.shutdown(wait=True, cancel_futures=True)
+            if live is not None:  # its close may have been cancelled with the queue
+                live.close()
         return 0
 
     def _arm_idle(self) -> None:

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import socket
@@ -49,6 +50,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from hotspotguard.system.netlink import KernelEvents, Kinds, legacy_tables
 
 if TYPE_CHECKING:
+    from hotspotguard.assessment import RemedyMemo
+    from hotspotguard.fixes.plan import HostFacts
     from hotspotguard.ruleset import Ruleset
     from hotspotguard.verdict import Report
 
@@ -456,8 +459,11 @@ def assess_document(
         state = WatchState("no-hotspot", reason="no connection shares an interface")
         return Assessment(state, report, ruleset)
     hotspots: list[dict[str, Any]] = []
+    blocked = tuple(v.hotspot.iface for v in report.hotspots if v.blocked_by)
+    facts = _host_facts(ruleset, blocked) if blocked else None
     for verdict in report.hotspots:
-        item = hotspot_json(verdict)
+        offered = _remedies().remedies(snapshot, ruleset, verdict, facts) if facts else ()
+        item = hotspot_json(verdict, offered)
         item["state"] = verdict.verdict
         conn = connections.get(verdict.hotspot.iface)
         item["connection"] = conn.to_json() if conn else None
@@ -470,6 +476,23 @@ def assess_document(
         gone = f"there is no interface named {' or '.join(missing)}"
         reason = f"{reason}; {gone}" if reason else gone
     return Assessment(WatchState(worst, tuple(hotspots), reason), report, ruleset)
+
+
+@functools.cache
+def _remedies() -> RemedyMemo:
+    """The process's remedies, planned again only when what they are planned from changed."""
+    from hotspotguard.assessment import RemedyMemo
+
+    return RemedyMemo()
+
+
+def _host_facts(ruleset: Ruleset, ifaces: tuple[str, ...]) -> HostFacts:
+    """What the fixes' planner needs beyond the ruleset (Docker's version, ufw), for the
+    remedies each blocked hotspot is shown with."""
+    from hotspotguard.system import docker
+    from hotspotguard.usecases.operations import Paths
+
+    return docker.facts(ruleset, Paths().systemd_dropin_dir, ifaces)  # as fix gathers them
 
 
 class LiveAssessor:

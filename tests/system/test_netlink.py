@@ -162,14 +162,18 @@ def test_an_overflow_counts_as_a_change(netns: str, monkeypatch: pytest.MonkeyPa
         assert events.read() == frozenset()
 
 
-def test_only_default_routes_of_the_main_table_count() -> None:
+def test_routes_of_the_main_and_default_tables_and_rules_count() -> None:
+    # the snapshot's routes and policy rules decide fib/rpfilter lookups; the local table
+    # changes with the addresses, which count anyway
     def message(mtype: int, dst_len: int, table: int) -> bytes:
         body = bytes([2, dst_len, 0, 0, table, 4, 0, 1]) + b"\0\0\0\0"
         return netlink._NLMSGHDR.pack(16 + len(body), mtype, 0, 0, 0) + body
 
     assert _rtnetlink_kinds(message(netlink.RTM_NEWROUTE, 0, 254)) == {"route"}
-    assert _rtnetlink_kinds(message(netlink.RTM_NEWROUTE, 24, 254)) == set()
+    assert _rtnetlink_kinds(message(netlink.RTM_NEWROUTE, 24, 254)) == {"route"}
+    assert _rtnetlink_kinds(message(netlink.RTM_DELROUTE, 24, 253)) == {"route"}
     assert _rtnetlink_kinds(message(netlink.RTM_DELROUTE, 0, 255)) == set()
+    assert _rtnetlink_kinds(message(netlink.RTM_NEWRULE, 0, 0)) == {"route"}
     both = message(netlink.RTM_NEWLINK, 0, 0) + message(netlink.RTM_NEWNETCONF, 0, 0)
     assert _rtnetlink_kinds(both) == {"link", "sysctl"}
 

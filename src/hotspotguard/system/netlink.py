@@ -64,17 +64,20 @@ NETLINK_ROUTE: Final = 0
 RTM_NEWLINK, RTM_DELLINK = 16, 17
 RTM_NEWADDR, RTM_DELADDR = 20, 21
 RTM_NEWROUTE, RTM_DELROUTE = 24, 25
+RTM_NEWRULE, RTM_DELRULE = 32, 33
 RTM_NEWNETCONF, RTM_DELNETCONF = 80, 81
 NLMSG_MIN_TYPE: Final = 0x10
 # rtnetlink multicast groups (RTNLGRP_*), bound as 1 << (group - 1)
 RTNLGRP_LINK: Final = 1
 RTNLGRP_IPV4_IFADDR: Final = 5
 RTNLGRP_IPV4_ROUTE: Final = 7
+RTNLGRP_IPV4_RULE: Final = 8
 RTNLGRP_IPV6_IFADDR: Final = 9
 RTNLGRP_IPV6_ROUTE: Final = 11
+RTNLGRP_IPV6_RULE: Final = 19
 RTNLGRP_IPV4_NETCONF: Final = 24
 RTNLGRP_IPV6_NETCONF: Final = 25
-RT_TABLE_MAIN: Final = 254
+RT_TABLE_DEFAULT, RT_TABLE_MAIN = 253, 254
 
 #: the lock every iptables(-legacy) command takes (iptables' XT_LOCK_NAME)
 XTABLES_LOCK: Final = "/run/xtables.lock"
@@ -298,9 +301,11 @@ def _rtnetlink_kinds(data: bytes | None) -> set[str]:
         elif mtype in (RTM_NEWNETCONF, RTM_DELNETCONF):
             kinds.add("sysctl")
         elif mtype in (RTM_NEWROUTE, RTM_DELROUTE) and body + _RTMSG.size <= len(data):
-            _, dst_len, _, _, table, *_ = _RTMSG.unpack_from(data, body)
-            if dst_len == 0 and table == RT_TABLE_MAIN:  # a default route: the uplinks
+            table = _RTMSG.unpack_from(data, body)[4]
+            if table in (RT_TABLE_MAIN, RT_TABLE_DEFAULT):  # the uplinks, fib's lookups
                 kinds.add("route")
+        elif mtype in (RTM_NEWRULE, RTM_DELRULE):  # policy routing: fib's lookups
+            kinds.add("route")
         offset += (length + 3) & ~3
     return kinds
 
@@ -387,6 +392,8 @@ class KernelEvents:
                 RTNLGRP_IPV6_IFADDR,
                 RTNLGRP_IPV4_ROUTE,
                 RTNLGRP_IPV6_ROUTE,
+                RTNLGRP_IPV4_RULE,
+                RTNLGRP_IPV6_RULE,
                 RTNLGRP_IPV4_NETCONF,
                 RTNLGRP_IPV6_NETCONF,
             )

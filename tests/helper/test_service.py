@@ -52,10 +52,17 @@ def test_an_allowed_user_reads(plab: PolkitLab) -> None:
     plab.docker_hotspot()
     answers = plab.run_client(
         plab.users["allow"],
-        [call("Subscribe"), call("ListFixes"), call("GetSnapshot"), call("PreviewFix", "hs0", "")],
+        [
+            call("Subscribe"),
+            call("ListFixes"),
+            call("GetSnapshot"),
+            call("PreviewFix", "hs0", ""),
+            call("GetState", ["hs0"]),
+        ],
     )
-    assert errors(answers) == [None, None, None, None], answers
-    subscribed, fixes, snapshot, preview = (a["ok"] for a in answers)
+    assert errors(answers) == [None, None, None, None, None], answers
+    subscribed, fixes, snapshot, preview, state = (a["ok"] for a in answers)
+    assert state["state"] == "blocked" and state["hotspots"][0]["iface"] == "hs0"
     assert subscribed is None and fixes == []
     assert snapshot["format"] == "hotspotguard-snapshot/1"
     assert [h["iface"] for h in snapshot["hotspots"]] == ["hs0"]  # the helper's netns, not ours

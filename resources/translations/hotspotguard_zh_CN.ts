@@ -512,10 +512,6 @@ Afterwards: {after}</source>
       <source>Undo</source>
       <translation>撤销</translation>
     </message>
-    <message>
-      <source>The firewall has not been read yet.</source>
-      <translation>尚未读取防火墙。</translation>
-    </message>
   </context>
   <context>
     <name>Tray</name>

@@ -14,6 +14,7 @@ from hotspotguard.fixes.strategies import FixUnavailable, verified_plan
 from hotspotguard.ruleset import load_snapshot, parse_ruleset
 from hotspotguard.usecases.operations import OperationError
 from hotspotguard.watch import Connection
+from hotspotguard.wording import reason_of
 from tests.ui.conftest import docker_document, fixed_document
 
 HOTSPOT = "nmp-hs0"
@@ -56,7 +57,7 @@ class EngineBackend:
                 snapshot, parse_ruleset(snapshot), iface, strategy or "docker-user"
             )
         except FixUnavailable as error:
-            raise OperationError("NotApplicable", str(error)) from None
+            raise OperationError("NotApplicable", reason_of(error)) from None
 
     async def preview_fix(self, iface: str, strategy: str) -> dict[str, Any]:
         await self._enter("PreviewFix")

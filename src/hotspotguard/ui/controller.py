@@ -23,7 +23,9 @@ from typing import Any, Protocol, TypeVar
 
 from PySide6.QtCore import QCoreApplication, QObject, Signal
 
+from hotspotguard import wording
 from hotspotguard.ruleset import Ruleset
+from hotspotguard.ui import texts
 from hotspotguard.verdict import Report
 from hotspotguard.watch import (
     Assessment,
@@ -314,6 +316,9 @@ def error_sentence(error: BaseException) -> str:
     if isinstance(error, OperationError):
         if error.kind == "Stale":
             return tr("The firewall changed meanwhile: look at the plan again.")
+        reason = wording.reason_of(error)
+        if isinstance(reason, wording.Reason):  # in-process: the planner's reason, structured
+            return wording.reason_sentence(wording.reason_fields(reason), texts.qt_tr)
         return text
     if isinstance(error, HelperUnavailable):
         if helper_missing(error):

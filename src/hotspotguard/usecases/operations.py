@@ -44,6 +44,7 @@ from hotspotguard.system import docker, firewall, persist, trust
 from hotspotguard.usecases import edits, state
 from hotspotguard.usecases.choosing import candidates_json
 from hotspotguard.verdict.report import summary
+from hotspotguard.wording import reason_of
 
 #: change kinds whose rules name the uplinks (their names must not read as patterns)
 NAMES_UPLINKS = (RuleChange, ChainInsert, UfwChange)
@@ -248,8 +249,8 @@ class Operations:
             strategy = chosen
         try:
             plan, verification = verified_plan(live.snapshot, live.ruleset, iface, strategy, facts)
-        except FixUnavailable as error:
-            raise OperationError("NotApplicable", str(error)) from None
+        except FixUnavailable as error:  # in-process callers keep the reason's code
+            raise OperationError("NotApplicable", reason_of(error)) from None
         if any(isinstance(c, NAMES_UPLINKS) for c in plan.changes):
             for uplink in live.snapshot.uplinks:  # the rules name them
                 refuse_pattern_name(uplink, "uplink", "NotApplicable")

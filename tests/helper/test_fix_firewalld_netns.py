@@ -1,7 +1,7 @@
 """`firewalld-zone` and `docker-netns` through the helper, as a user's D-Bus calls meet them
 (tests/polkitlab.py: a real polkitd, the helper bus-activated in its own netns, /etc and
 /var/lib on an overlay): PreviewFix → ApplyFix → UndoFix leaves the ruleset and the files as
-they were; firewalld not running is refused with one line and nothing changed."""
+they were; firewalld not running, and no dockerd, are refused with one line and nothing changed."""
 
 from __future__ import annotations
 
@@ -143,3 +143,30 @@ def test_firewalld_not_running_is_refused(plab: PolkitLab, firewalld: Firewalld)
     assert "\n" not in answers[0]["message"]
     assert (plab.ruleset(), _etc_written(plab)) == before
     assert not (plab.root / "var/lib/hotspotguard/fixes.json").exists()
+
+
+def test_docker_netns_without_dockerd_is_refused(plab: PolkitLab) -> None:
+    """dockerd hidden from the lab's mount namespace only (an overlay of /usr/sbin whose upper
+    directory holds a whiteout for it): NotApplicable in one line, nothing changed."""
+    plab.docker_hotspot()
+    upper, work = plab.dir / "ovl" / "sbin.up", plab.dir / "ovl" / "sbin.work"
+    plab.ns_run(["sh", "-ec", f"mkdir {upper} {work}; mknod {upper}/dockerd c 0 0; "
+                 f"mount -t overlay hg-sbin -o lowerdir=/usr/sbin,upperdir={upper},"
+                 f"workdir={work} /usr/sbin"])  # fmt: skip
+    try:
+        assert not (plab.root / "usr/sbin/dockerd").exists()
+        before = plab.ruleset(), _etc_written(plab)
+        allow = plab.users["allow"]
+        answers = plab.run_client(
+            allow,
+            [call("PreviewFix", "hs0", "docker-netns"),
+             call("ApplyFix", "hs0", "docker-netns", False, "")],
+        )  # fmt: skip
+        assert errors(answers) == ["NotApplicable", "NotApplicable"], answers
+        for answer in answers:
+            assert "no dockerd" in answer["message"] and "\n" not in answer["message"], answer
+        assert (plab.ruleset(), _etc_written(plab)) == before
+        assert not (plab.root / "var/lib/hotspotguard/fixes.json").exists()
+    finally:
+        plab.stop_helper()  # it has /usr/sbin open through the overlay
+        plab.ns_run(["umount", "-l", "/usr/sbin"], check=False)

@@ -348,7 +348,12 @@ def _lib_lister(module: ModuleType) -> Lister:
                 chunks.append(packer.flush())
 
         reader = threading.Thread(target=drain, name="nft-output", daemon=True)
-        reader.start()
+        try:
+            reader.start()
+        except BaseException:
+            os.close(read_fd)
+            os.close(write_fd)
+            raise
         try:
             with LIBNFTABLES_LOCK:
                 stream = lib.fdopen(write_fd, b"w")

@@ -219,10 +219,26 @@ class Watcher:
                 return n
 
     def cpu(self) -> tuple[float, float]:
-        """(own CPU seconds, waited-for children's CPU seconds)."""
+        """(own CPU seconds, children's CPU seconds: the waited-for ones' and the running
+        ones', such as the nft monitor of system.nftmonitor)."""
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
         utime, stime, cutime, cstime = (int(f) for f in fields[11:15])
-        return (utime + stime) / CLK_TCK, (cutime + cstime) / CLK_TCK
+        running = 0
+        for pid in self.children():
+            try:
+                child = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            running += int(child[11]) + int(child[12])
+        return (utime + stime) / CLK_TCK, (cutime + cstime + running) / CLK_TCK
+
+    def children(self) -> list[int]:
+        """The watcher's running children."""
+        found: list[int] = []
+        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                found += [int(p) for p in Path(task, "children").read_text().split()]
+        return found
 
     def schedstat(self) -> tuple[int, float]:
         """(times scheduled in, CPU seconds) summed over all threads."""
@@ -356,6 +372,12 @@ def _restore(lab: nslab.Lab, text: str) -> float:
 
 
 def _peak_rss_kib(pid: int) -> int:
+    with contextlib.suppress(OSError):
+        return _read_peak_rss_kib(pid)
+    return 0
+
+
+def _read_peak_rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1])
@@ -414,6 +436,7 @@ def churn_one(size: int, args: argparse.Namespace) -> dict[str, float]:
             elapsed = time.monotonic() - t0
             cpu1, child1 = watcher.cpu()
             rss = _peak_rss_kib(watcher.proc.pid)
+            children_rss = sum(_peak_rss_kib(pid) for pid in watcher.children())
             watcher.proc.terminate()
             watcher.proc.wait(30)
             result = {
@@ -424,12 +447,14 @@ def churn_one(size: int, args: argparse.Namespace) -> dict[str, float]:
                 "cpu_children_pct": 100 * (child1 - child0) / elapsed,
                 "flip_ms": [1000 * f for f in flips],
                 "peak_rss_mib": rss / 1024,
+                "children_rss_mib": children_rss / 1024,
             }
             print(
                 f"churn {size:>7,} rules: watcher CPU {result['cpu_own_pct']:.1f} % own + "
                 f"{result['cpu_children_pct']:.1f} % children (1 change/s for {elapsed:.0f} s), "
                 f"flips {', '.join(f'{ms:.0f}' for ms in result['flip_ms'])} ms, "
-                f"peak RSS {result['peak_rss_mib']:.0f} MiB, first state after "
+                f"peak RSS {result['peak_rss_mib']:.0f} MiB (its running children: "
+                f"{result['children_rss_mib']:.0f} MiB), first state after "
                 f"{first_seconds:.2f} s (ruleset loaded in {load_seconds:.1f} s)",
                 flush=True,
             )

@@ -4,6 +4,13 @@ NetworkManager (tests/nmlab.py); `polkit_lab` / `plab`: a real polkitd and the b
 
 from __future__ import annotations
 
+import os
+
+# The capture reads the rules files boot services restore (netfilter-persistent's
+# /etc/iptables/rules.v4, ...): tests never read the machine's own /etc, in-process or in the
+# processes they start (tests/lab.py copies this environment).
+os.environ["HOTSPOTGUARD_SYSCONFDIR"] = "/nonexistent/hotspotguard-tests-etc"
+
 import asyncio
 import signal
 import threading

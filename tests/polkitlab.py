@@ -57,7 +57,13 @@ POLKITD = "/usr/lib/polkit-1/polkitd"
 LAUNCH_HELPER = "/usr/lib/dbus-1.0/dbus-daemon-launch-helper"
 SYSTEM_PYTHON = "/usr/bin/python3"
 REQUIRED_TOOLS = ("ip", "unshare", "nsenter", "setpriv", "dbus-daemon", "pkttyagent", "useradd")
-CLEAN_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8", "HOME": "/"}
+CLEAN_ENV = {
+    "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+    "LC_ALL": "C.UTF-8",
+    "HOME": "/",
+    # the helper's capture reads restored rules files from here, never the machine's /etc
+    "HOTSPOTGUARD_SYSCONFDIR": os.environ.get("HOTSPOTGUARD_SYSCONFDIR", "/nonexistent"),
+}
 ROLES = ("allow", "deny", "read", "auth", "admin", "fixer", "asker")
 RULES_FILE = "10-hotspotguard-test.rules"
 CHECK_MARK = "hotspotguard-check"

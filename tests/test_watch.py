@@ -358,6 +358,32 @@ def test_a_flip_amid_churn_is_not_held_back_to_the_ceiling() -> None:
     asyncio.run(_run(watcher, script))
 
 
+def test_a_long_first_reading_does_not_space_the_next_evaluations() -> None:
+    """The first evaluation reads everything (minutes at 100k rules on a busy machine); the
+    ones after it are incremental: a change right after it is not held back by its length."""
+    capture = _Capture(delay=1.3)
+    published: list[tuple[float, WatchState]] = []
+    watcher = Watcher(
+        StaticHotspots(["lo"]),
+        lambda s: published.append((time.monotonic(), s)),
+        capture=capture,
+        events=_events,
+    )
+
+    async def script() -> None:
+        await _until(lambda: bool(published))
+        capture.delay = 0.005
+        capture.forward = "0"
+        events = _Events.instance
+        assert events is not None
+        flipped = time.monotonic()
+        events.on_change(frozenset({"ruleset"}))
+        await _until(lambda: len(published) > 1)
+        assert published[1][0] - flipped < 0.5, published[1][0] - flipped
+
+    asyncio.run(_run(watcher, script))
+
+
 def test_without_the_firewall_the_shared_connections_are_still_said() -> None:
     class Shared(StaticHotspots):
         def hotspots(self) -> list[HotspotInfo] | None:

@@ -14,8 +14,16 @@ import sys
 from typing import Any
 
 from hotspotguard import __version__, cli_fixes
-from hotspotguard.assessment import explain_text, report_json
+from hotspotguard.assessment import (
+    Remedies,
+    explain_text,
+    remedy_lines,
+    report_json,
+    report_remedies,
+)
+from hotspotguard.fixes.plan import HostFacts
 from hotspotguard.ruleset import (
+    Ruleset,
     Snapshot,
     SnapshotError,
     load_snapshot,
@@ -102,14 +110,18 @@ def _only(snapshot: Snapshot, ifaces: list[str] | None) -> Snapshot:
     return replace(snapshot, hotspots=tuple(h for h in snapshot.hotspots if h.iface in ifaces))
 
 
-def _report(args: argparse.Namespace) -> Report:
+def _report(args: argparse.Namespace) -> tuple[Report, Remedies]:
+    """The verdicts, and the remedies the fixes' planner finds for each blocked hotspot (on
+    this machine's facts; a snapshot explained elsewhere has none)."""
     if getattr(args, "snapshot", None):
         from dataclasses import replace
 
         snapshot = _only(read_snapshot_file(args.snapshot), args.iface)
         ruleset = parse_ruleset(snapshot)
         snapshot = replace(snapshot, nft={})  # the file's text: not needed once parsed
-        return evaluate(snapshot, ruleset)
+        return _with_remedies(
+            snapshot, ruleset, evaluate(snapshot, ruleset), HostFacts(checked=False)
+        )
     if os.geteuid() == 0:  # the model table by table, no document: half the memory
         from hotspotguard.system.capture import CaptureError
         from hotspotguard.system.incremental import capture_model
@@ -118,9 +130,24 @@ def _report(args: argparse.Namespace) -> Report:
             snapshot, ruleset = capture_model(args.iface)
         except CaptureError as error:
             raise UsageError(str(error)) from None
-        return evaluate(snapshot, ruleset)
+        return _with_remedies(snapshot, ruleset, evaluate(snapshot, ruleset), None)
     snapshot = _live_snapshot(args.iface)
-    return evaluate(snapshot, parse_ruleset(snapshot))
+    ruleset = parse_ruleset(snapshot)
+    return _with_remedies(snapshot, ruleset, evaluate(snapshot, ruleset), None)
+
+
+def _with_remedies(
+    snapshot: Snapshot, ruleset: Ruleset, report: Report, facts: HostFacts | None
+) -> tuple[Report, Remedies]:
+    if not any(v.blocked_by for v in report.hotspots):
+        return report, {}
+    if facts is None:
+        from hotspotguard.system import docker
+        from hotspotguard.usecases.operations import Paths
+
+        blocked = tuple(v.hotspot.iface for v in report.hotspots if v.blocked_by)
+        facts = docker.facts(ruleset, Paths().systemd_dropin_dir, blocked)  # as fix gathers
+    return report, report_remedies(snapshot, ruleset, report, facts)
 
 
 def _exit_code(report: Report) -> int:
@@ -135,11 +162,11 @@ def _print_json(doc: Any) -> None:
 def cmd_explain(args: argparse.Namespace) -> int:
     if args.snapshot and args.source == "live":
         raise UsageError("give either --snapshot FILE or live, not both")
-    report = _report(args)
+    report, offered = _report(args)
     if args.json:
-        _print_json(report_json(report))
+        _print_json(report_json(report, offered))
     else:
-        print(explain_text(report))
+        print(explain_text(report, offered))
     return _exit_code(report)
 
 
@@ -175,8 +202,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             services = hotspot.get("ipv6_services") or {}
             if services.get("text"):
                 print(f"  {services['text']}")
-            if hotspot.get("fixes"):
-                print(f"  fixes: {', '.join(hotspot['fixes'])}")
+            for line in remedy_lines(hotspot.get("remedies") or [], brief=True):
+                print(f"  {line}")
     return EXIT_FOUND if state.state in {"blocked", "unknown"} else EXIT_OK
 
 

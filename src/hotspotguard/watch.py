@@ -27,7 +27,9 @@ events only mark the state dirty; when it ends dirty, the next one starts no ear
 ``min_interval`` (50 ms) after the previous one started and, once the evaluations of the
 last ``DUTY_WINDOW`` (2 s) took more than half of it, no earlier than one evaluation's
 duration after the last ended (at most about half a CPU in a storm; a change right after an
-unrelated one is not held back while the watcher is mostly idle). The last change of a burst
+unrelated one is not held back while the watcher is mostly idle). The first evaluation (a full
+reading: minutes at 100,000 rules on a busy machine) counts for neither: the incremental ones
+after it are not spaced by it. The last change of a burst
 is therefore always evaluated. When nothing happens there is no timer at all: zero wake-ups.
 """
 
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import socket
@@ -47,6 +50,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from hotspotguard.system.netlink import KernelEvents, Kinds, legacy_tables
 
 if TYPE_CHECKING:
+    from hotspotguard.assessment import RemedyMemo
+    from hotspotguard.fixes.plan import HostFacts
     from hotspotguard.ruleset import Ruleset
     from hotspotguard.verdict import Report
 
@@ -440,8 +445,11 @@ def assess_document(
         state = WatchState("no-hotspot", reason="no connection shares an interface")
         return Assessment(state, report, ruleset)
     hotspots: list[dict[str, Any]] = []
+    blocked = tuple(v.hotspot.iface for v in report.hotspots if v.blocked_by)
+    facts = _host_facts(ruleset, blocked) if blocked else None
     for verdict in report.hotspots:
-        item = hotspot_json(verdict)
+        offered = _remedies().remedies(snapshot, ruleset, verdict, facts) if facts else ()
+        item = hotspot_json(verdict, offered)
         item["state"] = verdict.verdict
         conn = connections.get(verdict.hotspot.iface)
         item["connection"] = conn.to_json() if conn else None
@@ -454,6 +462,95 @@ def assess_document(
         gone = f"there is no interface named {' or '.join(missing)}"
         reason = f"{reason}; {gone}" if reason else gone
     return Assessment(WatchState(worst, tuple(hotspots), reason), report, ruleset)
+
+
+@functools.cache
+def _remedies() -> RemedyMemo:
+    """The process's remedies, planned again only when what they are planned from changed."""
+    from hotspotguard.assessment import RemedyMemo
+
+    return RemedyMemo()
+
+
+def _host_facts(ruleset: Ruleset, ifaces: tuple[str, ...]) -> HostFacts:
+    """What the fixes' planner needs beyond the ruleset (Docker's version, ufw), for the
+    remedies each blocked hotspot is shown with."""
+    from hotspotguard.system import docker
+    from hotspotguard.usecases.operations import Paths
+
+    return docker.facts(ruleset, Paths().systemd_dropin_dir, ifaces)  # as fix gathers them
+
+
+class LiveAssessor:
+    """The watcher's incremental model for a caller with its own loop and hotspots (the
+    applet as root): the kernel's notifications call ``on_change`` and are kept, and
+    :meth:`assess` reads only what they named (system.incremental) and the machine part only
+    when something else than the firewall changed — no full capture per change."""
+
+    def __init__(self, warn: Callable[[str], None] | None = None) -> None:
+        self.warn = warn
+        self.live: Any = None  # LiveFirewall, made at the first assessment (its imports too)
+        self.events: KernelEvents | None = None
+        self._machine = MachineCache()
+        self._kinds: set[str] = {"start"}
+
+    def subscribe(self, loop: asyncio.AbstractEventLoop, on_change: Callable[[], None]) -> None:
+        """Follow the kernel's notifications (from `loop`, which calls ``on_change``)."""
+        if self.events is not None:
+            return
+
+        def noted(kinds: Kinds) -> None:
+            self._kinds |= kinds
+            on_change()
+
+        self.events = KernelEvents(noted)
+        self.events.attach(loop)
+
+    async def assess(self, hotspots: list[HotspotInfo] | None) -> Assessment:
+        """The state of these hotspots now (None: NetworkManager's firewall tables say)."""
+        changes = self.events.changes.take() if self.events is not None else None
+        kinds, self._kinds = self._kinds, set()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, self._assess, changes, kinds, hotspots)
+
+    def _assess(
+        self, changes: Any, kinds: set[str], hotspots: list[HotspotInfo] | None
+    ) -> Assessment:
+        from hotspotguard.system.capture import CaptureError
+        from hotspotguard.system.incremental import LiveFirewall
+        from hotspotguard.system.netlink import RulesetChanges
+
+        if self.live is None:
+            self.live = LiveFirewall(log=self.warn)
+        try:
+            ruleset = self.live.update(
+                changes or RulesetChanges(), bool(kinds & {"legacy", "start"})
+            )
+            self._machine.fresh &= bool(kinds) and kinds <= FIREWALL_KINDS
+            wanted = [h for h in hotspots if _exists(h.iface)] if hotspots is not None else None
+            if wanted is not None and not wanted:
+                names = " or ".join(h.iface for h in hotspots or ()) or "hotspot"
+                return Assessment(
+                    WatchState("no-hotspot", reason=f"there is no interface named {names}")
+                )
+            capture = _machine_capture(ruleset, self._machine)
+            doc = capture([h.iface for h in wanted] if wanted is not None else None)
+            connections = {h.iface: h.connection for h in wanted or ()}
+            return assess_document(doc, connections, (), ruleset)
+        except CaptureError as error:
+            self.live.invalidate("the last update failed")
+            return Assessment(WatchState("error", reason=str(error)))
+        except Exception as error:  # a parser surprise: say it, keep going
+            self.live.invalidate("the last update failed")
+            reason = f"could not evaluate the firewall: {type(error).__name__}: {_one_line(error)}"
+            return Assessment(WatchState("error", reason=reason))
+
+    def close(self) -> None:
+        if self.events is not None:
+            self.events.close()
+            self.events = None
+        if self.live is not None:
+            self.live.close()
 
 
 @dataclass
@@ -634,17 +731,23 @@ class Watcher:
         assert self._loop is not None
         self._running = False
         self._last_end = self._loop.time()
-        self._last_duration = self._last_end - self._last_start
-        self._recent.append((self._last_start, self._last_end))
+        took = self._last_end - self._last_start
+        self._last_duration = took
+        if self.stats.evaluations == 0:
+            # the first reading of a big ruleset takes long once; it does not say what the
+            # next (incremental) evaluations cost: no spacing after it
+            self._last_duration = min(took, MIN_CEILING / CEILING_FACTOR)
+        else:
+            self._recent.append((self._last_start, self._last_end))
         self.stats.evaluations += 1
-        self.stats.busy_seconds += self._last_duration
+        self.stats.busy_seconds += took
         if future.cancelled():
             return
         error = future.exception()
         state = future.result() if error is None else WatchState("error", reason=str(error))
         if self._debug:
             self._debug(
-                f"evaluation {self.stats.evaluations}: {self._last_duration * 1000:.1f} ms, "
+                f"evaluation {self.stats.evaluations}: {took * 1000:.1f} ms, "
                 f"{state.state}, events {self.stats.events} "
                 f"({', '.join(sorted(self._evaluating_kinds)) or 'start'})"
                 + (f", model {self.live.stats}" if self.live is not None else "")
@@ -698,6 +801,8 @@ class Watcher:
                 self._recheck = None
             events.close()
             self.source.close()
+            if self.live is not None:
+                self.live.close()
 
     def stop(self) -> None:
         if self._stopped is not None:

@@ -632,7 +632,28 @@ def _ct_direction_match(d: _Draw, ctx: _Ctx) -> tuple[str, str | None]:
     return f"ct direction {op}{d.one(['original', 'reply'])}", None
 
 
+def _fib_route_match(d: _Draw, ctx: _Ctx) -> str:
+    """A route lookup (`fib … oif`/`oifname`): the kernel allows it on prerouting, input and
+    forward, with `iif` (it refuses `oif` as a flag of this result)."""
+    address = d.pick([("saddr", 3), ("daddr", 2)])
+    flags = [address]
+    if d.chance(0.3):
+        flags.append("mark")
+    if d.chance(0.6):
+        flags.append("iif")
+    lookup = "fib " + " . ".join(flags)
+    form = d.pick([("presence", 4), ("name", 2), ("wildcard", 1)])
+    if form == "presence":
+        return f"{lookup} oif {d.one(['missing', 'exists', '0'])}"
+    op = "!= " if d.chance(0.3) else ""
+    if form == "wildcard":
+        return f'{lookup} oifname {op}"{d.one(["hs*", "up*"])}"'
+    return f"{lookup} {d.one(['oif', 'oifname'])} {op}{d.one([HS, UP])}"
+
+
 def _fib_match(d: _Draw, ctx: _Ctx) -> tuple[str, str | None]:
+    if ctx.hook in {"prerouting", "input", "forward"} and d.chance(0.5):
+        return _fib_route_match(d, ctx), None
     form = d.pick([("single", 4), ("ne", 1), ("set", 1)])
     if form == "set":
         types = d.subset([t for t, _ in FIB_TYPES], 2, 3)
@@ -1234,6 +1255,12 @@ def _ipt_rule(
         flags.add(flag)
         flags.update({"-p"} if "-p" in words else set())
         parts.append(part)
+    rpfilter_ok = table in {"raw", "mangle"} and chain == "PREROUTING" and not user_chain
+    if rpfilter_ok and "fib" not in without and d.chance(0.4):
+        options_text = [o for o in ("--loose", "--validmark", "--accept-local") if d.chance(0.3)]
+        if d.chance(0.4):
+            options_text.append("--invert")
+        parts.append(" ".join(["-m rpfilter", *options_text]))
     options: list[tuple[str, float]] = [("ACCEPT", 6), ("DROP", 5), ("RETURN", 1)]
     if table == "filter" and "reject" not in without:
         options.append(("REJECT", 1.5))
@@ -1547,9 +1574,43 @@ table ip6 t1 {
         "A `notrack` in a chain at exactly conntrack's priority (-200): the kernel ran it before "
         "conntrack, so the connection is untracked and never masqueraded; the engine reads the "
         "conntrack state there as unknown and makes `notrack` a no-op, so it says masqueraded. "
-        "Open: the engine should fork (notrack effective / a no-op) and say unknown when the "
-        "outcomes differ (found by the differential run of the engine branch, 2026-12-04).",
+        "Engine: a chain at exactly -200 runs before conntrack if it registered after it "
+        "(nf_hook_entries_grow puts a new hook before those of equal priority), which no "
+        "snapshot holds: both orders are followed, and the flow is unknown when they differ "
+        "(found by the differential run of the engine branch, 2026-12-04).",
         false_ok=("outbound6",),
+        fixed_in="0c165d3",
+    ),
+    KnownCase(
+        "filter-at-nat-core-priority",
+        """table ip t0 {
+  chain b1 {
+    type filter hook prerouting priority -100; policy drop;
+    ip daddr & 255.0.255.0 == 198.0.100.0 accept
+    iif != "up0" accept
+  }
+}
+table ip t1 {
+  chain b0 {
+    type nat hook postrouting priority -100; policy accept;
+    jump c0
+  }
+  chain c0 {
+    oifname "up0" masquerade
+  }
+}
+""",
+        # the reply is left out: whether t0 runs before the nat core translates it back
+        # depends on what registered the nat core first in the lab's history
+        {k: v for k, v in _k(outbound="masq").items() if k != "reply"},
+        {"reply": "drop"},
+        "A filter chain at exactly the nat core's dstnat priority (-100): the kernel ran it "
+        "before the reply was translated back (the nat core had registered earlier, so the "
+        "newer chain went first), it saw the uplink's address and accepted; the engine ran it "
+        "after and dropped the reply. Engine: at exactly -100 (and srcnat's 100) both orders "
+        "are followed, unknown where they differ (differential run of the engine branch, seed "
+        "564975440, 2026-12-04).",
+        fixed_in="7f5c5b5",
     ),
     KnownCase(
         "nat-chain-skipped-without-conntrack",

@@ -17,7 +17,7 @@ MIRROR=${MIRROR:-$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 PROJECT=${PROJECT:-$(pwd)}
 S=/tmp/uxs   # the session's directory, inside the tree
-STAMP=.hotspotguard-plasma-2   # bump when PACKAGES change: an older tree gets the new ones
+STAMP=.hotspotguard-plasma-3   # bump when PACKAGES change: an older tree gets the new ones
 
 inchroot() {
   unshare -m --propagation private sh -c '
@@ -36,7 +36,7 @@ PACKAGES="plasma-workspace plasma-desktop kwin-x11 xvfb dbus-daemon dbus-x11 fon
   python3-pyside6.qtcore python3-pyside6.qtgui python3-pyside6.qtwidgets python3-pyside6.qtsvg
   python3-pyside6.qtsvgwidgets python3-pyside6.qtdbus python3-dbus-next python3-qasync
   python3-pyroute2 python3-nftables nftables iptables iproute2 xdotool x11-utils
-  fonts-wqy-microhei"
+  fonts-wqy-microhei polkitd polkit-kde-agent-1"
 
 session_script() {
   cat > "$1/uxsession.sh" <<'EOT'
@@ -49,7 +49,19 @@ export DBUS_SESSION_BUS_ADDRESS=unix:path=$S/rt/bus LANG=C.UTF-8 QT_QPA_PLATFORM
 EOV
 . $S/env.sh
 Xvfb :42 -screen 0 1366x768x24 +extension GLX -nolisten tcp -noreset > $S/xvfb.log 2>&1 & echo $! > $S/xvfb.pid
-dbus-daemon --session --address=$DBUS_SESSION_BUS_ADDRESS --nofork --nopidfile > $S/dbus.log 2>&1 & echo $! > $S/dbus.pid
+# the session bus: Debian's session.conf, plus a second socket outside the 0700 runtime dir that
+# the polkit test's session user may use too (tests/plasma/polkit_session.py)
+cat > $S/session.conf <<EOC
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <include>/usr/share/dbus-1/session.conf</include>
+  <listen>unix:path=$S/rt/bus</listen>
+  <listen>unix:path=$S/bus</listen>
+  <policy context="default"><allow user="*"/></policy>
+</busconfig>
+EOC
+dbus-daemon --config-file=$S/session.conf --nofork --nopidfile > $S/dbus.log 2>&1 & echo $! > $S/dbus.pid
 while [ ! -S $S/rt/bus ] || [ ! -S /tmp/.X11-unix/X42 ]; do sleep 0.05; done
 kwin_x11 --replace > $S/kwin.log 2>&1 & echo $! > $S/kwin.pid
 if [ -n "$NO_PLASMA" ]; then  # the login race: Plasma's parts come later, started by the caller
@@ -67,14 +79,21 @@ EOT
   chmod +x "$1/uxsession.sh"
 }
 
+# the desktop's user (tests/plasma/polkit_session.py logs it in): in the tree's /etc/passwd, as a
+# real user is, so that every program of the session (its bus too) can look it up
+desk_user() {
+  grep -q '^hsgdesk:' "$1/etc/passwd" || R="$1" UXBIND="" "$0" sh useradd -M -d /tmp/uxs/user \
+    -s /bin/sh -c "Plasma lab user" hsgdesk
+}
+
 case "$1" in
 ensure)
-  if [ -f "$R/$STAMP" ]; then session_script "$R"; exit 0; fi
+  if [ -f "$R/$STAMP" ]; then session_script "$R"; desk_user "$R"; exit 0; fi
   if ls "$R"/.hotspotguard-plasma-* >/dev/null 2>&1; then  # an older tree: add what is new
     R="$R" UXBIND="" "$0" sh apt-get update -qq
     R="$R" UXBIND="" "$0" sh DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $PACKAGES > "$R.log" 2>&1 || { tail -20 "$R.log"; exit 1; }
     R="$R" UXBIND="" "$0" sh apt-get clean
-    rm -f "$R"/.hotspotguard-plasma-*; touch "$R/$STAMP"; session_script "$R"; exit 0
+    rm -f "$R"/.hotspotguard-plasma-*; touch "$R/$STAMP"; session_script "$R"; desk_user "$R"; exit 0
   fi
   T="$R.building"; rm -rf "$T"; mkdir -p "$(dirname "$R")"
   debootstrap --variant=minbase trixie "$T" "$MIRROR" > "$T.log" 2>&1 || { tail -20 "$T.log"; exit 1; }
@@ -83,7 +102,7 @@ ensure)
   R="$T" UXBIND="" "$0" sh apt-get update -qq
   R="$T" UXBIND="" "$0" sh DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $PACKAGES >> "$T.log" 2>&1 || { tail -20 "$T.log"; exit 1; }
   R="$T" UXBIND="" "$0" sh apt-get clean
-  session_script "$T"
+  session_script "$T"; desk_user "$T"
   touch "$T/$STAMP"
   rm -rf "$R"; mv "$T" "$R" ;;
 up)
@@ -103,8 +122,8 @@ applet)
   pre=""; [ -n "$NETNS" ] && pre="ip netns exec $NETNS"
   exec $pre env R="$R" UXBIND="$UXBIND" "$0" sh /bin/sh -c ". $S/env.sh; cd $PROJECT; export PYTHONPATH=src:. ${DBUS_SYSTEM_BUS_ADDRESS:+DBUS_SYSTEM_BUS_ADDRESS=$DBUS_SYSTEM_BUS_ADDRESS} ${APPLET_LANG:+LANG=$APPLET_LANG} $APPLET_ENV; exec \"\$@\"" sh "$@" ;;
 down)
-  for p in /proc/[0-9]*; do [ "$(readlink $p/root 2>/dev/null)" = "$R" ] && kill ${p#/proc/} 2>/dev/null; done
+  for p in /proc/[0-9]*; do [ "$(readlink $p/root 2>/dev/null)" = "$R" ] && { kill ${p#/proc/} 2>/dev/null || true; }; done
   sleep 1
-  for p in /proc/[0-9]*; do [ "$(readlink $p/root 2>/dev/null)" = "$R" ] && kill -9 ${p#/proc/} 2>/dev/null; done; true ;;
+  for p in /proc/[0-9]*; do [ "$(readlink $p/root 2>/dev/null)" = "$R" ] && { kill -9 ${p#/proc/} 2>/dev/null || true; }; done; true ;;
 *) echo "usage: $0 ensure|up|applet [CMD...]|sh CMD...|down"; exit 2 ;;
 esac

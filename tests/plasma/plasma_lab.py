@@ -27,7 +27,7 @@ SCRIPT = Path(__file__).resolve().parent / "plasma6-lab.sh"
 TREE = Path(
     os.environ.get("HOTSPOTGUARD_PLASMA_TREE", "/var/cache/hotspotguard-tests/trixie-plasma")
 )
-STAMP = ".hotspotguard-plasma-2"
+STAMP = ".hotspotguard-plasma-3"
 DISPLAY = ":42"
 SESSION = "tmp/uxs"
 #: the screen (1366x768): Plasma's bottom panel, and in it the tray's icons left of the

@@ -162,14 +162,18 @@ def test_an_overflow_counts_as_a_change(netns: str, monkeypatch: pytest.MonkeyPa
         assert events.read() == frozenset()
 
 
-def test_only_default_routes_of_the_main_table_count() -> None:
+def test_routes_of_the_main_and_default_tables_and_rules_count() -> None:
+    # the snapshot's routes and policy rules decide fib/rpfilter lookups; the local table
+    # changes with the addresses, which count anyway
     def message(mtype: int, dst_len: int, table: int) -> bytes:
         body = bytes([2, dst_len, 0, 0, table, 4, 0, 1]) + b"\0\0\0\0"
         return netlink._NLMSGHDR.pack(16 + len(body), mtype, 0, 0, 0) + body
 
     assert _rtnetlink_kinds(message(netlink.RTM_NEWROUTE, 0, 254)) == {"route"}
-    assert _rtnetlink_kinds(message(netlink.RTM_NEWROUTE, 24, 254)) == set()
+    assert _rtnetlink_kinds(message(netlink.RTM_NEWROUTE, 24, 254)) == {"route"}
+    assert _rtnetlink_kinds(message(netlink.RTM_DELROUTE, 24, 253)) == {"route"}
     assert _rtnetlink_kinds(message(netlink.RTM_DELROUTE, 0, 255)) == set()
+    assert _rtnetlink_kinds(message(netlink.RTM_NEWRULE, 0, 0)) == {"route"}
     both = message(netlink.RTM_NEWLINK, 0, 0) + message(netlink.RTM_NEWNETCONF, 0, 0)
     assert _rtnetlink_kinds(both) == {"link", "sysctl"}
 
@@ -187,7 +191,8 @@ def test_ruleset_notifications_name_what_changed(netns: str) -> None:
         _ns("nft", "add rule inet t c ip daddr { 192.0.2.1, 192.0.2.2 } counter")
         _wait(events)
         rule = events.changes.take()
-        assert rule.tables == set() and rule.chains == {("inet", "t", "c")}
+        assert rule.tables == set() and rule.chains == set()
+        assert list(rule.added_rules) == [("inet", "t", "c")]
         assert rule.sets == set()  # the rule's anonymous set belongs to the rule
         assert rule.generation is not None and rule.generation > (made.generation or 0)
         _ns("nft", "add element inet t s { 192.0.2.9 }")
@@ -207,7 +212,7 @@ def test_ruleset_notifications_name_what_changed(netns: str) -> None:
         _ns("nft", "delete chain inet t c")
         _wait(events)
         gone = events.changes.take()
-        assert gone.tables == {("inet", "t")}
+        assert gone.tables == set() and gone.deleted_chains == {("inet", "t", "c")}
         generation_there: list[int] = []
         thread = threading.Thread(
             target=lambda: (enter_netns(netns), generation_there.append(generation()))

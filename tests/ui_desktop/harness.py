@@ -6,6 +6,7 @@ one per line; events leave on stdout as JSON lines:
 
     kind blocked|ok|unknown|no-hotspot|error   the machine becomes that capture; refresh
     show status|chains | show fix IFACE        open a window as the tray menu would
+    apply KEY | outcome KEY                    press the fix dialog's Apply; emit its outcome
     grab KEY PATH                              save window KEY ("status", "fix:IFACE") as PNG
     quit
 
@@ -77,6 +78,10 @@ def ready(applet: app.Applet) -> None:
             window.repaint()
             window.grab().save(words[2])
             emit("grabbed", key=words[1], path=words[2], w=window.width(), h=window.height())
+        elif words[0] == "apply":  # the fix dialog's Apply button
+            applet.windows[words[1]].apply()
+        elif words[0] == "outcome":  # what the fix dialog says about it
+            emit("outcome", key=words[1], text=applet.windows[words[1]].outcome.text())
         elif words[0] == "quit":
             applet.quit()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -30,6 +31,9 @@ DRIVER = r"""
 import json, os, signal, sys
 from hotspotguard.usecases.operations import Operations, OperationError, Paths
 args = json.loads(sys.argv[1])
+if "docker" in args:  # Docker's API socket and daemon.json where the test put them
+    from hotspotguard.system import docker
+    docker.DOCKER_SOCKET, docker.DAEMON_JSON_PATH = args["docker"]
 steps = []
 def on_step(name):
     steps.append(name)
@@ -42,6 +46,8 @@ if verb == "apply":
     result = ops.apply("hs0", args["strategy"], permanent=args["permanent"], uid=1000)
 elif verb == "undo":
     result = ops.undo("", uid=1000)
+elif verb == "reapply":
+    result = ops.reapply()
 elif verb == "permanent":
     result = ops.set_permanent("", args["permanent"], uid=1000)
 else:
@@ -67,12 +73,18 @@ class Machine:
         self.lab = lab
         self.tmp = tmp
         self.paths = [str(tmp / "state"), str(tmp / "dropin"), str(tmp / "nm")]
+        self.extra: dict[str, Any] = {}  # more arguments for the driver
 
-    def firewall(self) -> tuple[str, str]:
+    def firewall(self) -> tuple[str, ...]:
         rules = self.lab.host_run(["nft", "list", "ruleset"]).stdout
+        rules = re.sub(r"counter packets \d+ bytes \d+", "counter", rules)  # traffic moves them
         keys = ["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"]
         forward = self.lab.host_run(["sysctl", "-n", *keys]).stdout
         return rules, forward
+
+    def command(self, argv: list[str]) -> list[str]:
+        """`argv` as the helper would run: here, in the lab's host namespace."""
+        return ["ip", "netns", "exec", self.lab.host, *argv]
 
     def files(self) -> list[str]:
         return sorted(
@@ -83,9 +95,9 @@ class Machine:
     def run(self, verb: str, stop: int = 0, **extra: Any) -> tuple[list[str], Any]:
         """Run `verb`; with `stop`, kill it at that step.  The steps it reported, its result
         (None when killed)."""
-        args = {"verb": verb, "stop": stop, "paths": self.paths, **extra}
+        args = {"verb": verb, "stop": stop, "paths": self.paths, **self.extra, **extra}
         proc = subprocess.Popen(
-            ["ip", "netns", "exec", self.lab.host, PYTHON, "-c", DRIVER, json.dumps(args)],
+            self.command([PYTHON, "-c", DRIVER, json.dumps(args)]),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(REPO),
         )  # fmt: skip
         assert proc.stdout is not None
@@ -126,7 +138,7 @@ def machine(clean_lab: Lab, tmp_path: Path) -> Machine:
 
 
 def _consistent(
-    m: Machine, before: tuple[str, str], after: tuple[str, str], strategy: str = ""
+    m: Machine, before: tuple[str, ...], after: tuple[str, ...], strategy: str = ""
 ) -> str:
     """After the next call: "before" or "after", with the record and files agreeing."""
     _, fixes = m.run("list")
@@ -155,6 +167,12 @@ def test_killed_at_every_step_of_apply_and_undo(machine: Machine, strategy: str)
         m.lab.sysctl("net.ipv6.conf.all.forwarding", "0")
         for tool in ("iptables-nft", "ip6tables-nft"):
             m.lab.host_run([tool, "-P", "FORWARD", "ACCEPT"])
+    kill_at_every_step(m, strategy)
+
+
+def kill_at_every_step(m: Machine, strategy: str) -> None:
+    """Apply and undo `strategy` (permanent), each killed at each of its steps in turn: the
+    next call finds the firewall as before or as after, and a further call finishes."""
     before = m.firewall()
     steps, result = m.run("apply", strategy=strategy, permanent=True)
     assert result["changed"]

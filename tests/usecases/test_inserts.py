@@ -6,6 +6,7 @@ exactly; a chain that moved since the preview is refused with nothing changed.""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -223,27 +224,41 @@ def test_forward_allow_for_ipv6_in_dockers_ip6_table(clean_lab: Lab, tmp_path: P
     assert all("ip6 " in line for line in preview["plan"]["preview"])
 
 
-def test_a_permanent_forward_allow_comes_back_after_its_owner_rewrites_the_table(
-    clean_lab: Lab, tmp_path: Path
+@pytest.mark.parametrize(
+    ("strategy", "table", "flows"),
+    [
+        ("forward-allow", HAND_WRITTEN, FORWARD_FLOWS),
+        ("input-allow", ruleset("input-drop-forgets-hotspot.nft"), INPUT_FLOWS),
+    ],
+)
+def test_a_permanent_allow_comes_back_after_its_owner_rewrites_the_table(
+    clean_lab: Lab, tmp_path: Path, strategy: str, table: str, flows: tuple[str, ...]
 ) -> None:
     """The router script runs again (its table deleted and loaded anew, new handles): the
-    dispatcher's `reapply` plans again on the new table and puts the accepts back."""
+    dispatcher's `reapply` (as on hotspot down/up) plans again on the new table and puts the
+    accepts back; undo then leaves the owner's table exactly as the owner wrote it."""
     lab = clean_lab
     lab.load_nft(ruleset("nm-shared-hs0.nft"))
-    lab.load_nft(HAND_WRITTEN)
+    lab.load_nft(table)
+    written = normalized_ruleset(lab)
     ops = operations(tmp_path)
-    done = in_netns(lab.host, lambda: ops.apply("hs0", "forward-allow", permanent=True, uid=0))
+    done = in_netns(lab.host, lambda: ops.apply("hs0", strategy, permanent=True, uid=0))
     assert done["permanent"] and done["files"]
-    lab.load_nft("delete table inet filter")
-    lab.load_nft(HAND_WRITTEN)
-    assert not delivered(lab, ("outbound",))["outbound"]
-    assert in_netns(lab.host, ops.list_fixes)[0]["in_place"] is False
-    outcome = in_netns(lab.host, ops.reapply)
-    assert outcome == [{"id": "forward-allow@hs0", "result": "applied"}]
-    assert all(delivered(lab, FORWARD_FLOWS).values())
-    assert in_netns(lab.host, ops.list_fixes)[0]["in_place"] is True
-    in_netns(lab.host, lambda: ops.undo("forward-allow@hs0", uid=0))
-    assert not delivered(lab, ("outbound",))["outbound"]
+    for _ in range(2):  # twice: the second reapply finds the identity the first recorded
+        lab.load_nft("delete table inet filter")
+        lab.load_nft("add table inet filter\nadd chain inet filter scratch")  # other handles
+        lab.load_nft("delete chain inet filter scratch")
+        lab.load_nft(table)
+        assert not delivered(lab, flows[:1])[flows[0]]
+        assert in_netns(lab.host, ops.list_fixes)[0]["in_place"] is False
+        outcome = in_netns(lab.host, ops.reapply)
+        assert outcome == [{"id": f"{strategy}@hs0", "result": "applied"}]
+        assert all(delivered(lab, flows).values())
+        assert in_netns(lab.host, ops.list_fixes)[0]["in_place"] is True
+    undone = in_netns(lab.host, lambda: ops.undo(f"{strategy}@hs0", uid=0))
+    assert undone["warnings"] == []
+    assert normalized_ruleset(lab) == written
+    assert not delivered(lab, flows[:1])[flows[0]]
     assert not list((tmp_path / "d").glob("*")) and not list((tmp_path / "nm").glob("*"))
 
 
@@ -261,3 +276,43 @@ def test_undo_leaves_a_look_alike_carrying_our_tag(clean_lab: Lab, tmp_path: Pat
     assert undone["removed_rules"] == 4
     left = [line for line in lab.ruleset().splitlines() if "hotspotguard:" in line]
     assert len(left) == 1 and "evil0" in left[0]
+
+
+@pytest.mark.parametrize("variant", ["nft", "legacy"])
+def test_undo_removes_inserted_iptables_rules_by_their_identity(
+    clean_lab: Lab, tmp_path: Path, variant: str
+) -> None:
+    """Apply records each inserted rule's text, handle (iptables-nft) and position; undo
+    deletes exactly those.  A copy of one of our rules (same text, tag and all) and another
+    rule carrying our tag, both added by someone else, stay — with a warning."""
+    lab = clean_lab
+    legacy = variant == "legacy"
+    lab.load_nft(ruleset("nm-shared-hs0.nft"))
+    lab.load_iptables(ruleset("ufw.rules"), legacy=legacy)
+    lab.load_iptables(ruleset("ufw-user-services-only.rules"), legacy=legacy)
+    ops = operations(tmp_path)
+    done = in_netns(lab.host, lambda: ops.apply("hs0", "forward-allow", permanent=False, uid=0))
+    (change,) = done["changes"]
+    assert change["tool"] == f"iptables-{variant}"
+    placed = change["placed"]
+    assert [spec for spec, _, _ in placed] == change["rules"]
+    assert all((handle is None) == legacy for _, handle, _ in placed)
+    tool = f"iptables-{variant}"
+    copy = f"-I FORWARD 1 {change['rules'][0]}"
+    other = '-I FORWARD 1 -i evil0 -m comment --comment "hotspotguard:forward-allow@hs0" -j ACCEPT'
+    lab.load_iptables(f"*filter\n{copy}\n{other}\nCOMMIT\n", legacy=legacy)
+    with_look_alikes = lab.host_run([f"{tool}-save", "-t", "filter"]).stdout
+    undone = in_netns(lab.host, lambda: ops.undo("forward-allow@hs0", uid=0))
+    assert undone["removed_rules"] == len(placed)
+    assert undone["warnings"] == [
+        "left 2 rule(s) in filter FORWARD that carry this fix's tag but were not added by it: "
+        + other.removeprefix("-I FORWARD 1 ")
+    ]
+    after = lab.host_run([f"{tool}-save", "-t", "filter"]).stdout
+    gone = Counter(with_look_alikes.splitlines()) - Counter(after.splitlines())
+    assert sum(gone.values()) == len(placed)  # only ours went: the copy of our first rule stays
+    tagged = [line for line in after.splitlines() if "hotspotguard:" in line]
+    assert tagged == [
+        other.replace("-I FORWARD 1", "-A FORWARD"),
+        copy.replace("-I FORWARD 1", "-A FORWARD"),
+    ]

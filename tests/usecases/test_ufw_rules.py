@@ -108,3 +108,26 @@ def test_a_rule_ufw_already_had_is_left_alone(ufw_lab: tuple[Lab, RootSandbox]) 
     box.run([*HG, "undo"], lab.host)
     assert sh(box, lab, UFW_FILES) == files and normalized_ruleset(lab) == before
     assert delivered(lab, ("dhcp",))["dhcp"]  # the user's own rule is still there
+
+
+def test_ufw_not_installed_is_one_line_exit_2_and_nothing_changed(
+    ufw_lab: tuple[Lab, RootSandbox],
+) -> None:
+    """ufw's rules are loaded but its command is gone (uninstalled, rules left from before):
+    ufw-route is refused in one line, exit 2, and nothing changes — the ruleset, ufw's
+    files, the record."""
+    lab, box = ufw_lab
+    before, files = normalized_ruleset(lab), sh(box, lab, UFW_FILES)
+    fix = [*HG, "fix", "--iface", "hs0", "--strategy", "ufw-route"]
+    # in the sandbox's own mount namespace only: /usr/sbin/ufw is an empty, unexecutable file
+    hidden = ["sh", "-ec", 'mount --bind /dev/null /usr/sbin/ufw; exec "$@"', "sh"]
+    proc = box.run([*hidden, *fix], lab.host, check=False)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr == "hotspotguard: ufw is not installed here (no /usr/sbin/ufw)\n"
+    assert normalized_ruleset(lab) == before and sh(box, lab, UFW_FILES) == files
+    assert not box.written("/var/lib/hotspotguard/fixes.json").exists()
+    dry = json.loads(box.run([*hidden, *HG, "fix", "--iface", "hs0", "--dry-run", "--json"],
+                             lab.host).stdout)  # fmt: skip
+    reasons = {c["strategy"]: c["reason"] for c in dry["candidates"]}
+    assert reasons["ufw-route"] == "ufw is not installed here (no /usr/sbin/ufw)"
+    assert dry["plan"]["strategy"] == "combined"  # what works without ufw's command

@@ -80,3 +80,28 @@ def test_indexed_evaluation_equals_walking_every_rule(
         patch.setattr(index, "MIN_RULES", 10**9)
         without_index = outcome(doc)
     assert with_index == without_index
+
+
+def test_a_new_ruleset_reuses_the_indexes_of_the_chains_it_shares() -> None:
+    from dataclasses import replace
+
+    from hotspotguard.verdict import HookIndex
+
+    rules = [([match(payload("ip", "saddr"), a)], ACCEPT) for a in ADDRESSES * 40]
+    snapshot = load_snapshot(ruleset_doc(rules))
+    old = parse_ruleset(snapshot)
+    evaluate(snapshot, old)  # builds the index and the long chains' rule indexes
+    (table,) = old.tables
+    forward, incoming = table.chain("fw"), table.chain("in")
+    assert forward is not None and incoming is not None
+    changed = replace(incoming, rules=incoming.rules[1:])
+    new = replace(old, tables=(replace(table, chains=(forward, changed, table.chains[2])),))
+    new.derived.clear()
+    before = HookIndex.of(old).rules
+    built = before.get(forward), before.get(incoming)
+    assert built[0] is not None
+    reused = HookIndex.reusing(new, old)
+    assert HookIndex.of(new) is reused
+    assert reused.rules.get(forward) is built[0]  # kept, not built again
+    assert reused.rules.get(changed) is not built[1]
+    assert evaluate(snapshot, new).hotspots[0].flows.keys() == outcome(ruleset_doc(rules)).keys()

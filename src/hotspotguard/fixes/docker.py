@@ -155,6 +155,11 @@ def _indent(text: str) -> int | str:
 def no_drop_changes(ruleset: Ruleset, facts: HostFacts) -> tuple[FileChange | ChainReset, ...]:
     """daemon.json with the option, and each Docker FORWARD policy drop reset to accept now
     (the option only stops Docker from setting it at its next start)."""
+    if facts.version is None and not facts.checked:
+        raise DockerUnavailable(
+            "Docker's version is not in the snapshot: the option exists from Docker 28 on "
+            "(explain on the machine itself to check)"
+        )
     if facts.version is None:
         raise DockerUnavailable("Docker is not installed here (no dockerd, no API socket)")
     if version_tuple(facts.version) < NO_DROP_SINCE:

@@ -42,7 +42,8 @@ class NetnsFacts:
 class HostFacts:
     """What planners need to know beyond the ruleset, gathered by the use case: Docker's
     version (None: not found) and daemon.json's text (None: no file), whether ufw is there,
-    what docker-netns needs, firewalld's zones."""
+    what docker-netns needs, firewalld's zones.  `checked` is False for a snapshot explained
+    elsewhere: none of this is known then."""
 
     version: str | None = None
     daemon_json: str | None = None
@@ -52,6 +53,7 @@ class HostFacts:
     # firewalld's zones (fixes.firewalld.FirewalldFacts), where its table is loaded; None: it
     # is not, or firewalld is not running
     firewalld: FirewalldFacts | None = None
+    checked: bool = True
 
 
 def tag(fix_id: str) -> str:
@@ -142,6 +144,9 @@ class ChainInsert:
     rules: tuple[str, ...]
     exprs: tuple[str, ...] = ()
     handles: tuple[int, ...] = ()  # nft: the handles our rules got (filled in by apply)
+    #: iptables: each rule as found right after apply (spec, iptables-nft handle or None,
+    #: 1-based position), which undo removes and nothing else
+    placed: tuple[tuple[str, int | None, int], ...] = ()
 
     @property
     def version(self) -> Literal[4, 6]:
@@ -179,6 +184,7 @@ class ChainInsert:
             "rules": list(self.rules),
             "exprs": list(self.exprs),
             "handles": list(self.handles),
+            "placed": [list(rule) for rule in self.placed],
         }
 
 
@@ -445,6 +451,10 @@ def change_from_json(doc: dict[str, Any]) -> Change:
             tuple(str(rule) for rule in doc["rules"]),
             tuple(str(expr) for expr in doc.get("exprs") or ()),
             tuple(int(handle) for handle in doc.get("handles") or ()),
+            tuple(
+                (str(spec), handle if isinstance(handle, int) else None, int(position))
+                for spec, handle, position in doc.get("placed") or ()
+            ),
         )
     if doc.get("kind") == "dropin":
         return DropIn(

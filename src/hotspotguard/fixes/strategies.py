@@ -270,6 +270,11 @@ def _plan_docker_no_drop(
 def _plan_ufw_route(
     snapshot: Snapshot, ruleset: Ruleset, hotspot: Hotspot, fix_id: str, facts: HostFacts
 ) -> Plan:
+    if not facts.ufw and not facts.checked:
+        raise FixUnavailable(
+            "whether ufw is installed is not in the snapshot (explain on the machine itself "
+            "to check)"
+        )
     if not facts.ufw:
         raise FixUnavailable("ufw is not installed here (no /usr/sbin/ufw)")
     try:
@@ -295,6 +300,10 @@ def _plan_firewalld_zone(
     (nm-shared lets in DHCP, DNS, SSH and ICMP only: not DHCPv6, say)."""
     if firewalld_table(ruleset) is None:
         raise FixUnavailable("firewalld's table (inet firewalld) is not loaded here")
+    if not facts.checked:
+        raise FixUnavailable(
+            "firewalld's zones are not in the snapshot (explain on the machine itself to check)"
+        )
     try:
         changes = zone_changes(hotspot, facts.firewalld)
     except FirewalldUnavailable as error:
@@ -339,6 +348,11 @@ def _zone_plan(hotspot: Hotspot, fix_id: str, change: ZoneChange, why: str) -> P
 def _plan_docker_netns(
     snapshot: Snapshot, ruleset: Ruleset, hotspot: Hotspot, fix_id: str, facts: HostFacts
 ) -> Plan:
+    if not facts.checked:
+        raise FixUnavailable(
+            "the host's Docker, networks and systemd are not in the snapshot (explain on the "
+            "machine itself to check)"
+        )
     try:
         subnet, changes = netns_changes(ruleset, facts.netns, fix_id, tag(fix_id))
     except NetnsUnavailable as error:

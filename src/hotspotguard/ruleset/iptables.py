@@ -14,6 +14,7 @@ from hotspotguard.ruleset.model import (
     AnonSet,
     Chain,
     ChainType,
+    CopyMark,
     Ct,
     Effect,
     Expr,
@@ -31,6 +32,7 @@ from hotspotguard.ruleset.model import (
     Range,
     Rule,
     SetMark,
+    SetMeta,
     Source,
     Stateful,
     Table,
@@ -175,6 +177,9 @@ class _Chain:
 class _Table:
     name: str
     chains: dict[str, _Chain] = field(default_factory=dict)
+
+
+RPFILTER_OPTIONS = frozenset({"--loose", "--validmark", "--accept-local", "--invert"})
 
 
 def _negatable(tokens: list[str], index: int) -> tuple[bool, int]:
@@ -335,6 +340,15 @@ class _RuleParser:
             self.exprs.append(Match(Meta("exthdr"), "==", 1))
             while i < len(tokens) and tokens[i] not in {"-m", "--match", "-j", "-g"}:
                 i += 1
+            return i
+        if name == "rpfilter":  # flags only: --loose --validmark --accept-local --invert
+            options: set[str] = set()
+            while i < len(tokens) and tokens[i] in RPFILTER_OPTIONS:
+                options.add(tokens[i].removeprefix("--"))
+                i += 1
+            invert = "invert" in options
+            key = Fib("rpfilter", tuple(sorted(options - {"invert"})))
+            self.exprs.append(Match(key, "!=" if invert else "==", True))
             return i
         while i < len(tokens):
             negated, j = _negatable(tokens, i)
@@ -532,13 +546,15 @@ class _RuleParser:
         elif name in {"NOTRACK"} or (name == "CT" and "--notrack" in args):
             self.verdict.append(Notrack())
         elif name == "CT":
-            self.verdict.append(Effect("CT"))
+            self.verdict.append(_ct_target(args))
+        elif name == "CONNMARK" and ("--restore-mark" in args or "--save-mark" in args):
+            self.verdict.append(_connmark_copy(args))
         elif name in {"MARK", "CONNMARK"}:
             mark = _mark_target(args)
             if isinstance(mark, SetMark) and name == "CONNMARK":
                 mark = SetMark(mark.value, mark.mask, connection=True)
-            elif name == "CONNMARK" and not any(a.startswith("--set") for a in args):
-                mark = Uncertain("CONNMARK " + " ".join(args))  # copies marks: not modelled
+            elif name == "CONNMARK":
+                mark = Uncertain("CONNMARK " + " ".join(args))
             self.verdict.append(mark)
         elif name in EFFECT_TARGETS:
             self.verdict.append(Effect(name))
@@ -548,6 +564,36 @@ class _RuleParser:
             # An unknown extension target (e.g. SYNPROXY): its verdict is not known.
             self.verdict.append(Verdict("queue", name))
         return i
+
+
+def _ct_target(args: list[str]) -> Expr:
+    """`-j CT`: `--zone N` puts the connection in a conntrack zone; its other options (helper,
+    events, timeout) change nothing the verdict reads."""
+    if "--zone" in args:
+        index = args.index("--zone")
+        zone = to_int(args[index + 1]) if index + 1 < len(args) else None
+        return SetMeta("ct zone", zone) if zone is not None else Uncertain("CT --zone")
+    if any(a.startswith("--zone-") for a in args):
+        return Uncertain("CT " + " ".join(args))
+    return Effect("CT")
+
+
+def _connmark_copy(args: list[str]) -> Expr:
+    """CONNMARK --save-mark / --restore-mark [--nfmask N] [--ctmask C] [--mask M]: a copy
+    (xt_connmark: save makes the connection's mark (ct & ~ctmask) ^ (mark & nfmask), restore
+    the packet's (mark & ~nfmask) ^ (ct & ctmask); --mask sets both masks)."""
+    masks = {"--nfmask": 0xFFFFFFFF, "--ctmask": 0xFFFFFFFF}
+    for index, arg in enumerate(args[:-1]):
+        if arg in {"--nfmask", "--ctmask", "--mask"}:
+            number = to_int(args[index + 1])
+            if number is None:
+                return Uncertain("CONNMARK " + " ".join(args))
+            for key in masks if arg == "--mask" else (arg,):
+                masks[key] = number
+    nfmask, ctmask = masks["--nfmask"], masks["--ctmask"]
+    if "--save-mark" in args:
+        return CopyMark(to_connection=True, keep=~ctmask & 0xFFFFFFFF, take=nfmask)
+    return CopyMark(to_connection=False, keep=~nfmask & 0xFFFFFFFF, take=ctmask)
 
 
 def _mark_target(args: list[str]) -> Expr:

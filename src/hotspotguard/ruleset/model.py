@@ -252,6 +252,28 @@ class SetMark:
 
 
 @dataclass(frozen=True, slots=True)
+class CopyMark:
+    """A mark copied between the packet and its connection: to the connection with `ct mark
+    set meta mark` / CONNMARK --save-mark, back with `meta mark set ct mark` / --restore-mark.
+    The target becomes `(target & keep) ^ (source & take)` (xt_connmark's nfmask/ctmask).
+    `breaks_untracked`: without a connection the rule ends (nft's `ct mark` reads nothing)."""
+
+    to_connection: bool
+    keep: int = 0
+    take: int = 0xFFFFFFFF
+    breaks_untracked: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SetMeta:
+    """A statement that sets what later rules or the kernel read: `meta pkttype set host`
+    (key "pkttype"), `ct zone set 1` (key "ct zone", effective before conntrack only)."""
+
+    key: str
+    value: int | str
+
+
+@dataclass(frozen=True, slots=True)
 class Notrack:
     """`notrack` / `-j CT --notrack`: the packet stays untracked (and unNATed)."""
 
@@ -279,7 +301,9 @@ class Stateful(Uncertain):
     kind: str = ""
 
 
-Expr: TypeAlias = Match | Verdict | VerdictMap | Nat | SetMark | Notrack | Effect | Uncertain
+Expr: TypeAlias = (
+    Match | Verdict | VerdictMap | Nat | SetMark | CopyMark | SetMeta | Notrack | Effect | Uncertain
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,4 +393,4 @@ class RuleRef:
 # Type tuples for isinstance() in hot paths (a `X | Y` union is rebuilt on every call).
 ADDRESS_TYPES = (ipaddress.IPv4Address, ipaddress.IPv6Address)
 NETWORK_TYPES = (ipaddress.IPv4Network, ipaddress.IPv6Network)
-PACKET_CHANGES = (SetMark, Notrack)
+PACKET_CHANGES = (SetMark, CopyMark, SetMeta, Notrack)

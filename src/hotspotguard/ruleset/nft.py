@@ -17,6 +17,7 @@ from hotspotguard.ruleset.model import (
     ChainType,
     Computed,
     Concat,
+    CopyMark,
     Ct,
     Effect,
     Expr,
@@ -36,6 +37,7 @@ from hotspotguard.ruleset.model import (
     Range,
     Rule,
     SetMark,
+    SetMeta,
     SetRef,
     Stateful,
     Table,
@@ -308,7 +310,15 @@ def parse_statement(raw: object) -> Expr:
             mark = _mark_update(key, body.get("value"))
             if mark is not None:
                 return mark
+            source = parse_key(body.get("value"))
+            if {key, source} == {Meta("mark"), Ct("mark")}:  # `ct mark set meta mark`, back
+                to_connection = key == Ct("mark")
+                return CopyMark(to_connection, breaks_untracked=not to_connection)
             return Uncertain(f"{render_key(key)} set (computed)")
+        if key == Meta("pkttype") and isinstance(body.get("value"), str):
+            return SetMeta("pkttype", body["value"].lower())
+        if key == Ct("zone") and to_int(body.get("value")) is not None:
+            return SetMeta("ct zone", _int(body.get("value")))
         if _changes_nothing_read(key):
             return Effect(f"{render_key(key)} set")
         return Uncertain(f"{render_key(key)} set")

@@ -92,6 +92,8 @@ OWNER_NAMES: dict[str, str] = {
     "waydroid": "Waydroid",
     "networkmanager": "NetworkManager",
     "hotspotguard": "hotspotguard",
+    "netfilter-persistent": "netfilter-persistent (iptables-persistent)",
+    "iptables.service": "iptables.service",
     "sysctl": "the kernel's forwarding setting",
 }
 

@@ -10,6 +10,7 @@ from hotspotguard.ruleset.model import (
     AnonSet,
     Computed,
     Concat,
+    CopyMark,
     Ct,
     Effect,
     Expr,
@@ -28,6 +29,7 @@ from hotspotguard.ruleset.model import (
     Rule,
     SetElements,
     SetMark,
+    SetMeta,
     SetRef,
     TcpOption,
     Uncertain,
@@ -47,6 +49,8 @@ def render_key(key: Key) -> str:
     if isinstance(key, Ct):
         return f"ct {key.direction + ' ' if key.direction else ''}{key.key}"
     if isinstance(key, Fib):
+        if key.result == "rpfilter":  # iptables' `-m rpfilter [--loose ...]`
+            return "rpfilter" + "".join(f" --{flag}" for flag in key.flags)
         return f"fib {' . '.join(key.flags)} {key.result}"
     if isinstance(key, Masked):
         inner = key.key
@@ -112,6 +116,10 @@ def render_expr(expr: Expr) -> str:
         return expr.kind
     if isinstance(expr, SetMark):
         return f"meta mark set {expr.value:#x}"
+    if isinstance(expr, CopyMark):
+        return "ct mark set meta mark" if expr.to_connection else "meta mark set ct mark"
+    if isinstance(expr, SetMeta):
+        return f"{'meta ' if expr.key == 'pkttype' else ''}{expr.key} set {expr.value}"
     if isinstance(expr, Notrack):
         return "notrack"
     if isinstance(expr, Effect):

@@ -11,6 +11,8 @@ from typing import Any
 
 from hotspotguard.gcpause import gc_paused
 from hotspotguard.ruleset.jsonstream import LazyNft, loads_snapshot
+from hotspotguard.ruleset.restored import RestoredError, RestoredFile, parse_restored
+from hotspotguard.ruleset.routes import Routing, RoutingError, parse_routing
 
 FORMAT = "hotspotguard-snapshot/1"
 REQUIRED_KEYS = ("format", "nft", "sysctl", "hotspots", "uplinks")
@@ -61,6 +63,12 @@ class Snapshot:
     # optional: the devices of netdev/inet ingress chains by (family, table, chain), carried
     # apart from "nft" because nft 1.0.x's JSON leaves them out (the live capture knows them)
     ingress_devices: Mapping[tuple[str, str, str], tuple[str, ...]] = field(default_factory=dict)
+    # optional: each family's routes and policy rules (what `fib` and rpfilter look up);
+    # without them those lookups are `unknown`
+    routing: Mapping[str, Routing] = field(default_factory=dict)
+    # optional: the rules files boot services restore (netfilter-persistent, iptables.service),
+    # which own the rules they hold
+    restored_rules: tuple[RestoredFile, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -177,7 +185,13 @@ def load_snapshot(doc: object) -> Snapshot:
         v6 = [a for a in addresses if ":" in str(a)]
         uplink_addresses[str(name)] = _interfaces(v4, 4, where) + _interfaces(v6, 6, where)
     ingress_devices = _ingress_devices(doc.get("ingress_devices"))
-    known = set(REQUIRED_KEYS) | set(SAVE_KEYS) | {"uplink_addresses", "ingress_devices"}
+    try:
+        routing = parse_routing(doc.get("routing"))
+        restored_rules = parse_restored(doc.get("restored_rules"))
+    except (RoutingError, RestoredError) as error:
+        raise SnapshotError(str(error)) from None
+    known = set(REQUIRED_KEYS) | set(SAVE_KEYS)
+    known |= {"uplink_addresses", "ingress_devices", "routing", "restored_rules"}
     return Snapshot(
         nft=nft,
         sysctl={str(k): str(v) for k, v in sysctl.items()},
@@ -185,6 +199,8 @@ def load_snapshot(doc: object) -> Snapshot:
         uplinks=tuple(uplinks),
         uplink_addresses=uplink_addresses,
         ingress_devices=ingress_devices,
+        routing=routing,
+        restored_rules=restored_rules,
         extra={k: v for k, v in doc.items() if k not in known},
         **saves,
     )

@@ -15,6 +15,8 @@ import subprocess
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from hotspotguard.ruleset.restored import MAX_TEXT as MAX_RESTORED_TEXT
+from hotspotguard.ruleset.restored import RESTORERS
 from hotspotguard.ruleset.snapshot import FORMAT
 from hotspotguard.system import nftables
 
@@ -212,6 +214,67 @@ def default_uplinks() -> list[str]:
     return uplinks
 
 
+def routing() -> dict[str, Any]:
+    """Each family's routes of every table and its policy rules, as iproute2 prints them: what
+    `fib` and rpfilter look up. The four listings run side by side; a family whose listing
+    fails is left out (its lookups stay unknown)."""
+    binary = _tool("ip")
+    if binary is None:
+        return {}
+    listings = {
+        (family, what): subprocess.Popen(
+            [binary, "-j", flag, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=CLEAN_ENV,
+        )
+        for family, flag in (("ip", "-4"), ("ip6", "-6"))
+        for what, args in (("routes", ("route", "show", "table", "all")), ("rules", ("rule",)))
+    }
+    parsed: dict[tuple[str, str], Any] = {}
+    try:
+        for key, proc in listings.items():
+            out, _ = proc.communicate()
+            try:
+                parsed[key] = json.loads(out) if proc.returncode == 0 and out.strip() else None
+            except ValueError:
+                parsed[key] = None
+    finally:
+        _reap(listings.values())
+    found: dict[str, Any] = {}
+    for family in ("ip", "ip6"):
+        routes, rules = parsed.get((family, "routes")), parsed.get((family, "rules"))
+        if isinstance(routes, list) and isinstance(rules, list):
+            found[family] = {"routes": routes, "rules": rules}
+    return found
+
+
+def sysconfdir() -> str:
+    """Where the system's configuration lives: /etc, or HOTSPOTGUARD_SYSCONFDIR (tests point it
+    elsewhere; the helper runs with a clean environment, sudo resets it)."""
+    return os.environ.get("HOTSPOTGUARD_SYSCONFDIR") or "/etc"
+
+
+def restored_rules(etc: str | None = None) -> list[dict[str, str]]:
+    """The rules files boot services restore (see ruleset.restored) that exist, with their
+    texts: whoever wrote a rule they hold, that service restores it at every boot."""
+    base = etc if etc is not None else sysconfdir()
+    found = []
+    for program, files in RESTORERS.items():
+        for family, relative in files:
+            path = os.path.join(base, relative)
+            try:
+                with open(path, encoding="utf-8", errors="replace") as handle:
+                    text = handle.read(MAX_RESTORED_TEXT + 1)
+            except OSError:
+                continue
+            if len(text) <= MAX_RESTORED_TEXT and text.strip():
+                found.append({"program": program, "family": family, "path": path, "text": text})
+    return found
+
+
 def shared_interfaces(nft: dict[str, Any], saves: dict[str, str]) -> list[str]:
     """Interfaces NetworkManager shares, read from its firewall tables (nm-shared-IFACE,
     or nm-sh-fw-IFACE chains with its iptables backend). The D-Bus watcher supersedes this."""
@@ -249,7 +312,7 @@ def save_texts(tools: dict[str, str] | None = None) -> dict[str, str]:
     try:
         return _finish_saves(procs)
     finally:
-        _reap(procs)
+        _reap(procs.values())
 
 
 def _finish_saves(procs: dict[str, subprocess.Popen[str]]) -> dict[str, str]:
@@ -262,8 +325,8 @@ def _finish_saves(procs: dict[str, subprocess.Popen[str]]) -> dict[str, str]:
     return saves
 
 
-def _reap(procs: dict[str, subprocess.Popen[str]]) -> None:
-    for proc in procs.values():
+def _reap(procs: Iterable[subprocess.Popen[str]]) -> None:
+    for proc in procs:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
@@ -277,7 +340,7 @@ def capture_firewall() -> dict[str, Any]:
         nft = _read_nft()
         saves = _finish_saves(procs)
     finally:
-        _reap(procs)
+        _reap(procs.values())
     return {"nft": nft, **saves}
 
 
@@ -292,6 +355,8 @@ def capture_machine(hotspots_addrs: dict[str, tuple[list[str], list[str]]]) -> d
         "hotspots": hotspots,
         "uplinks": uplinks,
         "uplink_addresses": {u: _all_addresses(u) for u in uplinks},
+        "routing": routing(),
+        "restored_rules": restored_rules(),
     }
 
 

@@ -67,9 +67,28 @@ def _dockerd_version() -> str | None:
     return None
 
 
+def _stamp(path: str) -> tuple[int, int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino, info.st_mtime_ns
+
+
+_known: dict[str, tuple[object, str | None]] = {}
+
+
 def version(socket_path: str = DOCKER_SOCKET) -> str | None:
-    """The running Docker's version, else the installed dockerd's; None when neither."""
-    return _api_version(socket_path) or _dockerd_version()
+    """The running Docker's version, else the installed dockerd's; None when neither.  Asked
+    again only when the socket or a dockerd binary changed (Docker restarted or upgraded):
+    the watcher shows the remedies on every change of a blocked hotspot."""
+    stamp = (_stamp(socket_path), *(_stamp(binary) for binary in DOCKERD))
+    known = _known.get(socket_path)
+    if known is not None and known[0] == stamp:
+        return known[1]
+    found = _api_version(socket_path) or _dockerd_version()
+    _known[socket_path] = (stamp, found)
+    return found
 
 
 def read_text(path: str) -> str | None:

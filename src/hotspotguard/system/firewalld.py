@@ -10,16 +10,13 @@ import contextlib
 import os
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
-
-from dbus_next.constants import BusType, MessageType
-from dbus_next.errors import DBusError
-from dbus_next.message import Message
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hotspotguard.fixes.firewalld import FirewalldFacts, ZoneFacts
 from hotspotguard.system import atomic
-from hotspotguard.system.dbusio import MessageBus
-from hotspotguard.system.networkmanager import system_bus_address
+
+if TYPE_CHECKING:  # dbus-next is imported where a call is made: the CLI's docs build without it
+    from hotspotguard.system.dbusio import MessageBus
 
 NAME = "org.fedoraproject.FirewallD1"
 PATH = "/org/fedoraproject/FirewallD1"
@@ -45,6 +42,9 @@ class _Client:
         self, member: str, signature: str = "", body: list[Any] | None = None, *,
         interface: str = ZONE, path: str = PATH,
     ) -> Any:  # fmt: skip
+        from dbus_next.constants import MessageType
+        from dbus_next.message import Message
+
         reply = await self.bus.call(
             Message(
                 destination=NAME,
@@ -78,6 +78,12 @@ class _Client:
 
 
 def _run(work: Callable[[_Client], Awaitable[T]]) -> T:
+    from dbus_next.constants import BusType
+    from dbus_next.errors import DBusError
+
+    from hotspotguard.system.dbusio import MessageBus
+    from hotspotguard.system.networkmanager import system_bus_address
+
     async def main() -> T:
         address = system_bus_address()
         try:

@@ -4,19 +4,30 @@
 update reads everything (a full capture); later ones get the :class:`RulesetChanges` the
 kernel's notifications named (system.netlink) and re-read only that, through libnftables:
 
-- a chain with rules added or replaced: ``list chain`` (its rules only; an iptables-nft
-  chain also gets its ``iptables-nft -S CHAIN`` lines, whose text and xt matches the model
-  keeps);
-- rules deleted from a chain that did not change otherwise: dropped by handle, nothing read;
+- rules added to (or replaced in) a chain: the chain's handles in the kernel's order from one
+  netlink dump (no expressions), the rules the model already has, and the new ones as nft
+  itself decoded them from the same notifications — a long-lived ``nft -j monitor`` child
+  (system.nftmonitor), started once a listing proved slow (a big ruleset); without it, or for
+  a rule it does not have, or in an iptables-nft chain: ``list chain`` (an iptables-nft chain
+  also gets its ``iptables-nft -S CHAIN`` lines, whose text and xt matches the model keeps);
+- rules deleted from a chain: dropped by handle, nothing read;
+- a new regular chain: made empty in the model at its place in the kernel's order (one
+  netlink dump of the chains); a new base chain, or one changed itself (its policy):
+  ``list chain``; a deleted chain: dropped (the kernel deletes only an empty chain nothing
+  jumps to); a chain the model knows that the kernel no longer has (a rename): the table;
 - a named set or map: ``list set``/``list map``;
-- a table added, deleted or with a chain added or deleted (or a chain the model does not
-  know: a new or renamed one): ``list table`` (and ``iptables-nft-save -t TABLE``);
+- a table added, deleted or changed itself: ``list table`` (and ``iptables-nft-save -t``);
 - iptables-legacy (no notifications; its lock file says "something changed"): both legacy
   save tools, as a full capture does.
 
+Why not ``list chain`` for every change: nft 1.0.6 fetches every set of the chain's table
+with its elements for it, one kernel request per set, each looked up by name in a list —
+0.1-0.4 s for a chain of a 10,000-rule table with 1,000 anonymous sets, seconds at 100,000.
+
 The new parts are spliced into the model (new Table/Chain objects, the untouched ones kept as
 they are), and the engine's per-chain rule indexes of the untouched chains are carried over
-into the new ruleset's index, so only the changed chains are indexed again.
+into the new ruleset's index (``verdict.HookIndex.reusing``), so only the changed chains are
+indexed again.
 
 A generation check guards it: the model is trusted while the kernel's generation id equals the
 last one announced by a notification (NFT_MSG_NEWGEN). If it moved and no notification
@@ -29,13 +40,14 @@ from __future__ import annotations
 import ctypes
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
+from functools import cache
 from typing import Any
 
 from hotspotguard.ruleset import Ruleset, Snapshot, load_snapshot, parse_ruleset
 from hotspotguard.ruleset.iptables import BUILTIN_CHAINS
-from hotspotguard.ruleset.model import Table
+from hotspotguard.ruleset.model import Chain, Table
 from hotspotguard.ruleset.snapshot import FORMAT
 from hotspotguard.system import nftables
 from hotspotguard.system.capture import (
@@ -53,8 +65,23 @@ from hotspotguard.system.capture import (
     save_texts,
 )
 from hotspotguard.system.netlink import RulesetChanges
+from hotspotguard.system.nftmonitor import RuleFeed
 
 TableKey = tuple[str, str]
+ObjectKey = tuple[str, str, str]
+#: a chain's listing that takes this long (seconds) starts the rule feed (system.nftmonitor)
+FEED_AFTER = 0.030
+#: so does a full reading that takes this long (a big ruleset: its chains' listings will be
+#: slow too)
+FEED_AFTER_FULL = 0.5
+#: a table with this many sets (anonymous ones included: nft fetches each, with its elements,
+#: for a listing of one of its chains) starts the feed before the first full reading, beside
+#: it: the monitor fills its cache while the watcher reads, and is ready for the first change
+FEED_TABLE_SETS = 200
+#: seconds to wait for the feed to print a rule the kernel announced
+FEED_WAIT = 0.100
+#: how many times the feed is started before chains are only listed
+FEED_STARTS = 3
 LEGACY_SAVES = {
     "iptables_legacy_save": "iptables-legacy-save",
     "ip6tables_legacy_save": "ip6tables-legacy-save",
@@ -79,6 +106,8 @@ class UpdateStats:
     chains: int = 0
     sets: int = 0
     deletions: int = 0
+    fed: int = 0  # rules taken from the rule feed
+    unfed: int = 0  # chains listed because the feed lacked a rule
     last_seconds: float = 0.0
 
 
@@ -96,7 +125,37 @@ def _snapshot_of(nft_items: list[Any], saves: dict[str, str]) -> Any:
 
 
 def _is_iptables_nft(family: str, name: str) -> bool:
-    return family in _SAVE_KEY and name in BUILTIN_CHAINS and _tool(_SAVE_TOOL[family]) is not None
+    return family in _SAVE_KEY and name in BUILTIN_CHAINS and _has_tool(_SAVE_TOOL[family])
+
+
+@cache
+def _has_tool(name: str) -> bool:
+    return _tool(name) is not None
+
+
+def _kernel_handles(key: TableKey, chain: str) -> list[int] | None:
+    """The chain's rule handles in order; None while a storm keeps interrupting the dump."""
+    try:
+        return nftables.rule_handles(*key, chain)
+    except nftables.DumpInterrupted:
+        return None
+    except FileNotFoundError:
+        raise _Reread from None  # the chain is gone
+    except PermissionError:
+        raise CaptureError(NOT_ROOT) from None
+    except (nftables.NftablesError, OSError) as error:
+        raise CaptureError(f"cannot read the firewall: {error}") from None
+
+
+def _kernel_chains(key: TableKey) -> list[nftables.ChainInfo]:
+    try:
+        return nftables.chains(*key)
+    except (FileNotFoundError, nftables.DumpInterrupted):
+        raise _Reread from None  # the table is gone, or a storm: read the table
+    except PermissionError:
+        raise CaptureError(NOT_ROOT) from None
+    except (nftables.NftablesError, OSError) as error:
+        raise CaptureError(f"cannot read the firewall: {error}") from None
 
 
 def _run_text(argv: list[str]) -> str | None:
@@ -156,19 +215,28 @@ def _fill_devices(items: list[Any]) -> None:
 class LiveFirewall:
     """The live firewall as a :class:`Ruleset`, updated from change notifications."""
 
-    def __init__(self, log: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, log: Callable[[str], None] | None = None, rule_feed: bool | None = None
+    ) -> None:
+        """`rule_feed`: take added rules from nft's monitor (system.nftmonitor) — None: once
+        a chain's listing took FEED_AFTER or a full reading FEED_AFTER_FULL; True: from the
+        first change; False: never."""
         self.log = log or (lambda text: None)
+        self._feed: RuleFeed | None = None
+        self._feed_wanted = rule_feed
+        self._feed_starts = 0
         self.stats = UpdateStats()
         self._tables: dict[TableKey, Table] = {}
         self._warnings: dict[TableKey, tuple[str, ...]] = {}
         self._legacy: tuple[Table, ...] = ()
         self._legacy_warnings: tuple[str, ...] = ()
         self._seen: int | None = None  # the last generation a notification announced
+        self._unexplained: int | None = None  # a generation seen without its notification
         self._full_reason: str | None = "first reading"
         self.ruleset: Ruleset | None = None
         #: after an update: the kernel's generation is not the last one announced (a
-        #: notification is on its way, or was lost: an update without changes, a moment
-        #: later, then reads everything)
+        #: notification is on its way, or was lost: when two updates without changes, a
+        #: moment apart, find the same generation unannounced, the second reads everything)
         self.unsettled = False
         self._changed = True
 
@@ -178,14 +246,22 @@ class LiveFirewall:
         lock was used). Raises CaptureError when the firewall cannot be read."""
         start = time.perf_counter()
         if changes.generation is not None:
-            self._seen = changes.generation
+            # the collector keeps its last NEWGEN: after lost messages and a full reading
+            # that one is older than what the reading saw
+            self._seen = max(self._seen or 0, changes.generation)
         reason = self._full_reason
         if reason is None and changes.lost:
             reason = "ruleset notifications were lost (the socket overran)"
+        unexplained, self._unexplained = self._unexplained, None
         if reason is None and not changes:
             now = nftables.generation()
             if self._seen is not None and now != self._seen:
-                reason = f"the ruleset generation moved ({self._seen} → {now}) unannounced"
+                # a notification may be on its way (committed a moment ago, not yet read):
+                # only the same generation still unannounced at the next look is a loss
+                if unexplained == now:
+                    reason = f"the ruleset generation moved ({self._seen} → {now}) unannounced"
+                else:
+                    self._unexplained = now
         if reason is None:
             try:
                 self._apply(changes)
@@ -217,6 +293,10 @@ class LiveFirewall:
         is listed, so the peak is the model plus one table's JSON (not the whole document's).
         The generation is read around it; if it moved, again (then the whole document)."""
         self._full_reason = "a full capture failed"
+        started = time.perf_counter()
+        if self._feed_wanted is None and self.ruleset is None and self._many_sets():
+            self._feed_wanted = True
+            self._rule_feed()
         for _ in range(nftables.ATTEMPTS):
             before = self._generation()
             tables: dict[TableKey, Table] = {}
@@ -246,6 +326,16 @@ class LiveFirewall:
         self._full_reason = None
         self._changed = True
         self.stats.full += 1
+        if self._feed_wanted is None and time.perf_counter() - started >= FEED_AFTER_FULL:
+            self._feed_wanted = True
+        self._rule_feed()
+
+    @staticmethod
+    def _many_sets() -> bool:
+        try:
+            return max(nftables.set_counts().values(), default=0) >= FEED_TABLE_SETS
+        except (nftables.NftablesError, OSError):
+            return False  # the reading says what is wrong
 
     @staticmethod
     def _generation() -> int:
@@ -277,27 +367,32 @@ class LiveFirewall:
     # -- incremental --
     def _apply(self, changes: RulesetChanges) -> None:
         tables = set(changes.tables)
-        for family, table, name in changes.chains:
-            if (family, table) in tables:
-                continue
-            try:
-                self._read_chain((family, table), name)
-            except _Reread:
-                tables.add((family, table))
+        done: set[ObjectKey] = set()  # chains read whole: their rule changes come with them
+
+        def each(keys: Iterable[ObjectKey], read: Callable[[TableKey, str], None]) -> None:
+            for family, table, name in keys:
+                if (family, table) in tables or (family, table, name) in done:
+                    continue
+                try:
+                    read((family, table), name)
+                except _Reread:
+                    tables.add((family, table))
+
+        each(sorted(changes.deleted_chains), self._drop_chain)
+        done |= changes.deleted_chains
+        each(sorted(changes.chains), self._read_chain)
+        done |= changes.chains
+        added = changes.added_rules
+        each(sorted(added), lambda key, chain: self._add_rules(key, chain, added[(*key, chain)]))
+        done |= set(changes.added_rules)  # their order came from the kernel: deletions too
         for (family, table, name), handles in changes.deleted_rules.items():
-            if (family, table) in tables:
+            if (family, table) in tables or (family, table, name) in done:
                 continue
             try:
                 self._delete_rules((family, table), name, handles)
             except _Reread:
                 tables.add((family, table))
-        for family, table, name in changes.sets:
-            if (family, table) in tables:
-                continue
-            try:
-                self._read_set((family, table), name)
-            except _Reread:
-                tables.add((family, table))
+        each(sorted(changes.sets), self._read_set)
         if tables:
             for key in tables:
                 self._read_table(key)
@@ -362,15 +457,65 @@ class LiveFirewall:
             raise _Full(f"table {family} {name} listed empty")
         return found[0], parsed.warnings
 
-    def _read_chain(self, key: TableKey, name: str) -> None:
+    def _drop_chain(self, key: TableKey, name: str) -> None:
+        """A deleted chain leaves the model: the kernel deletes only a chain that is empty
+        (its rules' deletions were announced) and that nothing jumps to."""
         table = self._tables.get(key)
-        if table is None or table.chain(name) is None:
-            raise _Reread  # a new (or renamed) chain: its place is the table's
+        if table is None:
+            raise _Reread
+        chain = table.chain(name)
+        if chain is None:
+            return  # made and deleted since the last reading
+        if name in {c.name for c in _kernel_chains(key)}:
+            raise _Reread  # deleted and made again: read what is there
+        self._splice(key, replace(table, chains=tuple(c for c in table.chains if c is not chain)))
+
+    def _read_chain(self, key: TableKey, name: str) -> None:
+        """A chain made or changed itself (its policy): a new regular chain is made empty in
+        the model (its rules come as added rules), any other is listed."""
+        table = self._tables.get(key)
+        if table is None:
+            raise _Reread
+        if table.chain(name) is None:
+            kernel = _kernel_chains(key)
+            here = {c.name for c in kernel}
+            info = next((c for c in kernel if c.name == name), None)
+            if info is None or not {c.name for c in table.chains} <= here:
+                raise _Reread  # gone meanwhile, or a chain was renamed: the table's business
+            if not info.base:
+                self.stats.chains += 1
+                self._place(key, table, Chain(name), kernel)
+                handles = _kernel_handles(key, name)
+                if handles is None:
+                    self._list_chain(key, name)
+                elif handles:
+                    self._add_rules(key, name, set(handles))
+                return
+        self._list_chain(key, name)
+
+    def _place(
+        self, key: TableKey, table: Table, chain: Chain, kernel: list[nftables.ChainInfo]
+    ) -> None:
+        """`chain` (new) in `table` at its place in the kernel's order."""
+        by_name = {c.name: c for c in table.chains}
+        by_name[chain.name] = chain
+        ordered = tuple(by_name[c.name] for c in kernel if c.name in by_name)
+        self._splice(key, replace(table, chains=ordered))
+
+    def _list_chain(self, key: TableKey, name: str) -> None:
+        """The chain listed through libnftables (with an iptables-nft chain's ``-S`` lines)."""
+        table = self._tables.get(key)
+        if table is None:
+            raise _Reread
         family, table_name = key
         self.stats.chains += 1
+        started = time.perf_counter()
         items = _list({"chain": {"family": family, "table": table_name, "name": name}})
         if items is None:
             raise _Reread
+        self._listed(time.perf_counter() - started)
+        if self._feed is not None:
+            self._feed.forget(family, table_name, name)  # what it has of the chain is older
         _fill_devices(items)
         saves: dict[str, str] = {}
         if table.source == "iptables-nft":
@@ -385,13 +530,103 @@ class LiveFirewall:
         new = next((t.chain(name) for t in parsed.tables if (t.family, t.name) == key), None)
         if new is None:
             raise _Reread
-        if parsed.warnings:
-            self._warnings[key] = tuple(
-                dict.fromkeys((*self._warnings.get(key, ()), *parsed.warnings))
+        self._note_warnings(key, parsed.warnings)
+        if table.chain(name) is None:
+            self._place(key, table, new, _kernel_chains(key))
+        else:
+            self._splice(
+                key,
+                replace(table, chains=tuple(new if c.name == name else c for c in table.chains)),
             )
+
+    def _note_warnings(self, key: TableKey, warnings: tuple[str, ...]) -> None:
+        """What parsing a part of the table said, added to what the table's reading said."""
+        if warnings:
+            self._warnings[key] = tuple(dict.fromkeys((*self._warnings.get(key, ()), *warnings)))
+
+    def _add_rules(self, key: TableKey, name: str, handles: set[int]) -> None:
+        """Rules added to a chain (`handles`; a replaced rule keeps its handle): the chain's
+        handles in the kernel's order (one netlink dump, no expressions), the rules the
+        model has kept, the new ones as nft decoded them from the notifications
+        (system.nftmonitor); a rule the feed does not have (or an iptables-nft chain, whose
+        rules need their ``-S`` text) means listing the chain."""
+        table = self._tables.get(key)
+        chain = table.chain(name) if table is not None else None
+        family, table_name = key
+        if table is None or chain is None:
+            self._read_chain(key, name)
+            return
+        feed = self._rule_feed()
+        if feed is None or table.source != "nft" or _is_iptables_nft(family, table_name):
+            self._list_chain(key, name)
+            return
+        order = _kernel_handles(key, name)
+        if order is None:
+            self._list_chain(key, name)
+            return
+        kept = {r.handle: r for r in chain.rules if r.handle is not None}
+        missing = [h for h in order if h not in kept or h in handles]
+        fed = feed.take(family, table_name, name, missing, FEED_WAIT) if missing else {}
+        if len(fed) < len(missing):
+            self.stats.unfed += 1
+            self._list_chain(key, name)
+            return
+        head = [{"table": {"family": family, "name": table_name}}]
+        head.append({"chain": {"family": family, "table": table_name, "name": name}})
+        parsed = parse_ruleset(_snapshot_of([*head, *({"rule": r} for r in fed.values())], {}))
+        new = next((t.chain(name) for t in parsed.tables if (t.family, t.name) == key), None)
+        added = {r.handle: r for r in new.rules} if new is not None else {}
+        if any(h not in added for h in missing):
+            self._list_chain(key, name)
+            return
+        self.stats.fed += len(missing)
+        self._note_warnings(key, parsed.warnings)
+        rules = tuple(added[h] if h in added else kept[h] for h in order)
         self._splice(
-            key, replace(table, chains=tuple(new if c.name == name else c for c in table.chains))
+            key,
+            replace(
+                table,
+                chains=tuple(replace(c, rules=rules) if c is chain else c for c in table.chains),
+            ),
         )
+
+    # -- the rule feed --
+    def _listed(self, seconds: float) -> None:
+        """A chain's listing took `seconds`: past FEED_AFTER, new rules come from the feed."""
+        if seconds >= FEED_AFTER and self._feed_wanted is None:
+            self._feed_wanted = True
+            self._rule_feed()  # from now: the rules added next are in it
+
+    def _rule_feed(self) -> RuleFeed | None:
+        if not self._feed_wanted:
+            return None
+        if self._feed is not None and self._feed.alive:
+            return self._feed
+        if self._feed is not None:
+            self._feed.close()
+            self._feed = None
+            self.log("the nft monitor of new rules stopped: chains are listed again")
+            if self._feed_starts >= FEED_STARTS:
+                self._feed_wanted = False
+                return None
+        binary = _tool("nft")
+        if binary is None:
+            self._feed_wanted = False
+            return None
+        try:
+            self._feed = RuleFeed(binary)
+        except OSError as error:
+            self.log(f"cannot start nft's monitor of new rules: {error}")
+            self._feed_wanted = False
+            return None
+        self._feed_starts += 1
+        return self._feed
+
+    def close(self) -> None:
+        """Stop the rule feed's child, if one runs."""
+        if self._feed is not None:
+            self._feed.close()
+            self._feed = None
 
     def _delete_rules(self, key: TableKey, name: str, handles: set[int]) -> None:
         table = self._tables.get(key)
@@ -400,7 +635,7 @@ class LiveFirewall:
             raise _Reread
         kept = tuple(r for r in chain.rules if r.handle not in handles)
         if len(chain.rules) - len(kept) != len(handles):
-            self._read_chain(key, name)  # a handle the model does not know: read it
+            self._list_chain(key, name)  # a handle the model does not know: read it
             return
         self.stats.deletions += len(handles)
         new = replace(chain, rules=kept)
@@ -446,26 +681,11 @@ class LiveFirewall:
         warnings += self._legacy_warnings
         ruleset = Ruleset((*self._tables.values(), *self._legacy), tuple(dict.fromkeys(warnings)))
         if self.ruleset is not None:
-            _carry_indexes(self.ruleset, ruleset)
+            from hotspotguard.verdict import HookIndex  # the engine's, imported when used
+
+            HookIndex.reusing(ruleset, self.ruleset)
         self.ruleset = ruleset
         return ruleset
-
-
-def _carry_indexes(old: Ruleset, new: Ruleset) -> None:
-    """Give `new` the engine's hook index with the rule indexes (and owners) of the chains it
-    shares with `old`: only the chains that changed are indexed again. The indexes are keyed
-    by the chain objects' id(); both rulesets are alive here, so an id names one chain."""
-    from hotspotguard.verdict.engine import HookIndex
-
-    index = old.derived.get("hook_index")
-    if not isinstance(index, HookIndex):
-        return
-    kept = {id(chain) for table in new.tables for chain in table.chains}
-    fresh = HookIndex.build(new)
-    old_rules = index.rules._indexes  # the engine keys them by id(chain)
-    fresh.rules._indexes = {k: v for k, v in old_rules.items() if k in kept}
-    fresh.owners = {k: v for k, v in index.owners.items() if k in kept}
-    new.derived["hook_index"] = fresh
 
 
 def shared_interfaces(ruleset: Ruleset) -> list[str]:
@@ -488,7 +708,7 @@ def capture_model(ifaces: list[str] | None) -> tuple[Snapshot, Ruleset]:
     (the snapshot file of ``hotspotguard snapshot`` still comes from capture_snapshot)."""
     if ifaces:
         addresses = {iface: interface_addresses(iface) for iface in ifaces}
-    ruleset = LiveFirewall().update(RulesetChanges())
+    ruleset = LiveFirewall(rule_feed=False).update(RulesetChanges())
     if not ifaces:
         addresses = existing_addresses(shared_interfaces(ruleset))
     return load_snapshot({**capture_machine(addresses), "nft": None}), ruleset

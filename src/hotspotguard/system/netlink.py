@@ -64,17 +64,20 @@ NETLINK_ROUTE: Final = 0
 RTM_NEWLINK, RTM_DELLINK = 16, 17
 RTM_NEWADDR, RTM_DELADDR = 20, 21
 RTM_NEWROUTE, RTM_DELROUTE = 24, 25
+RTM_NEWRULE, RTM_DELRULE = 32, 33
 RTM_NEWNETCONF, RTM_DELNETCONF = 80, 81
 NLMSG_MIN_TYPE: Final = 0x10
 # rtnetlink multicast groups (RTNLGRP_*), bound as 1 << (group - 1)
 RTNLGRP_LINK: Final = 1
 RTNLGRP_IPV4_IFADDR: Final = 5
 RTNLGRP_IPV4_ROUTE: Final = 7
+RTNLGRP_IPV4_RULE: Final = 8
 RTNLGRP_IPV6_IFADDR: Final = 9
 RTNLGRP_IPV6_ROUTE: Final = 11
+RTNLGRP_IPV6_RULE: Final = 19
 RTNLGRP_IPV4_NETCONF: Final = 24
 RTNLGRP_IPV6_NETCONF: Final = 25
-RT_TABLE_MAIN: Final = 254
+RT_TABLE_DEFAULT, RT_TABLE_MAIN = 253, 254
 
 #: the lock every iptables(-legacy) command takes (iptables' XT_LOCK_NAME)
 XTABLES_LOCK: Final = "/run/xtables.lock"
@@ -125,17 +128,21 @@ ObjectKey = tuple[str, str, str]
 class RulesetChanges:
     """What the ruleset notifications named since the last :meth:`take`.
 
-    ``tables``: tables added, deleted or changed (their flags), or with a chain added or
-    deleted (a new chain's place and a deleted chain's jumps are the table's business);
-    ``chains``: chains with a rule added, replaced or deleted (or their policy changed);
-    ``deleted_rules``: of those, rule handles deleted while nothing else changed in the chain
-    (dropped from the model without reading anything); ``sets``: named sets created,
-    deleted or with elements added or removed (anonymous sets belong to their rule: its
-    chain covers them); ``generation``: the id of the last NFT_MSG_NEWGEN; ``lost``: a
-    message was lost (ENOBUFS) or could not be read — only a full capture is right."""
+    ``tables``: tables added, deleted or changed (their flags); ``chains``: chains added or
+    changed themselves (policy, rename) — read alone (system.incremental); ``deleted_chains``:
+    chains deleted (dropped from the model: the kernel deletes only a chain nothing jumps to);
+    ``added_rules``: rule handles added to a chain (their order comes from the kernel, their
+    expressions from nft's decoding of the same notifications, see system.nftmonitor);
+    ``deleted_rules``: rule handles deleted (dropped from the model without reading
+    anything); ``sets``: named sets created, deleted or with elements added or removed
+    (anonymous sets belong to their rule: its chain covers them); ``generation``: the id of
+    the last NFT_MSG_NEWGEN; ``lost``: a message was lost (ENOBUFS) or could not be read —
+    only a full capture is right."""
 
     tables: set[TableKey] = field(default_factory=set)
     chains: set[ObjectKey] = field(default_factory=set)
+    deleted_chains: set[ObjectKey] = field(default_factory=set)
+    added_rules: dict[ObjectKey, set[int]] = field(default_factory=dict)
     deleted_rules: dict[ObjectKey, set[int]] = field(default_factory=dict)
     sets: set[ObjectKey] = field(default_factory=set)
     generation: int | None = None
@@ -150,21 +157,26 @@ class RulesetChanges:
         taken = RulesetChanges(
             self.tables,
             self.chains,
+            self.deleted_chains,
+            self.added_rules,
             self.deleted_rules,
             self.sets,
             self.generation,
             self.lost,
             self.messages,
         )
-        self.tables, self.chains, self.deleted_rules, self.sets = set(), set(), {}, set()
+        self.tables, self.chains, self.deleted_chains, self.sets = set(), set(), set(), set()
+        self.added_rules, self.deleted_rules = {}, {}
         self.lost, self.messages = False, 0
         return taken
 
     def merge(self, other: RulesetChanges) -> None:
         """Add `other`'s changes (a newer batch) to these."""
         self.tables |= other.tables
-        for key in other.chains:
-            self._chain(key)
+        self.chains |= other.chains
+        self.deleted_chains |= other.deleted_chains
+        for key, handles in other.added_rules.items():
+            self.added_rules.setdefault(key, set()).update(handles)
         for key, handles in other.deleted_rules.items():
             self.deleted_rules.setdefault(key, set()).update(handles)
         self.sets |= other.sets
@@ -172,10 +184,6 @@ class RulesetChanges:
             self.generation = other.generation
         self.lost |= other.lost
         self.messages += other.messages
-
-    def _chain(self, key: ObjectKey) -> None:
-        self.chains.add(key)
-        self.deleted_rules.pop(key, None)  # read anyway: its deletions come with it
 
     def add_message(self, mtype: int, payload: bytes) -> None:
         """Note one nf_tables notification (the nfgenmsg header and its attributes)."""
@@ -196,20 +204,23 @@ class RulesetChanges:
         table = _text(attrs.get(1))  # NFTA_{CHAIN,RULE,SET,SET_ELEM_LIST}_TABLE
         if mtype in _CHAIN_MSGS:
             # a new chain or an updated one (policy, rename) is read alone; the reader reads
-            # the table instead when the model does not know the chain (system.incremental)
+            # the table instead when a chain it knows was renamed (system.incremental)
             chain = attrs.get(3)  # NFTA_CHAIN_NAME
-            if mtype == NFT_MSG_NEWCHAIN and chain is not None:
-                self._chain((family, table, _text(chain)))
-            else:
+            if chain is None:
                 self.tables.add((family, table))
+            elif mtype == NFT_MSG_NEWCHAIN:
+                self.chains.add((family, table, _text(chain)))
+            else:
+                self.deleted_chains.add((family, table, _text(chain)))
         elif mtype in _RULE_MSGS:
             key = (family, table, _text(attrs.get(2)))  # NFTA_RULE_CHAIN
             handle = attrs.get(3)  # NFTA_RULE_HANDLE
-            if mtype in _RULE_DELS and handle is not None and len(handle) >= 8:
-                if key not in self.chains:
-                    self.deleted_rules.setdefault(key, set()).add(_BE64.unpack_from(handle)[0])
+            if handle is None or len(handle) < 8:
+                self.chains.add(key)
+            elif mtype in _RULE_DELS:
+                self.deleted_rules.setdefault(key, set()).add(_BE64.unpack_from(handle)[0])
             else:
-                self._chain(key)
+                self.added_rules.setdefault(key, set()).add(_BE64.unpack_from(handle)[0])
         elif mtype in _SET_MSGS or mtype in _ELEM_MSGS:
             name = _text(attrs.get(2))  # NFTA_SET_NAME, NFTA_SET_ELEM_LIST_SET
             if not name.startswith("__"):  # __set%d, __map%d: anonymous, part of a rule
@@ -290,9 +301,11 @@ def _rtnetlink_kinds(data: bytes | None) -> set[str]:
         elif mtype in (RTM_NEWNETCONF, RTM_DELNETCONF):
             kinds.add("sysctl")
         elif mtype in (RTM_NEWROUTE, RTM_DELROUTE) and body + _RTMSG.size <= len(data):
-            _, dst_len, _, _, table, *_ = _RTMSG.unpack_from(data, body)
-            if dst_len == 0 and table == RT_TABLE_MAIN:  # a default route: the uplinks
+            table = _RTMSG.unpack_from(data, body)[4]
+            if table in (RT_TABLE_MAIN, RT_TABLE_DEFAULT):  # the uplinks, fib's lookups
                 kinds.add("route")
+        elif mtype in (RTM_NEWRULE, RTM_DELRULE):  # policy routing: fib's lookups
+            kinds.add("route")
         offset += (length + 3) & ~3
     return kinds
 
@@ -379,6 +392,8 @@ class KernelEvents:
                 RTNLGRP_IPV6_IFADDR,
                 RTNLGRP_IPV4_ROUTE,
                 RTNLGRP_IPV6_ROUTE,
+                RTNLGRP_IPV4_RULE,
+                RTNLGRP_IPV6_RULE,
                 RTNLGRP_IPV4_NETCONF,
                 RTNLGRP_IPV6_NETCONF,
             )

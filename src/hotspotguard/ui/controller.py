@@ -24,7 +24,13 @@ from PySide6.QtCore import QCoreApplication, QObject, Signal
 
 from hotspotguard.ruleset import Ruleset
 from hotspotguard.verdict import Report
-from hotspotguard.watch import Assessment, HotspotInfo, NetworkManagerHotspots, WatchState
+from hotspotguard.watch import (
+    Assessment,
+    HotspotInfo,
+    LiveAssessor,
+    NetworkManagerHotspots,
+    WatchState,
+)
 from hotspotguard.watch import assess_document as watch_assess_document
 
 T = TypeVar("T")
@@ -186,12 +192,17 @@ class InProcessBackend:
     """Root: the helper's own operations, each in a worker thread; changes are told by the
     kernel's notifications (as the helper's ``Changed`` would be)."""
 
-    def __init__(self, operations: Any = None, *, kernel_events: bool = True) -> None:
+    def __init__(
+        self, operations: Any = None, *, kernel_events: bool = True, live: bool = False
+    ) -> None:
         from hotspotguard.usecases.operations import Operations
 
         self.ops = operations if operations is not None else Operations()
         self.kernel_events = kernel_events
         self._events: Any = None
+        #: `live`: states come from the watcher's incremental model (watch.LiveAssessor),
+        #: not from a snapshot per change
+        self.assessor: LiveAssessor | None = LiveAssessor() if live else None
 
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(None, lambda: fn(*args, **kwargs))
@@ -224,6 +235,9 @@ class InProcessBackend:
     async def subscribe(self, callback: Callable[[], None]) -> None:
         if not self.kernel_events or self._events is not None:
             return
+        if self.assessor is not None:
+            self.assessor.subscribe(asyncio.get_running_loop(), callback)
+            return
         from hotspotguard.system.netlink import KernelEvents
 
         self._events = KernelEvents(lambda _kinds: callback())
@@ -233,11 +247,13 @@ class InProcessBackend:
         if self._events is not None:
             self._events.close()
             self._events = None
+        if self.assessor is not None:
+            self.assessor.close()
 
 
 def default_backend() -> Backend:
     """In-process as root, the D-Bus helper otherwise."""
-    return InProcessBackend() if os.geteuid() == 0 else HelperBackend()
+    return InProcessBackend(live=True) if os.geteuid() == 0 else HelperBackend()
 
 
 # --- errors in words -------------------------------------------------------------------------
@@ -415,6 +431,9 @@ class Controller(QObject):
         hotspots = self.feed.hotspots()
         if hotspots is not None and not hotspots:
             return Assessment(WatchState("no-hotspot", reason="no connection shares an interface"))
+        assessor = getattr(self.backend, "assessor", None)
+        if assessor is not None:  # root, in-process: the watcher's incremental model
+            return await assessor.assess(hotspots)  # type: ignore[no-any-return]
         try:
             doc = await self.backend.get_snapshot()
         except Exception as error:

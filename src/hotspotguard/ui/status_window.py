@@ -149,10 +149,12 @@ class HotspotCard(QGroupBox):
         self.tradeoffs: dict[str, QLabel] = {}
         self.fix_buttons: dict[str, QPushButton] = {}
         self.unavailable: set[str] = set()  # strategies the helper cannot plan here
-        fixes = [str(f) for f in hotspot.get("fixes") or ()]
-        if fixes:
+        # each remedy as the planner found it here: available, or the reason it is not
+        offered = hotspot.get("remedies") or [{"strategy": f} for f in hotspot.get("fixes") or ()]
+        if offered:
             layout.addWidget(QLabel(self.tr("Fixes on offer:")))
-        for strategy in fixes:
+        for remedy in offered:
+            strategy = str(remedy.get("strategy"))
             row = QHBoxLayout()
             words = QVBoxLayout()
             what = wording.strategy_description(strategy, texts.qt_tr)
@@ -173,6 +175,10 @@ class HotspotCard(QGroupBox):
             layout.addLayout(row)
             self.tradeoffs[strategy] = tradeoff
             self.fix_buttons[strategy] = button
+            if remedy.get("available") is False:
+                said = QCoreApplication.translate("StatusWindow", "Not available: {why}")
+                why = said.format(why=remedy.get("reason") or "")
+                self.set_tradeoff(strategy, why, available=False)
 
         chains = QPushButton(self.tr("Firewall chains…"))
         chains.setObjectName("chains")
@@ -367,6 +373,8 @@ class StatusWindow(QWidget):
         """Ask the helper (quietly) for each offered fix's plan, once per blocking cause."""
         key = json.dumps(card.hotspot.get("blocked_by"), sort_keys=True)
         for strategy in card.tradeoffs:
+            if strategy in card.unavailable:  # the planner said why already
+                continue
             error = self.controller.preview_errors.get((card.iface, strategy))
             if self._previewed.get((card.iface, strategy)) == key:
                 known = self._tradeoff_lines.get((card.iface, strategy))

@@ -84,42 +84,59 @@ def apply(change: Edit, fix_tag: str, record: dict[str, Any] | None) -> tuple[bo
     return resets.apply(change), done
 
 
-def undo(change: Edit, fix_tag: str) -> int:
-    """Undo `change`; how many rules it removed or put back.  `StaleEdit` when it cannot be
-    undone as recorded (nothing changed)."""
+def undo(change: Edit, fix_tag: str) -> tuple[int, list[str]]:
+    """Undo `change`: how many rules it removed or put back, and warnings for a person.
+    `StaleEdit` when it cannot be undone as recorded (nothing changed)."""
     if isinstance(change, ChainInsert):
         return inserts.remove(change, fix_tag)
     if isinstance(change, UfwChange):
-        return ufw_rules.undo(change)
+        return ufw_rules.undo(change), []
     if isinstance(change, ZoneChange):
         try:
-            return firewalld_zone.undo(change)
+            return firewalld_zone.undo(change), []
         except firewalld_zone.ZoneRefused as error:
             raise StaleEdit(str(error)) from None
     if isinstance(change, FileChange):
         try:
-            return files.undo(change)
+            return files.undo(change), []
         except files.FileMoved as error:
             raise FirewallError(str(error)) from None
     if isinstance(change, DropIn):
-        return dropins.undo_dropin(change)
+        return dropins.undo_dropin(change), []
     if isinstance(change, NftTable):
-        return dropins.undo_table(change)
+        return dropins.undo_table(change), []
     if isinstance(change, NftTableRemoved):
-        return dropins.restore_table(change)
-    return resets.undo(change)
+        return dropins.restore_table(change), []
+    return resets.undo(change), []
 
 
-def undo_interrupted(change: Edit, fix_tag: str) -> None:
-    """Take back what a first apply cut short may have done: a change in place is undone; a
-    zone move is undone binding by binding (the runtime one may be made, the permanent not)."""
-    if isinstance(change, ZoneChange):
-        try:
+def take_back(change: Edit, fix_tag: str, record: dict[str, Any] | None) -> Edit | None:
+    """Undo what an apply cut short (a crash) did with `change`, which it had not recorded:
+    a first apply is taken back; a re-apply keeps what the recorded fix (`record`) holds, and
+    an insert it put back is returned with the identity of its rules now (new handles and
+    positions), which the record must take over for undo to find them."""
+    if isinstance(change, UfwChange):  # several commands: any of them may have run
+        ufw_rules.take_back(change, fix_tag, record)
+    elif record is None and isinstance(change, ZoneChange):
+        try:  # binding by binding: the runtime one may be made, the permanent not
             firewalld_zone.undo(change)
         except firewalld_zone.ZoneRefused as error:
             raise FirewallError(str(error)) from None
-    elif in_place(change, fix_tag):
-        undo(change, fix_tag)
+    elif record is None:
+        if in_place(change, fix_tag):  # one commit (one rename): all or nothing
+            undo(change, fix_tag)
+        elif isinstance(change, FileChange):  # cut short after writing the backup
+            files.forget_backup(change)
+    elif isinstance(change, ChainInsert) and in_place(change, fix_tag):
+        return inserts.apply(change, fix_tag)[1]  # in place: reads the identity only
+    return None
+
+
+def same_target(raw: dict[str, Any], change: Edit) -> bool:
+    """Whether a recorded change `raw` edits what `change` edits."""
+    doc = change.to_json()
+    keys = ("kind", "tool", "variant", "family", "table", "chain", "path", "name")
+    return all(raw.get(key) == doc.get(key) for key in keys)
 
 
 def in_place(change: Edit, fix_tag: str) -> bool:

@@ -41,10 +41,18 @@ def apply(change: FileChange) -> bool:
     return True
 
 
+def forget_backup(change: FileChange) -> None:
+    """Remove the backup apply wrote, if it is still the text from before (a crash between
+    writing it and the file, or between undo's writing the file back and removing it)."""
+    if change.before is not None and read_text(change.backup) == change.before:
+        os.unlink(change.backup)
+
+
 def undo(change: FileChange) -> int:
     """Put the file back as it was; 1 when it was rewritten, 0 when nothing was ours."""
     current = read_text(change.path)
     if current == change.before:
+        forget_backup(change)
         return 0
     if current != change.after:
         kept = f"; the old one is in {change.backup}" if change.before is not None else ""

@@ -14,7 +14,6 @@ from dataclasses import replace
 from typing import Any
 
 from hotspotguard.fixes.plan import ChainInsert, RuleChange, rule_tag
-from hotspotguard.ruleset.iptables import chain_lines
 from hotspotguard.ruleset.model import Rule
 from hotspotguard.ruleset.nft import parse_rule_exprs
 from hotspotguard.ruleset.render import rule_text
@@ -84,18 +83,23 @@ def _apply_nft(change: ChainInsert, fix_tag: str) -> tuple[bool, ChainInsert]:
     return True, replace(change, handles=tuple(int(rule["handle"]) for rule in block))
 
 
-def _specs(change: ChainInsert) -> list[str]:
-    """The chain's rule specs now (after ``-A CHAIN``); FirewallError when it is gone."""
-    text = firewall.save(change.variant, change.version, change.table)
-    if not firewall.chain_exists(text, change.table, change.chain):
+def _target(change: ChainInsert) -> RuleChange:
+    """The chain `change` edits, as the iptables helpers name one."""
+    return RuleChange(change.variant, change.version, change.table, change.chain, ())
+
+
+def _listing(change: ChainInsert) -> firewall.ChainListing:
+    """The chain's rules now, with their handles; FirewallError when it is gone."""
+    listing = firewall.list_chain(_target(change))
+    if not listing.exists:
         raise firewall.FirewallError(f"{change.table} {change.chain} is not there any more")
-    prefix = f"-A {change.chain} "
-    return [line[len(prefix) :] for line in chain_lines(text).get((change.table, change.chain), [])]
+    return listing
 
 
-def _ipt_block(change: ChainInsert, fix_tag: str) -> tuple[list[str], int, int]:
-    """The chain's specs, and the [start, end) of our block where `change` puts it."""
-    specs = _specs(change)
+def _ipt_block(change: ChainInsert, fix_tag: str) -> tuple[firewall.ChainListing, int, int]:
+    """The chain, and the [start, end) of our block where `change` puts it."""
+    listing = _listing(change)
+    specs = [spec for spec, _ in listing.rules]
     if change.before is None:
         end = len(specs)
     else:
@@ -111,58 +115,90 @@ def _ipt_block(change: ChainInsert, fix_tag: str) -> tuple[list[str], int, int]:
     start = end
     while start > 0 and rule_tag(specs[start - 1]) == fix_tag:
         start -= 1
-    return specs, start, end
+    return listing, start, end
 
 
-def _commit(change: ChainInsert, lines: list[str]) -> None:
-    firewall.commit(
-        RuleChange(change.variant, change.version, change.table, change.chain, ()), lines
+def _apply_iptables(change: ChainInsert, fix_tag: str) -> tuple[bool, ChainInsert]:
+    listing, start, end = _ipt_block(change, fix_tag)
+    block = [spec for spec, _ in listing.rules[start:end]]
+    changed = not firewall.same_rules(block, change.rules)
+    if changed:
+        lines = firewall.delete_lines(change.chain, block)
+        if change.before is None:
+            lines += [f"-A {change.chain} {rule}" for rule in change.rules]
+        else:
+            lines += [
+                f"-I {change.chain} {start + n} {rule}" for n, rule in enumerate(change.rules, 1)
+            ]
+        firewall.commit_on(_target(change), listing, lines)
+        listing, start, end = _ipt_block(change, fix_tag)
+    placed = tuple(
+        (spec, handle, position + 1)
+        for position, (spec, handle) in enumerate(listing.rules)
+        if start <= position < end
     )
-
-
-def _apply_iptables(change: ChainInsert, fix_tag: str) -> bool:
-    specs, start, end = _ipt_block(change, fix_tag)
-    block = specs[start:end]
-    if firewall.same_rules(block, change.rules):
-        return False
-    lines = firewall.delete_lines(change.chain, block)
-    if change.before is None:
-        lines += [f"-A {change.chain} {rule}" for rule in change.rules]
-    else:
-        lines += [f"-I {change.chain} {start + n} {rule}" for n, rule in enumerate(change.rules, 1)]
-    _commit(change, lines)
-    return True
+    return changed, replace(change, placed=placed)
 
 
 def apply(change: ChainInsert, fix_tag: str) -> tuple[bool, ChainInsert]:
     """Put `change`'s rules in place (replacing an older version of them): whether anything
     changed (False when they already were), and the change with the identity of its rules
-    (nft: their handles), which undo removes and nothing else."""
+    (nft: their handles; iptables: text, handle and position), which undo removes and nothing
+    else."""
     if change.tool == "nft":
         return _apply_nft(change, fix_tag)
-    return _apply_iptables(change, fix_tag), change
+    return _apply_iptables(change, fix_tag)
 
 
-def remove(change: ChainInsert, fix_tag: str) -> int:
-    """Delete every rule carrying `fix_tag` from `change`'s chain (one commit); how many.
-    A chain gone meanwhile holds none."""
+def _look_alikes(change: ChainInsert, specs: list[str]) -> list[str]:
+    if not specs:
+        return []
+    return [
+        f"left {len(specs)} rule(s) in {change.table} {change.chain} that carry this fix's "
+        f"tag but were not added by it: {specs[0]}"
+    ]
+
+
+def _remove_nft(change: ChainInsert, fix_tag: str) -> tuple[int, list[str]]:
+    rules = nftrules.chain_rules(change.family, change.table, change.chain) or []
+    tagged = [rule for rule in rules if rule.get("comment") == fix_tag]
+    ours = tagged
+    if change.handles:  # exactly the rules this fix added; look-alikes with our tag stay
+        ours = [rule for rule in tagged if rule.get("handle") in change.handles]
+    where = (change.family, change.table, change.chain)
+    nftrules.transaction(
+        [{"delete": nftrules.rule_object(*where, handle=int(rule["handle"]))} for rule in ours]
+    )
+    others = [_nft_text(rule) for rule in tagged if rule not in ours]
+    return len(ours), _look_alikes(change, others)
+
+
+def remove(change: ChainInsert, fix_tag: str) -> tuple[int, list[str]]:
+    """Delete the rules `change` added, by the identity apply recorded (one commit): how
+    many, and warnings for a person (a look-alike carrying our tag is left alone).  Without
+    a recorded identity (an apply cut short before it recorded one) every rule carrying
+    `fix_tag` goes.  A chain gone meanwhile holds none."""
     if change.tool == "nft":
-        rules = nftrules.chain_rules(change.family, change.table, change.chain) or []
-        ours = [rule for rule in rules if rule.get("comment") == fix_tag]
-        if change.handles:  # exactly the rules this fix added; look-alikes with our tag stay
-            ours = [rule for rule in ours if rule.get("handle") in change.handles]
-        where = (change.family, change.table, change.chain)
-        nftrules.transaction(
-            [{"delete": nftrules.rule_object(*where, handle=int(rule["handle"]))} for rule in ours]
-        )
-        return len(ours)
-    try:
-        specs = _specs(change)
-    except firewall.FirewallError:
-        return 0
-    mine = [spec for spec in specs if rule_tag(spec) == fix_tag]
-    _commit(change, firewall.delete_lines(change.chain, mine))
-    return len(mine)
+        return _remove_nft(change, fix_tag)
+    for _ in range(firewall.ATTEMPTS):
+        try:
+            listing = _listing(change)
+        except firewall.FirewallError:
+            return 0, []
+        if change.placed:
+            added = [firewall.AddedRule(*rule) for rule in change.placed]
+            where = firewall.locate(listing, added)
+        else:
+            where = [i for i, (spec, _) in enumerate(listing.rules) if rule_tag(spec) == fix_tag]
+        mine = [i for i in where if i is not None]
+        try:
+            firewall.commit_on(
+                _target(change), listing, firewall.delete_positions(change.chain, mine)
+            )
+        except firewall.Moved:
+            continue
+        return len(mine), _look_alikes(change, firewall.look_alikes(listing, where, fix_tag))
+    raise firewall.FirewallError("the firewall keeps changing; try again in a moment")
 
 
 def in_place(change: ChainInsert, fix_tag: str) -> bool:
@@ -171,7 +207,7 @@ def in_place(change: ChainInsert, fix_tag: str) -> bool:
         if change.tool == "nft":
             _, block = _nft_block(change, fix_tag)
             return [_nft_text(rule) for rule in block] == _planned_nft(change, fix_tag)
-        specs, start, end = _ipt_block(change, fix_tag)
-        return firewall.same_rules(specs[start:end], change.rules)
+        listing, start, end = _ipt_block(change, fix_tag)
+        return firewall.same_rules([spec for spec, _ in listing.rules[start:end]], change.rules)
     except (StaleChain, firewall.FirewallError):
         return False

@@ -490,7 +490,9 @@ class Operations:
                     removed += count
                     warnings += said
                 elif isinstance(change, edits.KINDS):
-                    removed += edits.undo(change, tag(str(record["id"])))
+                    count, said = edits.undo(change, tag(str(record["id"])))
+                    removed += count
+                    warnings += said
                 else:
                     self._undo_sysctl(change)
                 self._step(f"change-{number}")
@@ -639,9 +641,10 @@ class Operations:
                     claimed = _recorded_rules(record, change)
                     self._remove_unclaimed(change, claimed, fix_tag)
                 elif isinstance(change, edits.KINDS):
-                    # a re-apply keeps what the recorded fix holds; a first apply is taken back
-                    if record is None:
-                        edits.undo_interrupted(change, fix_tag)
+                    refreshed = edits.take_back(change, fix_tag, record)
+                    if refreshed is not None and record is not None:
+                        kept = [c for c in record["changes"] if not edits.same_target(c, change)]
+                        record["changes"] = [*kept, refreshed.to_json()]
                 elif change.name not in recorded_settings:
                     self._undo_sysctl(change)
         except (firewall.FirewallError, OSError, KeyError, TypeError, ValueError) as error:

@@ -62,6 +62,22 @@ def undo(change: UfwChange) -> int:
     return len(change.added)
 
 
+def take_back(change: UfwChange, fix_tag: str, record: dict[str, Any] | None) -> int:
+    """After an apply cut short (before it recorded what it added): delete the rules of
+    `change` that carry our tag as their ufw comment — ours, since a rule ufw already had is
+    never added again — except those an earlier apply of this fix (`record`) holds."""
+    kept = _recorded(record)
+    ours = [
+        rule
+        for rule in change.rules
+        if rule not in kept
+        and any(_same(line, rule) and line.endswith(f"comment '{fix_tag}'") for line in ufw.added())
+    ]
+    for rule in reversed(ours):
+        ufw.run(_delete_args(rule))
+    return len(ours)
+
+
 def in_place(change: UfwChange) -> bool:
     try:
         present = ufw.added()

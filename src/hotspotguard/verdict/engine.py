@@ -22,6 +22,7 @@ from hotspotguard.ruleset.model import (
     AnonSet,
     Chain,
     Concat,
+    CopyMark,
     Ct,
     Effect,
     ExtHeader,
@@ -43,6 +44,7 @@ from hotspotguard.ruleset.model import (
     Ruleset,
     SetElements,
     SetMark,
+    SetMeta,
     SetRef,
     Table,
     TcpOption,
@@ -53,6 +55,7 @@ from hotspotguard.ruleset.model import (
 from hotspotguard.ruleset.owners import chain_owner
 from hotspotguard.ruleset.render import rule_text
 from hotspotguard.ruleset.values import CT_STATE_BITS, PROTOCOLS
+from hotspotguard.verdict.fib import fib_device, rpfilter
 from hotspotguard.verdict.flows import Flow, Packet
 from hotspotguard.verdict.index import ChainIndex, RuleIndexes
 
@@ -160,9 +163,12 @@ class FlowResult:
     untracked: bool = False  # the packet left untracked (notrack): no NAT, no reply entry
     nat_address: IPAddress | None = None  # the source the NAT gave (None: unknown)
     ct_mark: int = 0  # the connection's mark after this packet, which replies carry
+    ct_zone: int = 0  # the conntrack zone the packet was looked up in
 
 
 UNKNOWN_DEVICE = "ingress chain of an unknown device"
+CONNTRACK_ORDER = "chain at conntrack's priority, assumed to run before conntrack"
+NAT_ORDER = "chain at the nat core's priority, assumed to run before it"
 
 
 def uncertainty_reason(assumptions: tuple[RuleRef, ...]) -> str:
@@ -173,6 +179,18 @@ def uncertainty_reason(assumptions: tuple[RuleRef, ...]) -> str:
                 f"the snapshot does not say which device the ingress chain {ref.family}"
                 f" {ref.table} {ref.chain} is on (nft 1.0.x's JSON leaves it out), and it"
                 " may drop the flow"
+            )
+        if ref.index == -1 and ref.text == CONNTRACK_ORDER:
+            return (
+                f"the chain {ref.family} {ref.table} {ref.chain} is at conntrack's priority"
+                f" ({CONNTRACK_PRIORITY}): whether it runs before or after conntrack depends on"
+                " which registered last, which no snapshot holds, and the outcomes differ"
+            )
+        if ref.index == -1 and ref.text == NAT_ORDER:
+            return (
+                f"the chain {ref.family} {ref.table} {ref.chain} is at the nat core's priority:"
+                " whether it sees the packet before or after its address translation depends"
+                " on which registered last, which no snapshot holds, and the outcomes differ"
             )
     return "the outcome depends on rules the engine cannot decide"
 
@@ -211,34 +229,63 @@ def _uses_conntrack(expr: object) -> bool:
         return isinstance(expr.key, Ct)
     if isinstance(expr, SetMark):
         return expr.connection
+    if isinstance(expr, CopyMark):
+        return True
+    if isinstance(expr, SetMeta):
+        return expr.key.startswith("ct ")
     if isinstance(expr, Effect):  # `ct event set`, `ct helper set`, ...: they need a connection
         return expr.kind.startswith("ct ")
     return isinstance(expr, Nat)
 
 
-def conntrack_families(ruleset: Ruleset) -> frozenset[str]:
+_OWN_FAMILIES: Mapping[str, frozenset[str]] = {
+    "ip": frozenset({"ip"}),
+    "ip6": frozenset({"ip6"}),
+    "inet": frozenset({"ip", "ip6"}),
+}
+#: what conntrack_families found per chain: (id(chain), table family, table source) -> families
+ChainConntrack = dict[tuple[int, str, str], frozenset[str]]
+
+
+def conntrack_families(ruleset: Ruleset, known: ChainConntrack | None = None) -> frozenset[str]:
     """Packet families whose connection tracking runs. The kernel starts it for a family
     only when a rule needs it (a ct match, a NAT statement; an iptables nat table): until
-    then nat chains never run, whatever they say."""
+    then nat chains never run, whatever they say. `known` remembers each chain's part (kept
+    across rulesets that share chains: see HookIndex.reusing)."""
     families: set[str] = set()
     for table in ruleset.tables:
-        own = {"ip": {"ip"}, "ip6": {"ip6"}, "inet": {"ip", "ip6"}}.get(table.family, set())
+        own = _OWN_FAMILIES.get(table.family, frozenset())
         if not own or own <= families:
             continue
-        # iptables' CT --notrack starts conntrack (xt_CT); nft's notrack does not
-        xt_notrack = table.source != "nft"
         for chain in table.chains:
-            for rule in chain.rules:
-                for expr in rule.exprs:
-                    if _uses_conntrack(expr) or (xt_notrack and isinstance(expr, Notrack)):
-                        if isinstance(expr, Nat) and expr.family in own:
-                            families.add(expr.family)
-                        else:
-                            families |= own
+            key = (id(chain), table.family, table.source)
+            part = known.get(key) if known is not None else None
+            if part is None:
+                part = _chain_conntrack(chain, own, table.source != "nft")
+                if known is not None:
+                    known[key] = part
+            families |= part
+            if own <= families:
+                break
     return frozenset(families)
 
 
+def _chain_conntrack(chain: Chain, own: frozenset[str], xt_notrack: bool) -> frozenset[str]:
+    """The families of `own` that a chain's rules start conntrack for (iptables' CT
+    --notrack starts it, xt_CT; nft's notrack does not)."""
+    found: set[str] = set()
+    for rule in chain.rules:
+        for expr in rule.exprs:
+            if _uses_conntrack(expr) or (xt_notrack and isinstance(expr, Notrack)):
+                if isinstance(expr, Nat) and expr.family in own:
+                    found.add(expr.family)
+                else:
+                    return own
+    return frozenset(found)
+
+
 NAT_CORE_PRIORITY = {"prerouting": -100, "output": -100, "input": 100, "postrouting": 100}
+NAT_AFTER = 2**31  # sorts a chain at the nat core's priority after every nat chain there
 
 
 def _hook_order(entry: HookEntry) -> tuple[int, int, int]:
@@ -249,6 +296,10 @@ def _hook_order(entry: HookEntry) -> tuple[int, int, int]:
     chain = entry.chain
     if chain.type == "nat" and chain.hook in NAT_CORE_PRIORITY:
         return (NAT_CORE_PRIORITY[chain.hook], chain.priority, -entry.order)
+    if chain.hook in NAT_CORE_PRIORITY and chain.priority == NAT_CORE_PRIORITY[chain.hook]:
+        # at exactly the nat core's priority: after it here; the evaluation also follows the
+        # other order (verdict.evaluate), which only the registration history decides
+        return (chain.priority, NAT_AFTER, -entry.order)
     return (chain.priority, 0, -entry.order)
 
 
@@ -261,6 +312,7 @@ class HookIndex:
     rules: RuleIndexes = field(default_factory=RuleIndexes)
     owners: dict[int, str] = field(default_factory=dict)
     conntrack: frozenset[str] = frozenset()  # packet families whose conntrack is running
+    conntrack_chains: ChainConntrack = field(default_factory=dict)
 
     def owner(self, entry: HookEntry) -> str:
         """Who owns a base chain (and its policy); remembered, as it reads the whole chain."""
@@ -278,8 +330,26 @@ class HookIndex:
         return index
 
     @classmethod
-    def build(cls, ruleset: Ruleset) -> HookIndex:
-        index = cls()
+    def reusing(cls, ruleset: Ruleset, previous: Ruleset) -> HookIndex:
+        """`ruleset`'s index (kept with it), with the rule indexes and owners that
+        `previous`'s index holds for the chains both rulesets share (the same Chain objects):
+        after an incremental update only the chains that changed are indexed again."""
+        old = previous.derived.get("hook_index")
+        if not isinstance(old, HookIndex):
+            index = cls.build(ruleset)
+        else:
+            chains = [chain for table in ruleset.tables for chain in table.chains]
+            shared = {id(chain) for chain in chains}
+            known = {k: v for k, v in old.conntrack_chains.items() if k[0] in shared}
+            index = cls.build(ruleset, known)
+            index.rules = old.rules.carried(chains)
+            index.owners = {k: v for k, v in old.owners.items() if k in shared}
+        ruleset.derived["hook_index"] = index
+        return index
+
+    @classmethod
+    def build(cls, ruleset: Ruleset, known: ChainConntrack | None = None) -> HookIndex:
+        index = cls(conntrack_chains={} if known is None else known)
         order = 0
         for table in ruleset.tables:
             for chain in table.base_chains:
@@ -292,7 +362,7 @@ class HookIndex:
                 for packet_family, families in FAMILIES_FOR.items():
                     if table.family in families:
                         index.entries.setdefault((packet_family, str(chain.hook)), []).append(entry)
-        index.conntrack = conntrack_families(ruleset)
+        index.conntrack = conntrack_families(ruleset, index.conntrack_chains)
         for entries in index.entries.values():
             entries.sort(key=_hook_order)
         index.ingress.sort(key=_hook_order)
@@ -432,8 +502,6 @@ def read(key: Key, packet: Packet) -> object:
             return None if number is None else _icmpv6_names(key.field, number)
         return None
     if isinstance(key, Ct):
-        if packet.ct_state == "unknown":
-            return None
         if key.key == "state":
             return (
                 packet.ct_state
@@ -463,6 +531,10 @@ def read(key: Key, packet: Packet) -> object:
             return key.name in CLIENT_SYN_OPTIONS
         return None
     if isinstance(key, Fib):
+        if key.result in {"oif", "oifname"}:
+            return fib_device(packet.routing, key.flags, packet)
+        if key.result == "rpfilter":
+            return rpfilter(packet.routing, key.flags, packet)
         if key.result in {"type", "addrtype"}:
             kind = packet.fib_daddr_type if "daddr" in key.flags else packet.fib_saddr_type
             if key.result == "addrtype" and packet.family == "ip6" and kind == "local":
@@ -470,15 +542,6 @@ def read(key: Key, packet: Packet) -> object:
                 # address is both (nft's fib says just "local")
                 return frozenset({"local", "unicast"})
             return kind
-        if key.result in {"oif", "oifname"} and "saddr" in key.flags and packet.iif:
-            # a reverse-path check (firewalld's IPv6 rpfilter: `fib saddr . mark . iif oif
-            # missing drop`): every flow the engine builds comes in where its source is routed
-            # (the hotspot's subnet, link-local and DHCP's 0.0.0.0 on the hotspot; the internet
-            # through the uplink's default route), so the route back leaves by the input device
-            unspecified = packet.saddr is not None and int(packet.saddr) == 0
-            if packet.saddr is None or (unspecified and packet.family == "ip6"):
-                return None
-            return packet.iif
         return None
     if isinstance(key, Masked):
         value = read(key.key, packet)
@@ -616,6 +679,12 @@ def test(match: Match, packet: Packet, sets: Mapping[str, NamedSet]) -> bool | _
     if actual is None or isinstance(match.right, Opaque):
         return None
     op = match.op
+    if isinstance(match.left, Fib) and isinstance(actual, str):
+        # a device found ("" for none): `exists`/`missing`, and `oif 0` for none
+        if isinstance(match.right, bool):
+            actual = actual != ""
+        elif match.right in {"0", 0}:
+            match = Match(match.left, match.op, "")
     if isinstance(actual, PartialBits):
         if op == "in" and isinstance(match.right, int):  # `ct status dnat`: a bit test
             if actual.value & match.right:
@@ -677,6 +746,11 @@ def _compare_range(actual: Range, op: str, right: object) -> bool | None:
     return True if always else False if never else None
 
 
+def _before_conntrack(packet: Packet) -> bool:
+    """Whether conntrack has yet to look the packet up (what notrack and zones act on)."""
+    return not packet.tracked and packet.ct_state == "invalid"
+
+
 # --- one rule -------------------------------------------------------------------------------
 
 RuleOutcome = Literal["nomatch", "fallthrough", "verdict", "fork"]
@@ -710,9 +784,24 @@ def run_rule(
                 packet = packet.with_mark((packet.mark & expr.mask) | expr.value)
             elif packet.tracked:  # without a connection `ct mark set` does nothing
                 packet = replace(packet, ct_mark=(packet.ct_mark & expr.mask) | expr.value)
+        elif isinstance(expr, CopyMark):
+            if not packet.tracked:
+                if expr.breaks_untracked:  # nft's `ct mark` of no connection: NFT_BREAK
+                    return "nomatch", packet, None
+            elif expr.to_connection:
+                mark = (packet.ct_mark & expr.keep) ^ (packet.mark & expr.take)
+                packet = replace(packet, ct_mark=mark)
+            else:
+                packet = packet.with_mark((packet.mark & expr.keep) ^ (packet.ct_mark & expr.take))
+        elif isinstance(expr, SetMeta):
+            if expr.key == "pkttype":
+                packet = replace(packet, pkttype=str(expr.value))
+            elif isinstance(expr.value, int) and _before_conntrack(packet):
+                # `ct zone set`: the template conntrack looks the packet up with; a no-op after
+                packet = replace(packet, ct_zone=expr.value)
         elif isinstance(expr, Notrack):
             # effective only before conntrack has looked the packet up; a no-op after
-            if not packet.tracked and packet.ct_state == "invalid":
+            if _before_conntrack(packet):
                 packet = replace(packet, ct_state="untracked", tracked=False)
         else:
             return "verdict", packet, expr

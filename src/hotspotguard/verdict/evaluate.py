@@ -7,13 +7,17 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from hotspotguard.ruleset import Hotspot, Ruleset, Snapshot
+from hotspotguard.ruleset.iptables import parse_rule_line
 from hotspotguard.ruleset.model import IPAddress, RuleRef
-from hotspotguard.ruleset.owners import chain_owner, nm_backend, rule_owner
+from hotspotguard.ruleset.owners import UNKNOWN, chain_owner, nm_backend, rule_owner
+from hotspotguard.ruleset.restored import restoring_program
 from hotspotguard.ruleset.values import CT_STATUS_BITS
 from hotspotguard.verdict.engine import (
+    CONNTRACK_ORDER,
     CONNTRACK_PRIORITY,
     MAX_BRANCHES,
     NAT_CORE_PRIORITY,
+    NAT_ORDER,
     UNKNOWN_DEVICE,
     Budget,
     ChainOutcome,
@@ -37,6 +41,7 @@ from hotspotguard.verdict.flows import (
 )
 
 NAT_CORE_DSTNAT = NAT_CORE_PRIORITY["prerouting"]
+NAT_CORE_SRCNAT = NAT_CORE_PRIORITY["postrouting"]
 SNAT_BIT = CT_STATUS_BITS["snat"]
 
 HotspotState = Literal["ok", "blocked", "unknown"]
@@ -90,9 +95,31 @@ def _packet_at(flow: Flow, base: Packet, hook: str, priority: int) -> Packet:
     conntrack_hook = hook in {"prerouting", "output"}
     if hook == "ingress" or (conntrack_hook and priority < CONNTRACK_PRIORITY):
         return replace(packet, ct_state="invalid", tracked=False)
-    if conntrack_hook and priority == CONNTRACK_PRIORITY:
-        return replace(packet, ct_state="unknown")
     return packet
+
+
+def _other_order(
+    flow: Flow, branch: _Branch, hook: str, chain_type: str, priority: int, packet: Packet
+) -> tuple[Packet, str] | None:
+    """A chain at exactly the priority of conntrack (-200) or of the nat core (dstnat -100,
+    srcnat 100) runs before or after it depending on which registered last
+    (nf_hook_entries_grow puts a new hook before those of equal priority), which no snapshot
+    holds. The engine's order runs the chain after them; this is the packet as the chain sees
+    it in the other order, with the reason's text, or None where the order changes nothing."""
+    if chain_type == "nat":
+        return None
+    if hook in {"prerouting", "output"} and priority == CONNTRACK_PRIORITY:
+        if packet.ct_state == "untracked" and not packet.conntrack_ignores:
+            return None  # notrack before: conntrack leaves it alone
+        before = replace(packet, ct_state="invalid", tracked=False)
+        return (before, CONNTRACK_ORDER) if before != packet else None
+    if hook == "prerouting" and priority == NAT_CORE_DSTNAT and flow.nat_daddr != "":
+        # a reply to a NATed connection, not yet translated back
+        return replace(packet, daddr=flow.nat_daddr, fib_daddr_type="local"), NAT_ORDER
+    if hook == "postrouting" and priority == NAT_CORE_SRCNAT and branch.nat_hook == hook:
+        # the connection's first packet before the nat core gave it its new source
+        return replace(packet, saddr=flow.packet.saddr, ct_nat=flow.packet.ct_nat), NAT_ORDER
+    return None
 
 
 def _forwarding(flow: Flow, sysctl: Mapping[str, str]) -> tuple[bool | None, str]:
@@ -181,6 +208,15 @@ def _route_forward(flow: Flow, branch: _Branch, sysctl: dict[str, str]) -> _Bran
             reason="no default route: the host has no uplink",
             dropped_by=Drop("routing", None, None, None, "no default route", "routing"),
         )
+    if branch.packet.pkttype != "host":
+        # ip_forward and ip6_forward drop what is not addressed to this host's link address
+        text = f"meta pkttype set {branch.packet.pkttype}"
+        drop = Drop("routing", None, None, None, text, "routing")
+        reason = (
+            f"a rule set the packet type to {branch.packet.pkttype}: the kernel forwards only"
+            " packets of type host"
+        )
+        return replace(branch, verdict="drop", dropped_by=drop, reason=reason)
     enabled, key = _forwarding(flow, sysctl)
     if enabled:
         return branch
@@ -197,6 +233,33 @@ def _through_chain(
         return [branch]
     chain, table = entry.chain, entry.table
     packet = _packet_at(flow, branch.packet, hook, chain.priority)
+    other = _other_order(flow, branch, hook, chain.type, chain.priority, packet)
+    if other is not None:
+        # the order of this chain and conntrack or the nat core is in no snapshot: both are
+        # followed, and where they differ the flow is unknown
+        view, text = other
+        ref = RuleRef(table.family, table.name, chain.name, -1, text, table.source)
+        ordered = replace(branch, assumptions=(*branch.assumptions, ref))
+        after_results = _run_chain(flow, branch, entry, hook, budget, index, packet)
+        before_results = _run_chain(flow, ordered, entry, hook, budget, index, view)
+        if [replace(b, assumptions=()) for b in after_results] == [
+            replace(b, assumptions=()) for b in before_results
+        ]:
+            return after_results  # the order changes nothing here
+        return after_results + before_results
+    return _run_chain(flow, branch, entry, hook, budget, index, packet)
+
+
+def _run_chain(
+    flow: Flow,
+    branch: _Branch,
+    entry: HookEntry,
+    hook: str,
+    budget: Budget,
+    index: HookIndex,
+    packet: Packet,
+) -> list[_Branch]:
+    chain, table = entry.chain, entry.table
     if chain.type == "nat" and (
         packet.ct_state != "new"
         or not packet.tracked
@@ -223,7 +286,13 @@ def _through_chain(
             outcome.steps,
         )
         # carry packet changes (mark, notrack) on, but not this chain's view of conntrack
-        carried = replace(branch.packet, mark=outcome.packet.mark, ct_mark=outcome.packet.ct_mark)
+        carried = replace(
+            branch.packet,
+            mark=outcome.packet.mark,
+            ct_mark=outcome.packet.ct_mark,
+            pkttype=outcome.packet.pkttype,
+            ct_zone=outcome.packet.ct_zone,
+        )
         if outcome.nat:  # later chains see the translated source
             source = outcome.nat_to if outcome.nat == "snat" else flow.masquerade_address
             carried = replace(carried, saddr=source, ct_nat=carried.ct_nat | SNAT_BIT)
@@ -289,6 +358,7 @@ def _combine(flow: Flow, branches: list[_Branch]) -> FlowResult:
         untracked=primary.packet.ct_state == "untracked",
         nat_address=primary.packet.saddr if nat else None,
         ct_mark=primary.packet.ct_mark,
+        ct_zone=primary.packet.ct_zone,
     )
 
 
@@ -306,10 +376,64 @@ def _reply_of(reply: Flow, outbound: FlowResult) -> Flow:
     return replace(reply, packet=packet, nat_daddr=nat_daddr)
 
 
+def _restored_owner(drop: Drop, snapshot: Snapshot) -> Drop:
+    """A rule (or policy) no known program wrote, restored at boot from a rules file
+    (netfilter-persistent, iptables.service), is that service's."""
+    if drop.owner != UNKNOWN or not drop.source.startswith("iptables") or not drop.family:
+        return drop
+    if not drop.table or not drop.chain:
+        return drop
+    exprs, policy = None, None
+    if drop.rule.startswith("-A "):
+        version = 4 if drop.family == "ip" else 6
+        exprs = parse_rule_line(drop.rule, version, frozenset()).exprs
+    elif drop.rule.startswith("policy "):
+        policy = drop.rule.removeprefix("policy ")
+    program = restoring_program(
+        snapshot.restored_rules, drop.family, drop.table, drop.chain, exprs, policy
+    )
+    return replace(drop, owner=program) if program else drop
+
+
+def _zone_checked(reply: FlowResult, outbound: FlowResult) -> FlowResult:
+    """A reply looked up in another conntrack zone than its connection's finds no connection:
+    what the kernel then does is not what the engine followed (an established reply)."""
+    if reply.ct_zone == outbound.ct_zone or outbound.untracked:
+        return reply
+    reason = (
+        f"the connection is in conntrack zone {outbound.ct_zone} and its reply is looked up in"
+        f" zone {reply.ct_zone}: conntrack does not find it"
+    )
+    return replace(reply, verdict="unknown", dropped_by=None, nat=None, reason=reason)
+
+
+def _with_routing(flow: Flow, snapshot: Snapshot) -> Flow:
+    routing = snapshot.routing.get(flow.family)
+    return replace(flow, packet=replace(flow.packet, routing=routing)) if routing else flow
+
+
+def _routes_reason(result: FlowResult, snapshot: Snapshot) -> FlowResult:
+    """An unknown that hangs on a route lookup the snapshot cannot make says so."""
+    if result.verdict != "unknown" or not any(
+        "fib " in ref.text or "rpfilter" in ref.text for ref in result.uncertain
+    ):
+        return result
+    routing = snapshot.routing.get(result.flow.family)
+    if routing is None:
+        why = "the snapshot has no routes, which its route lookups (fib, rpfilter) need"
+    elif routing.undecidable:
+        why = f"{routing.undecidable}: the engine cannot make its route lookups (fib, rpfilter)"
+    else:
+        return result
+    return replace(result, reason=why)
+
+
 def evaluate_hotspot(
     hotspot: Hotspot, ruleset: Ruleset, index: HookIndex, snapshot: Snapshot
 ) -> HotspotVerdict:
     flows = hotspot_flows(hotspot, snapshot.uplinks, snapshot.uplink_addresses)
+    if snapshot.routing:
+        flows = [_with_routing(flow, snapshot) for flow in flows]
     if any(
         (t.family == "arp" and t.base_chains)
         or (t.family == "netdev" and any(c.hook == "ingress" for c in t.base_chains))
@@ -323,7 +447,12 @@ def evaluate_hotspot(
         outbound = results.get(flow.name.replace("reply", "outbound"))
         if flow.name.startswith("reply") and outbound is not None:
             flow = _reply_of(flow, outbound)
-        results[flow.name] = evaluate_flow(flow, index, sysctl)
+        result = _routes_reason(evaluate_flow(flow, index, sysctl), snapshot)
+        if outbound is not None and flow.name.startswith("reply"):
+            result = _zone_checked(result, outbound)
+        if result.dropped_by is not None and snapshot.restored_rules:
+            result = replace(result, dropped_by=_restored_owner(result.dropped_by, snapshot))
+        results[flow.name] = result
     # flows of services the hotspot does not serve are shown, but do not decide
     ordered = [
         results[name] for name in FLOW_ORDER if name in results and results[name].flow.required

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from hotspotguard.ruleset.model import IPAddress, Range
+from hotspotguard.ruleset.routes import Routing
 from hotspotguard.ruleset.snapshot import Hotspot
 
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
@@ -51,9 +52,7 @@ IPV6_SERVICES = ("ra", "dhcp6", "dns6")
 # IPv4 address only and has no IPv6 range. The default for a snapshot that does not say.
 NM_SHARED_IPV6_SERVICES = frozenset({"ra"})
 
-# "unknown": a chain at exactly conntrack's priority (-200), which may run before or after
-# conntrack depending on which was registered last.
-CtState = Literal["new", "established", "related", "invalid", "untracked", "unknown"]
+CtState = Literal["new", "established", "related", "invalid", "untracked"]
 FLOW_ORDER = (
     "arp_in",
     "arp_out",
@@ -104,6 +103,8 @@ class Packet:
     mark: int = 0
     ct_mark: int = 0
     ct_nat: int = 0  # the connection's NAT status bits (ct status snat 0x10 / dnat 0x20)
+    routing: Routing | None = None  # the family's routes (fib, rpfilter); None: not known
+    ct_zone: int = 0  # the conntrack zone a `ct zone set` before conntrack put it in
 
     def with_mark(self, mark: int) -> Packet:
         return replace(self, mark=mark)

@@ -11,6 +11,7 @@ false for this packet.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from hotspotguard.ruleset.model import (
@@ -167,6 +168,16 @@ class RuleIndexes:
 
     def __init__(self) -> None:
         self._indexes: dict[int, ChainIndex | None] = {}
+
+    def carried(self, chains: Iterable[Chain]) -> RuleIndexes:
+        """New indexes holding what these have for `chains` (the chains a new ruleset shares
+        with this one's: the same objects, alive while both rulesets are)."""
+        kept = RuleIndexes()
+        for chain in chains:
+            ident = id(chain)
+            if ident in self._indexes:
+                kept._indexes[ident] = self._indexes[ident]
+        return kept
 
     def get(self, chain: Chain) -> ChainIndex | None:
         ident = id(chain)

@@ -145,6 +145,7 @@ bench: venv system-deps
 	$(BIN)/python benchmarks/bench_hostile.py
 	$(BIN)/python benchmarks/bench_watch.py --churn-sizes 1000,10000,100000
 	$(BIN)/python benchmarks/bench_helper.py
+	$(BIN)/python benchmarks/bench_helper_state.py
 	$(BIN)/python benchmarks/bench_ui.py
 	$(BIN)/python benchmarks/bench_tray.py
 	$(BIN)/python benchmarks/bench_fixes.py

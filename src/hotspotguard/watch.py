@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from hotspotguard.verdict import Report
 
 State = Literal["no-hotspot", "ok", "blocked", "unknown", "error"]
+STATES: tuple[State, ...] = ("no-hotspot", "ok", "blocked", "unknown", "error")
 #: capture_snapshot's signature: hotspot interfaces (None: find them) -> snapshot document
 Capture = Callable[[list[str] | None], dict[str, Any]]
 
@@ -270,6 +271,19 @@ class WatchState:
     def to_json(self) -> dict[str, Any]:
         return {"state": self.state, "hotspots": list(self.hotspots), "reason": self.reason}
 
+    @classmethod
+    def from_json(cls, doc: object) -> WatchState:
+        """:meth:`to_json`'s document back (the helper's ``GetState``); ValueError if it is
+        not one."""
+        if not isinstance(doc, dict) or doc.get("state") not in STATES:
+            raise ValueError("not a hotspotguard state")
+        hotspots, reason = doc.get("hotspots") or [], doc.get("reason")
+        if not isinstance(hotspots, list) or not all(isinstance(h, dict) for h in hotspots):
+            raise ValueError("not a hotspotguard state: its hotspots are not objects")
+        if reason is not None and not isinstance(reason, str):
+            raise ValueError("not a hotspotguard state: its reason is not text")
+        return cls(doc["state"], tuple(hotspots), reason)
+
     def key(self) -> str:
         """What a change of state means: the states, their causes, the hotspots' addresses and
         connections — not the traces (a rule added elsewhere changes them, not the verdict)."""
@@ -483,14 +497,19 @@ def _host_facts(ruleset: Ruleset, ifaces: tuple[str, ...]) -> HostFacts:
 
 class LiveAssessor:
     """The watcher's incremental model for a caller with its own loop and hotspots (the
-    applet as root): the kernel's notifications call ``on_change`` and are kept, and
-    :meth:`assess` reads only what they named (system.incremental) and the machine part only
-    when something else than the firewall changed — no full capture per change."""
+    applet as root, the helper for its subscribers): the kernel's notifications call
+    ``on_change`` and are kept, and an assessment reads only what they named
+    (system.incremental) and the machine part only when something else than the firewall
+    changed — no full capture per change.
+
+    Without notifications (none subscribed) each assessment is a full reading, as it must be:
+    nothing says what changed since the last one."""
 
     def __init__(self, warn: Callable[[str], None] | None = None) -> None:
         self.warn = warn
         self.live: Any = None  # LiveFirewall, made at the first assessment (its imports too)
         self.events: KernelEvents | None = None
+        self._owns_events = False
         self._machine = MachineCache()
         self._kinds: set[str] = {"start"}
 
@@ -500,26 +519,45 @@ class LiveAssessor:
             return
 
         def noted(kinds: Kinds) -> None:
-            self._kinds |= kinds
+            self.note(kinds)
             on_change()
 
         self.events = KernelEvents(noted)
+        self._owns_events = True
         self.events.attach(loop)
+
+    def follow(self, events: KernelEvents) -> None:
+        """Follow `events`, which the caller owns and whose kinds it passes to :meth:`note`."""
+        self.events, self._owns_events = events, False
+
+    def note(self, kinds: Kinds) -> None:
+        """The kinds of a notification (from the loop's thread)."""
+        self._kinds |= kinds
+
+    def pending(self) -> tuple[Any, set[str]]:
+        """What changed since the last call (take it on the loop's thread, then give it to
+        :meth:`assess_pending`: in that order, one assessment at a time)."""
+        changes = self.events.changes.take() if self.events is not None else None
+        kinds, self._kinds = self._kinds, set()
+        if self.events is None:
+            kinds.add("start")  # nothing says what changed: read it all
+        return changes, kinds
 
     async def assess(self, hotspots: list[HotspotInfo] | None) -> Assessment:
         """The state of these hotspots now (None: NetworkManager's firewall tables say)."""
-        changes = self.events.changes.take() if self.events is not None else None
-        kinds, self._kinds = self._kinds, set()
+        pending = self.pending()
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, self._assess, changes, kinds, hotspots)
+        return await loop.run_in_executor(None, self.assess_pending, pending, hotspots)
 
-    def _assess(
-        self, changes: Any, kinds: set[str], hotspots: list[HotspotInfo] | None
+    def assess_pending(
+        self, pending: tuple[Any, set[str]], hotspots: list[HotspotInfo] | None
     ) -> Assessment:
+        """Blocking: :meth:`assess` with what :meth:`pending` took."""
         from hotspotguard.system.capture import CaptureError
         from hotspotguard.system.incremental import LiveFirewall
         from hotspotguard.system.netlink import RulesetChanges
 
+        changes, kinds = pending
         if self.live is None:
             self.live = LiveFirewall(log=self.warn)
         try:
@@ -546,11 +584,12 @@ class LiveAssessor:
             return Assessment(WatchState("error", reason=reason))
 
     def close(self) -> None:
-        if self.events is not None:
+        if self.events is not None and self._owns_events:
             self.events.close()
-            self.events = None
+        self.events = None
         if self.live is not None:
             self.live.close()
+            self.live = None
 
 
 @dataclass

@@ -52,10 +52,17 @@ def test_an_allowed_user_reads(plab: PolkitLab) -> None:
     plab.docker_hotspot()
     answers = plab.run_client(
         plab.users["allow"],
-        [call("Subscribe"), call("ListFixes"), call("GetSnapshot"), call("PreviewFix", "hs0", "")],
+        [
+            call("Subscribe"),
+            call("ListFixes"),
+            call("GetSnapshot"),
+            call("PreviewFix", "hs0", ""),
+            call("GetState", ["hs0"]),
+        ],
     )
-    assert errors(answers) == [None, None, None, None], answers
-    subscribed, fixes, snapshot, preview = (a["ok"] for a in answers)
+    assert errors(answers) == [None, None, None, None, None], answers
+    subscribed, fixes, snapshot, preview, state = (a["ok"] for a in answers)
+    assert state["state"] == "blocked" and state["hotspots"][0]["iface"] == "hs0"
     assert subscribed is None and fixes == []
     assert snapshot["format"] == "hotspotguard-snapshot/1"
     assert [h["iface"] for h in snapshot["hotspots"]] == ["hs0"]  # the helper's netns, not ours
@@ -188,6 +195,9 @@ def test_a_challenge_without_interaction_is_refused(plab: PolkitLab) -> None:
 
 BAD_CALLS: list[dict[str, Any]] = [
     call("PreviewFix", "a/b", "docker-user"),
+    call("GetState", ["hs+"]),
+    call("GetState", ["hs0", "hs0"]),
+    call("GetState", [f"hs{i}" for i in range(17)]),
     call("PreviewFix", "..", "docker-user"),
     call("PreviewFix", "wlan 0", "docker-user"),
     call("PreviewFix", "x" * 16, "docker-user"),
@@ -348,6 +358,114 @@ def test_changed_is_sent_to_subscribers_on_rule_changes(plab: PolkitLab) -> None
     # machine leaves more quiet gaps between them than an idle one: ~3 idle, ~20 at load 9)
     assert 1 <= burst <= 40
     assert quiet == 0
+
+
+# rule changes in the helper's netns, each followed by a Changed; the verdict goes blocked → ok
+# (DOCKER-USER accepts the hotspot) → blocked, with unrelated rules, sets and chains between
+RULE_CHANGES: list[list[str]] = [
+    ["nft", "add table inet hgx"],
+    ["nft", "add chain inet hgx c1 { type filter hook forward priority 10; policy accept; }"],
+    ["nft", "add set inet hgx ports { type inet_service; elements = { 22, 80 } }"],
+    ["nft", "add rule inet hgx c1 tcp dport @ports counter"],
+    ["iptables-nft", "-I DOCKER-USER -i hs0 -j ACCEPT"],
+    ["iptables-nft", "-I DOCKER-USER -o hs0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"],
+    ["nft", "add element inet hgx ports { 443 }"],
+    ["nft", "add rule inet hgx c1 iifname hs0 udp dport 53 counter"],
+    ["iptables-nft", "-A FORWARD -i up0 -p tcp --dport 2222 -j ACCEPT"],
+    ["nft", "flush chain inet hgx c1"],
+    ["iptables-nft", "-D DOCKER-USER -i hs0 -j ACCEPT"],
+    ["iptables-nft", "-D DOCKER-USER -o hs0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"],
+    ["nft", "add rule inet hgx c1 iifname hs0 drop"],
+    ["nft", "delete table inet hgx"],
+]
+
+
+def test_get_state_follows_rule_changes_as_a_full_capture_would(plab: PolkitLab) -> None:
+    """GetState, served from the helper's live model while someone subscribes, equals after
+    every change the assessment of a fresh full capture (GetSnapshot, evaluated here)."""
+    from hotspotguard.watch import assess_document
+
+    plab.docker_hotspot()
+
+    async def scenario() -> list[str]:
+        changed = asyncio.Event()
+        verdicts: list[str] = []
+        async with HelperClient(bus_address=plab.bus_address, interactive=False) as client:
+            await client.subscribe(changed.set)
+            for step in [None, *RULE_CHANGES]:
+                if step is not None:
+                    changed.clear()
+                    await asyncio.to_thread(plab.netns_run, [step[0], *step[1].split()])
+                    await asyncio.wait_for(changed.wait(), 10)
+                served = await client.get_state(["hs0"])
+                doc = await client.get_snapshot()
+                fresh = assess_document(doc, {}).state.to_json()
+                assert served == fresh, (step, served, fresh)
+                verdicts.append(served["state"])
+            # several hotspots at once, one of them gone: said in the state
+            both = await client.get_state(["hs0", "gone0"])
+            assert [h["iface"] for h in both["hotspots"]] == ["hs0"]
+            assert "gone0" not in json.dumps(both) or both["reason"]
+        # nobody subscribes: a one-off full reading, the same answer
+        async with HelperClient(bus_address=plab.bus_address, interactive=False) as other:
+            alone = await other.get_state(["hs0"])
+            doc = await other.get_snapshot()
+            assert alone == assess_document(doc, {}).state.to_json()
+        return verdicts
+
+    verdicts = asyncio.run(scenario())
+    assert verdicts[0] == "blocked" and "ok" in verdicts and verdicts[-1] == "blocked", verdicts
+
+
+def _children(pid: int) -> list[str]:
+    """The names of `pid`'s running children."""
+    names = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            children = Path(task, "children").read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            try:
+                names.append(Path(f"/proc/{child}/comm").read_text().strip())
+            except OSError:
+                continue
+    return names
+
+
+def test_the_live_model_is_dropped_with_the_last_subscriber(plab: PolkitLab) -> None:
+    """The live model (and the nft monitor it starts beside a table of 200 sets) lives only
+    while someone subscribes."""
+    plab.docker_hotspot()
+    sets = "".join(f"add set inet hgsets s{i} {{ type ipv4_addr; }}\n" for i in range(200))
+    _run_nft(plab, "add table inet hgsets\n" + sets)
+
+    async def scenario() -> int:
+        async with HelperClient(bus_address=plab.bus_address, interactive=False) as client:
+            await client.subscribe(lambda: None)
+            assert (await client.get_state(["hs0"]))["state"] == "blocked"
+            pid = await asyncio.to_thread(plab.helper_pid)
+            assert pid is not None
+            for _ in range(500):
+                if "nft" in _children(pid):
+                    break
+                await asyncio.sleep(0.01)
+            assert "nft" in _children(pid), _children(pid)
+        return pid
+
+    pid = asyncio.run(scenario())
+    wait_for(lambda: "nft" not in _children(pid), 10, "the monitor to stop")
+    assert plab.helper_pid() == pid  # still serving: only the model went
+
+
+def _run_nft(plab: PolkitLab, script: str) -> None:
+    subprocess.run(
+        ["ip", "netns", "exec", plab.netns, "nft", "-f", "-"],
+        input=script,
+        text=True,
+        check=True,
+        capture_output=True,
+    )
 
 
 def test_a_subscription_survives_the_helper_going_away(plab: PolkitLab) -> None:

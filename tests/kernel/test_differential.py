@@ -36,9 +36,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, Phase, assume, given, seed, settings
 
-from hotspotguard.assessment import hotspot_json
 from hotspotguard.ruleset import load_snapshot, parse_ruleset
 from hotspotguard.verdict import evaluate
+from hotspotguard.verdict.report import verdict_json
 from tests.kernel.rulegen import KNOWN_CASES, GeneratedRuleset, KnownCase, minimize, rulesets
 from tests.lab import ALL_FLOWS, HOST_HS_IF, KernelFlow, Lab, LabError
 
@@ -73,7 +73,7 @@ def engine_hotspot(doc: dict[str, Any]) -> dict[str, Any]:
     report = evaluate(snapshot, parse_ruleset(snapshot))
     for verdict in report.hotspots:
         if verdict.hotspot.iface == HOST_HS_IF:
-            return hotspot_json(verdict)
+            return verdict_json(verdict)
     raise AssertionError(f"the engine reports no hotspot {HOST_HS_IF}")
 
 

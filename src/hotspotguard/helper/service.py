@@ -39,7 +39,7 @@ from dbus_next.message import Message
 from dbus_next.signature import SignatureTree, Variant
 
 from hotspotguard.system.dbusio import MessageBus
-from hotspotguard.system.netlink import KernelEvents
+from hotspotguard.system.netlink import KernelEvents, RulesetChanges
 from hotspotguard.usecases.operations import (
     MAX_ARGUMENT,
     OperationError,
@@ -48,6 +48,7 @@ from hotspotguard.usecases.operations import (
     validate_iface,
     validate_strategy,
 )
+from hotspotguard.watch import HotspotInfo, LiveAssessor
 
 BUS_NAME: Final = "io.github.hotspotguard.Helper1"
 OBJECT_PATH: Final = "/io/github/hotspotguard/Helper1"
@@ -89,6 +90,7 @@ SKIP_CHUNK: Final = 64 * 1024
 # per caller (a uid, whatever its connections) and lane: one call served at a time (polkit is
 # asked within it), at most MAX_QUEUED more waiting; beyond that a call is refused at once
 MAX_QUEUED: Final = 8
+MAX_HOTSPOTS: Final = 16  # interfaces in one GetState
 UID_CACHE: Final = 512  # bus names whose uid is remembered
 INTERACTIVE_REQUIRED: Final = DBUS_ERROR + "InteractiveAuthorizationRequired"
 
@@ -113,6 +115,10 @@ INTROSPECTION: Final = f"""\
 <node name="{OBJECT_PATH}">
   <interface name="{INTERFACE}">
     <method name="GetSnapshot"><arg name="snapshot" type="s" direction="out"/></method>
+    <method name="GetState">
+      <arg name="ifaces" type="as" direction="in"/>
+      <arg name="state" type="s" direction="out"/>
+    </method>
     <method name="PreviewFix">
       <arg name="iface" type="s" direction="in"/>
       <arg name="strategy" type="s" direction="in"/>
@@ -309,6 +315,19 @@ def _iface_strategy(body: list[Any]) -> tuple[Any, ...]:
     return iface, validate_strategy(strategy) if strategy else ""
 
 
+def _hotspot_names(body: list[Any]) -> tuple[Any, ...]:
+    """(names,): at most MAX_HOTSPOTS interface names by the kernel's rules, space-separated
+    (no name holds a space; polkit's details show them so); a name that does not exist (any
+    more) is said in the state, not refused; none: NetworkManager's firewall tables say."""
+    names = body[0]
+    if not isinstance(names, list) or len(names) > MAX_HOTSPOTS:
+        raise OperationError("InvalidArgument", f"at most {MAX_HOTSPOTS} interfaces at once")
+    checked = [validate_iface(_capped(n, "the interface name"), must_exist=False) for n in names]
+    if len(set(checked)) != len(checked):
+        raise OperationError("InvalidArgument", "an interface is named twice")
+    return (" ".join(checked),)
+
+
 def _apply_args(body: list[Any]) -> tuple[Any, ...]:
     iface, strategy = _iface_strategy(body)
     generation = _capped(body[3], "the generation")
@@ -352,6 +371,9 @@ class HelperService:
         self.idle_timeout = idle_timeout
         self._events_factory = events_factory or (lambda cb: KernelEvents(cb))
         self._events: KernelEvents | None = None
+        # the firewall's incremental model (watch.LiveAssessor), kept while someone subscribes:
+        # GetState costs what the change since the last one is, not a full capture
+        self._live: LiveAssessor | None = None
         self._worker = concurrent.futures.ThreadPoolExecutor(1, "hotspotguard-op")
         self._loop = asyncio.get_running_loop()
         self._inflight = 0
@@ -373,6 +395,9 @@ class HelperService:
         # handler may ask for a further one), the arguments' names for polkit's details
         self._table: dict[tuple[str, str, str], Method] = {
             (D, "GetSnapshot", ""): Method(_no_args, ACTION_READ, (), self._get_snapshot),
+            (D, "GetState", "as"): Method(
+                _hotspot_names, ACTION_READ, ("ifaces",), self._get_state, "list"
+            ),
             (D, "PreviewFix", "ss"): Method(
                 _iface_strategy, ACTION_READ, ("iface", "strategy"), self._preview_fix
             ),
@@ -416,8 +441,11 @@ class HelperService:
             await asyncio.wait({disconnected, self._done}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             disconnected.cancel()
+            live = self._live
             self._stop_events()
             self._worker.shutdown(wait=True, cancel_futures=True)
+            if live is not None:  # its close may have been cancelled with the queue
+                live.close()
         return 0
 
     def _arm_idle(self) -> None:
@@ -649,6 +677,26 @@ class HelperService:
     async def _get_snapshot(self, call: Call) -> Any:
         return await self._work(self.ops.snapshot)
 
+    async def _get_state(self, call: Call) -> Any:
+        """``status --json``'s state of the hotspots named (none: NetworkManager's tables say),
+        from the live model while someone subscribes, else from a full reading."""
+        (names,) = call.args
+        hotspots = [HotspotInfo(name) for name in names.split()] or None
+        live = self._live
+        if live is None:  # nothing follows the kernel's changes: a one-off full reading
+            once = LiveAssessor(warn=log.warning)
+
+            def assess_once() -> Any:
+                try:
+                    return once.assess_pending(once.pending(), hotspots)
+                finally:
+                    once.close()
+
+            assessment = await self._work(assess_once)
+        else:  # taken here, on the loop, and served in order by the one worker
+            assessment = await self._work(live.assess_pending, live.pending(), hotspots)
+        return assessment.state.to_json()
+
     async def _preview_fix(self, call: Call) -> Any:
         iface, strategy = call.args
         return await self._work(self.ops.preview, iface, strategy)
@@ -779,13 +827,26 @@ class HelperService:
     def _start_events(self) -> None:
         if self._events is not None:
             return
-        events = self._events_factory(self._on_kernel_change)
+        live = LiveAssessor(warn=log.warning)
+
+        def on_change(kinds: frozenset[str]) -> None:
+            live.note(kinds)
+            self._on_kernel_change(kinds)
+
+        events = self._events_factory(on_change)
         for gap in events.gaps:
             log.warning("%s", gap)
         events.attach(self._loop)
         self._events = events
+        if isinstance(getattr(events, "changes", None), RulesetChanges):
+            live.follow(events)
+            self._live = live
 
     def _stop_events(self) -> None:
+        if self._live is not None:  # dropped after the assessments already queued
+            live, self._live = self._live, None
+            live.events = None
+            self._worker.submit(live.close)
         if self._events is not None:
             self._events.close()
             self._events = None

@@ -33,6 +33,7 @@ INSTALL_HINT: Final = (
 #: method name -> D-Bus signature of its arguments
 METHODS: Final[dict[str, str]] = {
     "GetSnapshot": "",
+    "GetState": "as",
     "PreviewFix": "ss",
     "ApplyFix": "ssbs",
     "UndoFix": "s",
@@ -166,6 +167,11 @@ class HelperClient:
         Qt's, must not stall on it)."""
         text = await self.call_text("GetSnapshot")
         return dict(await asyncio.to_thread(_decode, text or "null") or {})
+
+    async def get_state(self, ifaces: list[str]) -> dict[str, Any]:
+        """The state of these hotspots (``status --json``'s; none: the helper finds them), from
+        the helper's live model while this connection subscribes."""
+        return dict(await self.call("GetState", list(ifaces)))
 
     async def preview_fix(self, iface: str, strategy: str) -> dict[str, Any]:
         return dict(await self.call("PreviewFix", iface, strategy))

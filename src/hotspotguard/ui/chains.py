@@ -29,7 +29,7 @@ from PySide6.QtCore import (
     Qt,
     QTimer,
 )
-from PySide6.QtGui import QBrush, QColor, QFont, QGuiApplication
+from PySide6.QtGui import QBrush, QColor, QFont, QGuiApplication, QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -790,6 +790,20 @@ class ChainsDialog(QDialog):
         self.flow_box.setCurrentIndex(self._default_choice(iface, flow))
         if self.flow_box.currentIndex() == 0:
             self._flow_chosen(0)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self._want_details(True)
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        self._want_details(False)
+        super().hideEvent(event)
+
+    def _want_details(self, wanted: bool) -> None:
+        """The controller reads the whole snapshot only while a chains dialog is shown."""
+        want = getattr(self.controller, "want_details", None)
+        if want is not None:
+            want(self, wanted)
 
     def set_ruleset(self, ruleset: Ruleset, report: Report | None) -> None:
         """Show another ruleset (the firewall changed), keeping the chosen flow and search."""

@@ -1,13 +1,14 @@
 """The one hub between the privileged helper and the widgets (no widget talks to the helper).
 
-Data path: the firewall snapshot comes from the helper (``GetSnapshot``; as root, from
-:class:`~hotspotguard.usecases.operations.Operations` in a thread), the hotspots from
-NetworkManager over D-Bus (readable without root); the snapshot is filtered to those hotspots
-and evaluated in a worker thread by the pure engine. The result is published as a dict shaped
-like :meth:`hotspotguard.watch.WatchState.to_json`; the last :class:`Report` and
-:class:`Ruleset` are kept for the chains dialog. ``Changed`` from the helper (root: kernel
-events) triggers a refresh, coalesced: one refresh runs at a time and a burst of changes during
-it forces exactly one more.
+Data path: the hotspots come from NetworkManager over D-Bus (readable without root); their
+state from the watcher's incremental model (watch.LiveAssessor) — in the helper as a user
+(``GetState``, kept there while we subscribe), in-process as root. The result is published as
+a dict shaped like :meth:`hotspotguard.watch.WatchState.to_json`. While a view wants the
+ruleset and the traces (the chains dialog, :meth:`Controller.want_details`), a user's refresh
+fetches the whole snapshot (``GetSnapshot``) instead, filtered to those hotspots and evaluated
+in a worker thread by the pure engine; the last :class:`Report` and :class:`Ruleset` are kept
+for it. ``Changed`` from the helper (root: kernel events) triggers a refresh, coalesced: one
+refresh runs at a time and a burst of changes during it forces exactly one more.
 
 asyncio runs inside Qt's loop (qasync); every coroutine here must run on that loop.
 """
@@ -157,6 +158,24 @@ class HelperBackend:
 
     async def get_snapshot(self) -> dict[str, Any]:
         return await self.reader.get_snapshot()
+
+    async def get_state(self, hotspots: list[HotspotInfo] | None) -> Assessment:
+        """The helper's state from its live model (``GetState``): no snapshot per change."""
+        doc = await self.reader.get_state([h.iface for h in hotspots or ()])
+        try:
+            state = WatchState.from_json(doc)
+        except ValueError as error:
+            from hotspotguard.system.helper_client import HelperRefused
+
+            raise HelperRefused("Failed", f"the helper's answer is not a state: {error}") from None
+        connections = {h.iface: h.connection for h in hotspots or () if h.connection}
+        items = tuple(
+            {**h, "connection": connections[h["iface"]].to_json()}
+            if h.get("iface") in connections
+            else h
+            for h in state.hotspots
+        )
+        return Assessment(WatchState(state.state, items, state.reason))
 
     async def preview_fix(self, iface: str, strategy: str) -> dict[str, Any]:
         return await self.reader.preview_fix(iface, strategy)
@@ -345,6 +364,9 @@ class Controller(QObject):
         self._busy_depth = 0
         self._started = False
         self._refreshed = asyncio.Event()
+        #: views shown that need the ruleset and traces (the chains dialog): while one is,
+        #: a refresh through the helper reads the whole snapshot, not only the state
+        self._detail_views: set[int] = set()
 
     # -- tasks --
     def spawn(self, coroutine: Coroutine[Any, Any, T]) -> asyncio.Future[T]:
@@ -391,6 +413,16 @@ class Controller(QObject):
         with contextlib.suppress(Exception):
             await self.backend.close()
 
+    def want_details(self, view: object, wanted: bool) -> None:
+        """`view` (the chains dialog) is shown and needs :attr:`ruleset` and :attr:`report`
+        (or no longer: hidden)."""
+        if not wanted:
+            self._detail_views.discard(id(view))
+        elif id(view) not in self._detail_views:
+            self._detail_views.add(id(view))
+            if self.ruleset is None:
+                self.request_refresh()
+
     # -- refreshing (coalesced) --
     def request_refresh(self) -> None:
         """Something changed (a slot; call from the loop's thread): refresh soon, once."""
@@ -434,7 +466,12 @@ class Controller(QObject):
         assessor = getattr(self.backend, "assessor", None)
         if assessor is not None:  # root, in-process: the watcher's incremental model
             return await assessor.assess(hotspots)  # type: ignore[no-any-return]
+        get_state = getattr(self.backend, "get_state", None)
         try:
+            if get_state is not None and not self._detail_views:  # the helper's live model
+                assessment: Assessment = await get_state(hotspots)
+                self.helper_missing = False
+                return assessment
             doc = await self.backend.get_snapshot()
         except Exception as error:
             self.helper_missing = helper_missing(error)

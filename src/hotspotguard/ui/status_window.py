@@ -469,12 +469,8 @@ class StatusWindow(QWidget):
     def open_chains(self, iface: str, flow: str) -> None:
         from hotspotguard.ui.chains import ChainsDialog
 
-        if self.controller.ruleset is None:
-            self.show_error(self.tr("The firewall has not been read yet."))
-            return
-        dialog = ChainsDialog(
-            self.controller.ruleset, self.controller.report, self, iface=iface, flow=flow
-        )
+        # it follows the controller, which reads the ruleset while the dialog is shown
+        dialog = ChainsDialog(self.controller, None, self, iface=iface, flow=flow)
         self._keep(dialog)
         dialog.show()
 

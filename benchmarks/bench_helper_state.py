@@ -1,0 +1,164 @@
+"""What one rule change costs the helper and the applet as a user: ``GetSnapshot`` + local
+evaluation (the applet before) against ``GetState`` (the helper's live model), at --sizes rules.
+
+In the polkit lab (tests/polkitlab.py: a private system bus, a real polkitd, the venv's
+``hotspotguard-helper`` bus-activated in a fresh network namespace) the ruleset of
+benchmarks/bigruleset.py is loaded (Docker's iptables-nft FORWARD DROP with its published ports
+and ufw, and a hand-written ``inet`` table) with a hotspot hs0.  A root client subscribes (as
+the applet does), then for each of --changes changes — one unrelated rule added to, or the
+chain flushed in, the ``inet`` table — waits for ``Changed`` and asks as the applet would.  CPU
+is the helper's own plus its children's (the nft monitor included), per change; "applet" is
+this process's CPU for the answer (decoding, and for GetSnapshot the evaluation).
+
+Prints figures, asserts nothing.  Usage:
+``sudo .venv/bin/python benchmarks/bench_helper_state.py [--sizes 1000,10000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from tests.polkitlab import PolkitLab, polkit_lab_unavailable_reason
+
+import bigruleset
+from hotspotguard.system.helper_client import HelperClient
+from hotspotguard.watch import HotspotInfo
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+LINKS = (
+    "link add hs0 type veth peer name hsp",
+    "link add up0 type veth peer name upp",
+    "addr add 10.42.0.1/24 dev hs0",
+    "addr add 198.51.100.2/24 dev up0",
+    "link set hs0 up",
+    "link set hsp up",
+    "link set up0 up",
+    "link set upp up",
+    "route add default via 198.51.100.1 dev up0",
+)
+
+
+def _task_cpu(pid: int) -> float:
+    """CPU seconds of all of `pid`'s threads (schedstat: nanoseconds, not clock ticks)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            total += int(Path(task, "schedstat").read_text().split()[0])
+    return total / 1e9
+
+
+def helper_cpu(pid: int) -> float:
+    """The helper's CPU seconds: its own, its waited-for children's and its running ones'."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    total = (int(fields[13]) + int(fields[14])) / CLK_TCK + _task_cpu(pid)
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            for child in Path(task, "children").read_text().split():
+                with contextlib.suppress(OSError):
+                    total += _task_cpu(int(child))
+    return total
+
+
+async def per_change(lab: PolkitLab, method: str, changes: int) -> tuple[float, float, float]:
+    """(helper CPU s, applet CPU s, wall s from Changed to the state) medians per change."""
+    from hotspotguard.ui.controller import assess_document
+
+    changed = asyncio.Event()
+    hotspots = [HotspotInfo("hs0")]
+    helper_s: list[float] = []
+    applet_s: list[float] = []
+    wall_s: list[float] = []
+    async with HelperClient(bus_address=lab.bus_address, interactive=False) as client:
+        await client.subscribe(changed.set)
+
+        async def ask() -> str:
+            if method == "GetState":
+                return str((await client.get_state(["hs0"]))["state"])
+            doc = await client.get_snapshot()
+            return assess_document(doc, hotspots).state.state
+
+        first = await ask()  # the first reading: full either way
+        pid = await asyncio.to_thread(lab.helper_pid)
+        assert pid is not None
+        await asyncio.to_thread(lab.netns_run, ["nft", "add", "chain", "inet", "custom", "churn"])
+        await asyncio.wait_for(changed.wait(), 30)
+        await ask()
+        await asyncio.sleep(0.5)
+        for n in range(changes):
+            changed.clear()
+            if n % 2:
+                command = "flush chain inet custom churn"
+            else:
+                command = (
+                    f"add rule inet custom churn ip saddr 192.0.2.{n % 250 + 1} "
+                    f"tcp dport {1000 + n} counter accept"
+                )
+            cpu0 = helper_cpu(pid)  # the change's notifications (and the nft monitor's) count
+            await asyncio.to_thread(lab.netns_run, ["nft", *command.split()])
+            await asyncio.wait_for(changed.wait(), 30)
+            own0, t0 = time.process_time(), time.perf_counter()
+            state = await ask()
+            wall_s.append(time.perf_counter() - t0)
+            applet_s.append(time.process_time() - own0)
+            await asyncio.sleep(0.2)  # the helper's work after the answer (freeing) counts too
+            helper_s.append(helper_cpu(pid) - cpu0)
+        print(f"    (state {first} → {state})")
+    return statistics.median(helper_s), statistics.median(applet_s), statistics.median(wall_s)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,10000")
+    parser.add_argument("--changes", type=int, default=20)
+    args = parser.parse_args()
+    reason = polkit_lab_unavailable_reason()
+    if reason:
+        print(f"bench_helper_state: {reason}", file=sys.stderr)
+        return 1
+    for size in (int(s) for s in args.sizes.split(",")):
+        generated = bigruleset.generate(size)
+        lab = PolkitLab()
+        workdir = Path(f"/tmp/hg-helperstate-{os.getpid()}")
+        try:
+            for command in LINKS:
+                lab.netns_run(["ip", *command.split()])
+            lab.netns_run(["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
+            nft_file, ipt_file, ip6t_file = generated.write(workdir)
+            for argv in (
+                ["iptables-nft-restore", "--noflush", str(ipt_file)],
+                ["ip6tables-nft-restore", "--noflush", str(ip6t_file)],
+                ["nft", "-f", str(nft_file)],
+            ):
+                lab.netns_run(argv)
+            print(f"{size:,} rules:", flush=True)
+            for method in ("GetSnapshot", "GetState"):
+                lab.stop_helper()  # a fresh helper for each: its model starts with the method
+                helper, applet, wall = asyncio.run(per_change(lab, method, args.changes))
+                what = "GetSnapshot + evaluation" if method == "GetSnapshot" else "GetState"
+                print(
+                    f"  {what:<24} per change (median of {args.changes}): helper CPU "
+                    f"{helper * 1000:.1f} ms, applet CPU {applet * 1000:.1f} ms, "
+                    f"Changed → state {wall * 1000:.0f} ms",
+                    flush=True,
+                )
+        finally:
+            lab.close()
+            for path in workdir.glob("*"):
+                path.unlink()
+            with contextlib.suppress(OSError):
+                workdir.rmdir()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

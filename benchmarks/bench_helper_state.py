@@ -28,24 +28,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tests.polkitlab import PolkitLab, polkit_lab_unavailable_reason
+from tests.polkitlab import HOTSPOT_LINKS, PolkitLab, polkit_lab_unavailable_reason
 
 import bigruleset
 from hotspotguard.system.helper_client import HelperClient
 from hotspotguard.watch import HotspotInfo
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-LINKS = (
-    "link add hs0 type veth peer name hsp",
-    "link add up0 type veth peer name upp",
-    "addr add 10.42.0.1/24 dev hs0",
-    "addr add 198.51.100.2/24 dev up0",
-    "link set hs0 up",
-    "link set hsp up",
-    "link set up0 up",
-    "link set upp up",
-    "route add default via 198.51.100.1 dev up0",
-)
 
 
 def _task_cpu(pid: int) -> float:
@@ -130,7 +119,7 @@ def main() -> int:
         lab = PolkitLab()
         workdir = Path(f"/tmp/hg-helperstate-{os.getpid()}")
         try:
-            for command in LINKS:
+            for command in HOTSPOT_LINKS:
                 lab.netns_run(["ip", *command.split()])
             lab.netns_run(["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
             nft_file, ipt_file, ip6t_file = generated.write(workdir)

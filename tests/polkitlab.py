@@ -278,6 +278,21 @@ class Agent:
         return not termios.tcgetattr(self.master)[3] & termios.ECHO
 
 
+# the helper's namespace as a hotspot sees it: hs0 (10.42.0.1/24) and an uplink up0 with the
+# default route (each an `ip` command)
+HOTSPOT_LINKS = (
+    "link add hs0 type veth peer name hsp",
+    "link add up0 type veth peer name upp",
+    "addr add 10.42.0.1/24 dev hs0",
+    "addr add 198.51.100.2/24 dev up0",
+    "link set hs0 up",
+    "link set hsp up",
+    "link set up0 up",
+    "link set upp up",
+    "route add default via 198.51.100.1 dev up0",
+)
+
+
 class PolkitLab(HolderLab):
     """Builds the lab on construction (a half-built one is torn down); close() undoes all."""
 
@@ -609,17 +624,7 @@ class PolkitLab(HolderLab):
         (FORWARD policy drop): blocked, and docker-user fixes it."""
         from tests.kernel.scenarios.model import ruleset
 
-        for command in (
-            "link add hs0 type veth peer name hsp",
-            "link add up0 type veth peer name upp",
-            "addr add 10.42.0.1/24 dev hs0",
-            "addr add 198.51.100.2/24 dev up0",
-            "link set hs0 up",
-            "link set hsp up",
-            "link set up0 up",
-            "link set upp up",
-            "route add default via 198.51.100.1 dev up0",
-        ):
+        for command in HOTSPOT_LINKS:
             self.netns_run(["ip", *command.split()])
         self.netns_run(["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
         _run(

@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.plasma.plasma_lab import ROOT, Plasma
+from tests.polkitlab import HOTSPOT_LINKS
 from tests.ui_desktop.desktop_lab import Applet, wait_for
 
 RESOURCES = ROOT / "resources" / "system"
@@ -358,17 +359,7 @@ class SessionPolkit:
         """hs0 shared by NetworkManager's table, Docker 28's FORWARD policy drop: blocked."""
         from tests.kernel.scenarios.model import ruleset
 
-        for command in (
-            "link add hs0 type veth peer name hsp",
-            "link add up0 type veth peer name upp",
-            "addr add 10.42.0.1/24 dev hs0",
-            "addr add 198.51.100.2/24 dev up0",
-            "link set hs0 up",
-            "link set hsp up",
-            "link set up0 up",
-            "link set upp up",
-            "route add default via 198.51.100.1 dev up0",
-        ):
+        for command in HOTSPOT_LINKS:
             self.netns_run(["ip", *command.split()])
         self.netns_run(["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
         self.netns_run(["nft", "-f", "-"], input=ruleset("nm-shared-hs0.nft"))

@@ -377,21 +377,22 @@ def test_libnftables_never_runs_twice_at_once(make_ns: Callable[[str], str]) -> 
         ns,
         SPY
         + """
-import threading, nftables
+import threading
 N.HELPER_DELAY = 0
 N.WORKERS = 3
 running, peak, lock = [0], [0], threading.Lock()
-_cmd = nftables.Nftables.cmd
-def cmd(self, command):
+lib = N._bindings()
+_run = lib.run
+def cmd(context, command):
     with lock:
         running[0] += 1
         peak[0] = max(peak[0], running[0])
     try:
-        return _cmd(self, command)
+        return _run(context, command)
     finally:
         with lock:
             running[0] -= 1
-nftables.Nftables.cmd = cmd
+lib.run = cmd
 ref = nft_doc()
 docs = [N.list_ruleset_json() for _ in range(10)]
 result = {"ref": ref, "docs": docs, "peak": peak[0], "calls": calls}
@@ -401,6 +402,64 @@ result = {"ref": ref, "docs": docs, "peak": peak[0], "calls": calls}
     assert result["calls"]["helper"] > 0  # the tables were listed in parallel all the same
     for doc in result["docs"]:
         assert doc == result["ref"]
+
+
+@kernel_test
+def test_the_piped_output_is_the_buffered_one(make_ns: Callable[[str], str]) -> None:
+    """libnftables' output goes to a pipe and is kept compressed while nft's JSON tree is alive
+    (the peak of a big listing): each listing is byte for byte what pip-nftables' buffered
+    output gives, on a realistic ruleset (benchmarks/bigruleset.py: Docker's and ufw's
+    iptables-nft tables, NetworkManager's, a big inet table with sets and maps) and on every
+    family; list_stream decodes it to the same objects."""
+    ns = make_ns("piped")
+    load(ns)
+    sys.path.insert(0, str(SRC.parent / "benchmarks"))
+    try:
+        import bigruleset
+    finally:
+        sys.path.remove(str(SRC.parent / "benchmarks"))
+    generated = bigruleset.generate(3000)
+    run(["ip", "netns", "exec", ns, "iptables-nft-restore", "--noflush"], generated.iptables_text)
+    run(["ip", "netns", "exec", ns, "ip6tables-nft-restore", "--noflush"], generated.ip6tables_text)
+    run(["ip", "netns", "exec", ns, "nft", "-f", "-"], stdin=generated.nft_text)
+    result = run_in(
+        ns,
+        """
+import hashlib, os, threading, nftables
+def buffered(command):
+    context = nftables.Nftables(sofile=N.LIBNFTABLES_SONAME)
+    context.set_json_output(True)
+    rc, output, _ = context.cmd(command)
+    assert rc == 0
+    return bytes(output)
+piped = N._lib_lister(nftables)
+fds = len(os.listdir("/proc/self/fd"))
+commands = [N._command(N._LIST_RULESET)] + [
+    N._command({"list": {"table": {"family": f, "name": n}}}) for f, n in N.list_tables()
+]
+same, sizes, streams = [], [], []
+for command in commands:
+    a, b = piped(command), buffered(command)
+    same.append(a == b)
+    sizes.append(len(a))
+    what = json.loads(command)["nftables"][0]["list"]
+    streams.append(list(N.list_stream(what)) == json.loads(b)["nftables"])
+missing = error_of(lambda: piped(N._command({"list": {"table": {"family": "ip", "name": "nope"}}})))
+result = {
+    "same": same, "sizes": sizes, "streams": streams, "missing": missing,
+    "fds": len(os.listdir("/proc/self/fd")) - fds,
+    "threads": [t.name for t in threading.enumerate() if t.name == "nft-output"],
+}
+""",
+    )
+    assert len(result["same"]) >= 10  # list ruleset and every table, all families
+    assert all(result["same"]), result["sizes"]
+    assert all(result["streams"])
+    assert max(result["sizes"]) > 500_000  # more than a pipe and a stdio buffer hold
+    assert result["missing"]["type"] == "_ListingFailed"
+    assert "nope" in result["missing"]["message"] or "No such file" in result["missing"]["message"]
+    assert result["fds"] == 0
+    assert result["threads"] == []
 
 
 @kernel_test

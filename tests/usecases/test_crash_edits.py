@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.firewalldlab import FirewalldLab, firewalld_lab_unavailable_reason
 from tests.kernel.scenarios.model import ruleset
 from tests.lab import Lab
 from tests.sandbox import RootSandbox
@@ -184,3 +185,49 @@ def test_a_backup_left_by_a_cut_short_file_edit_goes(tmp_path: Path) -> None:
         assert ops.list_fixes() == []
         assert os.listdir(daemon_json.parent) == ["daemon.json"]
         assert daemon_json.read_text() == DAEMON_JSON
+
+
+class FirewalldMachine(Machine):
+    """The lab host with a real firewalld (tests/firewalldlab.py): the interface's zones,
+    runtime and permanent, and every file of firewalld's configuration (its `ZONE.xml.old`
+    backups too) are part of the state; the driver runs on firewalld's bus, with its
+    /etc/firewalld where the helper would see it."""
+
+    def __init__(self, lab: Lab, tmp: Path, firewalld: FirewalldLab) -> None:
+        super().__init__(lab, tmp)
+        self.firewalld = firewalld
+
+    def command(self, argv: list[str]) -> list[str]:
+        etc = str(self.firewalld.dir / "etc")
+        mount = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                 'mount --bind "$0" /etc/firewalld && exec "$@"', etc]  # fmt: skip
+        bus = ["env", f"DBUS_SYSTEM_BUS_ADDRESS={self.firewalld.address}"]
+        return super().command([*mount, *bus, *argv])
+
+    def firewall(self) -> tuple[str, ...]:
+        fw = self.firewalld
+        zones = " ".join(
+            fw.cmd(*flag, "--get-zone-of-interface=hs0", check=False).strip() or "-"
+            for flag in ((), ("--permanent",))
+        )
+        files = "\n".join(f"{path}: {text!r}" for path, text in fw.config_files().items())
+        return (*super().firewall(), zones, files)
+
+
+def test_firewallds_zone_through_its_d_bus_api(clean_lab: Lab, tmp_path: Path) -> None:
+    """hs0 in `public` (as in tests/usecases/test_firewalld_zone.py), moved into `trusted`
+    runtime and permanent, killed at each step: firewalld's zones and its configuration files
+    (backups included) as before or as after.  `trusted`'s chains are built once first:
+    firewalld keeps a zone's chains until its next reload, nothing jumps to them after undo."""
+    reason = firewalld_lab_unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    clean_lab.load_nft(ruleset("nm-shared-hs0.nft"))
+    firewalld = FirewalldLab(clean_lab.host)
+    try:
+        firewalld.cmd("--zone=trusted", "--add-interface=up0")  # trusted's chains, built
+        firewalld.cmd("--zone=trusted", "--remove-interface=up0")
+        firewalld.cmd("--zone=public", "--add-interface=hs0")
+        kill_at_every_step(FirewalldMachine(clean_lab, tmp_path, firewalld), "firewalld-zone")
+    finally:
+        firewalld.close()

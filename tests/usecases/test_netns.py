@@ -401,3 +401,49 @@ def test_dockers_nftables_backend_is_taken_off_the_host_and_put_back(
     in_netns(lab.host, lambda: ops.undo("docker-netns@hs0", uid=0))
     assert normalized_ruleset(lab) == before
     assert not any(delivered(lab, ("outbound", "reply")).values())
+
+
+V6 = ("outbound6", "reply6")
+
+
+def test_the_phones_ipv6_gets_through_too(docker_blocks_hotspot: Lab, tmp_path: Path) -> None:
+    """The hotspot shares IPv6 — the phone has an address in 2001:db8:42::/64 and TCP to the
+    simulated internet over IPv6 (the kernel lab sets the phone's address itself; a phone
+    taking it by SLAAC from NetworkManager's advertisements is
+    tests/system/test_networkmanager_ipv6.py) — and Docker manages ip6tables too: its ip6
+    FORWARD drop
+    blocks the phone's IPv6.  Debian 12's dockerd 20.10 writes no ip6tables rules (its
+    `ip6tables` option is experimental there), so Docker 28's ip6tables layout is loaded beside
+    the real dockerd's IPv4 rules, as Docker 28 writes it.  The fix takes Docker's ip6tables
+    rules off the host's hook as well: the phone's IPv6 works after it, and after docker.service
+    restarts in its own namespace; undo puts both families back exactly."""
+    lab = docker_blocks_hotspot
+    lab.load_iptables(ruleset("docker28.v6.rules"), ipv6=True)
+    ops = operations(tmp_path)
+    assert not any(delivered(lab, V6).values())
+    before = normalized_ruleset(lab)
+
+    preview = in_netns(lab.host, lambda: ops.preview("hs0", "docker-netns"))
+    assert preview["after"]["verdict"] == "ok"
+    assert "ip6tables-nft -t filter -P FORWARD ACCEPT (now DROP)" in preview["plan"]["preview"]
+    done = in_netns(lab.host, lambda: ops.apply("hs0", "docker-netns", permanent=False, uid=0))
+    assert done["changed"]
+    outcome = delivered(lab, (*V4, *V6))
+    assert all(outcome.values()), outcome
+    assert "DOCKER" not in lab.host_run(["ip6tables-nft", "-S", "FORWARD"]).stdout
+    nat6 = lab.host_run(["ip6tables-nft", "-t", "nat", "-S"]).stdout.splitlines()
+    builtin = ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING")
+    assert [line for line in nat6 if line.split()[:2] in (["-A", c] for c in builtin)] == []
+    text = (tmp_path / "docker.service.d" / DROPIN_NAME).read_text()
+
+    _kill_netns_processes(lab.host, _is_docker_process)
+    with pid_one_stand_in(lab) as pid, docker_service_started(lab, text, pid) as unit_ns:
+        outcome = delivered(lab, (*V4, *V6))
+        assert all(outcome.values()), outcome
+        on_host = forward_chains(lab, lab.host)
+        assert not any(t.startswith("DOCKER") for c in on_host for t in c["targets"])
+        assert all(c.get("policy") != "drop" for c in on_host)
+        assert seen_from(lab, unit_ns) == UPLINK_V4
+        in_netns(lab.host, lambda: ops.undo("docker-netns@hs0", uid=0))
+    assert normalized_ruleset(lab) == before
+    assert not any(delivered(lab, V6).values())

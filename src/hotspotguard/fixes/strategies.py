@@ -196,6 +196,17 @@ def _owners(ruleset: Ruleset, changes: tuple[ChainInsert, ...]) -> str:
     return ", ".join(dict.fromkeys(names))
 
 
+def _placement(changes: tuple[ChainInsert, ...], what: str) -> str:
+    """Where the accepts go: before the dropping rule, or at the chain's end where its policy
+    is what drops (`ChainInsert.before` None)."""
+    at_end = {change.before is None for change in changes}
+    if at_end == {False}:
+        return f"just before the rule that drops {what}"
+    if at_end == {True}:
+        return "at the end of the chain, before its drop policy"
+    return f"just before the rule that drops {what} (at the chain's end where its policy drops)"
+
+
 def _plan_allow(
     snapshot: Snapshot, ruleset: Ruleset, hotspot: Hotspot, fix_id: str, strategy: str
 ) -> Plan:
@@ -208,13 +219,12 @@ def _plan_allow(
     if strategy == "forward-allow":
         uplinks = ", ".join(snapshot.uplinks)
         summary = (
-            f"accept {hotspot.iface}'s traffic to {uplinks} and its replies just before the "
-            f"rule that drops it, in {where}"
+            f"accept {hotspot.iface}'s traffic to {uplinks} and its replies "
+            f"{_placement(changes, 'it')}, in {where}"
         )
     else:
         summary = (
-            f"accept DHCP and DNS from {hotspot.iface} just before the rule that drops them, "
-            f"in {where}"
+            f"accept DHCP and DNS from {hotspot.iface} {_placement(changes, 'them')}, in {where}"
         )
     return Plan(
         fix_id,

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 from hotspotguard.fixes.firewalld import TARGETS, FirewalldFacts, firewalld_table
-from hotspotguard.fixes.netns import DROPIN_NAME, HOST_LINK, TOOLS
+from hotspotguard.fixes.netns import DROPIN_NAME, HOST_LINK, TOOLS, UNIT
 from hotspotguard.fixes.plan import DAEMON_JSON, HostFacts, NetnsFacts
 from hotspotguard.ruleset import Ruleset
 from hotspotguard.system import firewalld, systemd, trust, ufw
@@ -211,6 +211,11 @@ def netns_facts(dropin_dir: str) -> NetnsFacts:
     except (OSError, UnicodeDecodeError) as error:
         dropin, problem = None, problem or f"{dropin_path} cannot be read: {error}"
     dockerd = next((path for path in DOCKERD if os.path.exists(path)), None)
+    if dockerd and not problem and not systemd.booted() and systemd.unit_path(UNIT) is None:
+        # an init other than systemd (OpenRC, runit, sysvinit): nothing would read the drop-in
+        problem = (
+            f"Docker is not started by systemd here (no {UNIT} unit): the drop-in would never run"
+        )
     return NetnsFacts(
         networks, docker0, dockerd, tools, problem, dropin_path, dropin, systemd.booted()
     )

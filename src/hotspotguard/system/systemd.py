@@ -10,11 +10,19 @@ from hotspotguard.system.firewall import run
 SYSTEMCTL = "/usr/bin/systemctl"
 #: exists only while systemd is PID 1 (what sd_booted(3) checks)
 BOOTED_MARKER = "/run/systemd/system"
+#: where packages and the administrator put unit files (systemd.unit(5)'s system unit paths)
+UNIT_DIRS = ("/etc/systemd/system", "/usr/local/lib/systemd/system", "/usr/lib/systemd/system",
+             "/lib/systemd/system")  # fmt: skip
 
 
 def booted() -> bool:
     """Whether systemd runs this system."""
     return os.path.isdir(BOOTED_MARKER)
+
+
+def unit_path(unit: str) -> str | None:
+    """Where `unit`'s file is, on a system systemd does not run now as well (None: nowhere)."""
+    return next((f"{d}/{unit}" for d in UNIT_DIRS if os.path.exists(f"{d}/{unit}")), None)
 
 
 def daemon_reload() -> None:

@@ -52,16 +52,33 @@ def firewalld_drops(iface: str) -> str | None:
     return None
 
 
+def with_backups(change: ZoneChange, record: dict[str, Any] | None) -> ZoneChange:
+    """`change` with firewalld's backups (`ZONE.xml.old`) of the zones it rewrites as they are
+    before it — the first apply's, from the fix's `record`.  Read before the intent is written,
+    so that a crash mid-apply puts them back too."""
+    try:
+        return _with_backups(change, record, firewalld.zone_of(change.iface)[1])
+    except (firewalld.FirewalldError, OSError) as error:
+        raise FirewallError(_one_line(error)) from None
+
+
+def _with_backups(change: ZoneChange, record: dict[str, Any] | None, permanent: str) -> ZoneChange:
+    recorded = _recorded(record, change)
+    if recorded is not None:
+        return recorded
+    if change.backups:
+        return change
+    zones = dict.fromkeys(z for z in (change.zone, permanent) if z)
+    return replace(change, backups=tuple((zone, firewalld.read_backup(zone)) for zone in zones))
+
+
 def apply(change: ZoneChange, record: dict[str, Any] | None) -> tuple[bool, ZoneChange]:
     """Move the interface; whether anything changed, and the change with the zones from before
     the first apply of this fix (what undo restores)."""
     try:
         runtime, permanent = firewalld.zone_of(change.iface)
         _require((change.zone,), (change.zone,), f"{change.iface} cannot be put there")
-        zones = dict.fromkeys(z for z in (change.zone, permanent) if z)
-        kept = _recorded(record, change) or replace(
-            change, backups=tuple((zone, firewalld.read_backup(zone)) for zone in zones)
-        )
+        kept = _with_backups(change, record, permanent)
         changed = False
         if runtime != change.zone:
             firewalld.set_runtime_zone(change.iface, change.zone)

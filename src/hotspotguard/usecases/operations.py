@@ -28,6 +28,7 @@ from hotspotguard.fixes.plan import (
     RuleChange,
     SysctlChange,
     UfwChange,
+    ZoneChange,
     change_from_json,
     rule_tag,
     tag,
@@ -41,7 +42,7 @@ from hotspotguard.fixes.strategies import (
 )
 from hotspotguard.ruleset import Ruleset, Snapshot, SnapshotError, load_snapshot, parse_ruleset
 from hotspotguard.system import docker, firewall, persist, trust
-from hotspotguard.usecases import edits, state
+from hotspotguard.usecases import edits, firewalld_zone, state
 from hotspotguard.usecases.choosing import candidates_json
 from hotspotguard.verdict.report import summary
 from hotspotguard.wording import reason_of
@@ -309,17 +310,7 @@ class Operations:
         try:
             # the settings as they are now, recorded (with the whole plan) before any change:
             # after a crash the next call knows what to take back
-            planned = [
-                change
-                if not isinstance(change, SysctlChange)
-                else _recorded_sysctl(record, change.name)
-                or replace(
-                    change,
-                    previous=firewall.read_sysctl(change.name),
-                    restore=tuple(firewall.linked_settings(change.name).items()),
-                )
-                for change in plan.changes
-            ]
+            planned = [_as_found(change, record) for change in plan.changes]
             self._step("planned")
             self._write(fixes, {"op": "apply", "id": plan.fix_id,
                                 "changes": [c.to_json() for c in planned]})  # fmt: skip
@@ -804,6 +795,21 @@ def _look_alike_warnings(change: RuleChange, specs: list[str]) -> list[str]:
         f"left {len(specs)} rule(s) in {change.table} {change.chain} that carry this fix's "
         f"tag but were not added by it: {specs[0]}"
     ]
+
+
+def _as_found(change: Change, record: dict[str, Any] | None) -> Change:
+    """`change` with what undo must put back as it is now (or as the fix's `record` has it
+    from its first apply): read before the intent is written, so that a crash mid-apply
+    takes everything back."""
+    if isinstance(change, SysctlChange):
+        return _recorded_sysctl(record, change.name) or replace(
+            change,
+            previous=firewall.read_sysctl(change.name),
+            restore=tuple(firewall.linked_settings(change.name).items()),
+        )
+    if isinstance(change, ZoneChange):
+        return firewalld_zone.with_backups(change, record)
+    return change
 
 
 def _recorded_sysctl(record: dict[str, Any] | None, name: str) -> SysctlChange | None:

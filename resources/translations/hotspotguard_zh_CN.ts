@@ -647,6 +647,74 @@ Afterwards: {after}</source>
       <translation>IPv6 {flow}</translation>
     </message>
     <message>
+      <source>DHCP discover from a new client on {iface}</source>
+      <translation>{iface} 上新客户端的 DHCP 发现请求</translation>
+    </message>
+    <message>
+      <source>DHCPv6 solicit from a new client on {iface}</source>
+      <translation>{iface} 上新客户端的 DHCPv6 请求</translation>
+    </message>
+    <message>
+      <source>IPv4 DNS query from {client} to {gateway}</source>
+      <translation>{client} 发往 {gateway} 的 IPv4 DNS 查询</translation>
+    </message>
+    <message>
+      <source>IPv6 DNS query from {client} to {gateway}</source>
+      <translation>{client} 发往 {gateway} 的 IPv6 DNS 查询</translation>
+    </message>
+    <message>
+      <source>new IPv4 connection from {client} to the internet via {uplink}</source>
+      <translation>{client} 经 {uplink} 到互联网的新 IPv4 连接</translation>
+    </message>
+    <message>
+      <source>new IPv6 connection from {client} to the internet via {uplink}</source>
+      <translation>{client} 经 {uplink} 到互联网的新 IPv6 连接</translation>
+    </message>
+    <message>
+      <source>the internet's IPv4 reply to {client}</source>
+      <translation>互联网对 {client} 的 IPv4 回复</translation>
+    </message>
+    <message>
+      <source>the internet's IPv6 reply to {client}</source>
+      <translation>互联网对 {client} 的 IPv6 回复</translation>
+    </message>
+    <message>
+      <source>ARP request for {gateway} from {client} on {iface}</source>
+      <translation>{iface} 上 {client} 查询 {gateway} 的 ARP 请求</translation>
+    </message>
+    <message>
+      <source>the host's ARP reply to {client} on {iface}</source>
+      <translation>本机在 {iface} 上给 {client} 的 ARP 回复</translation>
+    </message>
+    <message>
+      <source>router solicitation from a new client on {iface}</source>
+      <translation>{iface} 上新客户端的路由器请求</translation>
+    </message>
+    <message>
+      <source>router advertisement to the clients on {iface}</source>
+      <translation>发往 {iface} 上客户端的路由器通告</translation>
+    </message>
+    <message>
+      <source>neighbour solicitation from a client resolving its router on {iface}</source>
+      <translation>{iface} 上客户端解析其路由器的邻居请求</translation>
+    </message>
+    <message>
+      <source>neighbour advertisement of the router to a client on {iface}</source>
+      <translation>路由器在 {iface} 上发给客户端的邻居通告</translation>
+    </message>
+    <message>
+      <source>neighbour solicitation for {client} from the host on {iface}</source>
+      <translation>本机在 {iface} 上查询 {client} 的邻居请求</translation>
+    </message>
+    <message>
+      <source>neighbour advertisement from {client} to the host on {iface}</source>
+      <translation>{client} 在 {iface} 上发给本机的邻居通告</translation>
+    </message>
+    <message>
+      <source>no uplink</source>
+      <translation>无上行接口</translation>
+    </message>
+    <message>
       <source>ok</source>
       <translation>正常</translation>
     </message>

@@ -92,6 +92,33 @@ def flow_name(flow: str, tr: Translate = english) -> str:
     return flow
 
 
+def flow_description(flow: str, params: Mapping[str, str], tr: Translate = english) -> str:
+    """The packet a flow stands for, in a sentence: "new IPv4 connection from 10.42.0.10 to the
+    internet via up0" (`params` from `verdict.flows.Flow.params`)."""
+    templates = {
+        "dhcp": tr("DHCP discover from a new client on {iface}"),
+        "dhcp6": tr("DHCPv6 solicit from a new client on {iface}"),
+        "dns": tr("IPv4 DNS query from {client} to {gateway}"),
+        "dns6": tr("IPv6 DNS query from {client} to {gateway}"),
+        "outbound": tr("new IPv4 connection from {client} to the internet via {uplink}"),
+        "outbound6": tr("new IPv6 connection from {client} to the internet via {uplink}"),
+        "reply": tr("the internet's IPv4 reply to {client}"),
+        "reply6": tr("the internet's IPv6 reply to {client}"),
+        "arp_in": tr("ARP request for {gateway} from {client} on {iface}"),
+        "arp_out": tr("the host's ARP reply to {client} on {iface}"),
+        "rs6": tr("router solicitation from a new client on {iface}"),
+        "ra6": tr("router advertisement to the clients on {iface}"),
+        "ns6_in": tr("neighbour solicitation from a client resolving its router on {iface}"),
+        "na6_out": tr("neighbour advertisement of the router to a client on {iface}"),
+        "ns6_out": tr("neighbour solicitation for {client} from the host on {iface}"),
+        "na6_in": tr("neighbour advertisement from {client} to the host on {iface}"),
+    }
+    fields = dict(params)
+    if "uplink" in fields and not fields["uplink"]:
+        fields["uplink"] = tr("no uplink")
+    return _fill(templates[flow], **fields) if flow in templates else flow
+
+
 def verdict_word(verdict: str, tr: Translate = english) -> str:
     """A flow's or a hotspot's verdict in one word."""
     words = {

@@ -5,6 +5,7 @@ sentence of the engine's — while the command line and the JSON keep their Engl
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -163,6 +164,46 @@ def test_the_fix_dialog_and_the_chains_dialog_in_chinese(
     labels = [chains.flow_box.itemText(i) for i in range(chains.flow_box.count())]
     assert f"{HOTSPOT} · 外网 — 被拦截" in labels
     assert not [label for label in labels if re.search(r"· [a-z]", label)], labels
+    summary = chains.summary.text()  # the packet the flow stands for, worded in Chinese
+    assert "到互联网的新 IPv4 连接" in summary and "connection from" not in summary, summary
+
+
+def test_every_flow_description_has_its_chinese(chinese: None) -> None:
+    """Each flow's packet sentence is in the catalogue with the same placeholders, and the
+    English one is what the engine's flows carry in the JSON."""
+    from hotspotguard.ruleset import load_snapshot
+    from hotspotguard.ui.texts import qt_tr
+    from hotspotguard.verdict.flows import arp_flows, discovery_flows, hotspot_flows
+
+    snapshot = load_snapshot(fixed_document())
+    hotspot = snapshot.hotspots[0]
+    client, gateway = (
+        ipaddress.ip_address("2001:db8:42::10"),
+        ipaddress.ip_address("2001:db8:42::1"),
+    )
+    flows = [
+        *hotspot_flows(hotspot, ("up0",)),
+        *hotspot_flows(hotspot, ()),
+        *arp_flows(hotspot),
+        *discovery_flows(hotspot.iface, client, gateway, None),
+    ]
+    assert {f.name for f in flows} >= {
+        "dhcp",
+        "dns",
+        "outbound",
+        "reply",
+        "arp_in",
+        "rs6",
+        "na6_in",
+    }
+    for flow in flows:
+        params = dict(flow.params)
+        assert wording.flow_description(flow.name, params) == flow.description, flow.name
+        chinese_text = wording.flow_description(flow.name, params, qt_tr)
+        assert chinese_text != flow.description and not re.search(r"\{\w+\}", chinese_text), (
+            flow.name,
+            chinese_text,
+        )
 
 
 def test_english_stays_for_the_command_line() -> None:

@@ -866,7 +866,10 @@ class ChainsDialog(QDialog):
             return self.tr("Every base chain on every hook, by priority. Pick a flow to see "
                            "the path its packet takes.")  # fmt: skip
         result = choice.result
-        text = result.flow.description
+        from hotspotguard import wording
+        from hotspotguard.ui.texts import qt_tr
+
+        text = wording.flow_description(result.flow.name, dict(result.flow.params), qt_tr)
         if result.verdict == "drop" and result.dropped_by is not None:
             drop = result.dropped_by
             where = " ".join(p for p in (drop.family, drop.table, drop.chain) if p)
@@ -874,9 +877,6 @@ class ChainsDialog(QDialog):
                 flow=text, owner=display_owner(drop.owner), where=where, rule=drop.rule
             )
         if result.verdict == "unknown":
-            from hotspotguard import wording
-            from hotspotguard.ui.texts import qt_tr
-
             why = wording.reason_sentence(wording.reason_fields(result.reason), qt_tr)
             return self.tr("{flow}: cannot be decided ({reason})").format(flow=text, reason=why)
         return self.tr("{flow}: gets through").format(flow=text)

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from hotspotguard import wording
 from hotspotguard.ruleset.model import IPAddress, Range
 from hotspotguard.ruleset.routes import Routing
 from hotspotguard.ruleset.snapshot import Hotspot
@@ -131,6 +132,9 @@ class Flow:
     nat_daddr: IPAddress | Literal[""] | None = ""
     # False: the hotspot does not serve what this flow asks for; judged, but not deciding
     required: bool = True
+    # what `description` is built from (interface, addresses, uplink): wording.flow_description
+    # words it in the person's language
+    params: tuple[tuple[str, str], ...] = ()
 
     @property
     def forwarded(self) -> bool:
@@ -226,6 +230,24 @@ def hotspot_flows(
     return [_with_masquerade(f, masquerade_address(4 if f.family == "ip" else 6)) for f in flows]
 
 
+def _flow(
+    name: str,
+    params: Mapping[str, object],
+    packet: Packet,
+    path: tuple[str, ...],
+    in_device: str,
+    out_device: str = "",
+    *,
+    needs_nat: bool = False,
+) -> Flow:
+    """A flow described in English from `params`, which it keeps for other languages."""
+    kept = tuple((key, str(value)) for key, value in params.items())
+    description = wording.flow_description(name, dict(kept))
+    return Flow(
+        name, description, packet, path, in_device, out_device, needs_nat=needs_nat, params=kept
+    )
+
+
 def arp_flows(hotspot: Hotspot) -> list[Flow]:
     """ARP between a client and the host: its request for the gateway's address (broadcast,
     on input) and the host's reply (on output). Judged only where an `arp` table filters."""
@@ -260,16 +282,14 @@ def arp_flows(hotspot: Hotspot) -> list[Flow]:
         pkttype="host",
     )
     return [
-        Flow(
+        _flow(
             "arp_in",
-            f"ARP request for {gateway.ip} from {client} on {iface}",
+            {"gateway": gateway.ip, "client": client, "iface": iface},
             request,
             ("ingress", "input"),
             iface,
         ),
-        Flow(
-            "arp_out", f"the host's ARP reply to {client} on {iface}", reply, ("output",), "", iface
-        ),
+        _flow("arp_out", {"client": client, "iface": iface}, reply, ("output",), "", iface),
     ]
 
 
@@ -335,38 +355,12 @@ def discovery_flows(
     ns_out = _discovery(gateway, solicited_node(client), ND_NS, inbound=False)
     na_in = _discovery(client, gateway, ND_NA, inbound=True)
     return [
-        Flow("rs6", f"router solicitation from a new client on {iface}", rs, INPUT_PATH, iface),
-        Flow("ra6", f"router advertisement to the clients on {iface}", ra, OUTPUT_PATH, "", iface),
-        Flow(
-            "ns6_in",
-            f"neighbour solicitation from a client resolving its router on {iface}",
-            ns_in,
-            INPUT_PATH,
-            iface,
-        ),
-        Flow(
-            "na6_out",
-            f"neighbour advertisement of the router to a client on {iface}",
-            na_out,
-            OUTPUT_PATH,
-            "",
-            iface,
-        ),
-        Flow(
-            "ns6_out",
-            f"neighbour solicitation for {client} from the host on {iface}",
-            ns_out,
-            OUTPUT_PATH,
-            "",
-            iface,
-        ),
-        Flow(
-            "na6_in",
-            f"neighbour advertisement from {client} to the host on {iface}",
-            na_in,
-            INPUT_PATH,
-            iface,
-        ),
+        _flow("rs6", {"iface": iface}, rs, INPUT_PATH, iface),
+        _flow("ra6", {"iface": iface}, ra, OUTPUT_PATH, "", iface),
+        _flow("ns6_in", {"iface": iface}, ns_in, INPUT_PATH, iface),
+        _flow("na6_out", {"iface": iface}, na_out, OUTPUT_PATH, "", iface),
+        _flow("ns6_out", {"client": client, "iface": iface}, ns_out, OUTPUT_PATH, "", iface),
+        _flow("na6_in", {"client": client, "iface": iface}, na_in, INPUT_PATH, iface),
     ]
 
 
@@ -413,29 +407,21 @@ def _family_flows(
         ct_state="established",
         ct_direction="reply",
     )
-    version = "IPv6" if v6 else "IPv4"
-    dhcp_text = "DHCPv6 solicit" if v6 else "DHCP discover"
     return [
-        Flow("dhcp" + suffix, f"{dhcp_text} from a new client on {iface}", dhcp, INPUT_PATH, iface),
-        Flow(
-            "dns" + suffix,
-            f"{version} DNS query from {client} to {gateway}",
-            dns,
-            INPUT_PATH,
-            iface,
-        ),
-        Flow(
+        _flow("dhcp" + suffix, {"iface": iface}, dhcp, INPUT_PATH, iface),
+        _flow("dns" + suffix, {"client": client, "gateway": gateway}, dns, INPUT_PATH, iface),
+        _flow(
             "outbound" + suffix,
-            f"new {version} connection from {client} to the internet via {uplink or 'no uplink'}",
+            {"client": client, "uplink": uplink},
             outbound,
             FORWARD_PATH,
             iface,
             uplink,
             needs_nat=not v6,
         ),
-        Flow(
+        _flow(
             "reply" + suffix,
-            f"the internet's {version} reply to {client}",
+            {"client": client},
             reply,
             FORWARD_PATH,
             uplink,

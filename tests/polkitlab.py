@@ -108,7 +108,8 @@ exec sleep 2147483647
 # ("-": on the first line of stdin)
 # {"method", "args", "interactive"} or raw ones {"member", "signature", "body", "interface",
 # "path"}; with argv[2] == "wait" it prints its pid and waits for a line on stdin first.  It
-# prints one JSON list: {"ok": result} or {"error": name, "message": text} per call, in order.
+# prints one JSON list: {"ok": result} or {"error": name, "message": text} per call, in order
+# (and "fields": the reason's code and parameters where the helper sent them).
 CLIENT = r"""
 import asyncio, json, os, sys
 from dbus_next import BusType, Message, MessageFlag, MessageType
@@ -147,7 +148,8 @@ async def main():
         try:
             return {"ok": await clients[key].call(c["method"], *c.get("args", []))}
         except HelperRefused as e:
-            return {"error": e.kind, "message": str(e)}
+            fields = {"fields": e.fields} if e.fields else {}
+            return {"error": e.kind, "message": str(e), **fields}
         except HelperUnavailable as e:
             return {"error": "Unavailable", "message": str(e)}
     if os.environ.get("HG_SEQUENTIAL"):

@@ -40,6 +40,10 @@ def test_faults_are_one_line_dbus_errors_and_change_nothing(plab: PolkitLab) -> 
     assert all(a["message"] and "\n" not in a["message"] for a in answers), answers
     assert "changed since the fix was planned" in answers[0]["message"]
     assert "no docker-bridges table" in answers[2]["message"]
+    # a planner's reason crosses the bus structured, for the applet to word it in its language
+    assert answers[2]["fields"]["reason_code"] == "docker-live-iptables", answers[2]
+    assert answers[2]["fields"]["reason"] == answers[2]["message"]
+    assert "fields" not in answers[4]  # a plain refusal: its text only
     # the uplink goes away
     plab.netns_run(["ip", "route", "del", "default"])
     (vanished,) = plab.run_client(allow, [call("ApplyFix", "hs0", "docker-user", False, "")])

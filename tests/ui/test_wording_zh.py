@@ -224,3 +224,17 @@ def test_english_stays_for_the_command_line() -> None:
         "blocked: Docker's filter FORWARD policy drop stops outbound traffic from wlp3s0"
     )
     assert QCoreApplication.translate(wording.CONTEXT, "outbound traffic") == "outbound traffic"
+
+
+def test_a_reason_through_the_helper_is_worded_in_chinese(chinese: None) -> None:
+    """A preview refused by the helper carries its reason's code and parameters beside the
+    English message (tests/helper/test_faults.py shows them cross the bus): the applet words it."""
+    from hotspotguard.system.helper_client import HelperRefused
+    from hotspotguard.ui.controller import error_sentence
+
+    reason = wording.Reason("docker-live-iptables")
+    refused = HelperRefused("NotApplicable", str(reason), wording.reason_fields(reason))
+    sentence = error_sentence(refused)
+    assert sentence and sentence != str(reason) and not re.search(r"[a-z]{4,} [a-z]{4,}", sentence)
+    plain = HelperRefused("NotApplicable", "something only said in English")
+    assert error_sentence(plain) == "something only said in English"

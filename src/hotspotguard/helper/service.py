@@ -38,6 +38,7 @@ from dbus_next.errors import DBusError
 from dbus_next.message import Message
 from dbus_next.signature import SignatureTree, Variant
 
+from hotspotguard import wording
 from hotspotguard.system.dbusio import MessageBus
 from hotspotguard.system.netlink import KernelEvents, RulesetChanges
 from hotspotguard.usecases.operations import (
@@ -514,9 +515,21 @@ class HelperService:
             return self._error(msg, ERROR_PREFIX + "Failed", "internal error in the helper")
 
     def _error(self, msg: Message, name: str, text: str) -> Message | bool:
+        """An error reply: the one-line message, and where the text is a `wording.Reason`, its
+        code and parameters as JSON in a second string (a client words it in its person's
+        language; one reading only the first string loses nothing)."""
         if msg.flags & MessageFlag.NO_REPLY_EXPECTED:
             return True
-        return Message.new_error(msg, name, _one_line(text))
+        if not isinstance(text, wording.Reason):
+            return Message.new_error(msg, name, _one_line(text))
+        return Message(
+            message_type=MessageType.ERROR,
+            reply_serial=msg.serial,
+            destination=msg.sender,
+            error_name=name,
+            signature="ss",
+            body=[_one_line(text), json.dumps(wording.reason_fields(text))],
+        )
 
     def _reply(
         self, msg: Message, signature: str = "", body: list[Any] | None = None
@@ -552,7 +565,7 @@ class HelperService:
         try:
             args = entry.validate(list(msg.body))
         except OperationError as error:
-            return self._error(msg, ERROR_PREFIX + error.kind, str(error))
+            return self._error(msg, ERROR_PREFIX + error.kind, wording.reason_of(error))
         interactive = bool(msg.flags & MessageFlag.ALLOW_INTERACTIVE_AUTHORIZATION)
         call = Call(msg, msg.sender or "", interactive, args)
         self._inflight += 1
@@ -571,7 +584,7 @@ class HelperService:
         except Refused as refused:
             reply = self._error(call.msg, refused.name, str(refused))
         except OperationError as error:
-            reply = self._error(call.msg, ERROR_PREFIX + error.kind, str(error))
+            reply = self._error(call.msg, ERROR_PREFIX + error.kind, wording.reason_of(error))
         except Exception:
             log.exception("%s from %s failed", call.msg.member, call.sender)
             reply = self._error(call.msg, ERROR_PREFIX + "Failed", "internal error in the helper")

@@ -59,21 +59,37 @@ class HelperUnavailable(Exception):
 
 
 class HelperRefused(Exception):
-    """The helper (or polkit) answered with an error: `kind` and a one-line message."""
+    """The helper (or polkit) answered with an error: `kind` and a one-line message; `fields`
+    the reason's code and parameters where the helper sent them (``reason``, ``reason_code``,
+    ``reason_params``, for wording.reason_sentence), else None."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: str, message: str, fields: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.kind = kind
+        self.fields = fields
 
 
-def _error_from(name: str, text: str) -> Exception:
+def _reason_fields(body: list[Any]) -> dict[str, Any] | None:
+    """The structured reason an error reply carries as its second string (else None)."""
+    if len(body) < 2 or not isinstance(body[1], str) or len(body[1]) > 65536:
+        return None
+    try:
+        fields = json.loads(body[1])
+    except ValueError:
+        return None
+    if not isinstance(fields, dict) or not isinstance(fields.get("reason_code"), str):
+        return None
+    return fields
+
+
+def _error_from(name: str, text: str, fields: dict[str, Any] | None = None) -> Exception:
     if name in _UNAVAILABLE:
         if name in ("org.freedesktop.DBus.Error.ServiceUnknown",) or "Spawn" in name:
             return HelperUnavailable(f"{INSTALL_HINT} ({text})")
         return HelperUnavailable(f"the privileged helper did not answer: {text}")
     if name.startswith(ERROR_PREFIX):
-        return HelperRefused(name[len(ERROR_PREFIX) :], text)
-    return HelperRefused(name.rsplit(".", 1)[-1], text)
+        return HelperRefused(name[len(ERROR_PREFIX) :], text, fields)
+    return HelperRefused(name.rsplit(".", 1)[-1], text, fields)
 
 
 class HelperClient:
@@ -154,7 +170,7 @@ class HelperClient:
             self._helper = reply.sender
         if reply.message_type == MessageType.ERROR:
             text = reply.body[0] if reply.body and isinstance(reply.body[0], str) else ""
-            raise _error_from(reply.error_name or "", text)
+            raise _error_from(reply.error_name or "", text, _reason_fields(reply.body))
         if not reply.body:
             return None
         if not isinstance(reply.body[0], str):

@@ -312,6 +312,8 @@ def error_sentence(error: BaseException) -> str:
             return tr("This needs your password, but no authentication agent is running.")
         if error.kind == "Stale":
             return tr("The firewall changed meanwhile: look at the plan again.")
+        if error.fields is not None:  # the planner's reason, structured, through the helper
+            return wording.reason_sentence(error.fields, texts.qt_tr)
         return text or tr("The helper refused: {kind}.").format(kind=error.kind)
     if isinstance(error, OperationError):
         if error.kind == "Stale":

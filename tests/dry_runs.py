@@ -10,12 +10,9 @@ stand-in answering GET /version as Docker 28 does (tests/usecases/test_files.py)
 
 from __future__ import annotations
 
-import json
 import os
-import socket
 import sys
 import tempfile
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,7 +21,7 @@ os.environ["HOTSPOTGUARD_SYSCONFDIR"] = "/nonexistent/hotspotguard-tests-etc"
 from tests.kernel.scenarios.model import ruleset
 from tests.lab import Lab, _venv_python
 from tests.sandbox import RootSandbox
-from tests.usecases.test_files import DOCKER28_VERSION
+from tests.usecases.test_files import docker28_socket
 from tests.usecases.test_inserts import HAND_WRITTEN
 
 HG = [_venv_python(), "-m", "hotspotguard"]
@@ -71,36 +68,6 @@ LAYOUTS: dict[str, Callable[[Lab], None]] = {
     "input-allow": input_drop,
     "ufw-route": lambda lab: None,  # ufw itself, enabled in the sandbox
 }
-
-
-def docker28_socket(directory: Path) -> tuple[str, Callable[[], None]]:
-    """A unix socket answering GET /version with Docker 28.0.1's reply; its path and a stop."""
-    path = directory / "docker.sock"
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(str(path))
-    server.listen()
-    body = json.dumps(DOCKER28_VERSION).encode()
-    reply = b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" + body
-
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                return
-            with conn:
-                conn.recv(4096)
-                conn.sendall(reply)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-
-    def stop() -> None:
-        server.shutdown(socket.SHUT_RDWR)
-        server.close()
-        thread.join(5)
-
-    return str(path), stop
 
 
 def show(box: RootSandbox, lab: Lab, argv: list[str], shown: list[str]) -> None:

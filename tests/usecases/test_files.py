@@ -11,7 +11,7 @@ import json
 import os
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -45,10 +45,9 @@ DAEMON_JSON = (
 )
 
 
-@pytest.fixture
-def docker28_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A unix socket answering GET /version as Docker 28 does; daemon.json in tmp_path."""
-    path = tmp_path / "docker.sock"
+def docker28_socket(directory: Path) -> tuple[str, Callable[[], None]]:
+    """A unix socket answering GET /version with Docker 28.0.1's reply; its path and a stop."""
+    path = directory / "docker.sock"
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(str(path))
     server.listen()
@@ -67,12 +66,23 @@ def docker28_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    monkeypatch.setattr(docker, "DOCKER_SOCKET", str(path))
+
+    def stop() -> None:
+        server.shutdown(socket.SHUT_RDWR)
+        server.close()
+        thread.join(5)
+
+    return str(path), stop
+
+
+@pytest.fixture
+def docker28_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A unix socket answering GET /version as Docker 28 does; daemon.json in tmp_path."""
+    path, stop = docker28_socket(tmp_path)
+    monkeypatch.setattr(docker, "DOCKER_SOCKET", path)
     monkeypatch.setattr(docker, "DAEMON_JSON_PATH", str(tmp_path / "etc-docker" / "daemon.json"))
     yield tmp_path / "etc-docker" / "daemon.json"
-    server.shutdown(socket.SHUT_RDWR)  # wakes the accept() of the serving thread
-    server.close()
-    thread.join(5)
+    stop()
 
 
 def docker28_hotspot(lab: Lab) -> None:

@@ -22,10 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from dbus_next.constants import BusType, MessageType
-from dbus_next.message import Message
 
 from hotspotguard.system import trust
-from hotspotguard.system.dbusio import MessageBus
+from hotspotguard.system.dbusio import MessageBus, call_method
 
 BUS_NAME = "io.github.hotspotguard.Helper1"
 SERVICE_FILE = f"{BUS_NAME}.service"
@@ -152,17 +151,7 @@ async def _call(
     body: list[Any] | None = None,
 ) -> Any:
     reply = await asyncio.wait_for(
-        bus.call(
-            Message(
-                destination=destination,
-                path=path,
-                interface=interface,
-                member=member,
-                signature=signature,
-                body=body or [],
-            )
-        ),
-        TIMEOUT,
+        call_method(bus, destination, path, interface, member, signature, body), TIMEOUT
     )
     if reply is None:
         raise RuntimeError("no reply")

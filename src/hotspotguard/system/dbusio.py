@@ -15,6 +15,7 @@ from copy import copy
 from typing import Any
 
 from dbus_next.aio import message_bus as _aio
+from dbus_next.message import Message
 
 
 class _Writer(_aio._MessageWriter):
@@ -60,3 +61,26 @@ class MessageBus(_aio.MessageBus):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._writer = _Writer(self)
+
+
+async def call_method(
+    bus: _aio.MessageBus,
+    destination: str,
+    path: str,
+    interface: str,
+    member: str,
+    signature: str = "",
+    body: list[Any] | None = None,
+) -> Message | None:
+    """One method call and its reply (None: the bus went away); what an error reply means is
+    the caller's to say."""
+    return await bus.call(
+        Message(
+            destination=destination,
+            path=path,
+            interface=interface,
+            member=member,
+            signature=signature,
+            body=body or [],
+        )
+    )

@@ -43,18 +43,10 @@ class _Client:
         interface: str = ZONE, path: str = PATH,
     ) -> Any:  # fmt: skip
         from dbus_next.constants import MessageType
-        from dbus_next.message import Message
 
-        reply = await self.bus.call(
-            Message(
-                destination=NAME,
-                path=path,
-                interface=interface,
-                member=member,
-                signature=signature,
-                body=body or [],
-            )
-        )
+        from hotspotguard.system.dbusio import call_method
+
+        reply = await call_method(self.bus, NAME, path, interface, member, signature, body)
         assert reply is not None
         if reply.message_type == MessageType.ERROR:
             text = reply.body[0] if reply.body and isinstance(reply.body[0], str) else ""

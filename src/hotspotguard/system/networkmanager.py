@@ -27,6 +27,8 @@ from dbus_next.errors import DBusError
 from dbus_next.message import Message
 from dbus_next.signature import Variant
 
+from hotspotguard.system.dbusio import call_method
+
 __all__ = [
     "NM_BUS_NAME",
     "NetworkManagerWatch",
@@ -126,16 +128,7 @@ async def _call(
     body: list[Any] | None = None,
     destination: str = NM_BUS_NAME,
 ) -> list[Any]:
-    reply = await bus.call(
-        Message(
-            destination=destination,
-            path=path,
-            interface=interface,
-            member=member,
-            signature=signature,
-            body=body or [],
-        )
-    )
+    reply = await call_method(bus, destination, path, interface, member, signature, body)
     assert reply is not None
     if reply.message_type == MessageType.ERROR:
         text = reply.body[0] if reply.body and isinstance(reply.body[0], str) else ""

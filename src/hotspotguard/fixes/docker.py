@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import json
 import shlex
+from collections.abc import Callable
 from dataclasses import replace
 
 from hotspotguard.fixes.plan import SOURCE_VARIANT, ChainReset, FileChange, HostFacts
@@ -47,11 +48,22 @@ def _docker_filter_tables(ruleset: Ruleset) -> list[Table]:
     ]
 
 
-def _reset(table: Table, chain: Chain, policy: str | None) -> ChainReset:
+def _jumps_to_docker(chain: str, rule: str) -> bool:
+    return (_jump_target(rule) or "").startswith("DOCKER")
+
+
+def chain_reset(
+    table: Table,
+    chain: Chain,
+    policy: str | None,
+    removing: Callable[[str, str], bool] = _jumps_to_docker,
+) -> ChainReset:
+    """`chain` of an iptables-managed `table` with its policy set to `policy` (None: kept) and
+    the rules `removing(chain name, rule text)` picks deleted (by default: jumps into DOCKER-*)."""
     removed = tuple(
         (position, _spec(chain.name, rule.text))
         for position, rule in enumerate(chain.rules, 1)
-        if (_jump_target(rule.text) or "").startswith("DOCKER")
+        if removing(chain.name, rule.text)
     )
     return ChainReset(
         SOURCE_VARIANT[table.source],
@@ -77,7 +89,7 @@ def stale_drop_changes(ruleset: Ruleset) -> tuple[ChainReset, ...]:
         for chain in table.chains:
             if chain.hook is None:
                 continue
-            change = _reset(table, chain, "accept" if chain.name == "FORWARD" else None)
+            change = chain_reset(table, chain, "accept" if chain.name == "FORWARD" else None)
             if change.removed or chain.name == "FORWARD":
                 changes.append(change)
     if not changes:

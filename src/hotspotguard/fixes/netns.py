@@ -14,7 +14,7 @@ import ipaddress
 import itertools
 import re
 
-from hotspotguard.fixes.docker import _jump_target, _spec
+from hotspotguard.fixes.docker import _jump_target, _spec, chain_reset
 from hotspotguard.fixes.plan import (
     SOURCE_VARIANT,
     ChainReset,
@@ -24,7 +24,6 @@ from hotspotguard.fixes.plan import (
     NftTableRemoved,
 )
 from hotspotguard.ruleset import Ruleset
-from hotspotguard.ruleset.model import Chain, Table
 from hotspotguard.wording import Reason
 
 UNIT = "docker.service"
@@ -162,24 +161,6 @@ def _docker_rule(chain: str, text: str) -> bool:
     )
 
 
-def _reset(table: Table, chain: Chain) -> ChainReset:
-    removed = tuple(
-        (position, _spec(chain.name, rule.text))
-        for position, rule in enumerate(chain.rules, 1)
-        if _docker_rule(chain.name, rule.text)
-    )
-    policy = "accept" if (table.name, chain.name) == ("filter", "FORWARD") else None
-    return ChainReset(
-        SOURCE_VARIANT[table.source],
-        4 if table.family == "ip" else 6,
-        table.name,
-        chain.name,
-        policy,
-        chain.policy,
-        removed,
-    )
-
-
 def host_resets(ruleset: Ruleset) -> tuple[ChainReset, ...]:
     """Docker's rules cleared off the host's built-in chains of its iptables tables (filter,
     nat; IPv4 and IPv6): the filter FORWARD policy accept, its jumps and bridge rules gone.
@@ -192,7 +173,8 @@ def host_resets(ruleset: Ruleset) -> tuple[ChainReset, ...]:
             continue
         for chain in table.chains:
             if chain.hook is not None:
-                changes.append(_reset(table, chain))
+                policy = "accept" if (table.name, chain.name) == ("filter", "FORWARD") else None
+                changes.append(chain_reset(table, chain, policy, _docker_rule))
     return tuple(changes)
 
 

@@ -10,7 +10,6 @@ import socket
 import subprocess
 from pathlib import Path
 
-from hotspotguard.fixes.firewalld import TARGETS, FirewalldFacts, firewalld_table
 from hotspotguard.fixes.netns import DROPIN_NAME, HOST_LINK, TOOLS, UNIT
 from hotspotguard.fixes.plan import DAEMON_JSON, HostFacts, NetnsFacts
 from hotspotguard.ruleset import Ruleset
@@ -123,7 +122,7 @@ def facts(
     sight); firewalld's zones for `ifaces` where its table is loaded."""
     path = DAEMON_JSON_PATH
     netns = netns_facts(dropin_dir) if dropin_dir is not None else None
-    zones = firewalld_facts(ruleset, ifaces)
+    zones = firewalld.zones_in_use(ruleset, ifaces)
     if not uses_docker(ruleset):
         return HostFacts(daemon_json_path=path, ufw=ufw.installed(), netns=netns, firewalld=zones)
     try:
@@ -133,17 +132,6 @@ def facts(
     return HostFacts(
         version(DOCKER_SOCKET), text, path, ufw.installed(), netns=netns, firewalld=zones
     )
-
-
-def firewalld_facts(ruleset: Ruleset, ifaces: tuple[str, ...]) -> FirewalldFacts | None:
-    """firewalld's zones, asked over D-Bus only where its table is loaded (None: it is not, or
-    firewalld does not answer: the planner says so)."""
-    if firewalld_table(ruleset) is None:
-        return None
-    try:
-        return firewalld.facts(ifaces, TARGETS)
-    except firewalld.FirewalldError:
-        return None
 
 
 # --- docker-netns -----------------------------------------------------------------------

@@ -12,7 +12,8 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from hotspotguard.fixes.firewalld import FirewalldFacts, ZoneFacts
+from hotspotguard.fixes.firewalld import TARGETS, FirewalldFacts, ZoneFacts, firewalld_table
+from hotspotguard.ruleset import Ruleset
 from hotspotguard.system import atomic
 
 if TYPE_CHECKING:  # dbus-next is imported where a call is made: the CLI's docs build without it
@@ -242,3 +243,14 @@ def restore_backup(zone: str, text: str | None) -> None:
             os.unlink(path)
     elif read_backup(zone) != text:
         atomic.write_file(path, text, 0o644, errors="surrogateescape")
+
+
+def zones_in_use(ruleset: Ruleset, ifaces: tuple[str, ...]) -> FirewalldFacts | None:
+    """firewalld's zones, asked over D-Bus only where its table is loaded (None: it is not, or
+    firewalld does not answer: the planner says so)."""
+    if firewalld_table(ruleset) is None:
+        return None
+    try:
+        return facts(ifaces, TARGETS)
+    except FirewalldError:
+        return None

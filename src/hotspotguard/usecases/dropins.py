@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import replace
+from typing import Any
 
 from hotspotguard.fixes.plan import DropIn, NftTable, NftTableRemoved
 from hotspotguard.system import atomic, firewall, systemd
@@ -71,11 +72,18 @@ def dropin_in_place(change: DropIn) -> bool:
 def _listing(change: NftTable | NftTableRemoved) -> str | None:
     """The table as nft lists it (None: there is none)."""
     try:
-        return firewall.run([firewall.NFT, "list", "table", change.family, change.name])
+        return firewall.run(
+            [firewall.NFT, "list", "table", change.family, change.name],
+            step=firewall.step("step-read-table", family=change.family, table=change.name),
+        )
     except firewall.FirewallError as error:
         if "No such file or directory" in str(error):
             return None
         raise
+
+
+def _loading(change: NftTable | NftTableRemoved) -> dict[str, Any]:
+    return firewall.step("step-load-table", family=change.family, table=change.name)
 
 
 def _same(listing: str, text: str) -> bool:
@@ -91,7 +99,8 @@ def apply_table(change: NftTable) -> bool:
             f"table {change.family} {change.name} is there and is not as planned: "
             "preview the fix again"
         )
-    firewall.run([firewall.NFT, "-f", "-"], stdin=change.text)  # one transaction
+    # one transaction
+    firewall.run([firewall.NFT, "-f", "-"], stdin=change.text, step=_loading(change))
     return True
 
 
@@ -103,7 +112,10 @@ def undo_table(change: NftTable) -> int:
         raise firewall.FirewallError(
             f"table {change.family} {change.name} was changed since the fix: left as it is"
         )
-    firewall.run([firewall.NFT, "delete", "table", change.family, change.name])
+    firewall.run(
+        [firewall.NFT, "delete", "table", change.family, change.name],
+        step=firewall.step("step-delete-table", family=change.family, table=change.name),
+    )
     return 1
 
 
@@ -120,7 +132,10 @@ def remove_table(change: NftTableRemoved) -> tuple[bool, NftTableRemoved]:
     listing = _listing(change)
     if listing is None:
         return False, change
-    firewall.run([firewall.NFT, "delete", "table", change.family, change.name])
+    firewall.run(
+        [firewall.NFT, "delete", "table", change.family, change.name],
+        step=firewall.step("step-delete-table", family=change.family, table=change.name),
+    )
     return True, replace(change, text=listing)
 
 
@@ -128,7 +143,7 @@ def restore_table(change: NftTableRemoved) -> int:
     """Load the table back as it was; none when it is there again (its owner made it anew)."""
     if not change.text or _listing(change) is not None:
         return 0
-    firewall.run([firewall.NFT, "-f", "-"], stdin=change.text)
+    firewall.run([firewall.NFT, "-f", "-"], stdin=change.text, step=_loading(change))
     return 1
 
 

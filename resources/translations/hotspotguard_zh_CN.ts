@@ -1302,5 +1302,33 @@ Afterwards: {after}</source>
       <source>cannot finish an interrupted fix: {why}</source>
       <translation>无法完成一次被中断的修复：{why}</translation>
     </message>
+    <message>
+      <source>{iface} is not a shared connection now ({source} shares: {shared}): hotspotguard fixes only hotspots</source>
+      <translation>{iface} 目前不是共享连接（{source} 共享的是：{shared}）：hotspotguard 只修复热点</translation>
+    </message>
+    <message>
+      <source>{path} is there and is not as planned: preview the fix again</source>
+      <translation>{path} 已存在，且与方案不符：请重新预览修复</translation>
+    </message>
+    <message>
+      <source>table {family} {table} is there and is not as planned: preview the fix again</source>
+      <translation>表 {family} {table} 已存在，且与方案不符：请重新预览修复</translation>
+    </message>
+    <message>
+      <source>{path} changed since the fix was planned: preview it again</source>
+      <translation>制定修复方案后 {path} 已被改动：请重新预览</translation>
+    </message>
+    <message>
+      <source>{path} was edited since the fix: left as it is</source>
+      <translation>修复之后 {path} 被编辑过：保持原样</translation>
+    </message>
+    <message>
+      <source>{path} was edited since the fix: left as it is; the old one is in {backup}</source>
+      <translation>修复之后 {path} 被编辑过：保持原样；旧文件在 {backup}</translation>
+    </message>
+    <message>
+      <source>table {family} {table} was changed since the fix: left as it is</source>
+      <translation>修复之后表 {family} {table} 被改动过：保持原样</translation>
+    </message>
   </context>
 </TS>

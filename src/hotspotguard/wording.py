@@ -397,6 +397,8 @@ def reason_text(code: str, params: Mapping[str, Any], tr: Translate = english) -
             _fill(tr("{strategy}: {why}"), strategy=f.get("strategy"), why=_param(f.get("why"), tr))
             for f in params.get("failed") or ()
         )
+    if code == "not-shared" and not params.get("shared"):
+        fields["shared"] = tr("none")
     if code == "firewalld-no-zone" and not params.get("zones"):
         fields["zones"] = tr("none")
     if code == "allow-none-dropped":
@@ -590,6 +592,25 @@ def _reasons() -> dict[str, Callable[[Translate], str]]:
         "record-unsaved": lambda tr: tr("cannot save the record of fixes: “{detail}”"),
         "files-unwritten": lambda tr: tr("cannot write the files that keep fixes: “{detail}”"),
         "interrupted-fix": lambda tr: tr("cannot finish an interrupted fix: {why}"),
+        "not-shared": lambda tr: tr(
+            "{iface} is not a shared connection now ({source} shares: {shared}): "
+            "hotspotguard fixes only hotspots"
+        ),
+        # what a fix edits is not as planned any more
+        "file-not-as-planned": lambda tr: tr(
+            "{path} is there and is not as planned: preview the fix again"
+        ),
+        "table-not-as-planned": lambda tr: tr(
+            "table {family} {table} is there and is not as planned: preview the fix again"
+        ),
+        "file-moved": lambda tr: tr("{path} changed since the fix was planned: preview it again"),
+        "file-edited": lambda tr: tr("{path} was edited since the fix: left as it is"),
+        "file-edited-kept": lambda tr: tr(
+            "{path} was edited since the fix: left as it is; the old one is in {backup}"
+        ),
+        "table-edited": lambda tr: tr(
+            "table {family} {table} was changed since the fix: left as it is"
+        ),
     }
 
 

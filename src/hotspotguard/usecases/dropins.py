@@ -13,6 +13,7 @@ from typing import Any
 from hotspotguard.fixes.plan import DropIn, NftTable, NftTableRemoved
 from hotspotguard.system import atomic, firewall, systemd
 from hotspotguard.system.docker import read_text
+from hotspotguard.wording import Reason
 
 TEMPORARY_PREFIX = ".hotspotguard-"
 
@@ -28,7 +29,7 @@ def apply_dropin(change: DropIn) -> tuple[bool, DropIn]:
     if current == change.text:
         return False, change
     if current is not None:
-        raise NotOurs(f"{change.path} is there and is not as planned: preview the fix again")
+        raise NotOurs(Reason("file-not-as-planned", path=change.path))
     directory = os.path.dirname(change.path)
     made_dir = not os.path.isdir(directory)
     atomic.write_file(change.path, change.text, 0o644, prefix=TEMPORARY_PREFIX)
@@ -49,7 +50,7 @@ def undo_dropin(change: DropIn) -> int:
     if current is None:
         return 0
     if current != change.text:
-        raise firewall.FirewallError(f"{change.path} was edited since the fix: left as it is")
+        raise firewall.FirewallError(Reason("file-edited", path=change.path))
     os.unlink(change.path)
     directory = os.path.dirname(change.path)
     if change.made_dir:
@@ -95,10 +96,7 @@ def apply_table(change: NftTable) -> bool:
     if listing is not None and _same(listing, change.text):
         return False
     if listing is not None:
-        raise NotOurs(
-            f"table {change.family} {change.name} is there and is not as planned: "
-            "preview the fix again"
-        )
+        raise NotOurs(Reason("table-not-as-planned", family=change.family, table=change.name))
     # one transaction
     firewall.run([firewall.NFT, "-f", "-"], stdin=change.text, step=_loading(change))
     return True
@@ -110,7 +108,7 @@ def undo_table(change: NftTable) -> int:
         return 0
     if not _same(listing, change.text):
         raise firewall.FirewallError(
-            f"table {change.family} {change.name} was changed since the fix: left as it is"
+            Reason("table-edited", family=change.family, table=change.name)
         )
     firewall.run(
         [firewall.NFT, "delete", "table", change.family, change.name],

@@ -400,7 +400,7 @@ class Operations:
         try:
             firewall.commit_on(change, listing, lines)
         except firewall.Moved as error:
-            raise OperationError("Stale", str(error)) from None
+            raise OperationError("Stale", reason_of(error)) from None
         moved_to = firewall.generation([]).split("-")[0]
         return firewall.added_at_top(change), moved_to
 
@@ -493,7 +493,7 @@ class Operations:
                     self._undo_sysctl(change)
                 self._step(f"change-{number}")
         except edits.StaleEdit as error:
-            raise OperationError("NotApplicable", str(error)) from None
+            raise OperationError("NotApplicable", reason_of(error)) from None
         except (firewall.FirewallError, OSError, KeyError, TypeError, ValueError) as error:
             raise OperationError("Failed", _one_line(error)) from None
         return removed, warnings
@@ -711,7 +711,7 @@ def _apply_edit(
     try:
         return edits.apply(change, fix_tag, record)
     except edits.StaleEdit as error:
-        raise OperationError("Stale", str(error)) from None
+        raise OperationError("Stale", reason_of(error)) from None
 
 
 def _require_shared(iface: str, doc: dict[str, Any]) -> None:
@@ -727,11 +727,9 @@ def _require_shared(iface: str, doc: dict[str, Any]) -> None:
         raise OperationError("Failed", str(error)) from None
     if iface in shared.ifaces:
         return
-    now = ", ".join(shared.ifaces) or "none"
     raise OperationError(
         "NotApplicable",
-        f"{iface} is not a shared connection now ({shared.source} shares: {now}): "
-        "hotspotguard fixes only hotspots",
+        Reason("not-shared", iface=iface, source=shared.source, shared=list(shared.ifaces)),
     )
 
 

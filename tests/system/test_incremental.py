@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
+import shlex
 import shutil
 import subprocess
 import threading
@@ -396,6 +397,47 @@ def test_the_applets_live_assessor_reads_only_what_changed(netns: InNamespace) -
             assessor.close()
 
     netns(lambda: asyncio.run(run()))
+
+
+@pytest.mark.kernel
+def test_a_base_chains_policy_comes_from_its_notification(netns: InNamespace) -> None:
+    """A base chain's policy changed (nft, iptables-nft's -P) is taken from the notification
+    (NFTA_CHAIN_POLICY), no chain listed, and the model equals a fresh full capture's; a
+    new base chain is still listed."""
+
+    def run() -> None:
+        assert _nft(
+            "add table inet t1; add chain inet t1 guard { type filter hook forward "
+            "priority 10; policy accept; }; add rule inet t1 guard tcp dport 22 accept"
+        )
+        subprocess.run(["iptables-nft", "-A", "FORWARD", "-i", "hs0", "-j", "ACCEPT"], check=True)
+        events = KernelEvents(lambda kinds: None, rtnetlink=False, legacy=False)
+        live = LiveFirewall()
+        try:
+            live.update(RulesetChanges())
+            for change, policies, listed in (
+                ("nft add chain inet t1 guard { type filter hook forward priority 10; "
+                 "policy drop; }", 1, 0),
+                ("iptables-nft -P FORWARD DROP", 2, 0),
+                ("nft add chain inet t1 guard { policy accept; }", 3, 0),
+                ("nft add chain inet t1 guard { policy accept; }", 3, 0),  # unchanged
+                ("iptables-nft -P FORWARD ACCEPT", 4, 0),
+                ("nft add chain inet t1 other { type filter hook input priority 0; "
+                 "policy drop; }", 4, 1),
+            ):  # fmt: skip
+                subprocess.run(shlex.split(change), check=True, capture_output=True)
+                events.read()
+                chains = live.stats.chains
+                incremental = live.update(events.changes.take())
+                assert (live.stats.policies, live.stats.chains - chains) == (policies, listed)
+                fresh = parse_ruleset(load_snapshot(capture_snapshot(["hs0"])))
+                assert _canonical(incremental.tables) == _canonical(fresh.tables), change
+            assert live.stats.full == 1
+        finally:
+            events.close()
+            live.close()
+
+    netns(run)
 
 
 @pytest.mark.kernel

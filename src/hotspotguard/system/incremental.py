@@ -12,9 +12,11 @@ kernel's notifications named (system.netlink) and re-read only that, through lib
   also gets its ``iptables-nft -S CHAIN`` lines, whose text and xt matches the model keeps);
 - rules deleted from a chain: dropped by handle, nothing read;
 - a new regular chain: made empty in the model at its place in the kernel's order (one
-  netlink dump of the chains); a new base chain, or one changed itself (its policy):
-  ``list chain``; a deleted chain: dropped (the kernel deletes only an empty chain nothing
-  jumps to); a chain the model knows that the kernel no longer has (a rename): the table;
+  netlink dump of the chains); a base chain's policy changed: the policy its notification
+  carries (NFTA_CHAIN_POLICY; its hook, type and priority must be the model's); a new base
+  chain, or one the notification does not describe in full (a device's hook): ``list chain``;
+  a deleted chain: dropped (the kernel deletes only an empty chain nothing jumps to); a
+  chain the model knows that the kernel no longer has (a rename): the table;
 - a named set or map: ``list set``/``list map``;
 - a table added, deleted or changed itself: ``list table`` (and ``iptables-nft-save -t``);
 - iptables-legacy (no notifications; its lock file says "something changed"): both legacy
@@ -64,7 +66,7 @@ from hotspotguard.system.capture import (
     interface_addresses,
     save_texts,
 )
-from hotspotguard.system.netlink import RulesetChanges
+from hotspotguard.system.netlink import BaseChain, RulesetChanges
 from hotspotguard.system.nftmonitor import RuleFeed
 
 TableKey = tuple[str, str]
@@ -106,6 +108,7 @@ class UpdateStats:
     chains: int = 0
     sets: int = 0
     deletions: int = 0
+    policies: int = 0  # base chains' policies taken from their notifications
     fed: int = 0  # rules taken from the rule feed
     unfed: int = 0  # chains listed because the feed lacked a rule
     last_seconds: float = 0.0
@@ -380,8 +383,13 @@ class LiveFirewall:
 
         each(sorted(changes.deleted_chains), self._drop_chain)
         done |= changes.deleted_chains
-        each(sorted(changes.chains), self._read_chain)
-        done |= changes.chains
+        chains = {
+            key
+            for key in changes.chains
+            if key[:2] in tables or not self._set_policy(key, changes.base_chains.get(key))
+        }
+        each(sorted(chains), self._read_chain)
+        done |= chains
         added = changes.added_rules
         each(sorted(added), lambda key, chain: self._add_rules(key, chain, added[(*key, chain)]))
         done |= set(changes.added_rules)  # their order came from the kernel: deletions too
@@ -469,6 +477,23 @@ class LiveFirewall:
         if name in {c.name for c in _kernel_chains(key)}:
             raise _Reread  # deleted and made again: read what is there
         self._splice(key, replace(table, chains=tuple(c for c in table.chains if c is not chain)))
+
+    def _set_policy(self, key: ObjectKey, event: BaseChain | None) -> bool:
+        """A base chain the model has, changed itself (its policy: a chain's hook, type and
+        priority cannot change): the policy its notification carried, nothing listed. False
+        where the notification does not say it all (or says otherwise): list the chain."""
+        table = self._tables.get(key[:2])
+        chain = table.chain(key[2]) if table is not None else None
+        if table is None or chain is None or event is None or chain.devices:
+            return False
+        if (chain.hook, chain.type, chain.priority) != (event.hook, event.type, event.priority):
+            return False
+        if chain.policy != event.policy:
+            self.stats.policies += 1
+            new = replace(chain, policy="drop" if event.policy == "drop" else "accept")
+            chains = tuple(new if c is chain else c for c in table.chains)
+            self._splice(key[:2], replace(table, chains=chains))
+        return True
 
     def _read_chain(self, key: TableKey, name: str) -> None:
         """A chain made or changed itself (its policy): a new regular chain is made empty in

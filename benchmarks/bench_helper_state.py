@@ -161,23 +161,32 @@ def watch_per_change(
     wall_s: list[float] = []
     try:
         evaluations.get(timeout=600)  # the first: a full reading in the helper
-        pid = lab.helper_pid()
-        assert pid is not None
         time.sleep(1.0)
+        pid = lab.helper_pid()
+        if pid is None:
+            said = printed[-1].strip() if printed else "nothing"
+            raise RuntimeError(f"no helper after the first evaluation; the watch said: {said}")
         for n in range(changes):
             while not evaluations.empty():
                 evaluations.get()
             cpu0, own0 = helper_cpu(pid), helper_cpu(proc.pid)
             t0 = time.perf_counter()
             lab.netns_run(["nft", *change_command(n).split()])
-            evaluations.get(timeout=60)
+            try:
+                evaluations.get(timeout=60)
+            except queue.Empty:
+                raise RuntimeError("a change not evaluated within 60 s") from None
             wall_s.append(time.perf_counter() - t0)
             time.sleep(0.3)  # the rest of the work (freeing, a recheck) counts too
             helper_s.append(helper_cpu(pid) - cpu0)
             watch_s.append(helper_cpu(proc.pid) - own0)
     finally:
         proc.terminate()
-        proc.wait(10)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:  # a worker thread still in an evaluation
+            proc.kill()
+            proc.wait(10)
     state = json.loads(printed[-1])["state"] if printed else "?"
     return (
         statistics.median(helper_s),
@@ -228,7 +237,11 @@ def main() -> int:
                     flush=True,
                 )
             lab.stop_helper()
-            helper, watch, wall, state = watch_per_change(lab, args.changes, args.cli_src)
+            try:
+                helper, watch, wall, state = watch_per_change(lab, args.changes, args.cli_src)
+            except RuntimeError as error:
+                print(f"  {'status --watch (user)':<24} {error}", flush=True)
+                continue
             print(
                 f"  {'status --watch (user)':<24} per change (median of {args.changes}): helper "
                 f"CPU {helper * 1000:.1f} ms, watch CPU {watch * 1000:.1f} ms, "

@@ -425,10 +425,22 @@ def test_the_applets_live_assessor_reads_only_what_changed(netns: InNamespace) -
 
 
 @pytest.mark.kernel
-def test_a_base_chains_policy_comes_from_its_notification(netns: InNamespace) -> None:
-    """A base chain's policy changed (nft, iptables-nft's -P) is taken from the notification
-    (NFTA_CHAIN_POLICY), no chain listed, and the model equals a fresh full capture's; a
-    new base chain is still listed."""
+def test_base_chains_come_from_their_notifications(
+    netns: InNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A base chain's policy changed (nft, iptables-nft's -P) and a new base chain are taken
+    from their notifications (NFTA_CHAIN_HOOK, _TYPE, _POLICY): no chain listed, and the
+    model equals a fresh full capture's after each change."""
+    from hotspotguard.system import incremental
+
+    listed: list[Any] = []
+    real_list = incremental._list
+
+    def counted(what: dict[str, Any]) -> Any:
+        listed.append(what)
+        return real_list(what)
+
+    monkeypatch.setattr(incremental, "_list", counted)
 
     def run() -> None:
         assert _nft(
@@ -440,23 +452,28 @@ def test_a_base_chains_policy_comes_from_its_notification(netns: InNamespace) ->
         live = LiveFirewall()
         try:
             live.update(RulesetChanges())
-            for change, policies, listed in (
+            for change, policies in (
                 ("nft add chain inet t1 guard { type filter hook forward priority 10; "
-                 "policy drop; }", 1, 0),
-                ("iptables-nft -P FORWARD DROP", 2, 0),
-                ("nft add chain inet t1 guard { policy accept; }", 3, 0),
-                ("nft add chain inet t1 guard { policy accept; }", 3, 0),  # unchanged
-                ("iptables-nft -P FORWARD ACCEPT", 4, 0),
-                ("nft add chain inet t1 other { type filter hook input priority 0; "
-                 "policy drop; }", 4, 1),
+                 "policy drop; }", 1),
+                ("iptables-nft -P FORWARD DROP", 2),
+                ("nft add chain inet t1 guard { policy accept; }", 3),
+                ("nft add chain inet t1 guard { policy accept; }", 3),  # unchanged
+                ("iptables-nft -P FORWARD ACCEPT", 4),
+                ("nft add chain inet t1 other { type filter hook input priority -5; "
+                 "policy drop; }", 4),
+                ("nft add chain ip t1 nat { type nat hook postrouting priority 100; }", 4),
             ):  # fmt: skip
+                if change.startswith("nft add chain ip t1"):
+                    assert _nft("add table ip t1")
+                    events.read()
+                    live.update(events.changes.take())
+                listed.clear()
                 subprocess.run(shlex.split(change), check=True, capture_output=True)
                 events.read()
-                chains = live.stats.chains
-                incremental = live.update(events.changes.take())
-                assert (live.stats.policies, live.stats.chains - chains) == (policies, listed)
+                incremental_model = live.update(events.changes.take())
+                assert (live.stats.policies, listed) == (policies, []), change
                 fresh = parse_ruleset(load_snapshot(capture_snapshot(["hs0"])))
-                assert _canonical(incremental.tables) == _canonical(fresh.tables), change
+                assert _canonical(incremental_model.tables) == _canonical(fresh.tables), change
             assert live.stats.full == 1
         finally:
             events.close()

@@ -14,7 +14,8 @@ kernel's notifications named (system.netlink) and re-read only that, through lib
 - a new regular chain: made empty in the model at its place in the kernel's order (one
   netlink dump of the chains); a base chain's policy changed: the policy its notification
   carries (NFTA_CHAIN_POLICY; its hook, type and priority must be the model's); a new base
-  chain, or one the notification does not describe in full (a device's hook): ``list chain``;
+  chain: made as its notification describes it (hook, type, priority, policy), as a regular
+  one; one the notification does not describe in full (a device's hook): ``list chain``;
   a deleted chain: dropped (the kernel deletes only an empty chain nothing jumps to); a
   chain the model knows that the kernel no longer has (a rename): the table;
 - a named set or map: ``list set``/``list map``;
@@ -49,7 +50,7 @@ from typing import Any
 
 from hotspotguard.ruleset import Ruleset, Snapshot, load_snapshot, parse_ruleset
 from hotspotguard.ruleset.iptables import BUILTIN_CHAINS
-from hotspotguard.ruleset.model import Chain, Table
+from hotspotguard.ruleset.model import Chain, ChainType, Table
 from hotspotguard.ruleset.snapshot import FORMAT
 from hotspotguard.system import nftables
 from hotspotguard.system.capture import (
@@ -71,6 +72,8 @@ from hotspotguard.system.nftmonitor import RuleFeed
 
 TableKey = tuple[str, str]
 ObjectKey = tuple[str, str, str]
+
+_CHAIN_TYPES: dict[str, ChainType] = {"filter": "filter", "nat": "nat", "route": "route"}
 #: a chain's listing that takes this long (seconds) starts the rule feed (system.nftmonitor)
 FEED_AFTER = 0.030
 #: so does a full reading that takes this long (a big ruleset: its chains' listings will be
@@ -242,6 +245,8 @@ class LiveFirewall:
         #: moment apart, find the same generation unannounced, the second reads everything)
         self.unsettled = False
         self._changed = True
+        #: the base chains' attributes the notifications being applied carried
+        self._base_chains: dict[ObjectKey, BaseChain | None] = {}
 
     # -- the one entry point --
     def update(self, changes: RulesetChanges, legacy: bool = False) -> Ruleset:
@@ -369,6 +374,7 @@ class LiveFirewall:
 
     # -- incremental --
     def _apply(self, changes: RulesetChanges) -> None:
+        self._base_chains = changes.base_chains
         tables = set(changes.tables)
         done: set[ObjectKey] = set()  # chains read whole: their rule changes come with them
 
@@ -496,8 +502,9 @@ class LiveFirewall:
         return True
 
     def _read_chain(self, key: TableKey, name: str) -> None:
-        """A chain made or changed itself (its policy): a new regular chain is made empty in
-        the model (its rules come as added rules), any other is listed."""
+        """A chain made or changed itself: a new regular chain, or a base chain its
+        notification describes, is made empty in the model (its rules come as added rules),
+        any other is listed."""
         table = self._tables.get(key)
         if table is None:
             raise _Reread
@@ -507,9 +514,21 @@ class LiveFirewall:
             info = next((c for c in kernel if c.name == name), None)
             if info is None or not {c.name for c in table.chains} <= here:
                 raise _Reread  # gone meanwhile, or a chain was renamed: the table's business
-            if not info.base:
+            event = self._base_chains.get((*key, name))
+            kind = _CHAIN_TYPES.get(event.type) if event is not None else None
+            made: Chain | None = None if info.base else Chain(name)
+            if info.base and event is not None and kind is not None:
+                # a new base chain as its notification describes it
+                made = Chain(
+                    name,
+                    hook=event.hook,
+                    type=kind,
+                    priority=event.priority,
+                    policy="drop" if event.policy == "drop" else "accept",
+                )
+            if made is not None:
                 self.stats.chains += 1
-                self._place(key, table, Chain(name), kernel)
+                self._place(key, table, made, kernel)
                 handles = _kernel_handles(key, name)
                 if handles is None:
                     self._list_chain(key, name)

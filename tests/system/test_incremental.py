@@ -18,6 +18,7 @@ import random
 import shutil
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from queue import SimpleQueue
@@ -105,6 +106,28 @@ def _nft(command: str) -> bool:
     """One nft command (its own process: it fails alone, the test goes on)."""
     proc = subprocess.run(["nft", command], capture_output=True, text=True, check=False)
     return proc.returncode == 0
+
+
+def _wait_for_feed(live: LiveFirewall, events: KernelEvents) -> None:
+    """Wait until nft's monitor of new rules hears the kernel: it subscribes only after
+    filling its cache, and a rule added before that is listed instead of fed (correct, but not
+    what a test of the feed means to show). Probes with a table of its own, made again each
+    round (a table made before the monitor listened is one it may not know), then forgets the
+    notifications of the probe (the model never held that table)."""
+    deadline = time.monotonic() + 45
+    try:
+        while True:
+            feed = live._rule_feed()  # a monitor that ended is started again
+            assert feed is not None, "the rule feed did not start"
+            _nft("delete table inet hgprobe")
+            _nft("add table inet hgprobe; add chain inet hgprobe c; add rule inet hgprobe c accept")
+            if feed.take("inet", "hgprobe", "c", list(range(1, 8)), 0.3):
+                break
+            assert time.monotonic() < deadline, "nft's monitor never printed a rule"
+    finally:
+        _nft("delete table inet hgprobe")
+        events.read()
+        events.changes.take()
 
 
 def _handles(family: str, table: str, chain: str) -> list[int]:
@@ -283,6 +306,8 @@ def _run(seed: int, steps: int, rule_feed: bool = False) -> None:
     changes = RulesetChanges()
     try:
         live.update(changes)  # the first reading
+        if rule_feed:
+            _wait_for_feed(live, events)
         done: list[str] = []
         for step in range(steps):
             if step == 0:  # something to change from the start
@@ -431,6 +456,7 @@ def test_realistic_rules_from_nfts_monitor_equal_a_full_capture(
             live.update(RulesetChanges())
             events.read()
             events.changes.take()
+            _wait_for_feed(live, events)
             listing = subprocess.run(
                 ["nft", "list", "table", "inet", "custom"], capture_output=True, text=True
             ).stdout

@@ -322,6 +322,8 @@ def quota_usage(family: str, table: str, chain: str) -> dict[int, list[int]]:
         payloads = _dump(NFT_MSG_GETRULE, f"reading the quotas of {chain}", family, attributes)
     except (FileNotFoundError, DumpInterrupted):
         return {}
+    except OSError as exc:  # raised while a parser iterates: one kind of error to catch
+        raise NftablesError(f"cannot read the ruleset: {exc}") from exc
     usage: dict[int, list[int]] = {}
     for payload in payloads:
         attrs = netlink_attributes(payload, _NFGENMSG.size)

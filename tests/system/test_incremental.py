@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
+import shlex
 import shutil
 import subprocess
 import threading
@@ -424,6 +425,64 @@ def test_the_applets_live_assessor_reads_only_what_changed(netns: InNamespace) -
 
 
 @pytest.mark.kernel
+def test_base_chains_come_from_their_notifications(
+    netns: InNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A base chain's policy changed (nft, iptables-nft's -P) and a new base chain are taken
+    from their notifications (NFTA_CHAIN_HOOK, _TYPE, _POLICY): no chain listed, and the
+    model equals a fresh full capture's after each change."""
+    from hotspotguard.system import incremental
+
+    listed: list[Any] = []
+    real_list = incremental._list
+
+    def counted(what: dict[str, Any]) -> Any:
+        listed.append(what)
+        return real_list(what)
+
+    monkeypatch.setattr(incremental, "_list", counted)
+
+    def run() -> None:
+        assert _nft(
+            "add table inet t1; add chain inet t1 guard { type filter hook forward "
+            "priority 10; policy accept; }; add rule inet t1 guard tcp dport 22 accept"
+        )
+        subprocess.run(["iptables-nft", "-A", "FORWARD", "-i", "hs0", "-j", "ACCEPT"], check=True)
+        events = KernelEvents(lambda kinds: None, rtnetlink=False, legacy=False)
+        live = LiveFirewall()
+        try:
+            live.update(RulesetChanges())
+            for change, policies in (
+                ("nft add chain inet t1 guard { type filter hook forward priority 10; "
+                 "policy drop; }", 1),
+                ("iptables-nft -P FORWARD DROP", 2),
+                ("nft add chain inet t1 guard { policy accept; }", 3),
+                ("nft add chain inet t1 guard { policy accept; }", 3),  # unchanged
+                ("iptables-nft -P FORWARD ACCEPT", 4),
+                ("nft add chain inet t1 other { type filter hook input priority -5; "
+                 "policy drop; }", 4),
+                ("nft add chain ip t1 nat { type nat hook postrouting priority 100; }", 4),
+            ):  # fmt: skip
+                if change.startswith("nft add chain ip t1"):
+                    assert _nft("add table ip t1")
+                    events.read()
+                    live.update(events.changes.take())
+                listed.clear()
+                subprocess.run(shlex.split(change), check=True, capture_output=True)
+                events.read()
+                incremental_model = live.update(events.changes.take())
+                assert (live.stats.policies, listed) == (policies, []), change
+                fresh = parse_ruleset(load_snapshot(capture_snapshot(["hs0"])))
+                assert _canonical(incremental_model.tables) == _canonical(fresh.tables), change
+            assert live.stats.full == 1
+        finally:
+            events.close()
+            live.close()
+
+    netns(run)
+
+
+@pytest.mark.kernel
 def test_realistic_rules_from_nfts_monitor_equal_a_full_capture(
     netns: InNamespace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -483,5 +542,62 @@ def test_realistic_rules_from_nfts_monitor_equal_a_full_capture(
         finally:
             events.close()
             live.close()
+
+    netns(run)
+
+
+@pytest.mark.kernel
+def test_the_first_reading_equals_the_document_with_quotas_and_prelisted(
+    netns: InNamespace,
+) -> None:
+    """The first reading lists each table stateless (nft -s: the peak of a big table is lower)
+    and puts back the quotas' used bytes: its model equals the stateful document's, quotas'
+    used bytes in every unit included, for a reading that starts from the biggest table
+    listed beforehand (nftables.prelist, what ``explain`` does) and one that does not."""
+    from hotspotguard.system import nftables
+    from hotspotguard.system.incremental import capture_model
+
+    ruleset = """
+    table inet q {
+        chain c {
+            type filter hook forward priority filter; policy accept;
+            tcp dport 22 quota over 25 mbytes used 1025 bytes counter accept
+            iifname "hs0" quota 10 mbytes used 2 mbytes counter quota 3000 mbytes used 3 kbytes
+            quota 7 bytes
+            oifname "up0" counter packets 4 bytes 400 quota over 4000 mbytes used 2049 mbytes drop
+        }
+        chain d {
+            quota 5000 mbytes used 1048576 kbytes accept
+        }
+    }
+    table ip small {
+        chain e {
+            type filter hook forward priority filter; policy accept;
+            quota over 1 kbytes used 1000 bytes counter
+        }
+    }
+    """
+
+    def run() -> None:
+        subprocess.run(["nft", "-f", "-"], input=ruleset, text=True, check=True)
+        assert _iptables(
+            "-A", "FORWARD", "-i", "hs0", "-m", "quota", "--quota", "5000", "-j", "ACCEPT"
+        )
+        fresh = parse_ruleset(load_snapshot(capture_snapshot(["hs0"])))
+        quotas = [
+            e.description
+            for t in fresh.tables
+            for c in t.chains
+            for r in c.rules
+            for e in r.exprs
+            if "quota" in getattr(e, "description", "")
+        ]
+        assert sum("used" in q for q in quotas) == 6, quotas
+        prelisted = nftables.prelist()
+        assert prelisted is not None
+        for first in (prelisted, None):
+            model = capture_model(["hs0"], first)[1]
+            assert model.tables == fresh.tables
+            assert _verdict(model) == _verdict(fresh)
 
     netns(run)

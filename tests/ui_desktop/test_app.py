@@ -163,16 +163,15 @@ def test_the_icon_comes_before_asyncio_openssl_and_the_engine() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_the_launcher_prefetches_the_icons_modules_without_openssl() -> None:
-    """``hotspotguard-tray`` (ui.launch) imports asyncio and dbus-next in a thread while Qt
-    starts — after ``without_tls()``, and nothing of the engine."""
+def test_the_launcher_imports_the_icons_modules_before_qt_without_openssl() -> None:
+    """``hotspotguard-tray`` (ui.launch) imports asyncio and dbus-next before Qt — after
+    ``without_tls()``, and nothing of the engine."""
     import subprocess
     import sys
 
     code = (
-        "import sys, threading; from hotspotguard.ui import launch; "
-        "launch.without_tls(); launch.prefetch(); "
-        "[t.join() for t in threading.enumerate() if t.name == 'prefetch']; "
+        "import sys; from hotspotguard.ui import launch; "
+        "launch.before_qt(); "
         "print(sys.modules.get('ssl', 0) is None, 'asyncio' in sys.modules, "
         "'dbus_next.aio.message_bus' in sys.modules, 'hotspotguard.ruleset' in sys.modules, "
         "'PySide6' in sys.modules)"

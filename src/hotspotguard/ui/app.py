@@ -37,8 +37,9 @@ from hotspotguard.ui.tray import Tray
 if TYPE_CHECKING:
     from hotspotguard.ui.controller import Controller
 
-# asyncio, qasync, dbus-next (notifications) and the controller (the engine) are imported once
-# the icon is up: the tray host shows it sooner.
+# The controller (the engine), the notifications and the windows are imported once the icon is
+# up: the tray host shows it sooner. (asyncio and dbus-next, which the icon needs, ui.launch
+# imports before Qt; qasync with the loop.)
 
 APP_ID = "io.github.hotspotguard"
 BUS_NAME = "io.github.hotspotguard.Tray"
@@ -290,7 +291,7 @@ def self_check(app: QApplication) -> int:
     window are built and closed; 0 when all of that works."""
     import asyncio
 
-    import qasync
+    from hotspotguard.ui.loop import event_loop
 
     async def build() -> None:
         applet = Applet(default_controller())
@@ -298,7 +299,7 @@ def self_check(app: QApplication) -> int:
             window.close()
         await applet.close()
 
-    loop = qasync.QEventLoop(app)
+    loop = event_loop(app)
     asyncio.set_event_loop(loop)
     with loop:
         loop.run_until_complete(build())
@@ -342,9 +343,9 @@ def main(
         return 0 if ask_first_instance(bus) else 1
     import asyncio
 
-    import qasync  # after PySide6: it picks the Qt binding already imported
+    from hotspotguard.ui.loop import event_loop
 
-    loop = qasync.QEventLoop(app)
+    loop = event_loop(app)
     asyncio.set_event_loop(loop)
     try:
         with loop:

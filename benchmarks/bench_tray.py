@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -67,15 +66,17 @@ def argv_for(kind: str, scratch: Path) -> list[str]:
 
 class Registrations:
     """StatusNotifierItemRegistered signals from the tray host, with their arrival time and
-    the registering process's CPU time then (its pid is in the item's name,
-    ``org.kde.StatusNotifierItem-PID-N``, for Qt's and ours)."""
+    the registering process's CPU time then: the process is `pid` (the one just started), or
+    the owner of the item's bus name (kded6 announces ``:1.N/StatusNotifierItem``)."""
 
     def __init__(self) -> None:
         self.times: list[float] = []
         self.cpu: list[float] = []
         self.event = asyncio.Event()
-        #: whose CPU to read when the name has no pid (xfce4-panel names Qt's item otherwise)
+        #: the registering process, when the caller knows it
         self.pid = 0
+        self.bus: MessageBus | None = None
+        self.tasks: set[asyncio.Future[None]] = set()
 
     async def connect(self, address: str) -> MessageBus:
         bus = await MessageBus(bus_address=address).connect()
@@ -100,12 +101,34 @@ class Registrations:
                 and message.member == "StatusNotifierItemRegistered"
             ):
                 self.times.append(time.monotonic())
-                match = re.match(r"org\.kde\.StatusNotifierItem-(\d+)-", str(message.body[0]))
-                self.cpu.append(cpu_ticks(int(match[1]) if match else self.pid) / 100)
-                self.event.set()
+                if self.pid:
+                    self.cpu.append(cpu_ticks(self.pid) / 100)
+                    self.event.set()
+                else:
+                    task = asyncio.ensure_future(self._cpu_of(str(message.body[0]).split("/")[0]))
+                    self.tasks.add(task)
+                    task.add_done_callback(self.tasks.discard)
 
         bus.add_message_handler(handler)
+        self.bus = bus
         return bus
+
+    async def _cpu_of(self, name: str) -> None:
+        """The CPU time of `name`'s owner (one round trip after the signal)."""
+        assert self.bus is not None
+        reply = await self.bus.call(
+            Message(
+                destination="org.freedesktop.DBus",
+                path="/org/freedesktop/DBus",
+                interface="org.freedesktop.DBus",
+                member="GetConnectionUnixProcessID",
+                signature="s",
+                body=[name],
+            )
+        )
+        ok = reply is not None and reply.message_type == MessageType.METHOD_RETURN
+        self.cpu.append(cpu_ticks(int(reply.body[0])) / 100 if ok else float("nan"))
+        self.event.set()
 
 
 async def start_times(desktop: Desktop, runs: int) -> dict[str, list[float]]:

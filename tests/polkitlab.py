@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import termios
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ from tests.nmlab import SYSTEM_BUS_POLICY
 __all__ = ["PolkitLab", "User", "client_venv", "polkit_lab_unavailable_reason"]
 
 REPO = Path(__file__).resolve().parent.parent
+BUS_NAME = "io.github.hotspotguard.Helper1"
 HELPER_EXEC = REPO / ".venv" / "bin" / "hotspotguard-helper"
 RESOURCES = REPO / "resources" / "system"
 POLKITD = "/usr/lib/polkit-1/polkitd"
@@ -607,6 +609,41 @@ class PolkitLab(HolderLab):
                 agent.proc.wait(5)
         with contextlib.suppress(OSError):
             os.close(agent.master)
+
+    @contextlib.contextmanager
+    def helper_calls(self) -> Iterator[list[tuple[str, str]]]:
+        """The helper's methods called on the lab's bus while inside, in order, as (caller's
+        unique name, method) (a list that fills as they come): a real dbus-monitor, as root,
+        in the lab's namespaces."""
+        rule = "type='method_call',interface='io.github.hotspotguard.Helper1'"
+        proc = subprocess.Popen(
+            self.ns_argv(["dbus-monitor", "--system", "--profile", rule]),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            bufsize=1,
+        )
+        calls: list[tuple[str, str]] = []
+        started = threading.Event()
+
+        def read() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                fields = line.rstrip("\n").split("\t")
+                started.set()  # its own NameAcquired/NameLost: monitoring from here on
+                if fields[0] == "mc" and len(fields) >= 8 and fields[6] == BUS_NAME:
+                    calls.append((fields[3], fields[7]))
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        try:
+            if not started.wait(10):
+                raise LabError(f"dbus-monitor did not start\n{self.logs()}")
+            yield calls
+        finally:
+            proc.terminate()
+            proc.wait(5)
+            reader.join(5)
 
     # -- the helper's network namespace --
     def ruleset(self) -> str:

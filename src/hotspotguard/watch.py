@@ -43,7 +43,7 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -313,6 +313,13 @@ def _exists(iface: str) -> bool:
     return True
 
 
+def _no_interface(names: Sequence[str]) -> WatchState:
+    """The state when none of the hotspots named exists."""
+    return WatchState(
+        "no-hotspot", reason=f"there is no interface named {' or '.join(names) or 'hotspot'}"
+    )
+
+
 def _one_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
@@ -383,8 +390,7 @@ def _assess(
             missing = [h.iface for h in wanted if not _exists(h.iface)]
             wanted = [h for h in wanted if h.iface not in missing]
             if not wanted:
-                names = " or ".join(missing) or "hotspot"
-                return WatchState("no-hotspot", reason=f"there is no interface named {names}")
+                return _no_interface(missing)
         connections = {h.iface: h.connection for h in wanted or ()}
         try:
             doc = capture([h.iface for h in wanted] if wanted is not None else None)
@@ -401,6 +407,56 @@ def _assess(
             return WatchState("error", hotspots=known, reason=last_error)
         return assess_document(doc, connections, missing, ruleset).state
     return WatchState("error", reason=last_error or "the hotspot interfaces keep changing")
+
+
+#: the helper's ``GetState``: hotspot names (none: the helper finds them) -> its answer
+ReadState = Callable[[list[str]], Awaitable[object]]
+
+
+def state_from_helper(doc: object, hotspots: Sequence[HotspotInfo] | None) -> WatchState:
+    """The helper's ``GetState`` answer as a state, with NetworkManager's connections of
+    `hotspots` (the helper does not know them); ValueError if it is not a state."""
+    state = WatchState.from_json(doc)
+    connections = {h.iface: h.connection for h in hotspots or () if h.connection}
+    items = tuple(
+        {**h, "connection": connections[h["iface"]].to_json()}
+        if h.get("iface") in connections
+        else h
+        for h in state.hotspots
+    )
+    return WatchState(state.state, items, state.reason)
+
+
+async def assess_through_helper(source: HotspotSource, read_state: ReadState) -> WatchState:
+    """:func:`assess` for a user: the state from the helper's ``GetState`` — its live model
+    (system.incremental) while we subscribe, so a change costs what it is and no snapshot
+    crosses the bus. The same states, reasons and hotspot objects; never raises."""
+    from hotspotguard.system.helper_client import HelperRefused, HelperUnavailable
+
+    status = source.status
+    if status:
+        return WatchState("error", reason=status)
+    wanted = source.hotspots()
+    if wanted is not None and not wanted:
+        return _no_interface([])
+    try:
+        doc = await read_state([h.iface for h in wanted or ()])
+        return state_from_helper(doc, wanted)
+    except (HelperUnavailable, HelperRefused, ValueError) as error:
+        unreadable = isinstance(error, ValueError)
+        reason = f"the helper's answer is not a state: {error}" if unreadable else str(error)
+        # what can be said without the firewall: the shared connections themselves
+        known = tuple(
+            {"iface": h.iface, "state": "unknown", "connection": h.connection.to_json()}
+            for h in wanted or ()
+            if h.connection is not None
+        )
+        return WatchState("error", hotspots=known, reason=f"cannot read the firewall: {reason}")
+    except Exception as error:  # as assess: say it, keep going
+        return WatchState(
+            "error",
+            reason=f"could not evaluate the firewall: {type(error).__name__}: {_one_line(error)}",
+        )
 
 
 def _machine_capture(ruleset: Ruleset, machine: MachineCache) -> Capture:
@@ -566,15 +622,13 @@ class LiveAssessor:
             )
             self._machine.fresh &= bool(kinds) and kinds <= FIREWALL_KINDS
             wanted = [h for h in hotspots if _exists(h.iface)] if hotspots is not None else None
+            missing = [h.iface for h in hotspots or () if h not in (wanted or ())]
             if wanted is not None and not wanted:
-                names = " or ".join(h.iface for h in hotspots or ()) or "hotspot"
-                return Assessment(
-                    WatchState("no-hotspot", reason=f"there is no interface named {names}")
-                )
+                return Assessment(_no_interface(missing))
             capture = _machine_capture(ruleset, self._machine)
             doc = capture([h.iface for h in wanted] if wanted is not None else None)
             connections = {h.iface: h.connection for h in wanted or ()}
-            return assess_document(doc, connections, (), ruleset)
+            return assess_document(doc, connections, missing, ruleset)
         except CaptureError as error:
             self.live.invalidate("the last update failed")
             return Assessment(WatchState("error", reason=str(error)))
@@ -742,9 +796,14 @@ class Watcher:
         update = self._update() if self.live is not None else None
         kinds = self._evaluating_kinds
         self._machine.fresh &= bool(kinds) and kinds <= FIREWALL_KINDS
-        future = self._loop.run_in_executor(
-            None, assess, self.source, self.capture, update, self._machine
-        )
+        read_state = getattr(self._events, "read_state", None)
+        future: asyncio.Future[WatchState]
+        if read_state is not None and self.capture is None:  # a user: the helper's model
+            future = self._loop.create_task(assess_through_helper(self.source, read_state))
+        else:
+            future = self._loop.run_in_executor(
+                None, assess, self.source, self.capture, update, self._machine
+            )
         future.add_done_callback(self._evaluated)
 
     def _update(self) -> Update:
@@ -853,19 +912,34 @@ def status_once(ifaces: list[str] | None) -> WatchState:
     Interfaces named that exist but are not shared connections make an ``error`` state whose
     reason says so."""
     source = source_for(ifaces)
-    if not isinstance(source, NetworkManagerHotspots):
+    root = os.geteuid() == 0
+    if root and not isinstance(source, NetworkManagerHotspots):
         state = assess(source)
         return _only_shared(state, ifaces) if ifaces else state
-    nm = source
+    nm = source if isinstance(source, NetworkManagerHotspots) else None
 
     async def read() -> WatchState:
-        await nm.watch.start()
+        if nm is not None:
+            await nm.watch.start()
         try:
-            return await asyncio.to_thread(assess, nm)
-        finally:
-            await nm.watch.stop()
+            if root:
+                return await asyncio.to_thread(assess, source)
+            # a user: the helper's state (GetState), not a snapshot evaluated here
+            from hotspotguard.system.helper_client import HelperClient
 
-    return asyncio.run(read())
+            helper = HelperClient(interactive=True)  # connects at the call: errors are states
+            try:
+                return await assess_through_helper(
+                    source, lambda names: helper.call("GetState", names)
+                )
+            finally:
+                await helper.close()
+        finally:
+            if nm is not None:
+                await nm.watch.stop()
+
+    state = asyncio.run(read())
+    return _only_shared(state, ifaces) if ifaces and nm is None else state
 
 
 def _only_shared(state: WatchState, ifaces: list[str]) -> WatchState:
@@ -897,7 +971,9 @@ def _only_shared(state: WatchState, ifaces: list[str]) -> WatchState:
 class HelperEvents:
     """The helper's ``Changed`` signal as the watcher's events: a user cannot subscribe to the
     kernel's ruleset notifications (it needs CAP_NET_ADMIN), the helper can.  Same shape as
-    :class:`KernelEvents` (``attach``, ``close``, ``gaps``)."""
+    :class:`KernelEvents` (``attach``, ``close``, ``gaps``), plus :meth:`read_state`: the
+    helper's ``GetState`` on the same connection, which the watcher evaluates with (the
+    helper keeps its live model while the connection subscribes)."""
 
     def __init__(self, on_change: Callable[[Kinds], None]) -> None:
         self.on_change = on_change
@@ -906,15 +982,24 @@ class HelperEvents:
         self._task: asyncio.Task[None] | None = None
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        from hotspotguard.system.helper_client import HelperClient
+
+        # interactive: polkit may ask (as for any read by the command line)
+        self._client = HelperClient(interactive=True)
         self._task = loop.create_task(self._subscribe())
 
     async def _subscribe(self) -> None:
-        from hotspotguard.system.helper_client import HelperClient, HelperRefused, HelperUnavailable
+        from hotspotguard.system.helper_client import HelperRefused, HelperUnavailable
 
-        self._client = HelperClient(interactive=False)
         # if it fails, the evaluations (through the same helper) say why
         with contextlib.suppress(HelperUnavailable, HelperRefused):
             await self._client.subscribe(lambda: self.on_change(frozenset({"helper"})))
+
+    async def read_state(self, names: list[str]) -> object:
+        """``GetState`` of these hotspots (none: the helper finds them), once subscribed."""
+        if self._task is not None and not self._task.done():
+            await asyncio.shield(self._task)  # one connection: its subscription comes first
+        return await self._client.call("GetState", names)
 
     def close(self) -> None:
         if self._task is not None:

@@ -301,7 +301,7 @@ def test_idle_exit_and_subscribers_keep_it_alive(plab: PolkitLab) -> None:
         assert reply.message_type == MessageType.METHOD_RETURN, reply.body
         assert proc.wait(10) == 0, proc.stderr
         elapsed = time.monotonic() - answered
-        assert idle * 0.8 < elapsed < idle + 1.5, elapsed
+        assert idle * 0.8 < elapsed < idle + 5, elapsed  # not before its idle time; soon after
         assert plab.helper_pid() is None  # the name was released
 
         proc = _direct_helper(plab, idle)
@@ -315,7 +315,7 @@ def test_idle_exit_and_subscribers_keep_it_alive(plab: PolkitLab) -> None:
         asyncio.run(subscribed_for(idle * 3))
         gone = time.monotonic()
         assert proc.wait(10) == 0
-        assert time.monotonic() - gone < idle + 1.5
+        assert time.monotonic() - gone < idle + 5
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -353,7 +353,7 @@ def test_changed_is_sent_to_subscribers_on_rule_changes(plab: PolkitLab) -> None
 
     latency, burst, quiet = asyncio.run(scenario())
     print(f"\nChanged: {latency * 1000:.1f} ms after `nft add table`; 100-change burst → {burst}")
-    assert latency < 0.5
+    assert latency < 3  # pushed by the notification (the figure itself is a benchmark's)
     # coalesced: far fewer signals than changes (each `nft` is a process of its own, so a loaded
     # machine leaves more quiet gaps between them than an idle one: ~3 idle, ~20 at load 9)
     assert 1 <= burst <= 40

@@ -12,9 +12,12 @@ kernel's notifications named (system.netlink) and re-read only that, through lib
   also gets its ``iptables-nft -S CHAIN`` lines, whose text and xt matches the model keeps);
 - rules deleted from a chain: dropped by handle, nothing read;
 - a new regular chain: made empty in the model at its place in the kernel's order (one
-  netlink dump of the chains); a new base chain, or one changed itself (its policy):
-  ``list chain``; a deleted chain: dropped (the kernel deletes only an empty chain nothing
-  jumps to); a chain the model knows that the kernel no longer has (a rename): the table;
+  netlink dump of the chains); a base chain's policy changed: the policy its notification
+  carries (NFTA_CHAIN_POLICY; its hook, type and priority must be the model's); a new base
+  chain: made as its notification describes it (hook, type, priority, policy), as a regular
+  one; one the notification does not describe in full (a device's hook): ``list chain``;
+  a deleted chain: dropped (the kernel deletes only an empty chain nothing jumps to); a
+  chain the model knows that the kernel no longer has (a rename): the table;
 - a named set or map: ``list set``/``list map``;
 - a table added, deleted or changed itself: ``list table`` (and ``iptables-nft-save -t``);
 - iptables-legacy (no notifications; its lock file says "something changed"): both legacy
@@ -47,7 +50,7 @@ from typing import Any
 
 from hotspotguard.ruleset import Ruleset, Snapshot, load_snapshot, parse_ruleset
 from hotspotguard.ruleset.iptables import BUILTIN_CHAINS
-from hotspotguard.ruleset.model import Chain, Table
+from hotspotguard.ruleset.model import Chain, ChainType, Table
 from hotspotguard.ruleset.snapshot import FORMAT
 from hotspotguard.system import nftables
 from hotspotguard.system.capture import (
@@ -64,11 +67,13 @@ from hotspotguard.system.capture import (
     interface_addresses,
     save_texts,
 )
-from hotspotguard.system.netlink import RulesetChanges
+from hotspotguard.system.netlink import BaseChain, RulesetChanges
 from hotspotguard.system.nftmonitor import RuleFeed
 
 TableKey = tuple[str, str]
 ObjectKey = tuple[str, str, str]
+
+_CHAIN_TYPES: dict[str, ChainType] = {"filter": "filter", "nat": "nat", "route": "route"}
 #: a chain's listing that takes this long (seconds) starts the rule feed (system.nftmonitor)
 FEED_AFTER = 0.030
 #: so does a full reading that takes this long (a big ruleset: its chains' listings will be
@@ -106,6 +111,7 @@ class UpdateStats:
     chains: int = 0
     sets: int = 0
     deletions: int = 0
+    policies: int = 0  # base chains' policies taken from their notifications
     fed: int = 0  # rules taken from the rule feed
     unfed: int = 0  # chains listed because the feed lacked a rule
     last_seconds: float = 0.0
@@ -239,6 +245,8 @@ class LiveFirewall:
         #: moment apart, find the same generation unannounced, the second reads everything)
         self.unsettled = False
         self._changed = True
+        #: the base chains' attributes the notifications being applied carried
+        self._base_chains: dict[ObjectKey, BaseChain | None] = {}
 
     # -- the one entry point --
     def update(self, changes: RulesetChanges, legacy: bool = False) -> Ruleset:
@@ -366,6 +374,7 @@ class LiveFirewall:
 
     # -- incremental --
     def _apply(self, changes: RulesetChanges) -> None:
+        self._base_chains = changes.base_chains
         tables = set(changes.tables)
         done: set[ObjectKey] = set()  # chains read whole: their rule changes come with them
 
@@ -380,8 +389,13 @@ class LiveFirewall:
 
         each(sorted(changes.deleted_chains), self._drop_chain)
         done |= changes.deleted_chains
-        each(sorted(changes.chains), self._read_chain)
-        done |= changes.chains
+        chains = {
+            key
+            for key in changes.chains
+            if key[:2] in tables or not self._set_policy(key, changes.base_chains.get(key))
+        }
+        each(sorted(chains), self._read_chain)
+        done |= chains
         added = changes.added_rules
         each(sorted(added), lambda key, chain: self._add_rules(key, chain, added[(*key, chain)]))
         done |= set(changes.added_rules)  # their order came from the kernel: deletions too
@@ -470,9 +484,27 @@ class LiveFirewall:
             raise _Reread  # deleted and made again: read what is there
         self._splice(key, replace(table, chains=tuple(c for c in table.chains if c is not chain)))
 
+    def _set_policy(self, key: ObjectKey, event: BaseChain | None) -> bool:
+        """A base chain the model has, changed itself (its policy: a chain's hook, type and
+        priority cannot change): the policy its notification carried, nothing listed. False
+        where the notification does not say it all (or says otherwise): list the chain."""
+        table = self._tables.get(key[:2])
+        chain = table.chain(key[2]) if table is not None else None
+        if table is None or chain is None or event is None or chain.devices:
+            return False
+        if (chain.hook, chain.type, chain.priority) != (event.hook, event.type, event.priority):
+            return False
+        if chain.policy != event.policy:
+            self.stats.policies += 1
+            new = replace(chain, policy="drop" if event.policy == "drop" else "accept")
+            chains = tuple(new if c is chain else c for c in table.chains)
+            self._splice(key[:2], replace(table, chains=chains))
+        return True
+
     def _read_chain(self, key: TableKey, name: str) -> None:
-        """A chain made or changed itself (its policy): a new regular chain is made empty in
-        the model (its rules come as added rules), any other is listed."""
+        """A chain made or changed itself: a new regular chain, or a base chain its
+        notification describes, is made empty in the model (its rules come as added rules),
+        any other is listed."""
         table = self._tables.get(key)
         if table is None:
             raise _Reread
@@ -482,9 +514,21 @@ class LiveFirewall:
             info = next((c for c in kernel if c.name == name), None)
             if info is None or not {c.name for c in table.chains} <= here:
                 raise _Reread  # gone meanwhile, or a chain was renamed: the table's business
-            if not info.base:
+            event = self._base_chains.get((*key, name))
+            kind = _CHAIN_TYPES.get(event.type) if event is not None else None
+            made: Chain | None = None if info.base else Chain(name)
+            if info.base and event is not None and kind is not None:
+                # a new base chain as its notification describes it
+                made = Chain(
+                    name,
+                    hook=event.hook,
+                    type=kind,
+                    priority=event.priority,
+                    policy="drop" if event.policy == "drop" else "accept",
+                )
+            if made is not None:
                 self.stats.chains += 1
-                self._place(key, table, Chain(name), kernel)
+                self._place(key, table, made, kernel)
                 handles = _kernel_handles(key, name)
                 if handles is None:
                     self._list_chain(key, name)

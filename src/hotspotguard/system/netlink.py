@@ -117,11 +117,47 @@ _ELEM_MSGS = frozenset({NFT_MSG_NEWSETELEM, NFT_MSG_DELSETELEM, NFT_MSG_DESTROYS
 _NFGENMSG = struct.Struct("=BBH")
 _NLA = struct.Struct("=HH")
 _BE32 = struct.Struct(">I")
+_BE32S = struct.Struct(">i")
 _BE64 = struct.Struct(">Q")
 
 #: a table: (family, name); a chain or a set: (family, table, name)
 TableKey = tuple[str, str]
 ObjectKey = tuple[str, str, str]
+
+#: hook numbers of the ip, ip6, inet and bridge families (NF_INET_*, NF_BR_* alike); the
+#: others (netdev, arp, inet's ingress: devices) are not taken from notifications
+_HOOKS: Final = {0: "prerouting", 1: "input", 2: "forward", 3: "output", 4: "postrouting"}
+_HOOK_FAMILIES: Final = frozenset({"ip", "ip6", "inet", "bridge"})
+_POLICIES: Final = {0: "drop", 1: "accept"}  # NF_DROP, NF_ACCEPT
+
+
+@dataclass(frozen=True)
+class BaseChain:
+    """A base chain's attributes as its NFT_MSG_NEWCHAIN carries them (what a change of
+    its policy needs: the rest must equal what the model has)."""
+
+    hook: str
+    type: str
+    priority: int
+    policy: str
+
+
+def base_chain(family: str, attrs: dict[int, bytes]) -> BaseChain | None:
+    """The base chain's attributes of a NEWCHAIN's attributes; None: not a base chain, or
+    one whose attributes are not all there or are beyond :data:`_HOOKS` (devices)."""
+    hook, policy, kind = attrs.get(4), attrs.get(5), attrs.get(7)  # NFTA_CHAIN_{HOOK,POLICY,TYPE}
+    if family not in _HOOK_FAMILIES or hook is None or policy is None or kind is None:
+        return None
+    nested = netlink_attributes(hook, 0)
+    number, priority = nested.get(1), nested.get(2)  # NFTA_HOOK_HOOKNUM, NFTA_HOOK_PRIORITY
+    if number is None or priority is None or len(number) < 4 or len(priority) < 4 or 3 in nested:
+        return None  # NFTA_HOOK_DEV: a device's hook
+    name = _HOOKS.get(_BE32.unpack_from(number)[0])
+    verdict = _POLICIES.get(_BE32.unpack_from(policy)[0]) if len(policy) >= 4 else None
+    if name is None or verdict is None:
+        return None
+    prio = _BE32S.unpack_from(priority)[0]
+    return BaseChain(name, _text(kind), prio, verdict)
 
 
 @dataclass
@@ -134,7 +170,9 @@ class RulesetChanges:
     ``added_rules``: rule handles added to a chain (their order comes from the kernel, their
     expressions from nft's decoding of the same notifications, see system.nftmonitor);
     ``deleted_rules``: rule handles deleted (dropped from the model without reading
-    anything); ``sets``: named sets created, deleted or with elements added or removed
+    anything); ``base_chains``: the attributes the last NEWCHAIN of a chain in ``chains``
+    carried, where it is a base chain (its policy is taken from there: no listing);
+    ``sets``: named sets created, deleted or with elements added or removed
     (anonymous sets belong to their rule: its chain covers them); ``generation``: the id of
     the last NFT_MSG_NEWGEN; ``lost``: a message was lost (ENOBUFS) or could not be read —
     only a full capture is right."""
@@ -148,6 +186,7 @@ class RulesetChanges:
     generation: int | None = None
     lost: bool = False
     messages: int = 0
+    base_chains: dict[ObjectKey, BaseChain | None] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.messages or self.lost)
@@ -164,9 +203,10 @@ class RulesetChanges:
             self.generation,
             self.lost,
             self.messages,
+            self.base_chains,
         )
         self.tables, self.chains, self.deleted_chains, self.sets = set(), set(), set(), set()
-        self.added_rules, self.deleted_rules = {}, {}
+        self.added_rules, self.deleted_rules, self.base_chains = {}, {}, {}
         self.lost, self.messages = False, 0
         return taken
 
@@ -180,6 +220,7 @@ class RulesetChanges:
         for key, handles in other.deleted_rules.items():
             self.deleted_rules.setdefault(key, set()).update(handles)
         self.sets |= other.sets
+        self.base_chains.update(other.base_chains)
         if other.generation is not None:
             self.generation = other.generation
         self.lost |= other.lost
@@ -209,7 +250,9 @@ class RulesetChanges:
             if chain is None:
                 self.tables.add((family, table))
             elif mtype == NFT_MSG_NEWCHAIN:
-                self.chains.add((family, table, _text(chain)))
+                key = (family, table, _text(chain))
+                self.chains.add(key)
+                self.base_chains[key] = base_chain(family, attrs)
             else:
                 self.deleted_chains.add((family, table, _text(chain)))
         elif mtype in _RULE_MSGS:

@@ -33,6 +33,7 @@ from hotspotguard.watch import (
     LiveAssessor,
     NetworkManagerHotspots,
     WatchState,
+    state_from_helper,
 )
 from hotspotguard.watch import assess_document as watch_assess_document
 
@@ -165,19 +166,11 @@ class HelperBackend:
         """The helper's state from its live model (``GetState``): no snapshot per change."""
         doc = await self.reader.get_state([h.iface for h in hotspots or ()])
         try:
-            state = WatchState.from_json(doc)
+            return Assessment(state_from_helper(doc, hotspots))
         except ValueError as error:
             from hotspotguard.system.helper_client import HelperRefused
 
             raise HelperRefused("Failed", f"the helper's answer is not a state: {error}") from None
-        connections = {h.iface: h.connection for h in hotspots or () if h.connection}
-        items = tuple(
-            {**h, "connection": connections[h["iface"]].to_json()}
-            if h.get("iface") in connections
-            else h
-            for h in state.hotspots
-        )
-        return Assessment(WatchState(state.state, items, state.reason))
 
     async def preview_fix(self, iface: str, strategy: str) -> dict[str, Any]:
         return await self.reader.preview_fix(iface, strategy)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import signal
 import socket
 import sys
@@ -253,6 +254,7 @@ async def run(
         tray = Tray(bus_address=bus_address)
     tray.start()  # the icon first: the engine's imports can wait for it
     await tray.started()
+    gc.enable()  # ui.launch turned it off for the way to the icon
     controller = controller_factory()
     applet = Applet(controller, windows, bus_address=bus_address, tray=tray)
     service.applet = applet

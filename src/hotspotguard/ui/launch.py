@@ -5,11 +5,15 @@ asyncio) are imported before Qt is; then it runs the applet (``ui.app``).
 Why before: once PySide6 is imported, its import hook reads the source of every module
 imported after it (looking for ``__feature__`` use) — ≈ 10 ms more for these on the way to
 the icon (``benchmarks/bench_tray.py``). (A thread gains nothing: Qt's start holds the GIL.)
+
+The cyclic garbage collector is off until the icon is up: the imports allocate much and free
+little, and its passes over them cost ≈ 10 ms of CPU on the way to the icon.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import sys
 
@@ -35,6 +39,7 @@ def before_qt() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    gc.disable()  # until the icon is up (ui.app.run enables it again); see the module's doc
     before_qt()
     from hotspotguard.ui.app import main as applet
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import shutil
 import subprocess
@@ -82,10 +83,15 @@ def test_a_second_start_shows_the_first_ones_window(
     windows = {"status": Window, "chains": Window, "fix": Window}
     ready: list[applet_app.Applet] = []
     args = argparse.Namespace(show=False)
-    first = asyncio.ensure_future(
-        applet_app.run(args, _controller, windows, private_bus.address, on_ready=ready.append)
-    )
-    qtbot.waitUntil(lambda: bool(ready), timeout=10000)
+    gc.disable()  # as ui.launch leaves it: the applet turns it on once the icon is up
+    try:
+        first = asyncio.ensure_future(
+            applet_app.run(args, _controller, windows, private_bus.address, on_ready=ready.append)
+        )
+        qtbot.waitUntil(lambda: bool(ready), timeout=10000)
+        assert gc.isenabled()
+    finally:
+        gc.enable()
     applet = ready[0]
     qtbot.waitUntil(lambda: applet.controller.state is not None, timeout=10000)
     assert applet.controller.state["state"] == "blocked"

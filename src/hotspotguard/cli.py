@@ -11,26 +11,17 @@ import argparse
 import json
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hotspotguard import __version__, cli_fixes
-from hotspotguard.assessment import (
-    Remedies,
-    explain_text,
-    remedy_lines,
-    report_json,
-    report_remedies,
-)
-from hotspotguard.fixes.plan import HostFacts
-from hotspotguard.ruleset import (
-    Ruleset,
-    Snapshot,
-    SnapshotError,
-    load_snapshot,
-    parse_ruleset,
-    read_snapshot_file,
-)
-from hotspotguard.verdict import Report, evaluate
+
+# The engine is imported by the commands that use it, not here: `explain` lists the firewall's
+# biggest table before it loads the parser and the engine (see _report).
+if TYPE_CHECKING:
+    from hotspotguard.assessment import Remedies
+    from hotspotguard.fixes.plan import HostFacts
+    from hotspotguard.ruleset import Ruleset, Snapshot
+    from hotspotguard.verdict import Report
 
 EXIT_OK, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
 #: the man page's closing sections (hotspotguard.clidocs); the rest comes from the parser
@@ -90,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _live_snapshot(ifaces: list[str] | None) -> Snapshot:
+    from hotspotguard.ruleset import load_snapshot
     from hotspotguard.system.capture import CaptureError, live_capture
 
     try:
@@ -113,6 +105,12 @@ def _only(snapshot: Snapshot, ifaces: list[str] | None) -> Snapshot:
 def _report(args: argparse.Namespace) -> tuple[Report, Remedies]:
     """The verdicts, and the remedies the fixes' planner finds for each blocked hotspot (on
     this machine's facts; a snapshot explained elsewhere has none)."""
+    if os.geteuid() == 0 and not getattr(args, "snapshot", None):
+        prelisted = _prelist(args.iface)  # before the parser and the engine are imported
+    from hotspotguard.fixes.plan import HostFacts
+    from hotspotguard.ruleset import parse_ruleset, read_snapshot_file
+    from hotspotguard.verdict import evaluate
+
     if getattr(args, "snapshot", None):
         from dataclasses import replace
 
@@ -127,13 +125,29 @@ def _report(args: argparse.Namespace) -> tuple[Report, Remedies]:
         from hotspotguard.system.incremental import capture_model
 
         try:
-            snapshot, ruleset = capture_model(args.iface)
+            snapshot, ruleset = capture_model(args.iface, prelisted)
         except CaptureError as error:
             raise UsageError(str(error)) from None
         return _with_remedies(snapshot, ruleset, evaluate(snapshot, ruleset), None)
     snapshot = _live_snapshot(args.iface)
     ruleset = parse_ruleset(snapshot)
     return _with_remedies(snapshot, ruleset, evaluate(snapshot, ruleset), None)
+
+
+def _prelist(ifaces: list[str] | None) -> Any:
+    """The firewall's biggest table, listed while this process holds little (its peak is
+    libnftables': nftables.prelist); None when an interface named is not there (that error
+    comes at once, not after the listing)."""
+    import socket
+
+    try:
+        for iface in ifaces or ():
+            socket.if_nametoindex(iface)
+    except (OSError, ValueError):
+        return None
+    from hotspotguard.system import nftables
+
+    return nftables.prelist()
 
 
 def _with_remedies(
@@ -147,6 +161,8 @@ def _with_remedies(
 
         blocked = tuple(v.hotspot.iface for v in report.hotspots if v.blocked_by)
         facts = docker.facts(ruleset, Paths().systemd_dropin_dir, blocked)  # as fix gathers
+    from hotspotguard.assessment import report_remedies
+
     return report, report_remedies(snapshot, ruleset, report, facts)
 
 
@@ -163,6 +179,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.snapshot and args.source == "live":
         raise UsageError("give either --snapshot FILE or live, not both")
     report, offered = _report(args)
+    from hotspotguard.assessment import explain_text, report_json
+
     if args.json:
         _print_json(report_json(report, offered))
     else:
@@ -186,6 +204,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         raise UsageError(state.reason or "cannot tell the state")
     if args.iface and state.state == "no-hotspot":  # a name that is not there is a mistake
         raise UsageError(state.reason or f"no hotspot named {', '.join(args.iface)}")
+    from hotspotguard.assessment import remedy_lines
+
     if args.json:
         _print_json(state.to_json())
     elif not state.hotspots:
@@ -278,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return COMMANDS[args.command](args)
-    except (UsageError, SnapshotError) as error:
+    except UsageError as error:
         print(f"hotspotguard: {error}", file=sys.stderr)
         return EXIT_USAGE
     except cli_fixes.CommandError as error:
@@ -289,6 +309,11 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return EXIT_OK
     except Exception as error:  # never a traceback at the user
+        from hotspotguard.ruleset import SnapshotError
+
+        if isinstance(error, SnapshotError):
+            print(f"hotspotguard: {error}", file=sys.stderr)
+            return EXIT_USAGE
         if os.environ.get("HOTSPOTGUARD_DEBUG"):
             raise
         print(

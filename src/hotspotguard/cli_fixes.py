@@ -14,9 +14,6 @@ import time
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-from hotspotguard.fixes.plan import change_from_json
-from hotspotguard.usecases.operations import OperationError
-
 #: refusals (bad input, not applicable here, overtaken by a change) exit 2: nothing changed
 REFUSED = ("InvalidArgument", "NotFound", "NotApplicable", "Stale")
 
@@ -209,6 +206,8 @@ def _candidate_lines(listed: list[dict[str, Any]]) -> list[str]:
 
 
 def _run(action: Any) -> Any:
+    from hotspotguard.usecases.operations import OperationError  # the engine's: when used
+
     try:
         return action()
     except OperationError as error:
@@ -288,6 +287,8 @@ def cmd_fixes(args: argparse.Namespace) -> int:
             elif change.get("kind") == "sysctl":
                 print(f"  = {change['name']}={change['value']} (was {change.get('previous')})")
             else:
+                from hotspotguard.fixes.plan import change_from_json
+
                 for line in change_from_json(change).preview():
                     print(f"  + {line}")
     return 0

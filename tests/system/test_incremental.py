@@ -544,3 +544,60 @@ def test_realistic_rules_from_nfts_monitor_equal_a_full_capture(
             live.close()
 
     netns(run)
+
+
+@pytest.mark.kernel
+def test_the_first_reading_equals_the_document_with_quotas_and_prelisted(
+    netns: InNamespace,
+) -> None:
+    """The first reading lists each table stateless (nft -s: the peak of a big table is lower)
+    and puts back the quotas' used bytes: its model equals the stateful document's, quotas'
+    used bytes in every unit included, for a reading that starts from the biggest table
+    listed beforehand (nftables.prelist, what ``explain`` does) and one that does not."""
+    from hotspotguard.system import nftables
+    from hotspotguard.system.incremental import capture_model
+
+    ruleset = """
+    table inet q {
+        chain c {
+            type filter hook forward priority filter; policy accept;
+            tcp dport 22 quota over 25 mbytes used 1025 bytes counter accept
+            iifname "hs0" quota 10 mbytes used 2 mbytes counter quota 3000 mbytes used 3 kbytes
+            quota 7 bytes
+            oifname "up0" counter packets 4 bytes 400 quota over 4000 mbytes used 2049 mbytes drop
+        }
+        chain d {
+            quota 5000 mbytes used 1048576 kbytes accept
+        }
+    }
+    table ip small {
+        chain e {
+            type filter hook forward priority filter; policy accept;
+            quota over 1 kbytes used 1000 bytes counter
+        }
+    }
+    """
+
+    def run() -> None:
+        subprocess.run(["nft", "-f", "-"], input=ruleset, text=True, check=True)
+        assert _iptables(
+            "-A", "FORWARD", "-i", "hs0", "-m", "quota", "--quota", "5000", "-j", "ACCEPT"
+        )
+        fresh = parse_ruleset(load_snapshot(capture_snapshot(["hs0"])))
+        quotas = [
+            e.description
+            for t in fresh.tables
+            for c in t.chains
+            for r in c.rules
+            for e in r.exprs
+            if "quota" in getattr(e, "description", "")
+        ]
+        assert sum("used" in q for q in quotas) == 6, quotas
+        prelisted = nftables.prelist()
+        assert prelisted is not None
+        for first in (prelisted, None):
+            model = capture_model(["hs0"], first)[1]
+            assert model.tables == fresh.tables
+            assert _verdict(model) == _verdict(fresh)
+
+    netns(run)

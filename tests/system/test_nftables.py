@@ -743,3 +743,119 @@ def test_objects_are_decoded_one_at_a_time() -> None:
     for bad in ('{"nftables": [{"a": }]}', '{"nftables": [{"a": 1}', "[]"):
         with pytest.raises(NftablesError):
             list(_objects(bad))
+
+
+# Quotas with used bytes in every unit nft prints (and 0: nothing printed), inverted ones,
+# two in one rule, a named quota's reference, quotas in two chains and two tables, beside
+# counters (their values are what a stateless listing leaves out) and stateful set elements.
+QUOTAS = """\
+table inet q {
+	quota named { over 100 mbytes used 5 kbytes }
+	set counted {
+		type ipv4_addr
+		counter
+		elements = { 10.0.0.1 counter packets 3 bytes 300 }
+	}
+	chain c {
+		tcp dport 22 quota over 25 mbytes used 1025 bytes counter accept
+		quota 10 mbytes used 2 mbytes
+		quota over 3000 mbytes used 3072 kbytes quota 5000 mbytes used 1048576 kbytes
+		quota 7 bytes
+		quota name "named"
+		ip saddr @counted counter packets 5 bytes 500 quota 4000 mbytes used 2049 mbytes
+		ip daddr { 10.0.0.2 counter } quota over 1 kbytes used 1000 bytes
+	}
+	chain d {
+		type filter hook forward priority filter; policy drop;
+		counter quota until 9 mbytes used 9000 bytes jump c
+	}
+}
+table ip other {
+	chain e {
+		quota 2 mbytes used 1 mbytes
+	}
+}
+"""
+
+
+def _without_counters(item: Any) -> Any:
+    """`item` with each counter statement's values gone, as nft -s prints it (a named
+    counter keeps them)."""
+    if isinstance(item, dict):
+        return {
+            k: None
+            if k == "counter" and isinstance(v, dict) and "packets" in v and "name" not in v
+            else _without_counters(v)
+            for k, v in item.items()
+        }
+    if isinstance(item, list):
+        return [_without_counters(v) for v in item]
+    return item
+
+
+@kernel_test
+def test_a_stateless_listing_keeps_the_quotas_used_bytes(make_ns: Callable[[str], str]) -> None:
+    """list_stream(stateless=True): the objects of the stateful listing, each quota statement's
+    used bytes read from the kernel and printed as nft prints them; the counters' values
+    left out (the model keeps none) — on every table of a ruleset full of quotas and on the
+    mixed one."""
+    ns = make_ns("quota")
+    load(ns)
+    run(["ip", "netns", "exec", ns, "nft", "-f", "-"], stdin=QUOTAS)
+    result = run_in(
+        ns,
+        """
+result = {"tables": []}
+for family, name in N.list_tables():
+    what = {"table": {"family": family, "name": name}}
+    result["tables"].append([f"{family} {name}", list(N.list_stream(what)),
+                             list(N.list_stream(what, stateless=True))])
+result["usage"] = {str(k): v for k, v in N.quota_usage("inet", "q", "c").items()}
+result["gone"] = N.quota_usage("inet", "q", "nope")
+""",
+    )
+    assert len(result["tables"]) >= 8
+    quotas = 0
+    for name, stateful, stateless in result["tables"]:
+        assert _without_counters(stateful) == stateless, name
+        quotas += json.dumps(stateless).count('"used_unit"')
+    assert quotas == 8  # every quota statement with used bytes (a named quota has no unit)
+    assert sorted(result["usage"].values()) == sorted(
+        [[1025], [2097152], [3145728, 1073741824], [0], [2148532224], [1000]]
+    )
+    assert result["gone"] == {}
+
+
+def test_data_units_as_nft_prints_them() -> None:
+    assert nftables._data_unit(0) == (0, "bytes")
+    assert nftables._data_unit(1023) == (1023, "bytes")
+    assert nftables._data_unit(2048) == (2, "kbytes")
+    assert nftables._data_unit(3 * 2**20) == (3, "mbytes")
+    assert nftables._data_unit(2**30) == (1024, "mbytes")
+    assert nftables._data_unit(2**20 + 1024) == (1025, "kbytes")
+
+
+@kernel_test
+def test_prelist_lists_the_biggest_table_first(make_ns: Callable[[str], str]) -> None:
+    """prelist: the generation before, the tables, and the biggest one's stateless objects
+    (what the reading of the whole model takes as its first table); None in a namespace
+    without tables."""
+    ns = make_ns("prelist")
+    empty = run_in(ns, "result = N.prelist()")
+    load(ns)
+    result = run_in(
+        ns,
+        """
+first = N.prelist()
+biggest = max(N.tables(), key=lambda t: t.use)
+what = {"table": {"family": biggest.family, "name": biggest.name}}
+result = {
+    "generation": first.generation == N.generation(),
+    "tables": first.tables == N.tables(),
+    "table": first.table == biggest,
+    "objects": list(first.objects) == list(N.list_stream(what, stateless=True)),
+}
+""",
+    )
+    assert empty is None
+    assert result == {"generation": True, "tables": True, "table": True, "objects": True}

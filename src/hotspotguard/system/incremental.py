@@ -40,7 +40,6 @@ capture, and :attr:`LiveFirewall.log` says why.
 
 from __future__ import annotations
 
-import ctypes
 import subprocess
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -191,17 +190,6 @@ def _list(what: dict[str, Any]) -> list[Any] | None:
         raise CaptureError(f"cannot read the firewall: {error}") from None
 
 
-def trim_heap() -> None:
-    """Give the C heap's free memory back to the system (glibc's malloc_trim): libnftables
-    frees a table's cache after listing it, but glibc would keep it for C allocations that
-    never come (Python's objects live in their own arenas)."""
-    try:
-        libc = ctypes.CDLL(None)
-        libc.malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
-
-
 def _with_devices(items: Iterator[Any]) -> Iterator[Any]:
     """The objects, ingress/egress chains with their devices (see _fill_devices)."""
     for item in items:
@@ -222,12 +210,17 @@ class LiveFirewall:
     """The live firewall as a :class:`Ruleset`, updated from change notifications."""
 
     def __init__(
-        self, log: Callable[[str], None] | None = None, rule_feed: bool | None = None
+        self,
+        log: Callable[[str], None] | None = None,
+        rule_feed: bool | None = None,
+        prelisted: nftables.Prelisted | None = None,
     ) -> None:
         """`rule_feed`: take added rules from nft's monitor (system.nftmonitor) — None: once
         a chain's listing took FEED_AFTER or a full reading FEED_AFTER_FULL; True: from the
-        first change; False: never."""
+        first change; False: never. `prelisted`: the biggest table, already listed
+        (nftables.prelist), for the first reading."""
         self.log = log or (lambda text: None)
+        self._prelisted = prelisted
         self._feed: RuleFeed | None = None
         self._feed_wanted = rule_feed
         self._feed_starts = 0
@@ -306,17 +299,24 @@ class LiveFirewall:
             self._feed_wanted = True
             self._rule_feed()
         for _ in range(nftables.ATTEMPTS):
-            before = self._generation()
+            prelisted, self._prelisted = self._prelisted, None
+            if prelisted is not None:
+                before, listed = prelisted.generation, prelisted.tables
+            else:
+                before, listed = self._generation(), nftables.tables()
             tables: dict[TableKey, Table] = {}
             warnings: dict[TableKey, tuple[str, ...]] = {}
-            listed = nftables.tables()
             try:
                 # the biggest first: libnftables' own peak for it comes while the model is
                 # still small (its memory goes back to the system after each table)
                 for found in sorted(listed, key=lambda t: -t.use):
                     key = (found.family, found.name)
-                    read = self._table_now(key)
-                    trim_heap()
+                    if prelisted is not None and found == prelisted.table:
+                        read = self._table_now(key, prelisted.objects)
+                        prelisted = None
+                    else:
+                        read = self._table_now(key)
+                    nftables.trim_heap()
                     if read is None:
                         raise _Full("a table went away")
                     tables[key], warnings[key] = read
@@ -435,19 +435,24 @@ class LiveFirewall:
         self._warnings[key] = read[1]
 
     @staticmethod
-    def _table_now(key: TableKey) -> tuple[Table, tuple[str, ...]] | None:
+    def _table_now(
+        key: TableKey, stream: Iterator[Any] | None = None
+    ) -> tuple[Table, tuple[str, ...]] | None:
         """One table read and parsed (None: it is not there); its objects are decoded one at
-        a time as the parser takes them (nftables.list_stream)."""
+        a time as the parser takes them (nftables.list_stream: stateless, the model keeps no
+        counter; `stream`: the table's objects, listed already)."""
         family, name = key
-        try:
-            stream = nftables.list_stream({"table": {"family": family, "name": name}})
-        except PermissionError:
-            raise CaptureError(NOT_ROOT) from None
-        except nftables.NotListed:
-            return None
-        except (nftables.NftablesError, OSError) as error:
-            raise CaptureError(f"cannot read the firewall: {error}") from None
-        trim_heap()  # libnftables' cache of the table, freed: back before the parse grows
+        if stream is None:
+            what = {"table": {"family": family, "name": name}}
+            try:
+                stream = nftables.list_stream(what, stateless=True)
+            except PermissionError:
+                raise CaptureError(NOT_ROOT) from None
+            except nftables.NotListed:
+                return None
+            except (nftables.NftablesError, OSError) as error:
+                raise CaptureError(f"cannot read the firewall: {error}") from None
+            nftables.trim_heap()  # libnftables' cache of the table, freed: back before the parse
         saves: dict[str, str] = {}
         if _is_iptables_nft(family, name):
             text = _run_text([_SAVE_TOOL[family], "-t", name])
@@ -746,13 +751,17 @@ def shared_interfaces(ruleset: Ruleset) -> list[str]:
     return list(dict.fromkeys(i for i in found if IFNAME.match(i)))
 
 
-def capture_model(ifaces: list[str] | None) -> tuple[Snapshot, Ruleset]:
+def capture_model(
+    ifaces: list[str] | None, prelisted: nftables.Prelisted | None = None
+) -> tuple[Snapshot, Ruleset]:
     """The live machine as a snapshot (without the firewall's document) and the firewall's
     model, read table by table: what ``explain`` needs, at half the memory of the document
-    (the snapshot file of ``hotspotguard snapshot`` still comes from capture_snapshot)."""
+    (the snapshot file of ``hotspotguard snapshot`` still comes from capture_snapshot).
+    `prelisted`: the biggest table, listed before the caller imported this module (see
+    nftables.prelist)."""
     if ifaces:
         addresses = {iface: interface_addresses(iface) for iface in ifaces}
-    ruleset = LiveFirewall(rule_feed=False).update(RulesetChanges())
+    ruleset = LiveFirewall(rule_feed=False, prelisted=prelisted).update(RulesetChanges())
     if not ifaces:
         addresses = existing_addresses(shared_interfaces(ruleset))
     return load_snapshot({**capture_machine(addresses), "nft": None}), ruleset

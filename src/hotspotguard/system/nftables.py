@@ -102,6 +102,11 @@ NFTA_CHAIN_HOOK: Final = 4
 NFTA_RULE_TABLE: Final = 1
 NFTA_RULE_CHAIN: Final = 2
 NFTA_RULE_HANDLE: Final = 3
+NFTA_RULE_EXPRESSIONS: Final = 4
+NFTA_LIST_ELEM: Final = 1
+NFTA_EXPR_NAME: Final = 1
+NFTA_EXPR_DATA: Final = 2
+NFTA_QUOTA_CONSUMED: Final = 4
 NFTA_SET_TABLE: Final = 1
 NFTA_GEN_ID: Final = 1
 #: the multicast group of ruleset change notifications (for a watcher: bind to 1 << (7 - 1))
@@ -151,14 +156,18 @@ class Table:
 
 def netlink_attributes(payload: bytes, offset: int) -> dict[int, bytes]:
     """Netlink attributes from `offset` of a message payload, by type (flags masked off)."""
-    attrs: dict[int, bytes] = {}
+    return dict(_attribute_list(payload, offset))
+
+
+def _attribute_list(payload: bytes, offset: int) -> Iterator[tuple[int, bytes]]:
+    """(type, value) of each netlink attribute from `offset`, in order (a nested list repeats
+    its type)."""
     while offset + _NLA.size <= len(payload):
         length, attr_type = _NLA.unpack_from(payload, offset)
         if length < _NLA.size:
             break
-        attrs[attr_type & 0x3FFF] = payload[offset + _NLA.size : offset + length]
+        yield attr_type & 0x3FFF, payload[offset + _NLA.size : offset + length]
         offset += (length + 3) & ~3
-    return attrs
 
 
 def _netlink_error(code: int, what: str) -> OSError:
@@ -303,6 +312,73 @@ def rule_handles(family: str, table: str, chain: str) -> list[int]:
     return handles
 
 
+def quota_usage(family: str, table: str, chain: str) -> dict[int, list[int]]:
+    """The bytes each quota statement of the chain's rules has counted, by rule handle, in the
+    rule's order (one NFT_MSG_GETRULE dump of the chain, only the quota expressions decoded):
+    what a stateless listing leaves out. {} when the chain is gone or kept changing meanwhile
+    (the caller's generation check sees that change)."""
+    attributes = _attribute(NFTA_RULE_TABLE, table) + _attribute(NFTA_RULE_CHAIN, chain)
+    try:
+        payloads = _dump(NFT_MSG_GETRULE, f"reading the quotas of {chain}", family, attributes)
+    except (FileNotFoundError, DumpInterrupted):
+        return {}
+    except OSError as exc:  # raised while a parser iterates: one kind of error to catch
+        raise NftablesError(f"cannot read the ruleset: {exc}") from exc
+    usage: dict[int, list[int]] = {}
+    for payload in payloads:
+        attrs = netlink_attributes(payload, _NFGENMSG.size)
+        if _name(attrs.get(NFTA_RULE_TABLE)) != table or _name(attrs.get(NFTA_RULE_CHAIN)) != chain:
+            continue
+        handle = attrs.get(NFTA_RULE_HANDLE, b"")
+        expressions = attrs.get(NFTA_RULE_EXPRESSIONS, b"")
+        if len(handle) < 8 or b"quota\0" not in expressions:
+            continue
+        consumed = []
+        for kind, element in _attribute_list(expressions, 0):
+            expression = netlink_attributes(element, 0) if kind == NFTA_LIST_ELEM else {}
+            if _name(expression.get(NFTA_EXPR_NAME)) == "quota":
+                data = netlink_attributes(expression.get(NFTA_EXPR_DATA, b""), 0)
+                value = data.get(NFTA_QUOTA_CONSUMED, b"")
+                consumed.append(int(_BE64.unpack_from(value)[0]) if len(value) >= 8 else 0)
+        usage[int(_BE64.unpack_from(handle)[0])] = consumed
+    return usage
+
+
+def _data_unit(count: int) -> tuple[int, str]:
+    """A byte count as nft prints it: divided by 1024 while it divides, up to mbytes."""
+    units = ("bytes", "kbytes", "mbytes")
+    index = 0
+    while count and index < len(units) - 1 and count % 1024 == 0:
+        count //= 1024
+        index += 1
+    return count, units[index]
+
+
+def _with_quota_usage(items: Iterator[Any]) -> Iterator[Any]:
+    """A stateless listing's objects with each quota statement's used bytes put back, as the
+    stateful listing prints them ("used"/"used_unit" after the rest, when not 0): read from
+    the kernel for the chains whose rules have one (:func:`quota_usage`)."""
+    usage: dict[tuple[str, str, str], dict[int, list[int]]] = {}
+    for item in items:
+        rule = item.get("rule") if isinstance(item, dict) else None
+        exprs = rule.get("expr") if isinstance(rule, dict) else None
+        if isinstance(rule, dict) and isinstance(exprs, list):
+            quotas = [
+                s["quota"]
+                for s in exprs
+                if isinstance(s, dict) and isinstance(s.get("quota"), dict)
+            ]
+            if quotas:
+                key = (str(rule.get("family")), str(rule.get("table")), str(rule.get("chain")))
+                if key not in usage:
+                    usage[key] = quota_usage(*key)
+                consumed = usage[key].get(rule.get("handle"), [])  # type: ignore[arg-type]
+                for body, count in zip(quotas, consumed, strict=False):
+                    if count:
+                        body["used"], body["used_unit"] = _data_unit(count)
+        yield item
+
+
 @dataclass(frozen=True)
 class ChainInfo:
     """A chain as the kernel lists it: its name and whether it is a base chain (on a hook)."""
@@ -409,6 +485,8 @@ def _function(function: Any, restype: Any, argtypes: list[Any]) -> Any:
 #: nft_ctx_new's flags (NFT_CTX_DEFAULT) and the JSON output flag (NFT_CTX_OUTPUT_JSON)
 _NFT_CTX_DEFAULT: Final = 0
 _NFT_CTX_OUTPUT_JSON: Final = 1 << 4
+#: NFT_CTX_OUTPUT_STATELESS: no counters' values, no quotas' used bytes (see list_stream)
+_NFT_CTX_OUTPUT_STATELESS: Final = 1 << 2
 _PIPE_READ = 1 << 16
 
 
@@ -417,7 +495,7 @@ def _bindings() -> _Libnftables:
     return _Libnftables()
 
 
-def _lib_lister(module: ModuleType) -> Lister:
+def _lib_lister(module: ModuleType, stateless: bool = False) -> Lister:
     """Commands through libnftables in this process, one at a time, each in a fresh context
     (~70 µs; freed at once, where a kept context would hold the cache of a whole table).
 
@@ -426,9 +504,11 @@ def _lib_lister(module: ModuleType) -> Lister:
     the 50,000-rule table of the 100k benchmark, at the very peak. So the output goes to a
     pipe whose reader thread keeps it compressed (zlib level 1: 0.98 MB for those 18 MB), and
     the text is inflated once libnftables has freed its tree: the same bytes, 16 MB lower peak.
-    (``module``: pip-nftables, proof that libnftables loads; the calls are made here.)"""
+    (``module``: pip-nftables, proof that libnftables loads; the calls are made here;
+    ``stateless``: nft's ``-s``.)"""
     del module
     lib = _bindings()
+    flags = _NFT_CTX_OUTPUT_JSON | (_NFT_CTX_OUTPUT_STATELESS if stateless else 0)
 
     def run(command: bytes) -> bytes:
         read_fd, write_fd = os.pipe()
@@ -461,7 +541,7 @@ def _lib_lister(module: ModuleType) -> Lister:
                     raise NftablesError("cannot read the ruleset: no stream for nft's output")
                 context = lib.ctx_new(_NFT_CTX_DEFAULT)
                 try:
-                    lib.set_flags(context, _NFT_CTX_OUTPUT_JSON)
+                    lib.set_flags(context, flags)
                     lib.buffer_error(context)
                     lib.set_output(context, stream)
                     rc = lib.run(context, command)
@@ -481,12 +561,13 @@ def _lib_lister(module: ModuleType) -> Lister:
     return run
 
 
-def _nft_lister(binary: str) -> Lister:
+def _nft_lister(binary: str, stateless: bool = False) -> Lister:
     """Commands through an ``nft`` child process each (clean environment)."""
+    options = ["-j", "-s"] if stateless else ["-j"]
 
     def run(command: bytes) -> bytes:
         proc = subprocess.run(
-            [binary, "-j", command.decode()],
+            [binary, *options, command.decode()],
             capture_output=True,
             stdin=subprocess.DEVNULL,
             env=CLEAN_ENV,
@@ -642,14 +723,23 @@ def list_ruleset_json() -> Json:
             raise NftablesError(f"cannot read the ruleset: {exc}") from exc
 
 
-def list_stream(what: Json) -> Iterator[Any]:
+def list_stream(what: Json, stateless: bool = False) -> Iterator[Any]:
     """As :func:`list_items`, but each object is decoded only when it is consumed: the decoded
     listing of a big table never exists whole (its text does, once), so a parser that drops
     each object as it goes holds one at a time. Errors come at once (NotListed, …), or, for
-    JSON that nft printed wrong, while iterating (NftablesError)."""
-    output = _one_listing(what)
+    JSON that nft printed wrong, while iterating (NftablesError).
+
+    ``stateless``: listed as ``nft -s`` does (no counter values: 8 MiB less at the peak of the
+    100,000-rule benchmark's big table, 442 against 450 MiB), with the one state the parser
+    reads put back from the kernel: the used bytes of quota statements (a rule's quota shows
+    them in the trace; :func:`quota_usage`, only for the chains that have one). So the objects
+    equal the stateful listing's, but for counters (``{"counter": null}``) and the state of
+    set elements and of statements inside other statements, which the model does not keep."""
+    output = _one_listing(what, stateless)
     text = output.decode(errors="surrogateescape")
     del output
+    if stateless and '"quota": {' in text:
+        return _with_quota_usage(_objects(text))
     return _objects(text)
 
 
@@ -677,19 +767,60 @@ def _objects(text: str) -> Iterator[Any]:
         yield item
 
 
-def _one_listing(what: Json) -> bytes:
+def _one_listing(what: Json, stateless: bool = False) -> bytes:
     module = _libnftables()
     binary = _nft_binary()
     if module is not None:
-        lister = _lib_lister(module)
+        lister = _lib_lister(module, stateless)
     elif binary is not None:
-        lister = _nft_lister(binary)
+        lister = _nft_lister(binary, stateless)
     else:
         raise NftablesError("cannot read the ruleset: neither libnftables nor nft is installed")
     try:
         return lister(_command({"list": what}))
     except _ListingFailed as exc:
         raise NotListed(str(exc)) from exc
+
+
+def trim_heap() -> None:
+    """Give the C heap's free memory back to the system (glibc's malloc_trim): libnftables
+    frees a table's cache after listing it, but glibc would keep it for C allocations that
+    never come (Python's objects live in their own arenas)."""
+    try:
+        libc = ctypes.CDLL(None)
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
+@dataclass(frozen=True)
+class Prelisted:
+    """The biggest table, listed (stateless, see :func:`list_stream`) before anything else:
+    the generation read before it, the tables the kernel had then, and its objects."""
+
+    generation: int
+    tables: list[Table]
+    table: Table
+    objects: Iterator[Any]
+
+
+def prelist() -> Prelisted | None:
+    """The biggest table's listing, for a process to take before it imports its parser and
+    engine: libnftables' peak for that table (its cache and its whole JSON tree, 428 MiB for
+    the 50,000-rule table of the 100,000-rule benchmark) then comes on top of an interpreter
+    that has loaded little (15 MiB, where the CLI with the engine holds 28 MiB). None when
+    there is nothing to list or it fails: the reading that follows says what is wrong."""
+    try:
+        before = generation()
+        listed = tables()
+        if not listed:
+            return None
+        biggest = max(listed, key=lambda t: t.use)  # the first of the biggest, as sorted()
+        objects = list_stream({"table": {"family": biggest.family, "name": biggest.name}}, True)
+    except (NftablesError, OSError):
+        return None
+    trim_heap()
+    return Prelisted(before, listed, biggest, objects)
 
 
 def list_items(what: Json) -> list[Any]:

@@ -319,10 +319,14 @@ def test_a_never_ending_stream_is_evaluated_every_max_delay() -> None:
         assert events is not None
         start = capture.calls
         t0 = time.monotonic()
-        while time.monotonic() - t0 < 1.0:
+        sent = 0
+        while time.monotonic() - t0 < 2.0:
             events.on_change(frozenset({"ruleset"}))
+            sent += 1
             await asyncio.sleep(0.002)
-        assert 3 <= capture.calls - start <= 6
+        # about every 0.2 s (10): evaluated amid the stream, far fewer times than the events
+        # came; bounds wide enough for a loaded machine's late timers
+        assert 3 <= capture.calls - start <= 15 < sent, (capture.calls - start, sent)
 
     asyncio.run(_run(watcher, script))
 

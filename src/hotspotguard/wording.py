@@ -399,6 +399,12 @@ def reason_text(code: str, params: Mapping[str, Any], tr: Translate = english) -
         )
     if code == "not-shared" and not params.get("shared"):
         fields["shared"] = tr("none")
+    if code in ("zone-still-blocked", "zone-unverified"):
+        fields["back"] = _param(params.get("back"), tr) or tr("no zone")
+        if code == "zone-still-blocked":
+            fields["flow"] = flow_phrase(str(params.get("flow")), tr)
+    if code.startswith("name-"):
+        fields["role"] = tr("uplink") if params.get("role") == "uplink" else tr("interface")
     if code == "firewalld-no-zone" and not params.get("zones"):
         fields["zones"] = tr("none")
     if code == "allow-none-dropped":
@@ -610,6 +616,45 @@ def _reasons() -> dict[str, Callable[[Translate], str]]:
         ),
         "table-edited": lambda tr: tr(
             "table {family} {table} was changed since the fix: left as it is"
+        ),
+        # a permanent fix makes root run the helper: what root would run is not root's alone
+        "fix-not-keepable": lambda tr: tr(
+            "cannot keep the fix: {why}: root would run it at every Docker start and "
+            "connection; install hotspotguard system-wide (make install), or keep the tree "
+            "root-owned"
+        ),
+        "untrusted-owner": lambda tr: tr("{path} is not owned by root"),
+        "untrusted-writable": lambda tr: tr("{path} is writable by others than root"),
+        "untrusted-unreadable": lambda tr: tr("{path} cannot be looked at: “{detail}”"),
+        "untrusted-not-absolute": lambda tr: tr("{path} is not an absolute path"),
+        "untrusted-not-executable": lambda tr: tr("{path} is not an executable file"),
+        "untrusted-does-not-run": lambda tr: tr("{path} does not run: “{detail}”"),
+        # firewalld's zones refuse the fix
+        "zone-missing": lambda tr: tr("firewalld has no zone {zones}: {iface} cannot be put there"),
+        "zone-missing-undo": lambda tr: tr(
+            "firewalld has no zone {zones}: {iface} stays in {zone} (put it where you want it "
+            "with firewall-cmd)"
+        ),
+        "zone-still-blocked": lambda tr: tr(
+            "in firewalld's zone {zone}, {iface} is still blocked: {flow} ({chain}); put back "
+            "into {back}"
+        ),
+        "zone-unverified": lambda tr: tr(
+            "in firewalld's zone {zone}, {iface} could not be checked: the firewall could not "
+            "be read again ({why}); put back into {back}"
+        ),
+        # an interface name the firewall tools read as a pattern, not a name
+        "name-wildcard": lambda tr: tr(
+            "the {role} name '{name}' cannot be fixed: {tool} reads a trailing '{char}' as a "
+            "wildcard (every interface whose name begins with '{stem}')"
+        ),
+        "name-wildcard-all": lambda tr: tr(
+            "the {role} name '{name}' cannot be fixed: {tool} reads a trailing '{char}' as a "
+            "wildcard (every interface)"
+        ),
+        "name-unwritable": lambda tr: tr(
+            "the {role} name '{name}' cannot be fixed: hotspotguard only writes rules for names "
+            "of letters, digits, '_', '.', '@' and '-'"
         ),
     }
 

@@ -42,6 +42,7 @@ CODE_WORDS = (
     "ip nat",
     "ip nm-shared-nmp-hs0",
     "nm-shared-nmp-hs0",
+    "make install",  # a command to type
 )
 
 
@@ -338,3 +339,103 @@ def test_the_allow_list_lets_no_prose_through() -> None:
     assert prose_in({"a": "docker-user@nmp-hs0"}) == {}
     assert prose_in({"a": "无法检查：the firewall keeps changing"}) != {}
     assert prose_in({"a": "unknown error"}) != {}
+
+
+def refusals() -> dict[str, wording.Reason]:
+    """The use cases' refusals of a fix as they raise them (usecases/operations.py and
+    firewalld_zone.py): a permanent fix whose helper is not root's, firewalld's zones, an
+    uplink name the tools read as a pattern."""
+    reason = wording.Reason
+    untrusted = {
+        problem: reason(problem, path="/home/user/hotspotguard/.venv/bin/python", detail=detail)
+        for problem, detail in (
+            ("untrusted-owner", ""),
+            ("untrusted-writable", ""),
+            ("untrusted-unreadable", "Permission denied"),
+            ("untrusted-not-absolute", ""),
+            ("untrusted-not-executable", ""),
+            ("untrusted-does-not-run", "Fatal Python error: init_fs_encoding"),
+        )
+    }
+    read_again = reason("firewall-busy")
+    return {
+        **{
+            f"not keepable: {problem}": reason("fix-not-keepable", why=wording.reason_fields(why))
+            for problem, why in untrusted.items()
+        },
+        "zone missing": reason("zone-missing", iface=HOTSPOT, zones=["nm-shared"]),
+        "zone missing (undo)": reason(
+            "zone-missing-undo", iface=HOTSPOT, zone="trusted", zones=["hotspot", "home"]
+        ),
+        "zone still blocks": reason(
+            "zone-still-blocked",
+            zone="trusted",
+            iface=HOTSPOT,
+            back="public",
+            flow="outbound",
+            chain="filter_FORWARD",
+        ),
+        "zone still blocks (no zone)": reason(
+            "zone-still-blocked", zone="trusted", iface=HOTSPOT, back="", flow="dhcp", chain="x"
+        ),
+        "zone unverified": reason(
+            "zone-unverified",
+            zone="trusted",
+            iface=HOTSPOT,
+            back="public",
+            why=wording.reason_fields(read_again),
+        ),
+        **{
+            f"uplink {name}": reason(
+                code, role="uplink", name=name, tool=tool, char=name[-1:], stem=name[:-1]
+            )
+            for code, name, tool in (
+                ("name-wildcard-all", "+", "iptables"),
+                ("name-wildcard", "wwan+", "iptables"),
+                ("name-wildcard", "wwan*", "nftables"),
+                ("name-unwritable", "a'b", ""),
+            )
+        },
+    }
+
+
+def test_the_refusals_of_a_fix(
+    chinese: None,  # noqa: F811
+    qloop: asyncio.AbstractEventLoop,
+    qtbot: Any,
+    seen: Seen,
+) -> None:
+    """Each refusal, in-process (root) and through the helper (a user), in the fix dialog and
+    the status window: Chinese, with its paths, zones and names as they are."""
+    from hotspotguard.ui.fix_dialog import FixDialog
+
+    backend = EngineBackend()
+    with started(backend, qtbot) as controller:
+        seen.firewall_words(controller.hotspot(HOTSPOT))
+        window = status_window(controller, qtbot)
+        dialog = FixDialog(controller, HOTSPOT)
+        qtbot.addWidget(dialog)
+        dialog.show()
+        qtbot.waitUntil(lambda: dialog.preview is not None, timeout=10_000)
+        for name, refusal in refusals().items():
+            assert "{" not in str(refusal), refusal  # every placeholder filled
+            assert prose_in({"English": str(refusal)}), refusal  # which the walk would see
+            for failure in (
+                OperationError("NotApplicable", refusal),
+                HelperRefused("NotApplicable", str(refusal), wording.reason_fields(refusal)),
+            ):
+                backend.fail["ApplyFix"] = failure
+                dialog.error.hide()
+                dialog.apply_button.click()
+                qtbot.waitUntil(dialog.error.isVisible, timeout=10_000)
+                qtbot.waitUntil(lambda: not controller._tasks, timeout=10_000)
+                shown = dialog.error.text()
+                params = {**refusal.params, **(refusal.params.get("why") or {}).get(
+                    "reason_params", {})}  # fmt: skip
+                for key in ("path", "name", "iface", "zone", "back", "chain"):  # as they are
+                    assert str(params.get(key, "")) in shown, (name, key, shown)
+                where = f"{name} ({type(failure).__name__})"
+                seen.add(where, window_texts(dialog))
+                seen.add(where, window_texts(window))
+        del backend.fail["ApplyFix"]
+    assert seen.english() == {}, "\n".join(f"{k}: {v}" for k, v in seen.english().items())

@@ -1387,6 +1387,62 @@ Afterwards: {after}</source>
       <translation>在 firewalld 的区域 {zone} 中，无法检查 {iface}：无法再次读取防火墙（{why}）；已放回 {back}</translation>
     </message>
     <message>
+      <source>cannot read the firewall: not root (run it with sudo; the helper will do it for users)</source>
+      <translation>无法读取防火墙：不是 root（请用 sudo 运行；对普通用户，由辅助程序读取）</translation>
+    </message>
+    <message>
+      <source>cannot read the firewall: {detail}</source>
+      <translation>无法读取防火墙：“{detail}”</translation>
+    </message>
+    <message>
+      <source>cannot read the firewall: the helper sent no snapshot</source>
+      <translation>无法读取防火墙：辅助程序没有发来快照</translation>
+    </message>
+    <message>
+      <source>could not evaluate the firewall: {error}: {detail}</source>
+      <translation>无法评估防火墙：{error}：“{detail}”</translation>
+    </message>
+    <message>
+      <source>the captured firewall is unreadable: {detail}</source>
+      <translation>读取到的防火墙无法解析：“{detail}”</translation>
+    </message>
+    <message>
+      <source>NetworkManager did not say what it shares: {detail}</source>
+      <translation>NetworkManager 没有说明它共享了哪些连接：“{detail}”</translation>
+    </message>
+    <message>
+      <source>NetworkManager did not answer in time</source>
+      <translation>NetworkManager 没有及时应答</translation>
+    </message>
+    <message>
+      <source>NetworkManager is not running</source>
+      <translation>NetworkManager 没有运行</translation>
+    </message>
+    <message>
+      <source>NetworkManager left the bus</source>
+      <translation>NetworkManager 已离开系统总线</translation>
+    </message>
+    <message>
+      <source>NetworkManager is starting</source>
+      <translation>NetworkManager 正在启动</translation>
+    </message>
+    <message>
+      <source>NetworkManager answered {error}: {detail}</source>
+      <translation>NetworkManager 返回了 {error}：“{detail}”</translation>
+    </message>
+    <message>
+      <source>cannot reach the system bus ({detail}); retrying in {seconds} s</source>
+      <translation>无法连接系统总线（“{detail}”）；{seconds} 秒后重试</translation>
+    </message>
+    <message>
+      <source>the system bus connection closed; reconnecting</source>
+      <translation>与系统总线的连接已关闭；正在重新连接</translation>
+    </message>
+    <message>
+      <source>the system bus connection was lost ({detail}); reconnecting</source>
+      <translation>与系统总线的连接已断开（“{detail}”）；正在重新连接</translation>
+    </message>
+    <message>
       <source>the {role} name '{name}' cannot be fixed: {tool} reads a trailing '{char}' as a wildcard (every interface whose name begins with '{stem}')</source>
       <translation>无法修复{role}名称“{name}”：{tool} 会把末尾的“{char}”当作通配符（所有名称以“{stem}”开头的接口）</translation>
     </message>

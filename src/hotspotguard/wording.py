@@ -359,6 +359,15 @@ def reason_fields(reason: str | None) -> dict[str, Any]:
     return {"reason": reason, "reason_code": None, "reason_params": None}
 
 
+def reason_from_fields(doc: Mapping[str, Any]) -> str | None:
+    """``reason`` of a JSON object, as the `Reason` it was built from where its code is known
+    (the helper's state, read back by the applet)."""
+    code, params, text = doc.get("reason_code"), doc.get("reason_params"), doc.get("reason")
+    if isinstance(code, str) and code in _REASONS and isinstance(params, dict):
+        return Reason(code, **params)
+    return None if text is None else str(text)
+
+
 def reason_sentence(doc: Mapping[str, Any], tr: Translate = english) -> str:
     """The reason of a JSON object (``reason``, ``reason_code``, ``reason_params``) in the
     person's language; a reason without a code (or with one this version does not know)
@@ -643,6 +652,25 @@ def _reasons() -> dict[str, Callable[[Translate], str]]:
             "in firewalld's zone {zone}, {iface} could not be checked: the firewall could not "
             "be read again ({why}); put back into {back}"
         ),
+        # why the hotspot cannot be checked (the status window's error state)
+        "not-root": lambda tr: tr(
+            "cannot read the firewall: not root (run it with sudo; the helper will do it for users)"
+        ),
+        "firewall-unread": lambda tr: tr("cannot read the firewall: {detail}"),
+        "no-snapshot": lambda tr: tr("cannot read the firewall: the helper sent no snapshot"),
+        "not-evaluated": lambda tr: tr("could not evaluate the firewall: {error}: {detail}"),
+        "snapshot-unreadable": lambda tr: tr("the captured firewall is unreadable: {detail}"),
+        "nm-sharing-unknown": lambda tr: tr("NetworkManager did not say what it shares: {detail}"),
+        "nm-timeout": lambda tr: tr("NetworkManager did not answer in time"),
+        "nm-not-running": lambda tr: tr("NetworkManager is not running"),
+        "nm-left": lambda tr: tr("NetworkManager left the bus"),
+        "nm-starting": lambda tr: tr("NetworkManager is starting"),
+        "nm-error": lambda tr: tr("NetworkManager answered {error}: {detail}"),
+        "bus-unreachable": lambda tr: tr(
+            "cannot reach the system bus ({detail}); retrying in {seconds} s"
+        ),
+        "bus-closed": lambda tr: tr("the system bus connection closed; reconnecting"),
+        "bus-lost": lambda tr: tr("the system bus connection was lost ({detail}); reconnecting"),
         # an interface name the firewall tools read as a pattern, not a name
         "name-wildcard": lambda tr: tr(
             "the {role} name '{name}' cannot be fixed: {tool} reads a trailing '{char}' as a "

@@ -385,6 +385,11 @@ def refusals() -> dict[str, wording.Reason]:
             back="public",
             why=wording.reason_fields(read_again),
         ),
+        "sharing unknown": reason(
+            "nm-sharing-unknown",
+            detail="org.freedesktop.DBus.Error.AccessDenied: Rejected send message",
+        ),
+        "sharing: no answer": reason("nm-timeout"),
         **{
             f"uplink {name}": reason(
                 code, role="uplink", name=name, tool=tool, char=name[-1:], stem=name[:-1]
@@ -438,4 +443,155 @@ def test_the_refusals_of_a_fix(
                 seen.add(where, window_texts(dialog))
                 seen.add(where, window_texts(window))
         del backend.fail["ApplyFix"]
+    assert seen.english() == {}, "\n".join(f"{k}: {v}" for k, v in seen.english().items())
+
+
+def machine_errors() -> dict[str, BaseException]:
+    """What reading the machine raises (system/capture.py, incremental.py, watch.py)."""
+    from hotspotguard.system.capture import NOT_ROOT, CaptureError, firewall_unread
+    from hotspotguard.system.nftables import NftablesError
+
+    unread = NftablesError("reading table ip filter: the kernel did not answer")
+    return {
+        "not root": CaptureError(NOT_ROOT),
+        "firewall unread": CaptureError(firewall_unread(unread)),
+        "no snapshot": CaptureError(wording.Reason("no-snapshot")),
+        "a parser surprise": ValueError("unexpected expression in rule 3"),
+    }
+
+
+#: why NetworkManager's connections cannot be read (system/networkmanager.py's statuses)
+FEED_STATUSES = {
+    "nm not running": wording.Reason("nm-not-running"),
+    "nm left": wording.Reason("nm-left"),
+    "nm starting": wording.Reason("nm-starting"),
+    "nm error": wording.Reason(
+        "nm-error",
+        error="org.freedesktop.NetworkManager.PermissionDenied",
+        detail="Not authorized to read the settings",
+    ),
+    "bus unreachable": wording.Reason(
+        "bus-unreachable", detail="[Errno 2] No such file or directory", seconds="2"
+    ),
+    "bus closed": wording.Reason("bus-closed"),
+    "bus lost": wording.Reason("bus-lost", detail="Connection reset by peer"),
+}
+
+
+class _Source:
+    """A hotspot source with NetworkManager's list (the snapshot's own) and a status."""
+
+    def __init__(self, status: str | None = None) -> None:
+        self._status = status
+
+    def hotspots(self) -> None:
+        return None
+
+    @property
+    def status(self) -> str | None:
+        return self._status
+
+    @property
+    def ready(self) -> bool:
+        return True
+
+    def start(self, on_change: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class _Feed(FixedHotspots):
+    def __init__(self, status: str) -> None:
+        super().__init__([HotspotInfo(HOTSPOT, CONNECTION)])
+        self._status = status
+
+    @property
+    def status(self) -> str | None:
+        return self._status
+
+
+class _Assessor:
+    """The in-process (root) model's part: the watcher's own assessment of the machine."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    async def assess(self, hotspots: Any) -> Any:
+        from hotspotguard.watch import Assessment, assess
+
+        def capture(ifaces: Any) -> dict[str, Any]:
+            raise self.error
+
+        return Assessment(assess(_Source(), capture))
+
+
+class _StateBackend(EngineBackend):
+    """A user's applet: the helper's ``GetState``, its state as it crosses the bus (JSON)."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__()
+        self.error = error
+
+    async def get_state(self, hotspots: Any) -> Any:
+        import json
+
+        from hotspotguard.watch import Assessment, state_from_helper
+
+        state = await _Assessor(self.error).assess(hotspots)
+        crossed = json.loads(json.dumps(state.state.to_json()))
+        return Assessment(state_from_helper(crossed, hotspots))
+
+
+def _error_cases() -> list[tuple[str, str, BaseException]]:
+    cases = []
+    for name, error in machine_errors().items():
+        cases += [(f"{name} (root)", "assessor", error), (f"{name} (user)", "helper", error)]
+    cases += [(name, "feed", LookupError(name)) for name in FEED_STATUSES]
+    return cases
+
+
+@pytest.mark.parametrize(("name", "route", "error"), _error_cases())
+def test_the_machine_cannot_be_read(
+    chinese: None,  # noqa: F811
+    qloop: asyncio.AbstractEventLoop,
+    qtbot: Any,
+    seen: Seen,
+    name: str,
+    route: str,
+    error: Any,
+) -> None:
+    """Why the hotspot cannot be checked — the firewall unread, not root, NetworkManager or
+    the system bus away — in the status window, the tray and the notification, in Chinese:
+    in-process (root: the watcher's model), through the helper (its state as JSON) and from
+    NetworkManager's watch."""
+    feed: Any = FixedHotspots([HotspotInfo(HOTSPOT, CONNECTION)])
+    backend: Any = EngineBackend()
+    if route == "assessor":
+        backend.assessor = _Assessor(error)
+    elif route == "helper":
+        backend = _StateBackend(error)
+    else:
+        feed = _Feed(FEED_STATUSES[name])
+    hub = Controller(backend, feed, settle=0.01)
+    with qtbot.waitSignal(hub.stateChanged, timeout=10_000):
+        hub.start()
+    qtbot.waitUntil(lambda: not hub._tasks, timeout=10_000)
+    try:
+        assert hub.state is not None and hub.state["state"] == "error", hub.state
+        assert hub.state.get("reason_code"), hub.state  # the reason kept its code
+        window = status_window(hub, qtbot)
+        seen.add(name, window_texts(window))
+        seen.add(name, tray_texts(hub))
+        # while a connection is shared, the notification says it cannot be checked, and why
+        notes = Notes(hub)
+        shared = {"iface": HOTSPOT, "state": "unknown", "connection": CONNECTION.to_json()}
+        hub.stateChanged.emit({**hub.state, "hotspots": [shared]})
+        qtbot.waitUntil(lambda: bool(notes.sent), timeout=5_000)
+        seen.add(name, notes.texts())
+        assert prose_in({"English": str(hub.state["reason"])}), hub.state  # the walk sees it
+    finally:
+        hub.stop()
+        qtbot.waitUntil(lambda: not hub._tasks, timeout=5_000)
     assert seen.english() == {}, "\n".join(f"{k}: {v}" for k, v in seen.english().items())

@@ -727,7 +727,7 @@ def _require_shared(iface: str, doc: dict[str, Any]) -> None:
     try:
         shared = shared_now(doc)
     except SharingUnknown as error:
-        raise OperationError("Failed", str(error)) from None
+        raise OperationError("Failed", reason_of(error)) from None
     if iface in shared.ifaces:
         return
     raise OperationError(

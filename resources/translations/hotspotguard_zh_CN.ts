@@ -927,6 +927,18 @@ Afterwards: {after}</source>
       <translation>无</translation>
     </message>
     <message>
+      <source>no zone</source>
+      <translation>无区域</translation>
+    </message>
+    <message>
+      <source>uplink</source>
+      <translation>上行接口</translation>
+    </message>
+    <message>
+      <source>interface</source>
+      <translation>接口</translation>
+    </message>
+    <message>
       <source>forwarded traffic</source>
       <translation>转发流量</translation>
     </message>
@@ -1329,6 +1341,118 @@ Afterwards: {after}</source>
     <message>
       <source>table {family} {table} was changed since the fix: left as it is</source>
       <translation>修复之后表 {family} {table} 被改动过：保持原样</translation>
+    </message>
+    <message>
+      <source>cannot keep the fix: {why}: root would run it at every Docker start and connection; install hotspotguard system-wide (make install), or keep the tree root-owned</source>
+      <translation>无法永久保留修复：{why}：每次 Docker 启动和连接时 root 都会运行它；请在系统范围安装 hotspotguard（make install），或让整个目录树归 root 所有</translation>
+    </message>
+    <message>
+      <source>{path} is not owned by root</source>
+      <translation>{path} 不归 root 所有</translation>
+    </message>
+    <message>
+      <source>{path} is writable by others than root</source>
+      <translation>{path} 可被 root 以外的用户写入</translation>
+    </message>
+    <message>
+      <source>{path} cannot be looked at: “{detail}”</source>
+      <translation>无法查看 {path}：“{detail}”</translation>
+    </message>
+    <message>
+      <source>{path} is not an absolute path</source>
+      <translation>{path} 不是绝对路径</translation>
+    </message>
+    <message>
+      <source>{path} is not an executable file</source>
+      <translation>{path} 不是可执行文件</translation>
+    </message>
+    <message>
+      <source>{path} does not run: “{detail}”</source>
+      <translation>{path} 无法运行：“{detail}”</translation>
+    </message>
+    <message>
+      <source>firewalld has no zone {zones}: {iface} cannot be put there</source>
+      <translation>firewalld 没有区域 {zones}：无法把 {iface} 放入其中</translation>
+    </message>
+    <message>
+      <source>firewalld has no zone {zones}: {iface} stays in {zone} (put it where you want it with firewall-cmd)</source>
+      <translation>firewalld 没有区域 {zones}：{iface} 仍留在 {zone} 中（请用 firewall-cmd 把它放到您想要的区域）</translation>
+    </message>
+    <message>
+      <source>in firewalld's zone {zone}, {iface} is still blocked: {flow} ({chain}); put back into {back}</source>
+      <translation>在 firewalld 的区域 {zone} 中，{iface} 仍被拦截：{flow}（{chain}）；已放回 {back}</translation>
+    </message>
+    <message>
+      <source>in firewalld's zone {zone}, {iface} could not be checked: the firewall could not be read again ({why}); put back into {back}</source>
+      <translation>在 firewalld 的区域 {zone} 中，无法检查 {iface}：无法再次读取防火墙（{why}）；已放回 {back}</translation>
+    </message>
+    <message>
+      <source>cannot read the firewall: not root (run it with sudo; the helper will do it for users)</source>
+      <translation>无法读取防火墙：不是 root（请用 sudo 运行；对普通用户，由辅助程序读取）</translation>
+    </message>
+    <message>
+      <source>cannot read the firewall: {detail}</source>
+      <translation>无法读取防火墙：“{detail}”</translation>
+    </message>
+    <message>
+      <source>cannot read the firewall: the helper sent no snapshot</source>
+      <translation>无法读取防火墙：辅助程序没有发来快照</translation>
+    </message>
+    <message>
+      <source>could not evaluate the firewall: {error}: {detail}</source>
+      <translation>无法评估防火墙：{error}：“{detail}”</translation>
+    </message>
+    <message>
+      <source>the captured firewall is unreadable: {detail}</source>
+      <translation>读取到的防火墙无法解析：“{detail}”</translation>
+    </message>
+    <message>
+      <source>NetworkManager did not say what it shares: {detail}</source>
+      <translation>NetworkManager 没有说明它共享了哪些连接：“{detail}”</translation>
+    </message>
+    <message>
+      <source>NetworkManager did not answer in time</source>
+      <translation>NetworkManager 没有及时应答</translation>
+    </message>
+    <message>
+      <source>NetworkManager is not running</source>
+      <translation>NetworkManager 没有运行</translation>
+    </message>
+    <message>
+      <source>NetworkManager left the bus</source>
+      <translation>NetworkManager 已离开系统总线</translation>
+    </message>
+    <message>
+      <source>NetworkManager is starting</source>
+      <translation>NetworkManager 正在启动</translation>
+    </message>
+    <message>
+      <source>NetworkManager answered {error}: {detail}</source>
+      <translation>NetworkManager 返回了 {error}：“{detail}”</translation>
+    </message>
+    <message>
+      <source>cannot reach the system bus ({detail}); retrying in {seconds} s</source>
+      <translation>无法连接系统总线（“{detail}”）；{seconds} 秒后重试</translation>
+    </message>
+    <message>
+      <source>the system bus connection closed; reconnecting</source>
+      <translation>与系统总线的连接已关闭；正在重新连接</translation>
+    </message>
+    <message>
+      <source>the system bus connection was lost ({detail}); reconnecting</source>
+      <translation>与系统总线的连接已断开（“{detail}”）；正在重新连接</translation>
+    </message>
+    <message>
+      <source>the {role} name '{name}' cannot be fixed: {tool} reads a trailing '{char}' as a wildcard (every interface whose name begins with '{stem}')</source>
+      <translation>无法修复{role}名称“{name}”：{tool} 会把末尾的“{char}”当作通配符（所有名称以“{stem}”开头的接口）</translation>
+    </message>
+    <message>
+      <source>the {role} name '{name}' cannot be fixed: {tool} reads a trailing '{char}' as a wildcard (every interface)</source>
+      <translation>无法修复{role}名称“{name}”：{tool} 会把末尾的“{char}”当作通配符（所有接口）</translation>
+    </message>
+    <message>
+      <source>the {role} name '{name}' cannot be fixed: hotspotguard only writes rules for names of letters, digits, '_', '.', '@' and '-'</source>
+      <translation>无法修复{role}名称“{name}”：hotspotguard 只为由字母、数字、“_”、“.”、“@”和“-”组成的名称编写规则</translation>
     </message>
   </context>
 </TS>

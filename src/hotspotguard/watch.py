@@ -269,7 +269,12 @@ class WatchState:
         return None
 
     def to_json(self) -> dict[str, Any]:
-        return {"state": self.state, "hotspots": list(self.hotspots), "reason": self.reason}
+        """With ``reason_code`` and ``reason_params`` where the reason is a `wording.Reason`
+        (the applet words it in the person's language)."""
+        from hotspotguard.wording import Reason, reason_fields
+
+        doc = {"state": self.state, "hotspots": list(self.hotspots), "reason": self.reason}
+        return {**doc, **reason_fields(self.reason)} if isinstance(self.reason, Reason) else doc
 
     @classmethod
     def from_json(cls, doc: object) -> WatchState:
@@ -282,7 +287,9 @@ class WatchState:
             raise ValueError("not a hotspotguard state: its hotspots are not objects")
         if reason is not None and not isinstance(reason, str):
             raise ValueError("not a hotspotguard state: its reason is not text")
-        return cls(doc["state"], tuple(hotspots), reason)
+        from hotspotguard.wording import reason_from_fields
+
+        return cls(doc["state"], tuple(hotspots), reason_from_fields(doc))
 
     def key(self) -> str:
         """What a change of state means: the states, their causes, the hotspots' addresses and
@@ -325,6 +332,19 @@ def _one_line(error: BaseException) -> str:
     return text[0] if text else type(error).__name__
 
 
+def _captured(error: BaseException) -> str:
+    """A capture's error, kept structured where it is a `wording.Reason`."""
+    from hotspotguard.wording import reason_of
+
+    return reason_of(error)
+
+
+def _not_evaluated(error: BaseException) -> str:
+    from hotspotguard.wording import Reason
+
+    return Reason("not-evaluated", error=type(error).__name__, detail=_one_line(error))
+
+
 #: reads the firewall's parsed model now (LiveFirewall.update with the pending changes)
 Update = Callable[[], "Ruleset"]
 
@@ -360,10 +380,7 @@ def assess(
             import traceback
 
             traceback.print_exc()
-        return WatchState(
-            "error",
-            reason=f"could not evaluate the firewall: {type(error).__name__}: {_one_line(error)}",
-        )
+        return WatchState("error", reason=_not_evaluated(error))
 
 
 def _assess(
@@ -379,7 +396,7 @@ def _assess(
         try:
             ruleset = update()
         except CaptureError as error:
-            return WatchState("error", reason=str(error))
+            return WatchState("error", reason=_captured(error))
         capture = _machine_capture(ruleset, machine)
     capture = capture or live_capture()
     last_error = ""
@@ -395,7 +412,7 @@ def _assess(
         try:
             doc = capture([h.iface for h in wanted] if wanted is not None else None)
         except CaptureError as error:
-            last_error = str(error)
+            last_error = _captured(error)
             if wanted is not None and not all(_exists(h.iface) for h in wanted):
                 continue  # an interface went away during the capture: look again
             # what can be said without the firewall: the shared connections themselves
@@ -453,10 +470,7 @@ async def assess_through_helper(source: HotspotSource, read_state: ReadState) ->
         )
         return WatchState("error", hotspots=known, reason=f"cannot read the firewall: {reason}")
     except Exception as error:  # as assess: say it, keep going
-        return WatchState(
-            "error",
-            reason=f"could not evaluate the firewall: {type(error).__name__}: {_one_line(error)}",
-        )
+        return WatchState("error", reason=_not_evaluated(error))
 
 
 def _machine_capture(ruleset: Ruleset, machine: MachineCache) -> Capture:
@@ -506,7 +520,9 @@ def assess_document(
     try:
         snapshot = load_snapshot(doc)
     except SnapshotError as error:
-        unreadable = f"the captured firewall is unreadable: {error}"
+        from hotspotguard.wording import Reason
+
+        unreadable = Reason("snapshot-unreadable", detail=_one_line(error))
         return Assessment(WatchState("error", reason=unreadable))
     if ruleset is None:
         ruleset = parse_ruleset(snapshot)
@@ -631,11 +647,10 @@ class LiveAssessor:
             return assess_document(doc, connections, missing, ruleset)
         except CaptureError as error:
             self.live.invalidate("the last update failed")
-            return Assessment(WatchState("error", reason=str(error)))
+            return Assessment(WatchState("error", reason=_captured(error)))
         except Exception as error:  # a parser surprise: say it, keep going
             self.live.invalidate("the last update failed")
-            reason = f"could not evaluate the firewall: {type(error).__name__}: {_one_line(error)}"
-            return Assessment(WatchState("error", reason=reason))
+            return Assessment(WatchState("error", reason=_not_evaluated(error)))
 
     def close(self) -> None:
         if self.events is not None and self._owns_events:

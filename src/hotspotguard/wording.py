@@ -359,6 +359,15 @@ def reason_fields(reason: str | None) -> dict[str, Any]:
     return {"reason": reason, "reason_code": None, "reason_params": None}
 
 
+def reason_from_fields(doc: Mapping[str, Any]) -> str | None:
+    """``reason`` of a JSON object, as the `Reason` it was built from where its code is known
+    (the helper's state, read back by the applet)."""
+    code, params, text = doc.get("reason_code"), doc.get("reason_params"), doc.get("reason")
+    if isinstance(code, str) and code in _REASONS and isinstance(params, dict):
+        return Reason(code, **params)
+    return None if text is None else str(text)
+
+
 def reason_sentence(doc: Mapping[str, Any], tr: Translate = english) -> str:
     """The reason of a JSON object (``reason``, ``reason_code``, ``reason_params``) in the
     person's language; a reason without a code (or with one this version does not know)
@@ -399,6 +408,12 @@ def reason_text(code: str, params: Mapping[str, Any], tr: Translate = english) -
         )
     if code == "not-shared" and not params.get("shared"):
         fields["shared"] = tr("none")
+    if code in ("zone-still-blocked", "zone-unverified"):
+        fields["back"] = _param(params.get("back"), tr) or tr("no zone")
+        if code == "zone-still-blocked":
+            fields["flow"] = flow_phrase(str(params.get("flow")), tr)
+    if code.startswith("name-"):
+        fields["role"] = tr("uplink") if params.get("role") == "uplink" else tr("interface")
     if code == "firewalld-no-zone" and not params.get("zones"):
         fields["zones"] = tr("none")
     if code == "allow-none-dropped":
@@ -610,6 +625,64 @@ def _reasons() -> dict[str, Callable[[Translate], str]]:
         ),
         "table-edited": lambda tr: tr(
             "table {family} {table} was changed since the fix: left as it is"
+        ),
+        # a permanent fix makes root run the helper: what root would run is not root's alone
+        "fix-not-keepable": lambda tr: tr(
+            "cannot keep the fix: {why}: root would run it at every Docker start and "
+            "connection; install hotspotguard system-wide (make install), or keep the tree "
+            "root-owned"
+        ),
+        "untrusted-owner": lambda tr: tr("{path} is not owned by root"),
+        "untrusted-writable": lambda tr: tr("{path} is writable by others than root"),
+        "untrusted-unreadable": lambda tr: tr("{path} cannot be looked at: “{detail}”"),
+        "untrusted-not-absolute": lambda tr: tr("{path} is not an absolute path"),
+        "untrusted-not-executable": lambda tr: tr("{path} is not an executable file"),
+        "untrusted-does-not-run": lambda tr: tr("{path} does not run: “{detail}”"),
+        # firewalld's zones refuse the fix
+        "zone-missing": lambda tr: tr("firewalld has no zone {zones}: {iface} cannot be put there"),
+        "zone-missing-undo": lambda tr: tr(
+            "firewalld has no zone {zones}: {iface} stays in {zone} (put it where you want it "
+            "with firewall-cmd)"
+        ),
+        "zone-still-blocked": lambda tr: tr(
+            "in firewalld's zone {zone}, {iface} is still blocked: {flow} ({chain}); put back "
+            "into {back}"
+        ),
+        "zone-unverified": lambda tr: tr(
+            "in firewalld's zone {zone}, {iface} could not be checked: the firewall could not "
+            "be read again ({why}); put back into {back}"
+        ),
+        # why the hotspot cannot be checked (the status window's error state)
+        "not-root": lambda tr: tr(
+            "cannot read the firewall: not root (run it with sudo; the helper will do it for users)"
+        ),
+        "firewall-unread": lambda tr: tr("cannot read the firewall: {detail}"),
+        "no-snapshot": lambda tr: tr("cannot read the firewall: the helper sent no snapshot"),
+        "not-evaluated": lambda tr: tr("could not evaluate the firewall: {error}: {detail}"),
+        "snapshot-unreadable": lambda tr: tr("the captured firewall is unreadable: {detail}"),
+        "nm-sharing-unknown": lambda tr: tr("NetworkManager did not say what it shares: {detail}"),
+        "nm-timeout": lambda tr: tr("NetworkManager did not answer in time"),
+        "nm-not-running": lambda tr: tr("NetworkManager is not running"),
+        "nm-left": lambda tr: tr("NetworkManager left the bus"),
+        "nm-starting": lambda tr: tr("NetworkManager is starting"),
+        "nm-error": lambda tr: tr("NetworkManager answered {error}: {detail}"),
+        "bus-unreachable": lambda tr: tr(
+            "cannot reach the system bus ({detail}); retrying in {seconds} s"
+        ),
+        "bus-closed": lambda tr: tr("the system bus connection closed; reconnecting"),
+        "bus-lost": lambda tr: tr("the system bus connection was lost ({detail}); reconnecting"),
+        # an interface name the firewall tools read as a pattern, not a name
+        "name-wildcard": lambda tr: tr(
+            "the {role} name '{name}' cannot be fixed: {tool} reads a trailing '{char}' as a "
+            "wildcard (every interface whose name begins with '{stem}')"
+        ),
+        "name-wildcard-all": lambda tr: tr(
+            "the {role} name '{name}' cannot be fixed: {tool} reads a trailing '{char}' as a "
+            "wildcard (every interface)"
+        ),
+        "name-unwritable": lambda tr: tr(
+            "the {role} name '{name}' cannot be fixed: hotspotguard only writes rules for names "
+            "of letters, digits, '_', '.', '@' and '-'"
         ),
     }
 

@@ -42,6 +42,7 @@ CODE_WORDS = (
     "ip nat",
     "ip nm-shared-nmp-hs0",
     "nm-shared-nmp-hs0",
+    "make install",  # a command to type
 )
 
 
@@ -338,3 +339,259 @@ def test_the_allow_list_lets_no_prose_through() -> None:
     assert prose_in({"a": "docker-user@nmp-hs0"}) == {}
     assert prose_in({"a": "无法检查：the firewall keeps changing"}) != {}
     assert prose_in({"a": "unknown error"}) != {}
+
+
+def refusals() -> dict[str, wording.Reason]:
+    """The use cases' refusals of a fix as they raise them (usecases/operations.py and
+    firewalld_zone.py): a permanent fix whose helper is not root's, firewalld's zones, an
+    uplink name the tools read as a pattern."""
+    reason = wording.Reason
+    untrusted = {
+        problem: reason(problem, path="/home/user/hotspotguard/.venv/bin/python", detail=detail)
+        for problem, detail in (
+            ("untrusted-owner", ""),
+            ("untrusted-writable", ""),
+            ("untrusted-unreadable", "Permission denied"),
+            ("untrusted-not-absolute", ""),
+            ("untrusted-not-executable", ""),
+            ("untrusted-does-not-run", "Fatal Python error: init_fs_encoding"),
+        )
+    }
+    read_again = reason("firewall-busy")
+    return {
+        **{
+            f"not keepable: {problem}": reason("fix-not-keepable", why=wording.reason_fields(why))
+            for problem, why in untrusted.items()
+        },
+        "zone missing": reason("zone-missing", iface=HOTSPOT, zones=["nm-shared"]),
+        "zone missing (undo)": reason(
+            "zone-missing-undo", iface=HOTSPOT, zone="trusted", zones=["hotspot", "home"]
+        ),
+        "zone still blocks": reason(
+            "zone-still-blocked",
+            zone="trusted",
+            iface=HOTSPOT,
+            back="public",
+            flow="outbound",
+            chain="filter_FORWARD",
+        ),
+        "zone still blocks (no zone)": reason(
+            "zone-still-blocked", zone="trusted", iface=HOTSPOT, back="", flow="dhcp", chain="x"
+        ),
+        "zone unverified": reason(
+            "zone-unverified",
+            zone="trusted",
+            iface=HOTSPOT,
+            back="public",
+            why=wording.reason_fields(read_again),
+        ),
+        "sharing unknown": reason(
+            "nm-sharing-unknown",
+            detail="org.freedesktop.DBus.Error.AccessDenied: Rejected send message",
+        ),
+        "sharing: no answer": reason("nm-timeout"),
+        **{
+            f"uplink {name}": reason(
+                code, role="uplink", name=name, tool=tool, char=name[-1:], stem=name[:-1]
+            )
+            for code, name, tool in (
+                ("name-wildcard-all", "+", "iptables"),
+                ("name-wildcard", "wwan+", "iptables"),
+                ("name-wildcard", "wwan*", "nftables"),
+                ("name-unwritable", "a'b", ""),
+            )
+        },
+    }
+
+
+def test_the_refusals_of_a_fix(
+    chinese: None,  # noqa: F811
+    qloop: asyncio.AbstractEventLoop,
+    qtbot: Any,
+    seen: Seen,
+) -> None:
+    """Each refusal, in-process (root) and through the helper (a user), in the fix dialog and
+    the status window: Chinese, with its paths, zones and names as they are."""
+    from hotspotguard.ui.fix_dialog import FixDialog
+
+    backend = EngineBackend()
+    with started(backend, qtbot) as controller:
+        seen.firewall_words(controller.hotspot(HOTSPOT))
+        window = status_window(controller, qtbot)
+        dialog = FixDialog(controller, HOTSPOT)
+        qtbot.addWidget(dialog)
+        dialog.show()
+        qtbot.waitUntil(lambda: dialog.preview is not None, timeout=10_000)
+        for name, refusal in refusals().items():
+            assert "{" not in str(refusal), refusal  # every placeholder filled
+            assert prose_in({"English": str(refusal)}), refusal  # which the walk would see
+            for failure in (
+                OperationError("NotApplicable", refusal),
+                HelperRefused("NotApplicable", str(refusal), wording.reason_fields(refusal)),
+            ):
+                backend.fail["ApplyFix"] = failure
+                dialog.error.hide()
+                dialog.apply_button.click()
+                qtbot.waitUntil(dialog.error.isVisible, timeout=10_000)
+                qtbot.waitUntil(lambda: not controller._tasks, timeout=10_000)
+                shown = dialog.error.text()
+                params = {**refusal.params, **(refusal.params.get("why") or {}).get(
+                    "reason_params", {})}  # fmt: skip
+                for key in ("path", "name", "iface", "zone", "back", "chain"):  # as they are
+                    assert str(params.get(key, "")) in shown, (name, key, shown)
+                where = f"{name} ({type(failure).__name__})"
+                seen.add(where, window_texts(dialog))
+                seen.add(where, window_texts(window))
+        del backend.fail["ApplyFix"]
+    assert seen.english() == {}, "\n".join(f"{k}: {v}" for k, v in seen.english().items())
+
+
+def machine_errors() -> dict[str, BaseException]:
+    """What reading the machine raises (system/capture.py, incremental.py, watch.py)."""
+    from hotspotguard.system.capture import NOT_ROOT, CaptureError, firewall_unread
+    from hotspotguard.system.nftables import NftablesError
+
+    unread = NftablesError("reading table ip filter: the kernel did not answer")
+    return {
+        "not root": CaptureError(NOT_ROOT),
+        "firewall unread": CaptureError(firewall_unread(unread)),
+        "no snapshot": CaptureError(wording.Reason("no-snapshot")),
+        "a parser surprise": ValueError("unexpected expression in rule 3"),
+    }
+
+
+#: why NetworkManager's connections cannot be read (system/networkmanager.py's statuses)
+FEED_STATUSES = {
+    "nm not running": wording.Reason("nm-not-running"),
+    "nm left": wording.Reason("nm-left"),
+    "nm starting": wording.Reason("nm-starting"),
+    "nm error": wording.Reason(
+        "nm-error",
+        error="org.freedesktop.NetworkManager.PermissionDenied",
+        detail="Not authorized to read the settings",
+    ),
+    "bus unreachable": wording.Reason(
+        "bus-unreachable", detail="[Errno 2] No such file or directory", seconds="2"
+    ),
+    "bus closed": wording.Reason("bus-closed"),
+    "bus lost": wording.Reason("bus-lost", detail="Connection reset by peer"),
+}
+
+
+class _Source:
+    """A hotspot source with NetworkManager's list (the snapshot's own) and a status."""
+
+    def __init__(self, status: str | None = None) -> None:
+        self._status = status
+
+    def hotspots(self) -> None:
+        return None
+
+    @property
+    def status(self) -> str | None:
+        return self._status
+
+    @property
+    def ready(self) -> bool:
+        return True
+
+    def start(self, on_change: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class _Feed(FixedHotspots):
+    def __init__(self, status: str) -> None:
+        super().__init__([HotspotInfo(HOTSPOT, CONNECTION)])
+        self._status = status
+
+    @property
+    def status(self) -> str | None:
+        return self._status
+
+
+class _Assessor:
+    """The in-process (root) model's part: the watcher's own assessment of the machine."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    async def assess(self, hotspots: Any) -> Any:
+        from hotspotguard.watch import Assessment, assess
+
+        def capture(ifaces: Any) -> dict[str, Any]:
+            raise self.error
+
+        return Assessment(assess(_Source(), capture))
+
+
+class _StateBackend(EngineBackend):
+    """A user's applet: the helper's ``GetState``, its state as it crosses the bus (JSON)."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__()
+        self.error = error
+
+    async def get_state(self, hotspots: Any) -> Any:
+        import json
+
+        from hotspotguard.watch import Assessment, state_from_helper
+
+        state = await _Assessor(self.error).assess(hotspots)
+        crossed = json.loads(json.dumps(state.state.to_json()))
+        return Assessment(state_from_helper(crossed, hotspots))
+
+
+def _error_cases() -> list[tuple[str, str, BaseException]]:
+    cases = []
+    for name, error in machine_errors().items():
+        cases += [(f"{name} (root)", "assessor", error), (f"{name} (user)", "helper", error)]
+    cases += [(name, "feed", LookupError(name)) for name in FEED_STATUSES]
+    return cases
+
+
+@pytest.mark.parametrize(("name", "route", "error"), _error_cases())
+def test_the_machine_cannot_be_read(
+    chinese: None,  # noqa: F811
+    qloop: asyncio.AbstractEventLoop,
+    qtbot: Any,
+    seen: Seen,
+    name: str,
+    route: str,
+    error: Any,
+) -> None:
+    """Why the hotspot cannot be checked — the firewall unread, not root, NetworkManager or
+    the system bus away — in the status window, the tray and the notification, in Chinese:
+    in-process (root: the watcher's model), through the helper (its state as JSON) and from
+    NetworkManager's watch."""
+    feed: Any = FixedHotspots([HotspotInfo(HOTSPOT, CONNECTION)])
+    backend: Any = EngineBackend()
+    if route == "assessor":
+        backend.assessor = _Assessor(error)
+    elif route == "helper":
+        backend = _StateBackend(error)
+    else:
+        feed = _Feed(FEED_STATUSES[name])
+    hub = Controller(backend, feed, settle=0.01)
+    with qtbot.waitSignal(hub.stateChanged, timeout=10_000):
+        hub.start()
+    qtbot.waitUntil(lambda: not hub._tasks, timeout=10_000)
+    try:
+        assert hub.state is not None and hub.state["state"] == "error", hub.state
+        assert hub.state.get("reason_code"), hub.state  # the reason kept its code
+        window = status_window(hub, qtbot)
+        seen.add(name, window_texts(window))
+        seen.add(name, tray_texts(hub))
+        # while a connection is shared, the notification says it cannot be checked, and why
+        notes = Notes(hub)
+        shared = {"iface": HOTSPOT, "state": "unknown", "connection": CONNECTION.to_json()}
+        hub.stateChanged.emit({**hub.state, "hotspots": [shared]})
+        qtbot.waitUntil(lambda: bool(notes.sent), timeout=5_000)
+        seen.add(name, notes.texts())
+        assert prose_in({"English": str(hub.state["reason"])}), hub.state  # the walk sees it
+    finally:
+        hub.stop()
+        qtbot.waitUntil(lambda: not hub._tasks, timeout=5_000)
+    assert seen.english() == {}, "\n".join(f"{k}: {v}" for k, v in seen.english().items())

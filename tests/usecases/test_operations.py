@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 from typing import TypeVar
 
@@ -15,6 +17,7 @@ from hotspotguard.usecases.operations import (
     validate_iface,
     validate_strategy,
 )
+from hotspotguard.wording import Reason, reason_of
 from tests.kernel.scenarios.model import ruleset
 from tests.lab import Lab, in_netns
 
@@ -61,6 +64,9 @@ def test_names_the_tools_read_as_patterns_are_refused(name: str, words: str) -> 
         validate_iface(name, must_exist=False)
     assert info.value.kind == "InvalidArgument"
     assert words in str(info.value) and "cannot be fixed" in str(info.value)
+    reason = reason_of(info.value)  # a code the applet words in the person's language
+    assert isinstance(reason, Reason) and reason.code.startswith("name-")
+    assert reason.params["name"] == name and reason.params["role"] == "interface"
     with pytest.raises(OperationError):
         validate_fix_id(f"docker-user@{name}")
 
@@ -136,3 +142,36 @@ def forwarding_settings(lab: Lab) -> dict[str, str]:
     """The host's IPv4 forwarding settings, global and per interface."""
     out = lab.host_run(["sysctl", "-a", "-r", r"^net\.ipv4\.(ip_forward|conf\..*\.forwarding)$"])
     return dict(line.split(" = ", 1) for line in out.stdout.splitlines())
+
+
+def test_a_fix_is_not_kept_when_root_would_run_a_file_that_is_not_roots(tmp_path: Path) -> None:
+    """The permanent fix makes root run the helper: a helper owned by someone else is refused
+    with the offending path as a parameter of a code (so the applet words it), nothing kept."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to make root-owned files")
+    safe = Path("/run") / f"hg-keep-test-{os.getpid()}"
+    safe.mkdir(mode=0o755)
+    try:
+        helper = safe / "hotspotguard-helper"
+        helper.write_text("#!/bin/sh\n")
+        helper.chmod(0o755)
+        os.chown(helper, 65534, 65534)
+        ops = Operations(Paths(str(tmp_path / "state"), "/x", "/y", helper=str(helper)))
+        with pytest.raises(OperationError) as info:
+            ops._check_keepable()
+        assert info.value.kind == "NotApplicable"
+        reason = reason_of(info.value)
+        assert isinstance(reason, Reason) and reason.code == "fix-not-keepable", reason
+        why = reason.params["why"]
+        assert why["reason_code"] == "untrusted-owner"
+        assert why["reason_params"]["path"] == str(helper)
+        assert str(reason).startswith(f"cannot keep the fix: {helper} is not owned by root")
+        os.chown(helper, 0, 0)
+        helper.chmod(0o775)
+        with pytest.raises(OperationError) as info:
+            ops._check_keepable()
+        assert reason_of(info.value).params["why"]["reason_code"] == "untrusted-writable"  # type: ignore[attr-defined]
+        helper.chmod(0o755)
+        ops._check_keepable()  # root's alone: kept
+    finally:
+        shutil.rmtree(safe)

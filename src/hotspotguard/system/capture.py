@@ -19,6 +19,7 @@ from hotspotguard.ruleset.restored import MAX_TEXT as MAX_RESTORED_TEXT
 from hotspotguard.ruleset.restored import RESTORERS
 from hotspotguard.ruleset.snapshot import FORMAT
 from hotspotguard.system import nftables
+from hotspotguard.wording import Reason, reason_of
 
 CLEAN_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}
 SAVE_TOOLS = {
@@ -31,11 +32,16 @@ SAVE_TOOLS = {
 IFNAME = re.compile(r"^(?!\.{1,2}$)[^/:\s]{1,15}$")
 
 
-NOT_ROOT = "cannot read the firewall: not root (run it with sudo; the helper will do it for users)"
+NOT_ROOT = Reason("not-root")
 
 
 class CaptureError(RuntimeError):
     """The live machine could not be read; the message is one line for a person."""
+
+
+def firewall_unread(error: BaseException) -> Reason:
+    """ "cannot read the firewall: …" with `error`'s first line as the system's words."""
+    return Reason("firewall-unread", detail=reason_of(error) or type(error).__name__)
 
 
 def _tool(name: str) -> str | None:
@@ -50,7 +56,7 @@ def _read_nft() -> dict[str, Any]:
     except PermissionError:
         raise CaptureError(NOT_ROOT) from None
     except (nftables.NftablesError, OSError) as error:
-        raise CaptureError(f"cannot read the firewall: {error}") from None
+        raise CaptureError(firewall_unread(error)) from None
     binary = _tool("nft")
     _add_devices(doc, lambda: _nft_binary_text(binary, "list", "chains") if binary else "")
     return doc
@@ -421,9 +427,9 @@ def capture_through_helper(ifaces: list[str] | None = None) -> dict[str, Any]:
     try:
         doc = call_helper("GetSnapshot", interactive=True)
     except (HelperUnavailable, HelperRefused) as error:
-        raise CaptureError(f"cannot read the firewall: {error}") from None
+        raise CaptureError(firewall_unread(error)) from None
     if not isinstance(doc, dict):
-        raise CaptureError("cannot read the firewall: the helper sent no snapshot")
+        raise CaptureError(Reason("no-snapshot"))
     return with_hotspots(doc, ifaces)
 
 

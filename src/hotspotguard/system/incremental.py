@@ -63,6 +63,7 @@ from hotspotguard.system.capture import (
     capture_firewall,
     capture_machine,
     existing_addresses,
+    firewall_unread,
     interface_addresses,
     save_texts,
 )
@@ -149,7 +150,7 @@ def _kernel_handles(key: TableKey, chain: str) -> list[int] | None:
     except PermissionError:
         raise CaptureError(NOT_ROOT) from None
     except (nftables.NftablesError, OSError) as error:
-        raise CaptureError(f"cannot read the firewall: {error}") from None
+        raise CaptureError(firewall_unread(error)) from None
 
 
 def _kernel_chains(key: TableKey) -> list[nftables.ChainInfo]:
@@ -160,7 +161,7 @@ def _kernel_chains(key: TableKey) -> list[nftables.ChainInfo]:
     except PermissionError:
         raise CaptureError(NOT_ROOT) from None
     except (nftables.NftablesError, OSError) as error:
-        raise CaptureError(f"cannot read the firewall: {error}") from None
+        raise CaptureError(firewall_unread(error)) from None
 
 
 def _run_text(argv: list[str]) -> str | None:
@@ -187,7 +188,7 @@ def _list(what: dict[str, Any]) -> list[Any] | None:
     except nftables.NotListed:
         return None
     except (nftables.NftablesError, OSError) as error:
-        raise CaptureError(f"cannot read the firewall: {error}") from None
+        raise CaptureError(firewall_unread(error)) from None
 
 
 def _with_devices(items: Iterator[Any]) -> Iterator[Any]:
@@ -352,7 +353,7 @@ class LiveFirewall:
         except PermissionError:
             raise CaptureError(NOT_ROOT) from None
         except (nftables.NftablesError, OSError) as error:
-            raise CaptureError(f"cannot read the firewall: {error}") from None
+            raise CaptureError(firewall_unread(error)) from None
 
     @staticmethod
     def _read_document() -> tuple[dict[TableKey, Table], dict[TableKey, tuple[str, ...]]]:
@@ -451,7 +452,7 @@ class LiveFirewall:
             except nftables.NotListed:
                 return None
             except (nftables.NftablesError, OSError) as error:
-                raise CaptureError(f"cannot read the firewall: {error}") from None
+                raise CaptureError(firewall_unread(error)) from None
             nftables.trim_heap()  # libnftables' cache of the table, freed: back before the parse
         saves: dict[str, str] = {}
         if _is_iptables_nft(family, name):

@@ -28,6 +28,7 @@ from dbus_next.message import Message
 from dbus_next.signature import Variant
 
 from hotspotguard.system.dbusio import call_method
+from hotspotguard.wording import Reason
 
 __all__ = [
     "NM_BUS_NAME",
@@ -390,13 +391,9 @@ class NetworkManagerWatch:
             try:
                 bus = await self._connect()
             except Exception as error:  # no socket, refused, auth, a bad address
-                self._gone(
-                    WatchStatus(
-                        "bus-unavailable",
-                        f"cannot reach the system bus ({str(error) or type(error).__name__}); "
-                        f"retrying in {delay:g} s",
-                    )
-                )
+                said = str(error) or type(error).__name__
+                unreachable = Reason("bus-unreachable", detail=said, seconds=f"{delay:g}")
+                self._gone(WatchStatus("bus-unavailable", unreachable))
                 self._set_ready()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._backoff[1])
@@ -405,16 +402,14 @@ class NetworkManagerWatch:
             self._set_ready()
             try:
                 await cast(Any, bus).wait_for_disconnect()
-                reason = "the system bus connection closed"
+                reason = Reason("bus-closed")
             except Exception as error:
-                reason = (
-                    f"the system bus connection was lost ({str(error) or type(error).__name__})"
-                )
+                reason = Reason("bus-lost", detail=str(error) or type(error).__name__)
             self._bus = None
             if self._refresh_task is not None:
                 self._refresh_task.cancel()
                 self._refresh_task = None
-            self._gone(WatchStatus("bus-unavailable", f"{reason}; reconnecting"))
+            self._gone(WatchStatus("bus-unavailable", reason))
             await asyncio.sleep(delay)
             delay = min(delay * 2, self._backoff[1])
 
@@ -440,7 +435,7 @@ class NetworkManagerWatch:
         if owner_known:
             await self._refresh_now()
         else:
-            self._gone(WatchStatus("networkmanager-not-running", "NetworkManager is not running"))
+            self._gone(WatchStatus("networkmanager-not-running", Reason("nm-not-running")))
         return bus
 
     def _disconnect(self) -> None:
@@ -459,9 +454,7 @@ class NetworkManagerWatch:
                 if new:
                     self._schedule()
                 else:
-                    self._gone(
-                        WatchStatus("networkmanager-not-running", "NetworkManager left the bus")
-                    )
+                    self._gone(WatchStatus("networkmanager-not-running", Reason("nm-left")))
             return False
         if msg.interface == _PROPS and msg.member == "PropertiesChanged":
             interface, changed = msg.body[0], msg.body[1]
@@ -527,14 +520,12 @@ class NetworkManagerWatch:
                 # its first signals (InterfacesAdded, PropertiesChanged) bring us back
                 if epoch == self._epoch and bus is self._bus:
                     self._active = None
-                    starting = WatchStatus(
-                        "networkmanager-not-running", "NetworkManager is starting"
-                    )
+                    starting = WatchStatus("networkmanager-not-running", Reason("nm-starting"))
                     self._publish((), starting)
                 return
             reading = await _read_shared(bus, active)
         except _NotRunning:
-            self._gone(WatchStatus("networkmanager-not-running", "NetworkManager is not running"))
+            self._gone(WatchStatus("networkmanager-not-running", Reason("nm-not-running")))
             return
         except DBusError as error:
             if epoch == self._epoch and bus is self._bus:
@@ -561,7 +552,7 @@ class NetworkManagerWatch:
 
 def _error_status(error: DBusError) -> WatchStatus:
     return WatchStatus(
-        "networkmanager-error", f"NetworkManager answered {error.type}: {error.text}"
+        "networkmanager-error", Reason("nm-error", error=error.type, detail=error.text)
     )
 
 

@@ -21,6 +21,7 @@ from hotspotguard.system.networkmanager import (
     shared_connections,
     system_bus_address,
 )
+from hotspotguard.wording import Reason
 
 TIMEOUT = 5.0
 NOT_THERE = frozenset(
@@ -55,7 +56,7 @@ async def _from_networkmanager() -> tuple[str, ...] | None:
     except DBusError as error:
         if error.type in NOT_THERE:
             return None
-        raise SharingUnknown(f"NetworkManager did not say what it shares: {error}") from None
+        raise SharingUnknown(Reason("nm-sharing-unknown", detail=str(error))) from None
     finally:
         bus.disconnect()  # type: ignore[no-untyped-call]
     return tuple(c.iface for c in connections if c.iface is not None and 0 < c.state <= ACTIVATED)
@@ -67,7 +68,7 @@ def networkmanager_shares() -> tuple[str, ...] | None:
     try:
         return asyncio.run(asyncio.wait_for(_from_networkmanager(), TIMEOUT))
     except TimeoutError:
-        raise SharingUnknown("NetworkManager did not answer in time") from None
+        raise SharingUnknown(Reason("nm-timeout")) from None
 
 
 def shared_now(snapshot_doc: dict[str, Any]) -> Shared:

@@ -46,25 +46,37 @@ ADVICE = "install hotspotguard system-wide (make install), or keep the tree root
 
 
 class Untrusted(Exception):
-    """A file root would run is not root's alone; the message is one line naming it."""
+    """A file root would run is not root's alone; the message is one line naming it.
+    `problem` says what is wrong with `path` (a ``wording`` reason code: ``untrusted-owner``,
+    ``untrusted-writable``, ``untrusted-unreadable``, ``untrusted-not-absolute``,
+    ``untrusted-not-executable``, ``untrusted-does-not-run``), `detail` the system's words."""
+
+    def __init__(self, message: str, problem: str, path: Path | str, detail: str = "") -> None:
+        super().__init__(message)
+        self.problem, self.path, self.detail = problem, str(path), detail
 
 
-def _refuse(path: Path | str, why: str, purpose: str) -> Untrusted:
-    return Untrusted(f"{path} {why}: root would run it ({purpose}); {ADVICE}")
+def _refuse(path: Path | str, why: str, purpose: str, problem: str) -> Untrusted:
+    return Untrusted(f"{path} {why}: root would run it ({purpose}); {ADVICE}", problem, path)
 
 
 def _check_one(path: Path, purpose: str, seen: set[Path], *, above: bool = False) -> None:
     try:
         info = os.lstat(path)
     except OSError as error:
-        raise Untrusted(f"{path}: {error.strerror} ({purpose})") from None
+        raise Untrusted(
+            f"{path}: {error.strerror} ({purpose})",
+            "untrusted-unreadable",
+            path,
+            error.strerror or "",
+        ) from None
     if stat.S_ISLNK(info.st_mode):
         check_path(Path(os.path.realpath(path)), purpose, seen)
         return
     if info.st_uid != 0:
-        raise _refuse(path, "is not owned by root", purpose)
+        raise _refuse(path, "is not owned by root", purpose, "untrusted-owner")
     if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not (above and _sticky_dir(info)):
-        raise _refuse(path, "is writable by others than root", purpose)
+        raise _refuse(path, "is writable by others than root", purpose, "untrusted-writable")
 
 
 def _sticky_dir(info: os.stat_result) -> bool:
@@ -78,7 +90,9 @@ def check_path(path: Path, purpose: str, seen: set[Path] | None = None) -> None:
     followed, their targets checked the same way)."""
     seen = set() if seen is None else seen
     if not path.is_absolute():
-        raise Untrusted(f"{path} is not an absolute path ({purpose})")
+        raise Untrusted(
+            f"{path} is not an absolute path ({purpose})", "untrusted-not-absolute", path
+        )
     if path in seen:
         return
     seen.add(path)
@@ -100,9 +114,11 @@ def check_tree(top: Path, purpose: str, seen: set[Path]) -> None:
             if stat.S_ISLNK(info.st_mode):
                 check_path(Path(os.path.realpath(path)), purpose, seen)
             elif info.st_uid != 0:
-                raise _refuse(path, "is not owned by root", purpose)
+                raise _refuse(path, "is not owned by root", purpose, "untrusted-owner")
             elif info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-                raise _refuse(path, "is writable by others than root", purpose)
+                raise _refuse(
+                    path, "is writable by others than root", purpose, "untrusted-writable"
+                )
 
 
 def _interpreter(program: Path) -> Path | None:
@@ -128,7 +144,10 @@ def _search_path(interpreter: Path) -> tuple[list[str], list[str]]:
         check=False,
     )
     if proc.returncode != 0:
-        raise Untrusted(f"{interpreter} does not run: {proc.stderr.strip()[-200:]}")
+        said = proc.stderr.strip()[-200:]
+        raise Untrusted(
+            f"{interpreter} does not run: {said}", "untrusted-does-not-run", interpreter, said
+        )
     doc = json.loads(proc.stdout)
     return [str(p) for p in doc["path"]], [str(p) for p in doc["site"]]
 
@@ -157,9 +176,15 @@ def check_runs_as_root(program: str | Path, purpose: str) -> None:
     program = Path(program)
     seen: set[Path] = set()
     if not program.is_absolute():
-        raise Untrusted(f"{program} is not an absolute path ({purpose})")
+        raise Untrusted(
+            f"{program} is not an absolute path ({purpose})", "untrusted-not-absolute", program
+        )
     if not program.is_file() or not os.access(program, os.X_OK):
-        raise Untrusted(f"{program} is not an executable file ({purpose}); {ADVICE}")
+        raise Untrusted(
+            f"{program} is not an executable file ({purpose}); {ADVICE}",
+            "untrusted-not-executable",
+            program,
+        )
     check_path(program, purpose, seen)
     interpreter = _interpreter(program)
     if interpreter is None:

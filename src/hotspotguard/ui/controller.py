@@ -113,7 +113,7 @@ def assess_document(
         return _assess_document(doc, hotspots, status)
     except Exception as error:  # a parser surprise: say it, keep going
         line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        reason = f"could not evaluate the firewall: {type(error).__name__}: {line}"
+        reason = wording.Reason("not-evaluated", error=type(error).__name__, detail=line)
         return Assessment(WatchState("error", reason=reason))
 
 

@@ -237,7 +237,11 @@ class Notifier(QObject):
 
     async def _notify_unchecked(self, state: dict[str, Any], ifaces: list[str]) -> None:
         # the sentence ends as the language ends it: once ("。" in Chinese)
-        reason = str(state.get("reason") or self.tr("unknown error")).rstrip(".。")
+        from hotspotguard import wording
+        from hotspotguard.ui import texts
+
+        said = wording.reason_sentence(state, texts.qt_tr)
+        reason = (said or self.tr("unknown error")).rstrip(".。")
         await self.notify(
             fill(self.tr("Cannot check hotspot %1"), ", ".join(ifaces)),
             fill(self.tr("%1."), capitalized(reason)),

@@ -358,7 +358,7 @@ class StatusWindow(QWidget):
 
     def headline_text(self, state: dict[str, Any]) -> str:
         kind = state.get("state")
-        reason = state.get("reason") or ""
+        reason = wording.reason_sentence(state, texts.qt_tr)
         if kind == "no-hotspot":
             return self.tr("No hotspot is active.")
         if kind == "ok":

@@ -78,7 +78,10 @@ class StateText(QObject):
             if len(hotspots) == 1:
                 return fill(self.tr("Hotspot %1: the phones can reach the internet"), names)
             return fill(self.tr("Hotspots %1: the phones can reach the internet"), names)
-        reason = state.get("reason") or self.tr("unknown error")
+        from hotspotguard import wording  # here: the tray starts without the sentences
+        from hotspotguard.ui import texts
+
+        reason = wording.reason_sentence(state, texts.qt_tr) or self.tr("unknown error")
         return fill(self.tr("Cannot check the hotspot: %1"), reason)
 
     def cause(self, hotspot: dict[str, Any]) -> str:

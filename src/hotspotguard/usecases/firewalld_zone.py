@@ -16,7 +16,7 @@ from typing import Any
 from hotspotguard.fixes.plan import ZoneChange, change_from_json
 from hotspotguard.system import firewalld
 from hotspotguard.system.firewall import FirewallError
-from hotspotguard.wording import reason_of
+from hotspotguard.wording import Reason, reason_fields, reason_of
 
 
 class ZoneRefused(Exception):
@@ -24,10 +24,14 @@ class ZoneRefused(Exception):
     for the zone still blocks the hotspot); nothing was changed (one line)."""
 
 
-def _require(runtime: tuple[str, ...], permanent: tuple[str, ...], what: str) -> None:
+def _require(runtime: tuple[str, ...], permanent: tuple[str, ...], refusal: Reason) -> None:
+    """Refuse with `refusal` (a reason whose ``{zones}`` are the missing ones) unless
+    firewalld has every zone named."""
     missing = firewalld.missing_zones(runtime, permanent)
     if missing:
-        raise ZoneRefused(f"firewalld has no zone {', '.join(dict.fromkeys(missing))}: {what}")
+        raise ZoneRefused(
+            Reason(refusal.code, **refusal.params, zones=list(dict.fromkeys(missing)))
+        )
 
 
 def _recorded(record: dict[str, Any] | None, change: ZoneChange) -> ZoneChange | None:
@@ -39,8 +43,9 @@ def _recorded(record: dict[str, Any] | None, change: ZoneChange) -> ZoneChange |
     return None
 
 
-def firewalld_drops(iface: str) -> str | None:
-    """What firewalld's live ruleset still drops of hotspot `iface`'s flows (None: nothing)."""
+def firewalld_drops(iface: str) -> tuple[str, str] | None:
+    """The flow firewalld's live ruleset still drops of hotspot `iface`'s, and the chain that
+    drops it (None: nothing)."""
     from hotspotguard.ruleset import load_snapshot, parse_ruleset
     from hotspotguard.system.capture import capture_snapshot
     from hotspotguard.verdict import evaluate
@@ -49,7 +54,7 @@ def firewalld_drops(iface: str) -> str | None:
     verdict = evaluate(snapshot, parse_ruleset(snapshot)).hotspots[0]
     for name, flow in verdict.flows.items():
         if flow.verdict == "drop" and flow.dropped_by and flow.dropped_by.owner == "firewalld":
-            return f"{name} ({flow.dropped_by.chain})"
+            return name, str(flow.dropped_by.chain)
     return None
 
 
@@ -78,23 +83,25 @@ def apply(change: ZoneChange, record: dict[str, Any] | None) -> tuple[bool, Zone
     the first apply of this fix (what undo restores)."""
     try:
         runtime, permanent = firewalld.zone_of(change.iface)
-        _require((change.zone,), (change.zone,), f"{change.iface} cannot be put there")
+        _require((change.zone,), (change.zone,), Reason("zone-missing", iface=change.iface))
         kept = _with_backups(change, record, permanent)
         changed = False
         if runtime != change.zone:
             firewalld.set_runtime_zone(change.iface, change.zone)
             changed = True
+            where = {"zone": change.zone, "iface": change.iface, "back": runtime}
+            refusal: Reason | None = None
             try:
                 dropped = firewalld_drops(change.iface)
+                if dropped is not None:
+                    flow, chain = dropped
+                    refusal = Reason("zone-still-blocked", **where, flow=flow, chain=chain)
             except Exception as error:  # the capture failed: not kept either
-                dropped = f"the firewall could not be read again ({error})"
-            if dropped is not None:
+                refusal = Reason("zone-unverified", **where, why=reason_fields(_one_line(error)))
+            if refusal is not None:
                 with contextlib.suppress(firewalld.FirewalldError):
                     firewalld.set_runtime_zone(change.iface, runtime)
-                raise ZoneRefused(
-                    f"in firewalld's zone {change.zone}, {change.iface} is still blocked: "
-                    f"{dropped}; put back into {runtime or 'no zone'}"
-                )
+                raise ZoneRefused(refusal)
         if permanent != change.zone:
             try:
                 firewalld.set_permanent_zone(change.iface, change.zone)
@@ -122,7 +129,7 @@ def undo(change: ZoneChange) -> int:
         _require(
             (change.previous_runtime,) if runtime == change.zone else (),
             (change.previous_permanent,) if permanent == change.zone else (),
-            f"{change.iface} stays in {change.zone} (put it where you want it with firewall-cmd)",
+            Reason("zone-missing-undo", iface=change.iface, zone=change.zone),
         )
         count = 0
         if runtime == change.zone and change.previous_runtime != change.zone:

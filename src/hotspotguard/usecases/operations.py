@@ -101,11 +101,11 @@ def refuse_pattern_name(name: str, role: str, kind: ErrorKind = "InvalidArgument
     if name.endswith("+") or name.endswith("*"):
         which = "iptables" if name.endswith("+") else "nftables"
         stem = name[:-1]
-        reach = f"every interface whose name begins with {stem!r}" if stem else "every interface"
-        why = f"{which} reads a trailing {name[-1]!r} as a wildcard ({reach})"
-    else:
-        why = "hotspotguard only writes rules for names of letters, digits, '_', '.', '@' and '-'"
-    raise OperationError(kind, f"the {role} name {name!r} cannot be fixed: {why}")
+        code = "name-wildcard" if stem else "name-wildcard-all"
+        raise OperationError(
+            kind, Reason(code, role=role, name=name, tool=which, char=name[-1], stem=stem)
+        )
+    raise OperationError(kind, Reason("name-unwritable", role=role, name=name))
 
 
 def validate_strategy(name: object) -> str:
@@ -685,7 +685,10 @@ class Operations:
                 self.paths.helper, "at every Docker start and connection, for a permanent fix"
             )
         except trust.Untrusted as error:
-            raise OperationError("NotApplicable", f"cannot keep the fix: {error}") from None
+            problem = Reason(error.problem, path=error.path, detail=error.detail)
+            raise OperationError(
+                "NotApplicable", Reason("fix-not-keepable", why=reason_fields(problem))
+            ) from None
 
     def _sync_permanent_files(self, fixes: list[dict[str, Any]]) -> list[str]:
         """Install the drop-in and dispatcher script while a permanent fix exists, else remove
@@ -724,7 +727,7 @@ def _require_shared(iface: str, doc: dict[str, Any]) -> None:
     try:
         shared = shared_now(doc)
     except SharingUnknown as error:
-        raise OperationError("Failed", str(error)) from None
+        raise OperationError("Failed", reason_of(error)) from None
     if iface in shared.ifaces:
         return
     raise OperationError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -49,9 +50,10 @@ def backend() -> Any:
     return EngineBackend()
 
 
-@pytest.fixture
-def controller(qloop: asyncio.AbstractEventLoop, qtbot: Any, backend: Any) -> Iterator[Any]:
-    """A started controller over the engine backend, its first state published."""
+@contextlib.contextmanager
+def started_controller(backend: Any, qtbot: Any) -> Iterator[Any]:
+    """A controller over `backend` for the fakes' hotspot, its first state published and its
+    tasks done; stopped after."""
     from hotspotguard.ui.controller import Controller, FixedHotspots, HotspotInfo
     from tests.ui.fakes import CONNECTION, HOTSPOT
 
@@ -62,3 +64,10 @@ def controller(qloop: asyncio.AbstractEventLoop, qtbot: Any, backend: Any) -> It
     yield hub
     hub.stop()
     qtbot.waitUntil(lambda: not hub._tasks, timeout=5_000)
+
+
+@pytest.fixture
+def controller(qloop: asyncio.AbstractEventLoop, qtbot: Any, backend: Any) -> Iterator[Any]:
+    """A started controller over the engine backend, its first state published."""
+    with started_controller(backend, qtbot) as hub:
+        yield hub

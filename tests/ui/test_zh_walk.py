@@ -8,9 +8,7 @@ commands to copy and a system tool's own words (quoted, “…”) stay as they 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,7 +20,7 @@ from hotspotguard.system.helper_client import INSTALL_HINT, HelperRefused, Helpe
 from hotspotguard.ui.controller import Controller, FixedHotspots, HotspotInfo
 from hotspotguard.ui.status_window import StatusWindow
 from hotspotguard.usecases.operations import OperationError
-from tests.ui.conftest import fixed_document
+from tests.ui.conftest import fixed_document, started_controller
 from tests.ui.fakes import CONNECTION, HOTSPOT, EngineBackend
 from tests.ui.test_wording_zh import chinese, forwarding_unread, shown_texts  # noqa: F401
 
@@ -139,17 +137,6 @@ def tray_texts(controller: Controller) -> dict[str, str]:
     return texts
 
 
-@contextlib.contextmanager
-def started(backend: Any, qtbot: Any) -> Iterator[Controller]:
-    hub = Controller(backend, FixedHotspots([HotspotInfo(HOTSPOT, CONNECTION)]), settle=0.01)
-    with qtbot.waitSignal(hub.stateChanged, timeout=10_000):
-        hub.start()
-    qtbot.waitUntil(lambda: not hub._tasks, timeout=10_000)
-    yield hub
-    hub.stop()
-    qtbot.waitUntil(lambda: not hub._tasks, timeout=5_000)
-
-
 def status_window(controller: Controller, qtbot: Any) -> StatusWindow:
     window = StatusWindow(controller)
     qtbot.addWidget(window)
@@ -184,7 +171,7 @@ def test_the_blocked_hotspot_fix_failure_apply_and_undo(
     from hotspotguard.ui.fix_dialog import FixDialog
 
     backend = EngineBackend()
-    with started(backend, qtbot) as controller:
+    with started_controller(backend, qtbot) as controller:
         notes = Notes(controller)
         controller.stateChanged.emit(controller.state)  # the first state, to the notifier
         qtbot.waitUntil(lambda: bool(notes.sent), timeout=5_000)
@@ -276,7 +263,7 @@ def test_the_ok_and_unknown_states(
 ) -> None:
     from hotspotguard.ui.chains import ChainsDialog
 
-    with started(backend, qtbot) as controller:
+    with started_controller(backend, qtbot) as controller:
         assert controller.state is not None and controller.state["state"] == name
         window = status_window(controller, qtbot)
         seen.add(name, window_texts(window))
@@ -320,7 +307,7 @@ def test_the_error_states(
 ) -> None:
     backend = EngineBackend()
     backend.fail["GetSnapshot"] = error
-    with started(backend, qtbot) as controller:
+    with started_controller(backend, qtbot) as controller:
         assert controller.state is not None and controller.state["state"] == "error"
         notes = Notes(controller)
         controller.stateChanged.emit(controller.state)
@@ -415,7 +402,7 @@ def test_the_refusals_of_a_fix(
     from hotspotguard.ui.fix_dialog import FixDialog
 
     backend = EngineBackend()
-    with started(backend, qtbot) as controller:
+    with started_controller(backend, qtbot) as controller:
         seen.firewall_words(controller.hotspot(HOTSPOT))
         window = status_window(controller, qtbot)
         dialog = FixDialog(controller, HOTSPOT)

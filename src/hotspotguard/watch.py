@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from hotspotguard.fixes.plan import HostFacts
     from hotspotguard.ruleset import Ruleset
     from hotspotguard.system.nftables import Prelisted
+    from hotspotguard.system.nftmonitor import RuleFeed
     from hotspotguard.verdict import Report
 
 State = Literal["no-hotspot", "ok", "blocked", "unknown", "error"]
@@ -613,12 +614,13 @@ class LiveAssessor:
         firewall's biggest table before it imports the parser and the engine (the model's
         first reading is a full one: nftables.prelist)."""
         if self.live is None:
-            from hotspotguard.system import nftables
+            from hotspotguard.system import nftables, nftmonitor
 
+            feed = nftmonitor.early_feed()
             prelisted = nftables.prelist()
             from hotspotguard.system.incremental import LiveFirewall
 
-            self.live = LiveFirewall(log=self.warn, prelisted=prelisted)
+            self.live = LiveFirewall(log=self.warn, prelisted=prelisted, feed=feed)
             del prelisted
         from hotspotguard.system.capture import CaptureError
         from hotspotguard.system.netlink import RulesetChanges
@@ -684,9 +686,11 @@ class Watcher:
         warn: Callable[[str], None] | None = None,
         incremental: bool | None = None,
         prelisted: Prelisted | None = None,
+        feed: RuleFeed | None = None,
     ) -> None:
         """`prelisted`: the firewall's biggest table, listed before this process imported the
-        rest (nftables.prelist), for the model's first reading (dropped if there is no model)."""
+        rest (nftables.prelist), and `feed`, nft's monitor started before that listing
+        (nftmonitor.early_feed): for the model (dropped, the monitor stopped, without one)."""
         self.source = source
         self.publish = publish
         self.capture = capture
@@ -724,6 +728,7 @@ class Watcher:
         self._events: Events | None = None
         self.live: Any = None
         self._prelisted = prelisted
+        self._feed = feed
         self._recheck: asyncio.TimerHandle | None = None
         self._machine = MachineCache()
 
@@ -890,14 +895,17 @@ class Watcher:
         events = self._make_events(self._on_kernel)
         self._events = events
         prelisted, self._prelisted = self._prelisted, None
+        feed, self._feed = self._feed, None
         if self._incremental and hasattr(events, "changes"):
             from hotspotguard.system.incremental import LiveFirewall
 
             # a listing taken before the kernel's notifications were followed is checked by the
             # first reading's generation (a change meanwhile: that reading starts again)
-            self.live = LiveFirewall(log=self._warn or self._debug, prelisted=prelisted)
+            self.live = LiveFirewall(log=self._warn or self._debug, prelisted=prelisted, feed=feed)
             self._pending_kinds.add("start")
-        del prelisted
+        elif feed is not None:
+            feed.close()
+        del prelisted, feed
         for gap in events.gaps:
             if self._warn:
                 self._warn(gap)
@@ -1030,10 +1038,11 @@ def watch_lines(
     as_json: bool,
     out: Callable[[str], None] | None = None,
     prelisted: Prelisted | None = None,
+    feed: RuleFeed | None = None,
 ) -> int:
     """``hotspotguard status --watch``: one line per change of state until Ctrl-C (exit 0).
-    `prelisted`: as root, the biggest table listed before this module was imported (see
-    :class:`Watcher`)."""
+    `prelisted`, `feed`: as root, the biggest table listed and nft's monitor started before
+    this module was imported (see :class:`Watcher`)."""
     import signal
 
     def write(text: str) -> None:
@@ -1061,9 +1070,15 @@ def watch_lines(
     # read action); root reads the kernel's notifications and the firewall directly
     events = None if os.geteuid() == 0 else HelperEvents
     watcher = Watcher(
-        source_for(ifaces), publish, events=events, debug=debug, warn=warn, prelisted=prelisted
+        source_for(ifaces),
+        publish,
+        events=events,
+        debug=debug,
+        warn=warn,
+        prelisted=prelisted,
+        feed=feed,
     )
-    del prelisted  # the watcher's model takes it (and frees it as it parses it)
+    del prelisted, feed  # the watcher's model takes them (it frees the listing as it parses it)
 
     def on_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         error = context.get("exception")

@@ -644,3 +644,29 @@ def test_the_watchers_first_state_sees_a_change_made_after_its_prelisting(
         assert (after.blocked_by or {}).get("rule") == 'iifname "hs0" drop', after
 
     netns(run)
+
+
+@pytest.mark.kernel
+def test_the_monitor_of_a_ruleset_of_many_sets_starts_before_the_prelisting(
+    netns: InNamespace,
+) -> None:
+    """A process that lists the biggest table before it loads the rest starts nft's monitor
+    first (nftmonitor.early_feed), for a table of MANY_SETS sets: the model takes that one, so
+    the monitor fills its cache while the first reading runs, as it does without a prelisting."""
+    from hotspotguard.system import nftables, nftmonitor
+
+    def run() -> None:
+        assert nftmonitor.early_feed() is None  # no table of many sets
+        sets = (f"add set inet many s{i} {{ type ipv4_addr; }}" for i in range(200))
+        assert nftmonitor.MANY_SETS == 200
+        assert _nft("add table inet many; " + "; ".join(sets))
+        feed = nftmonitor.early_feed()
+        assert feed is not None
+        live = LiveFirewall(prelisted=nftables.prelist(), feed=feed)
+        try:
+            live.update(RulesetChanges())
+            assert live._rule_feed() is feed and feed.alive
+        finally:
+            live.close()
+
+    netns(run)

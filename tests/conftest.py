@@ -102,9 +102,9 @@ def plab(polkit_lab: PolkitLab) -> PolkitLab:
 def qloop(qapp: Any) -> Iterator[asyncio.AbstractEventLoop]:
     """qasync's loop over pytest-qt's QApplication: coroutines and Qt signals interleave while
     qtbot waits, as in the running applet."""
-    import qasync
+    from hotspotguard.ui.loop import event_loop
 
-    loop = qasync.QEventLoop(qapp, already_running=True)
+    loop = event_loop(qapp, already_running=True)
     asyncio.set_event_loop(loop)
     try:
         yield loop

@@ -86,6 +86,22 @@
   <context>
     <name>Controller</name>
     <message>
+      <source>The privileged helper did not answer.</source>
+      <translation>特权辅助程序没有应答。</translation>
+    </message>
+    <message>
+      <source>There is no system bus: the helper needs D-Bus (package dbus).</source>
+      <translation>没有系统总线：辅助程序需要 D-Bus（软件包 dbus）。</translation>
+    </message>
+    <message>
+      <source>The system bus went away.</source>
+      <translation>系统总线已断开。</translation>
+    </message>
+    <message>
+      <source>The privileged helper cannot be reached.</source>
+      <translation>无法连接特权辅助程序。</translation>
+    </message>
+    <message>
       <source>Not allowed: the system's policy refused this change.</source>
       <translation>不允许：系统策略拒绝了此更改。</translation>
     </message>
@@ -104,10 +120,6 @@
     <message>
       <source>the part of Hotspot Guard that reads the firewall is not installed</source>
       <translation>热点守护读取防火墙的组件尚未安装</translation>
-    </message>
-    <message>
-      <source>The privileged helper cannot be reached.</source>
-      <translation>无法连接特权辅助程序。</translation>
     </message>
     <message>
       <source>The helper did not answer in time.</source>
@@ -505,6 +517,10 @@ Afterwards: {after}</source>
       <translation>重启前有效</translation>
     </message>
     <message>
+      <source>{summary} ({keep})</source>
+      <translation>{summary}（{keep}）</translation>
+    </message>
+    <message>
       <source>Not in place any more: apply it again.</source>
       <translation>已不再生效：请重新应用。</translation>
     </message>
@@ -779,6 +795,10 @@ Afterwards: {after}</source>
       <translation>被拦截：{where} 拦下了来自 {iface} 的{flow}</translation>
     </message>
     <message>
+      <source>, </source>
+      <translation>、</translation>
+    </message>
+    <message>
       <source>unknown: cannot tell whether {flows} from {iface} get through: {reason}</source>
       <translation>未知：无法判断来自 {iface} 的{flows}能否通过：{reason}</translation>
     </message>
@@ -897,6 +917,10 @@ Afterwards: {after}</source>
     <message>
       <source>in {zone}, {why}</source>
       <translation>在 {zone} 区域中，{why}</translation>
+    </message>
+    <message>
+      <source>{strategy}: {why}</source>
+      <translation>{strategy}：{why}</translation>
     </message>
     <message>
       <source>none</source>
@@ -1111,8 +1135,12 @@ Afterwards: {after}</source>
       <translation>快照中没有路由，而其路由查找（fib、rpfilter）需要路由</translation>
     </message>
     <message>
-      <source>{why}: the engine cannot make its route lookups (fib, rpfilter)</source>
-      <translation>{why}：引擎无法进行其路由查找（fib、rpfilter）</translation>
+      <source>policy routing rules select packets by mark, interface or address: the engine cannot make its route lookups (fib, rpfilter)</source>
+      <translation>策略路由规则按标记、接口或地址选择数据包：引擎无法进行其路由查找（fib、rpfilter）</translation>
+    </message>
+    <message>
+      <source>the host has more than {limit} routes, which the engine does not read: it cannot make its route lookups (fib, rpfilter)</source>
+      <translation>本机有超过 {limit} 条路由，引擎不读取这么多路由：它无法进行其路由查找（fib、rpfilter）</translation>
     </message>
     <message>
       <source>the snapshot does not say which device the ingress chain {family} {table} {chain} is on (nft 1.0.x's JSON leaves it out), and it may drop the flow</source>
@@ -1157,6 +1185,150 @@ Afterwards: {after}</source>
     <message>
       <source>the hotspot has no address</source>
       <translation>热点没有地址</translation>
+    </message>
+    <message>
+      <source>{tool} failed while {step} (exit status {status}): “{detail}”</source>
+      <translation>{step}时 {tool} 失败（退出状态 {status}）：“{detail}”</translation>
+    </message>
+    <message>
+      <source>{tool} failed while {step} (exit status {status}) and said nothing</source>
+      <translation>{step}时 {tool} 失败（退出状态 {status}），且没有给出任何信息</translation>
+    </message>
+    <message>
+      <source>{tool} is not installed, and {step} needs it</source>
+      <translation>未安装 {tool}，而{step}需要它</translation>
+    </message>
+    <message>
+      <source>{tool} did not finish in {seconds} s while {step}</source>
+      <translation>{step}时 {tool} 未在 {seconds} 秒内完成</translation>
+    </message>
+    <message>
+      <source>{tool} printed nothing readable while {step}</source>
+      <translation>{step}时 {tool} 没有输出可读的内容</translation>
+    </message>
+    <message>
+      <source>cannot set {name}: “{detail}”</source>
+      <translation>无法设置 {name}：“{detail}”</translation>
+    </message>
+    <message>
+      <source>firewalld refused {member}: “{detail}”</source>
+      <translation>firewalld 拒绝了 {member}：“{detail}”</translation>
+    </message>
+    <message>
+      <source>firewalld is not running (nothing answers on the system bus)</source>
+      <translation>firewalld 没有运行（系统总线上没有应答）</translation>
+    </message>
+    <message>
+      <source>firewalld is not running (there is no system bus)</source>
+      <translation>firewalld 没有运行（没有系统总线）</translation>
+    </message>
+    <message>
+      <source>firewalld did not answer in {seconds} s</source>
+      <translation>firewalld 未在 {seconds} 秒内应答</translation>
+    </message>
+    <message>
+      <source>reading {family} table {table}</source>
+      <translation>读取 {family} 表 {table}</translation>
+    </message>
+    <message>
+      <source>reading {family} {table} {chain}</source>
+      <translation>读取 {family} {table} {chain}</translation>
+    </message>
+    <message>
+      <source>changing the rules of {family} {table} {chain}</source>
+      <translation>修改 {family} {table} {chain} 的规则</translation>
+    </message>
+    <message>
+      <source>loading {family} table {table}</source>
+      <translation>加载 {family} 表 {table}</translation>
+    </message>
+    <message>
+      <source>deleting {family} table {table}</source>
+      <translation>删除 {family} 表 {table}</translation>
+    </message>
+    <message>
+      <source>having systemd read its unit files again</source>
+      <translation>让 systemd 重新读取其单元文件</translation>
+    </message>
+    <message>
+      <source>restarting {unit}</source>
+      <translation>重启 {unit}</translation>
+    </message>
+    <message>
+      <source>running “ufw {args}”</source>
+      <translation>运行“ufw {args}”</translation>
+    </message>
+    <message>
+      <source>cannot read the ruleset's generation: “{detail}”</source>
+      <translation>无法读取规则集的世代号：“{detail}”</translation>
+    </message>
+    <message>
+      <source>the firewall keeps changing; try again in a moment</source>
+      <translation>防火墙一直在变化；请稍后再试</translation>
+    </message>
+    <message>
+      <source>{table} {chain} is not there any more</source>
+      <translation>{table} {chain} 已不存在</translation>
+    </message>
+    <message>
+      <source>{iface} is not blocked: nothing to fix</source>
+      <translation>{iface} 没有被拦截：无需修复</translation>
+    </message>
+    <message>
+      <source>no fix works here ({failed})</source>
+      <translation>这里没有可用的修复（{failed}）</translation>
+    </message>
+    <message>
+      <source>no fix is built for this yet: {verdict}</source>
+      <translation>尚无针对此情况的修复：{verdict}</translation>
+    </message>
+    <message>
+      <source>no fix has been applied</source>
+      <translation>尚未应用任何修复</translation>
+    </message>
+    <message>
+      <source>no fix {fix} is applied</source>
+      <translation>没有已应用的修复 {fix}</translation>
+    </message>
+    <message>
+      <source>cannot save the record of fixes: “{detail}”</source>
+      <translation>无法保存修复记录：“{detail}”</translation>
+    </message>
+    <message>
+      <source>cannot write the files that keep fixes: “{detail}”</source>
+      <translation>无法写入保持修复的文件：“{detail}”</translation>
+    </message>
+    <message>
+      <source>cannot finish an interrupted fix: {why}</source>
+      <translation>无法完成一次被中断的修复：{why}</translation>
+    </message>
+    <message>
+      <source>{iface} is not a shared connection now ({source} shares: {shared}): hotspotguard fixes only hotspots</source>
+      <translation>{iface} 目前不是共享连接（{source} 共享的是：{shared}）：hotspotguard 只修复热点</translation>
+    </message>
+    <message>
+      <source>{path} is there and is not as planned: preview the fix again</source>
+      <translation>{path} 已存在，且与方案不符：请重新预览修复</translation>
+    </message>
+    <message>
+      <source>table {family} {table} is there and is not as planned: preview the fix again</source>
+      <translation>表 {family} {table} 已存在，且与方案不符：请重新预览修复</translation>
+    </message>
+    <message>
+      <source>{path} changed since the fix was planned: preview it again</source>
+      <translation>制定修复方案后 {path} 已被改动：请重新预览</translation>
+    </message>
+    <message>
+      <source>{path} was edited since the fix: left as it is</source>
+      <translation>修复之后 {path} 被编辑过：保持原样</translation>
+    </message>
+    <message>
+      <source>{path} was edited since the fix: left as it is; the old one is in {backup}</source>
+      <translation>修复之后 {path} 被编辑过：保持原样；旧文件在 {backup}</translation>
+    </message>
+    <message>
+      <source>table {family} {table} was changed since the fix: left as it is</source>
+      <translation>修复之后表 {family} {table} 被改动过：保持原样</translation>
     </message>
   </context>
 </TS>

@@ -227,7 +227,7 @@ def verdict_summary(hotspot: Mapping[str, Any], tr: Translate = english) -> str:
             for name, flow in flows.items()
             if flow.get("verdict") == "unknown" and not flow.get("informative")
         }
-        names = ", ".join(flow_phrase(name, tr) for name in unsure)
+        names = tr(", ").join(flow_phrase(name, tr) for name in unsure)
         rules = {str(ref.get("rule")) for f in unsure.values() for ref in f.get("uncertain") or ()}
         reason = next((reason_sentence(f, tr) for f in unsure.values() if f.get("reason")), "")
         text = tr("unknown: cannot tell whether {flows} from {iface} get through: {reason}")
@@ -244,7 +244,7 @@ def services_text(iface: str, served: Sequence[str], known: bool, tr: Translate 
     yes = [service_name(s, tr) for s in SERVICES if s in served]
     no = [service_name(s, tr) for s in SERVICES if s not in served]
     text = _fill(tr("IPv6: {iface} serves {services}"), iface=iface,
-                 services=", ".join(yes) or tr("nothing"))  # fmt: skip
+                 services=tr(", ").join(yes) or tr("nothing"))  # fmt: skip
     if no:
         text += _fill(tr("; not {services} (their flows only inform)"),
                       services=", not ".join(no))  # fmt: skip
@@ -375,7 +375,7 @@ def _param(value: Any, tr: Translate) -> str:
             return verdict_summary(value, tr)
         return reason_sentence(value, tr)
     if isinstance(value, (list, tuple)):
-        return ", ".join(_param(v, tr) for v in value)
+        return tr(", ").join(_param(v, tr) for v in value)
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
     return str(value)
@@ -392,6 +392,13 @@ def reason_text(code: str, params: Mapping[str, Any], tr: Translate = english) -
             _fill(tr("in {zone}, {why}"), zone=f.get("zone"), why=_param(f.get("why"), tr))
             for f in params.get("failed") or ()
         )
+    if code == "no-fix-works":
+        fields["failed"] = tr("; ").join(
+            _fill(tr("{strategy}: {why}"), strategy=f.get("strategy"), why=_param(f.get("why"), tr))
+            for f in params.get("failed") or ()
+        )
+    if code == "not-shared" and not params.get("shared"):
+        fields["shared"] = tr("none")
     if code == "firewalld-no-zone" and not params.get("zones"):
         fields["zones"] = tr("none")
     if code == "allow-none-dropped":
@@ -508,8 +515,13 @@ def _reasons() -> dict[str, Callable[[Translate], str]]:
         "no-routes": lambda tr: tr(
             "the snapshot has no routes, which its route lookups (fib, rpfilter) need"
         ),
-        "routes-undecidable": lambda tr: tr(
-            "{why}: the engine cannot make its route lookups (fib, rpfilter)"
+        "routes-policy-rules": lambda tr: tr(
+            "policy routing rules select packets by mark, interface or address: the engine "
+            "cannot make its route lookups (fib, rpfilter)"
+        ),
+        "routes-too-many": lambda tr: tr(
+            "the host has more than {limit} routes, which the engine does not read: it cannot "
+            "make its route lookups (fib, rpfilter)"
         ),
         "ingress-device": lambda tr: tr(
             "the snapshot does not say which device the ingress chain {family} {table} {chain} "
@@ -542,6 +554,63 @@ def _reasons() -> dict[str, Callable[[Translate], str]]:
             "the connection leaves unmasqueraded: replies cannot find the client"
         ),
         "no-address": lambda tr: tr("the hotspot has no address"),
+        # a system tool that failed: our sentence, the tool's own words quoted as its detail
+        "tool-failed": lambda tr: tr(
+            "{tool} failed while {step} (exit status {status}): “{detail}”"
+        ),
+        "tool-failed-silently": lambda tr: tr(
+            "{tool} failed while {step} (exit status {status}) and said nothing"
+        ),
+        "tool-missing": lambda tr: tr("{tool} is not installed, and {step} needs it"),
+        "tool-timeout": lambda tr: tr("{tool} did not finish in {seconds} s while {step}"),
+        "tool-unreadable": lambda tr: tr("{tool} printed nothing readable while {step}"),
+        "sysctl-not-set": lambda tr: tr("cannot set {name}: “{detail}”"),
+        "firewalld-refused": lambda tr: tr("firewalld refused {member}: “{detail}”"),
+        "firewalld-gone": lambda tr: tr(
+            "firewalld is not running (nothing answers on the system bus)"
+        ),
+        "firewalld-no-bus": lambda tr: tr("firewalld is not running (there is no system bus)"),
+        "firewalld-timeout": lambda tr: tr("firewalld did not answer in {seconds} s"),
+        # the step a tool was run for ({step} above)
+        "step-read-table": lambda tr: tr("reading {family} table {table}"),
+        "step-read-chain": lambda tr: tr("reading {family} {table} {chain}"),
+        "step-change-chain": lambda tr: tr("changing the rules of {family} {table} {chain}"),
+        "step-load-table": lambda tr: tr("loading {family} table {table}"),
+        "step-delete-table": lambda tr: tr("deleting {family} table {table}"),
+        "step-reload-units": lambda tr: tr("having systemd read its unit files again"),
+        "step-restart-unit": lambda tr: tr("restarting {unit}"),
+        "step-ufw": lambda tr: tr("running “ufw {args}”"),
+        # why a fix could not be applied, undone or kept
+        "generation-unread": lambda tr: tr("cannot read the ruleset's generation: “{detail}”"),
+        "firewall-busy": lambda tr: tr("the firewall keeps changing; try again in a moment"),
+        "chain-gone": lambda tr: tr("{table} {chain} is not there any more"),
+        "nothing-to-fix": lambda tr: tr("{iface} is not blocked: nothing to fix"),
+        "no-fix-works": lambda tr: tr("no fix works here ({failed})"),
+        "no-fix-built": lambda tr: tr("no fix is built for this yet: {verdict}"),
+        "no-fix-applied": lambda tr: tr("no fix has been applied"),
+        "fix-not-applied": lambda tr: tr("no fix {fix} is applied"),
+        "record-unsaved": lambda tr: tr("cannot save the record of fixes: “{detail}”"),
+        "files-unwritten": lambda tr: tr("cannot write the files that keep fixes: “{detail}”"),
+        "interrupted-fix": lambda tr: tr("cannot finish an interrupted fix: {why}"),
+        "not-shared": lambda tr: tr(
+            "{iface} is not a shared connection now ({source} shares: {shared}): "
+            "hotspotguard fixes only hotspots"
+        ),
+        # what a fix edits is not as planned any more
+        "file-not-as-planned": lambda tr: tr(
+            "{path} is there and is not as planned: preview the fix again"
+        ),
+        "table-not-as-planned": lambda tr: tr(
+            "table {family} {table} is there and is not as planned: preview the fix again"
+        ),
+        "file-moved": lambda tr: tr("{path} changed since the fix was planned: preview it again"),
+        "file-edited": lambda tr: tr("{path} was edited since the fix: left as it is"),
+        "file-edited-kept": lambda tr: tr(
+            "{path} was edited since the fix: left as it is; the old one is in {backup}"
+        ),
+        "table-edited": lambda tr: tr(
+            "table {family} {table} was changed since the fix: left as it is"
+        ),
     }
 
 

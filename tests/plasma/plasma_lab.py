@@ -12,6 +12,7 @@ tree) with Debian 13's Python, PySide6 6.8, dbus-next and qasync.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import subprocess
@@ -54,6 +55,10 @@ class Plasma:
     def __init__(self, bare: bool = False, bind: bool = False) -> None:
         """`bare`: X, the bus and kwin only; ``start_plasma()`` brings kded6 and plasmashell
         later (the login race). `bind`: ``logs`` is seen in the tree too (scratch files)."""
+        # one session at a time on the shared tree and display (another checkout's run, a
+        # benchmark): the next waits for the lock instead of killing the first one's programs
+        self._lock = (TREE.parent / f"{TREE.name}.lock").open("w")
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
         self.tree = TREE
         self.session = TREE / SESSION
         self.address = f"unix:path={self.session}/rt/bus"
@@ -64,16 +69,20 @@ class Plasma:
         self._script_env = {**os.environ, "R": str(TREE), "PROJECT": str(ROOT)}
         if bind:
             self._script_env["UXBIND"] = str(self.logs)
-        self._script("ensure")  # writes the session script (the tree is there)
-        if bare:
-            self._script_env["NO_PLASMA"] = "1"
-        started = time.monotonic()
-        self._script("up")
-        self._script_env.pop("NO_PLASMA", None)
-        self.up_seconds = time.monotonic() - started
-        if not bare:
-            wait_for(self.panel_painted, 30, "Plasma's panel", step=0.2)
-        self.painted_seconds = time.monotonic() - started
+        try:
+            self._script("ensure")  # writes the session script (the tree is there)
+            if bare:
+                self._script_env["NO_PLASMA"] = "1"
+            started = time.monotonic()
+            self._script("up")
+            self._script_env.pop("NO_PLASMA", None)
+            self.up_seconds = time.monotonic() - started
+            if not bare:
+                wait_for(self.panel_painted, 30, "Plasma's panel", step=0.2)
+            self.painted_seconds = time.monotonic() - started
+        except BaseException:
+            self.down()  # what `up` started goes, and the lock with it
+            raise
 
     def start_plasma(self) -> None:
         """kded6 (the watcher) and plasmashell (the tray host), after the fact."""
@@ -270,6 +279,9 @@ class Plasma:
         self.run("xdotool", "mousemove", str(x), str(y), "click", "1")
 
     def down(self) -> None:
-        for proc in reversed(self.procs):
-            self.stop(proc)
-        self._script("down")
+        try:
+            for proc in reversed(self.procs):
+                self.stop(proc)
+            self._script("down")
+        finally:
+            self._lock.close()  # the lock goes with the file

@@ -35,11 +35,11 @@ def chinese(qapp: Any) -> Iterator[None]:
             qapp.removeTranslator(translator)
 
 
-def shown_texts(root: QWidget) -> dict[str, str]:
-    """Every text a person can read in `root`: labels, buttons, group titles, lists, tooltips
-    (plain text boxes hold commands, which stay as they are)."""
+def shown_texts(root: QWidget, children: bool = True) -> dict[str, str]:
+    """Every text a person can read in `root` (and its `children`): labels, buttons, group
+    titles, lists, tooltips (plain text boxes hold commands, which stay as they are)."""
     texts: dict[str, str] = {}
-    for widget in [root, *root.findChildren(QWidget)]:
+    for widget in [root, *(root.findChildren(QWidget) if children else ())]:
         if isinstance(widget, QTextEdit):
             continue
         name = f"{type(widget).__name__}#{widget.objectName()}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import shutil
 import subprocess
@@ -82,10 +83,15 @@ def test_a_second_start_shows_the_first_ones_window(
     windows = {"status": Window, "chains": Window, "fix": Window}
     ready: list[applet_app.Applet] = []
     args = argparse.Namespace(show=False)
-    first = asyncio.ensure_future(
-        applet_app.run(args, _controller, windows, private_bus.address, on_ready=ready.append)
-    )
-    qtbot.waitUntil(lambda: bool(ready), timeout=10000)
+    gc.disable()  # as ui.launch leaves it: the applet turns it on once the icon is up
+    try:
+        first = asyncio.ensure_future(
+            applet_app.run(args, _controller, windows, private_bus.address, on_ready=ready.append)
+        )
+        qtbot.waitUntil(lambda: bool(ready), timeout=10000)
+        assert gc.isenabled()
+    finally:
+        gc.enable()
     applet = ready[0]
     qtbot.waitUntil(lambda: applet.controller.state is not None, timeout=10000)
     assert applet.controller.state["state"] == "blocked"
@@ -163,16 +169,15 @@ def test_the_icon_comes_before_asyncio_openssl_and_the_engine() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_the_launcher_prefetches_the_icons_modules_without_openssl() -> None:
-    """``hotspotguard-tray`` (ui.launch) imports asyncio and dbus-next in a thread while Qt
-    starts — after ``without_tls()``, and nothing of the engine."""
+def test_the_launcher_imports_the_icons_modules_before_qt_without_openssl() -> None:
+    """``hotspotguard-tray`` (ui.launch) imports asyncio and dbus-next before Qt — after
+    ``without_tls()``, and nothing of the engine."""
     import subprocess
     import sys
 
     code = (
-        "import sys, threading; from hotspotguard.ui import launch; "
-        "launch.without_tls(); launch.prefetch(); "
-        "[t.join() for t in threading.enumerate() if t.name == 'prefetch']; "
+        "import sys; from hotspotguard.ui import launch; "
+        "launch.before_qt(); "
         "print(sys.modules.get('ssl', 0) is None, 'asyncio' in sys.modules, "
         "'dbus_next.aio.message_bus' in sys.modules, 'hotspotguard.ruleset' in sys.modules, "
         "'PySide6' in sys.modules)"

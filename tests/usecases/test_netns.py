@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from hotspotguard import wording
 from hotspotguard.fixes.netns import DROPIN_NAME
 from hotspotguard.system import docker, systemd
 from hotspotguard.usecases.operations import OperationError, Operations, Paths
@@ -343,9 +344,14 @@ def test_a_failing_restart_takes_everything_back(
     with pytest.raises(OperationError) as info:
         in_netns(lab.host, lambda: ops.apply("hs0", "docker-netns", permanent=False, uid=0))
     assert info.value.kind == "Failed"
+    # our sentence (which tool, for what, its exit status), systemctl's own words quoted
     assert str(info.value) == (
-        "systemctl failed: Failed to try-restart docker.service: Unit docker.service not found."
+        "systemctl failed while restarting docker.service (exit status 5): "
+        "“Failed to try-restart docker.service: Unit docker.service not found.”"
     )
+    reason = wording.reason_of(info.value)
+    assert isinstance(reason, wording.Reason) and reason.code == "tool-failed"
+    assert reason.params["step"]["reason_code"] == "step-restart-unit"
     assert normalized_ruleset(lab) == before
     assert not (tmp_path / "docker.service.d").exists()
     assert in_netns(lab.host, ops.list_fixes) == []

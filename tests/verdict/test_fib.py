@@ -110,6 +110,21 @@ def test_policy_rules_that_select_packets_make_lookups_unknown() -> None:
     result = verdicts("prerouting", match(fib(["saddr", "iif"]), False), DROP, routing=routing)
     verdict, reason = result["outbound"]
     assert verdict == "unknown" and "policy routing" in reason
+    # a code, not a route table's sentence: the applet words it in the person's language
+    assert (reason.code, reason.params) == ("routes-policy-rules", {})
+
+
+def test_a_full_internet_table_is_not_read_and_says_so() -> None:
+    from hotspotguard.ruleset.routes import MAX_ROUTES
+
+    many = [{"dst": f"{n >> 16}.{n >> 8 & 255}.{n & 255}.0/24", "dev": "up0"}
+            for n in range(MAX_ROUTES + 1)]  # fmt: skip
+    routing = {"ip": {"routes": many, "rules": DEFAULT_RULES_4}}
+    result = verdicts("prerouting", match(fib(["saddr", "iif"]), False), DROP, routing=routing)
+    verdict, reason = result["outbound"]
+    assert verdict == "unknown"
+    assert (reason.code, reason.params) == ("routes-too-many", {"limit": MAX_ROUTES})
+    assert reason.startswith(f"the host has more than {MAX_ROUTES:,} routes")
 
 
 @pytest.mark.parametrize(

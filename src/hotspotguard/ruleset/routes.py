@@ -14,7 +14,7 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Literal
+from typing import Final, Literal
 
 from hotspotguard.ruleset.model import IPAddress, IPNetwork
 
@@ -24,7 +24,10 @@ FAILING_TYPES = frozenset({"blackhole", "unreachable", "prohibit"})
 # the keys a plain policy rule may have: one that sends every packet to a table
 PLAIN_RULE_KEYS = frozenset({"priority", "src", "table", "protocol", "flags"})
 MAX_ROUTES = 100_000
-POLICY_ROUTING = "policy routing rules select packets by mark, interface or address"
+#: why a family's lookups cannot be made (`Routing.undecidable`; the verdict's reason codes)
+Undecidable = Literal["routes-policy-rules", "routes-too-many"]
+POLICY_RULES: Final = "routes-policy-rules"  # rules select packets by mark, interface, address
+TOO_MANY_ROUTES: Final = "routes-too-many"  # more than MAX_ROUTES: not read
 
 
 class RoutingError(ValueError):
@@ -52,12 +55,13 @@ LookupResult = Route | None | _Undecided
 @dataclass(frozen=True, eq=False)
 class Routing:
     """One family's routes (all tables) and policy rules; compared by identity, as packets
-    carry it. `undecidable` says why its lookups cannot be made, if they cannot."""
+    carry it. `undecidable` says why its lookups cannot be made, if they cannot: a reason
+    code (`POLICY_RULES`, `TOO_MANY_ROUTES`), worded by hotspotguard.wording."""
 
     family: Literal["ip", "ip6"]
     routes: tuple[Route, ...]
     tables: tuple[str, ...] | None  # the tables plain rules visit, in order; None: not plain
-    undecidable: str | None = None
+    undecidable: Undecidable | None = None
 
     @cached_property
     def _index(self) -> dict[str, list[tuple[int, dict[int, list[Route]]]]]:
@@ -175,10 +179,9 @@ def parse_routing(raw: object) -> dict[str, Routing]:
             raise RoutingError(f"routing[{family!r}] needs a 'routes' list and a 'rules' list")
         routes = body["routes"]
         if len(routes) > MAX_ROUTES:  # a full internet table: not read, its lookups unknown
-            many = f"the host has more than {MAX_ROUTES:,} routes, which the engine does not read"
-            result[family] = Routing(family, (), None, many)
+            result[family] = Routing(family, (), None, TOO_MANY_ROUTES)
             continue
         tables = _plain_tables(body.get("rules"))
-        policy = None if tables is not None else POLICY_ROUTING
+        policy: Undecidable | None = None if tables is not None else POLICY_RULES
         result[family] = Routing(family, tuple(_route(r, family) for r in routes), tables, policy)
     return result

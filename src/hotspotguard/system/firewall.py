@@ -17,6 +17,7 @@ from typing import Any
 from hotspotguard.fixes.plan import RuleChange, Variant, rule_tag
 from hotspotguard.ruleset.iptables import chain_lines
 from hotspotguard.system import nftables
+from hotspotguard.wording import Reason, reason_fields
 
 NFT = "/usr/sbin/nft"
 ATTEMPTS = 5
@@ -26,7 +27,8 @@ TIMEOUT = 30.0
 
 
 class FirewallError(RuntimeError):
-    """A change the kernel or a tool refused; the message is one line for a person."""
+    """A change the kernel or a tool refused; the message is one line for a person (a
+    `wording.Reason` where it is ours: `reason_of` keeps its code and parameters)."""
 
 
 def _tool(variant: Variant, family: int, verb: str) -> str:
@@ -34,9 +36,20 @@ def _tool(variant: Variant, family: int, verb: str) -> str:
     return f"{SBIN}/{base}-{variant}-{verb}"
 
 
-def run(argv: list[str], stdin: str | None = None) -> str:
-    """A firewall tool's output (absolute path, no shell, clean environment, time limit);
-    its first error line as a FirewallError."""
+def _family(family: int) -> str:
+    return "ip" if family == 4 else "ip6"
+
+
+def step(code: str, **params: Any) -> dict[str, Any]:
+    """What a tool is run for, as a `Reason`'s fields (``{step}`` in the tools' reasons)."""
+    return reason_fields(Reason(code, **params))
+
+
+def run(argv: list[str], stdin: str | None = None, *, step: dict[str, Any]) -> str:
+    """A system tool's output (absolute path, no shell, clean environment, time limit).  A
+    failure is a FirewallError whose reason is ours — which tool, what `step` it was run for
+    (`step(…)`), its exit status — with the tool's first error line quoted as its detail."""
+    tool = argv[0].rsplit("/", 1)[-1]
     try:
         proc = subprocess.run(
             argv,
@@ -48,19 +61,30 @@ def run(argv: list[str], stdin: str | None = None) -> str:
             check=False,
         )
     except FileNotFoundError:
-        raise FirewallError(f"{argv[0]} is not installed") from None
+        raise FirewallError(Reason("tool-missing", tool=argv[0], step=step)) from None
     except subprocess.TimeoutExpired:
-        raise FirewallError(f"{argv[0]} did not finish in {TIMEOUT:.0f} s") from None
+        raise FirewallError(
+            Reason("tool-timeout", tool=tool, seconds=round(TIMEOUT), step=step)
+        ) from None
     if proc.returncode != 0:
-        lines = [line for line in proc.stderr.splitlines() if line.strip()]
-        detail = lines[0] if lines else f"exit code {proc.returncode}"
-        raise FirewallError(f"{argv[0].rsplit('/', 1)[-1]} failed: {detail}")
+        raise FirewallError(tool_failed(tool, proc.returncode, proc.stderr, step))
     return proc.stdout
+
+
+def tool_failed(tool: str, status: int, output: str, step: dict[str, Any]) -> Reason:
+    """A tool's failure as our reason, its first line of `output` quoted as the detail."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    if not lines:
+        return Reason("tool-failed-silently", tool=tool, status=status, step=step)
+    return Reason("tool-failed", tool=tool, status=status, step=step, detail=lines[0][:300])
 
 
 def save(variant: Variant, family: int, table: str) -> str:
     """`ip(6)tables-VARIANT-save -t TABLE` (empty when the table is not there)."""
-    return run([_tool(variant, family, "save"), "-t", table])
+    return run(
+        [_tool(variant, family, "save"), "-t", table],
+        step=step("step-read-table", family=_family(family), table=table),
+    )
 
 
 def tagged_rules(save_text: str, table: str, chain: str, fix_tag: str) -> list[str]:
@@ -90,7 +114,10 @@ def commit(change: RuleChange, lines: list[str]) -> None:
     if not lines:
         return
     text = f"*{change.table}\n" + "".join(line + "\n" for line in lines) + "COMMIT\n"
-    run([_tool(change.variant, change.family, "restore"), "--noflush", "--wait", "10"], text)
+    where = step("step-change-chain", family=_family(change.family), table=change.table,
+                 chain=change.chain)  # fmt: skip
+    run([_tool(change.variant, change.family, "restore"), "--noflush", "--wait", "10"], text,
+        step=where)  # fmt: skip
 
 
 def insert_lines(change: RuleChange) -> list[str]:
@@ -114,7 +141,8 @@ def write_sysctl(name: str, value: str) -> None:
         with open(_sysctl_path(name), "w") as handle:
             handle.write(value)
     except OSError as error:
-        raise FirewallError(f"cannot set {name}: {error.strerror or error}") from None
+        detail = error.strerror or str(error)
+        raise FirewallError(Reason("sysctl-not-set", name=name, detail=detail)) from None
 
 
 #: a global switch -> the directory of the per-interface settings the kernel sets with it
@@ -168,7 +196,8 @@ def generation(legacy_saves: list[str]) -> str:
     try:
         gen = nftables.generation()
     except OSError as error:
-        raise FirewallError(f"cannot read the ruleset's generation: {error}") from None
+        detail = error.strerror or str(error)
+        raise FirewallError(Reason("generation-unread", detail=detail)) from None
     return f"{gen}-{digest}"
 
 
@@ -221,12 +250,12 @@ def _same(a: str, b: str) -> bool:
 
 
 def _nft_handles(family: int, table: str, chain: str) -> list[int]:
-    nft_family = "ip" if family == 4 else "ip6"
-    out = run([NFT, "-j", "-a", "list", "chain", nft_family, table, chain])
+    where = step("step-read-chain", family=_family(family), table=table, chain=chain)
+    out = run([NFT, "-j", "-a", "list", "chain", _family(family), table, chain], step=where)
     try:
         doc = json.loads(out)
     except ValueError:
-        raise FirewallError(f"nft listed {table} {chain} unreadably") from None
+        raise FirewallError(Reason("tool-unreadable", tool="nft", step=where)) from None
     return [
         int(item["rule"]["handle"])
         for item in doc.get("nftables", [])
@@ -248,7 +277,7 @@ def list_chain(change: RuleChange) -> ChainListing:
         handles = _nft_handles(change.family, change.table, change.chain)
         if nftables.generation() == gen and len(handles) == len(specs):
             return ChainListing(tuple(zip(specs, handles, strict=True)), gen, exists)
-    raise FirewallError("the firewall keeps changing; try again in a moment")
+    raise FirewallError(Reason("firewall-busy"))
 
 
 def locate(

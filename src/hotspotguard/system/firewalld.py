@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from hotspotguard.fixes.firewalld import TARGETS, FirewalldFacts, ZoneFacts, firewalld_table
 from hotspotguard.ruleset import Ruleset
 from hotspotguard.system import atomic
+from hotspotguard.wording import Reason
 
 if TYPE_CHECKING:  # dbus-next is imported where a call is made: the CLI's docs build without it
     from hotspotguard.system.dbusio import MessageBus
@@ -32,7 +33,8 @@ T = TypeVar("T")
 
 
 class FirewalldError(Exception):
-    """firewalld is not there or refused (one line)."""
+    """firewalld is not there or refused (one line: a `wording.Reason`, firewalld's own
+    words quoted as its detail)."""
 
 
 class _Client:
@@ -55,8 +57,11 @@ class _Client:
                 "org.freedesktop.DBus.Error.ServiceUnknown",
                 "org.freedesktop.DBus.Error.NameHasNoOwner",
             ):
-                raise FirewalldError("firewalld is not running (nothing answers on the system bus)")
-            raise FirewalldError(f"firewalld refused {member}: {text or reply.error_name}")
+                raise FirewalldError(Reason("firewalld-gone"))
+            detail = (text or reply.error_name or "").strip().splitlines()
+            raise FirewalldError(
+                Reason("firewalld-refused", member=member, detail=(detail or [""])[0][:300])
+            )
         return reply.body[0] if reply.body else None
 
     async def config_zone(self, zone: str) -> str:
@@ -85,7 +90,7 @@ def _run(work: Callable[[_Client], Awaitable[T]]) -> T:
             )
             await bus.connect()
         except (OSError, DBusError, ValueError):
-            raise FirewalldError("firewalld is not running (there is no system bus)") from None
+            raise FirewalldError(Reason("firewalld-no-bus")) from None
         try:
             return await work(_Client(bus))
         finally:
@@ -94,7 +99,7 @@ def _run(work: Callable[[_Client], Awaitable[T]]) -> T:
     try:
         return asyncio.run(asyncio.wait_for(main(), TIMEOUT))
     except TimeoutError:
-        raise FirewalldError(f"firewalld did not answer in {TIMEOUT:.0f} s") from None
+        raise FirewalldError(Reason("firewalld-timeout", seconds=round(TIMEOUT))) from None
 
 
 def _unwrap(value: Any) -> Any:

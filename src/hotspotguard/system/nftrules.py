@@ -9,18 +9,20 @@ from typing import Any
 
 from hotspotguard.system import firewall
 from hotspotguard.system.firewall import NFT, FirewallError
+from hotspotguard.wording import Reason
 
 
-def _nft_json(commands: list[dict[str, Any]]) -> str:
-    return firewall.run([NFT, "-j", "-f", "-"], json.dumps({"nftables": commands}))
+def _nft_json(commands: list[dict[str, Any]], step: dict[str, Any]) -> str:
+    return firewall.run([NFT, "-j", "-f", "-"], json.dumps({"nftables": commands}), step=step)
 
 
 def chain_rules(family: str, table: str, chain: str) -> list[dict[str, Any]] | None:
     """The rule objects of a chain (each with its ``handle``, ``expr``, maybe ``comment``), in
     order; None when the chain is not there."""
     what = {"chain": {"family": family, "table": table, "name": chain}}
+    step = firewall.step("step-read-chain", family=family, table=table, chain=chain)
     try:
-        output = _nft_json([{"list": what}])
+        output = _nft_json([{"list": what}], step)
     except FirewallError as error:
         if "No such file or directory" in str(error):
             return None
@@ -28,15 +30,17 @@ def chain_rules(family: str, table: str, chain: str) -> list[dict[str, Any]] | N
     try:
         items = json.loads(output).get("nftables", [])
     except (ValueError, AttributeError):
-        raise FirewallError("nft printed no JSON for the chain") from None
+        raise FirewallError(Reason("tool-unreadable", tool="nft", step=step)) from None
     rules = [item["rule"] for item in items if isinstance(item, dict) and "rule" in item]
     return [rule for rule in rules if isinstance(rule, dict)]
 
 
-def transaction(commands: list[dict[str, Any]]) -> None:
-    """Apply `commands` (``insert``/``add``/``delete`` of rules) atomically: all or none."""
+def transaction(commands: list[dict[str, Any]], family: str, table: str, chain: str) -> None:
+    """Apply `commands` (``insert``/``add``/``delete`` of rules in `family` `table` `chain`)
+    atomically: all or none."""
     if commands:
-        _nft_json(commands)
+        _nft_json(commands, firewall.step("step-change-chain", family=family, table=table,
+                                          chain=chain))  # fmt: skip
 
 
 def rule_object(

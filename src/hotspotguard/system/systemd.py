@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from hotspotguard.system.firewall import run
+from hotspotguard.system.firewall import run, step
 
 SYSTEMCTL = "/usr/bin/systemctl"
 #: exists only while systemd is PID 1 (what sd_booted(3) checks)
@@ -26,10 +26,10 @@ def unit_path(unit: str) -> str | None:
 
 
 def daemon_reload() -> None:
-    run([SYSTEMCTL, "daemon-reload"])
+    run([SYSTEMCTL, "daemon-reload"], step=step("step-reload-units"))
 
 
 def try_restart(unit: str) -> None:
     """Restart `unit` if it runs (a stopped unit stays stopped); FirewallError with
     systemctl's first error line (exit 5: no such unit)."""
-    run([SYSTEMCTL, "try-restart", unit])
+    run([SYSTEMCTL, "try-restart", unit], step=step("step-restart-unit", unit=unit))

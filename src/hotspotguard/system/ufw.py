@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 
-from hotspotguard.system.firewall import CLEAN_ENV, TIMEOUT, FirewallError
+from hotspotguard.system.firewall import CLEAN_ENV, TIMEOUT, FirewallError, step, tool_failed
+from hotspotguard.wording import Reason
 
 UFW = "/usr/sbin/ufw"
 
@@ -15,9 +16,11 @@ def installed() -> bool:
 
 
 def run(args: list[str]) -> str:
-    """`ufw ARGS…`; its output.  FirewallError (one line) when ufw refuses."""
+    """`ufw ARGS…`; its output.  FirewallError (our reason, ufw's words as its detail) when
+    ufw refuses."""
+    doing = step("step-ufw", args=" ".join(args))
     if not installed():
-        raise FirewallError("ufw is not installed here")
+        raise FirewallError(Reason("tool-missing", tool=UFW, step=doing))
     try:
         proc = subprocess.run(
             [UFW, *args],
@@ -29,10 +32,10 @@ def run(args: list[str]) -> str:
             stdin=subprocess.DEVNULL,
         )
     except subprocess.TimeoutExpired:
-        raise FirewallError(f"ufw did not finish in {TIMEOUT:.0f} s") from None
+        why = Reason("tool-timeout", tool="ufw", seconds=round(TIMEOUT), step=doing)
+        raise FirewallError(why) from None
     if proc.returncode != 0:
-        lines = [line for line in (proc.stderr + proc.stdout).splitlines() if line.strip()]
-        raise FirewallError("ufw failed: " + (lines[0] if lines else f"exit {proc.returncode}"))
+        raise FirewallError(tool_failed("ufw", proc.returncode, proc.stderr + proc.stdout, doing))
     return proc.stdout
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import signal
 import socket
 import sys
@@ -37,8 +38,9 @@ from hotspotguard.ui.tray import Tray
 if TYPE_CHECKING:
     from hotspotguard.ui.controller import Controller
 
-# asyncio, qasync, dbus-next (notifications) and the controller (the engine) are imported once
-# the icon is up: the tray host shows it sooner.
+# The controller (the engine), the notifications and the windows are imported once the icon is
+# up: the tray host shows it sooner. (asyncio and dbus-next, which the icon needs, ui.launch
+# imports before Qt; qasync with the loop.)
 
 APP_ID = "io.github.hotspotguard"
 BUS_NAME = "io.github.hotspotguard.Tray"
@@ -252,6 +254,7 @@ async def run(
         tray = Tray(bus_address=bus_address)
     tray.start()  # the icon first: the engine's imports can wait for it
     await tray.started()
+    gc.enable()  # ui.launch turned it off for the way to the icon
     controller = controller_factory()
     applet = Applet(controller, windows, bus_address=bus_address, tray=tray)
     service.applet = applet
@@ -290,7 +293,7 @@ def self_check(app: QApplication) -> int:
     window are built and closed; 0 when all of that works."""
     import asyncio
 
-    import qasync
+    from hotspotguard.ui.loop import event_loop
 
     async def build() -> None:
         applet = Applet(default_controller())
@@ -298,7 +301,7 @@ def self_check(app: QApplication) -> int:
             window.close()
         await applet.close()
 
-    loop = qasync.QEventLoop(app)
+    loop = event_loop(app)
     asyncio.set_event_loop(loop)
     with loop:
         loop.run_until_complete(build())
@@ -342,9 +345,9 @@ def main(
         return 0 if ask_first_instance(bus) else 1
     import asyncio
 
-    import qasync  # after PySide6: it picks the Qt binding already imported
+    from hotspotguard.ui.loop import event_loop
 
-    loop = qasync.QEventLoop(app)
+    loop = event_loop(app)
     asyncio.set_event_loop(loop)
     try:
         with loop:

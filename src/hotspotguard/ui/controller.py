@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol, TypeVar
 
@@ -292,6 +293,23 @@ def helper_install_command() -> str:
     return f"sudo {found or 'hotspotguard-helper'} install-system"
 
 
+def _unreachable(text: str) -> str:
+    """Why the helper cannot be reached (system/helper_client.py's HelperUnavailable), in the
+    person's language; what the bus said — its own words — quoted after it."""
+    said = (
+        (r"the privileged helper did not answer: (.*)",
+         tr("The privileged helper did not answer.")),
+        (r"there is no system bus \((.*)\); .*",
+         tr("There is no system bus: the helper needs D-Bus (package dbus).")),
+        (r"the system bus went away(?:: (.*))?", tr("The system bus went away.")),
+    )  # fmt: skip
+    for pattern, sentence in said:
+        match = re.fullmatch(pattern, text)
+        if match:
+            return f"{sentence} “{match[1]}”" if match[1] else sentence
+    return tr("The privileged helper cannot be reached.")
+
+
 def error_sentence(error: BaseException) -> str:
     """One sentence for a person, never a traceback."""
     from hotspotguard.system.helper_client import HelperRefused, HelperUnavailable
@@ -318,7 +336,7 @@ def error_sentence(error: BaseException) -> str:
     if isinstance(error, HelperUnavailable):
         if helper_missing(error):
             return tr("the part of Hotspot Guard that reads the firewall is not installed")
-        return text or tr("The privileged helper cannot be reached.")
+        return _unreachable(text)
     if isinstance(error, asyncio.TimeoutError):
         return tr("The helper did not answer in time.")
     return tr("Something went wrong: {what}").format(what=text or type(error).__name__)

@@ -1,31 +1,24 @@
 """``hotspotguard-tray``'s first module (``python -m hotspotguard.ui.launch``): it imports no
-Qt, so before this thread loads Qt it starts a thread on the pure-Python modules the icon needs
-(its StatusNotifierItem speaks dbus-next over asyncio); then it runs the applet (``ui.app``).
+Qt, so the pure-Python modules the icon needs (its StatusNotifierItem speaks dbus-next over
+asyncio) are imported before Qt is; then it runs the applet (``ui.app``).
 
-Qt's start (its libraries, the display, the platform plugin, the fonts) releases the GIL for
-much of its work: on two cores the icon registers sooner (``benchmarks/bench_tray.py``). The
-main thread's own import of a module waits for the thread's (Python's per-module lock).
+Why before: once PySide6 is imported, its import hook reads the source of every module
+imported after it (looking for ``__feature__`` use) — ≈ 10 ms more for these on the way to
+the icon (``benchmarks/bench_tray.py``). (A thread gains nothing: Qt's start holds the GIL.)
+
+The cyclic garbage collector is off until the icon is up: the imports allocate much and free
+little, and its passes over them cost ≈ 10 ms of CPU on the way to the icon.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import importlib
 import sys
 
-#: imported in the thread; no Qt module (Qt's are loaded by the main thread)
-PREFETCH = ("asyncio", "dbus_next.aio.message_bus")
-
-
-def prefetch(modules: tuple[str, ...] = PREFETCH) -> None:
-    import contextlib
-    import importlib
-    import threading
-
-    def work() -> None:
-        for name in modules:
-            with contextlib.suppress(ImportError):
-                importlib.import_module(name)
-
-    threading.Thread(target=work, name="prefetch", daemon=True).start()
+#: imported before Qt: asyncio and dbus-next, for the StatusNotifierItem (ui/sni.py)
+BEFORE_QT = ("asyncio", "dbus_next.aio.message_bus")
 
 
 def without_tls() -> None:
@@ -36,9 +29,18 @@ def without_tls() -> None:
         sys.modules["ssl"] = None  # type: ignore[assignment]
 
 
+def before_qt() -> None:
+    """Keep OpenSSL out, then import :data:`BEFORE_QT` (a missing one is the item's to
+    report)."""
+    without_tls()
+    for name in BEFORE_QT:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+
+
 def main(argv: list[str] | None = None) -> int:
-    without_tls()  # before asyncio is imported, in either thread
-    prefetch()
+    gc.disable()  # until the icon is up (ui.app.run enables it again); see the module's doc
+    before_qt()
     from hotspotguard.ui.app import main as applet
 
     return applet(argv)

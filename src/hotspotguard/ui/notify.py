@@ -236,7 +236,8 @@ class Notifier(QObject):
             self._spawn(self._notify_unchecked(state, sorted(hotspots)))
 
     async def _notify_unchecked(self, state: dict[str, Any], ifaces: list[str]) -> None:
-        reason = str(state.get("reason") or self.tr("unknown error"))
+        # the sentence ends as the language ends it: once ("。" in Chinese)
+        reason = str(state.get("reason") or self.tr("unknown error")).rstrip(".。")
         await self.notify(
             fill(self.tr("Cannot check hotspot %1"), ", ".join(ifaces)),
             fill(self.tr("%1."), capitalized(reason)),

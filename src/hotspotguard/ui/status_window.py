@@ -428,7 +428,11 @@ class StatusWindow(QWidget):
         layout = QHBoxLayout(row)
         layout.setContentsMargins(0, 0, 0, 0)
         keep = self.tr("kept after reboot") if record.get("permanent") else self.tr("until reboot")
-        text = f"{record.get('summary', '')} ({keep})"
+        # worded from the fix's strategy and interface (the record's summary is the CLI's)
+        said = wording.plan_summary(record, texts.qt_tr) if record.get("strategy") else ""
+        text = self.tr("{summary} ({keep})").format(
+            summary=said or record.get("summary", ""), keep=keep
+        )
         if not record.get("in_place", True):
             text += "<br><span style='color:#b00020'>" + self.tr(
                 "Not in place any more: apply it again."

@@ -25,7 +25,7 @@ RULE_NAME = re.compile(r"[A-Za-z0-9_.@][A-Za-z0-9_.@-]*")
 class OperationError(Exception):
     """A refused or failed operation; `kind` names the D-Bus error, the message is one line."""
 
-    def __init__(self, kind: ErrorKind, message: str) -> None:
+    def __init__(self, kind: ErrorKind, message: str) -> None:  # a `Reason` where ours
         super().__init__(message)
         self.kind: ErrorKind = kind
 

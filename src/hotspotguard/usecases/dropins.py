@@ -8,10 +8,12 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import replace
+from typing import Any
 
 from hotspotguard.fixes.plan import DropIn, NftTable, NftTableRemoved
 from hotspotguard.system import atomic, firewall, systemd
 from hotspotguard.system.docker import read_text
+from hotspotguard.wording import Reason
 
 TEMPORARY_PREFIX = ".hotspotguard-"
 
@@ -27,7 +29,7 @@ def apply_dropin(change: DropIn) -> tuple[bool, DropIn]:
     if current == change.text:
         return False, change
     if current is not None:
-        raise NotOurs(f"{change.path} is there and is not as planned: preview the fix again")
+        raise NotOurs(Reason("file-not-as-planned", path=change.path))
     directory = os.path.dirname(change.path)
     made_dir = not os.path.isdir(directory)
     atomic.write_file(change.path, change.text, 0o644, prefix=TEMPORARY_PREFIX)
@@ -48,7 +50,7 @@ def undo_dropin(change: DropIn) -> int:
     if current is None:
         return 0
     if current != change.text:
-        raise firewall.FirewallError(f"{change.path} was edited since the fix: left as it is")
+        raise firewall.FirewallError(Reason("file-edited", path=change.path))
     os.unlink(change.path)
     directory = os.path.dirname(change.path)
     if change.made_dir:
@@ -71,11 +73,18 @@ def dropin_in_place(change: DropIn) -> bool:
 def _listing(change: NftTable | NftTableRemoved) -> str | None:
     """The table as nft lists it (None: there is none)."""
     try:
-        return firewall.run([firewall.NFT, "list", "table", change.family, change.name])
+        return firewall.run(
+            [firewall.NFT, "list", "table", change.family, change.name],
+            step=firewall.step("step-read-table", family=change.family, table=change.name),
+        )
     except firewall.FirewallError as error:
         if "No such file or directory" in str(error):
             return None
         raise
+
+
+def _loading(change: NftTable | NftTableRemoved) -> dict[str, Any]:
+    return firewall.step("step-load-table", family=change.family, table=change.name)
 
 
 def _same(listing: str, text: str) -> bool:
@@ -87,11 +96,9 @@ def apply_table(change: NftTable) -> bool:
     if listing is not None and _same(listing, change.text):
         return False
     if listing is not None:
-        raise NotOurs(
-            f"table {change.family} {change.name} is there and is not as planned: "
-            "preview the fix again"
-        )
-    firewall.run([firewall.NFT, "-f", "-"], stdin=change.text)  # one transaction
+        raise NotOurs(Reason("table-not-as-planned", family=change.family, table=change.name))
+    # one transaction
+    firewall.run([firewall.NFT, "-f", "-"], stdin=change.text, step=_loading(change))
     return True
 
 
@@ -101,9 +108,12 @@ def undo_table(change: NftTable) -> int:
         return 0
     if not _same(listing, change.text):
         raise firewall.FirewallError(
-            f"table {change.family} {change.name} was changed since the fix: left as it is"
+            Reason("table-edited", family=change.family, table=change.name)
         )
-    firewall.run([firewall.NFT, "delete", "table", change.family, change.name])
+    firewall.run(
+        [firewall.NFT, "delete", "table", change.family, change.name],
+        step=firewall.step("step-delete-table", family=change.family, table=change.name),
+    )
     return 1
 
 
@@ -120,7 +130,10 @@ def remove_table(change: NftTableRemoved) -> tuple[bool, NftTableRemoved]:
     listing = _listing(change)
     if listing is None:
         return False, change
-    firewall.run([firewall.NFT, "delete", "table", change.family, change.name])
+    firewall.run(
+        [firewall.NFT, "delete", "table", change.family, change.name],
+        step=firewall.step("step-delete-table", family=change.family, table=change.name),
+    )
     return True, replace(change, text=listing)
 
 
@@ -128,7 +141,7 @@ def restore_table(change: NftTableRemoved) -> int:
     """Load the table back as it was; none when it is there again (its owner made it anew)."""
     if not change.text or _listing(change) is not None:
         return 0
-    firewall.run([firewall.NFT, "-f", "-"], stdin=change.text)
+    firewall.run([firewall.NFT, "-f", "-"], stdin=change.text, step=_loading(change))
     return 1
 
 

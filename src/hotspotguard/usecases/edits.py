@@ -18,6 +18,7 @@ from hotspotguard.fixes.plan import (
 )
 from hotspotguard.system.firewall import FirewallError
 from hotspotguard.usecases import dropins, files, firewalld_zone, inserts, resets, ufw_rules
+from hotspotguard.wording import reason_of
 
 Edit = (
     ChainInsert
@@ -52,31 +53,31 @@ def apply(change: Edit, fix_tag: str, record: dict[str, Any] | None) -> tuple[bo
         try:
             return inserts.apply(change, fix_tag)
         except inserts.StaleChain as error:
-            raise StaleEdit(str(error)) from None
+            raise StaleEdit(reason_of(error)) from None
     if isinstance(change, UfwChange):
         return ufw_rules.apply(change, fix_tag, record)
     if isinstance(change, ZoneChange):
         try:
             return firewalld_zone.apply(change, record)
         except firewalld_zone.ZoneRefused as error:
-            raise StaleEdit(str(error)) from None
+            raise StaleEdit(reason_of(error)) from None
     if isinstance(change, FileChange):
         recorded = _recorded_file(record, change)
         try:
             return files.apply(change), recorded or change
         except files.FileMoved as error:
-            raise StaleEdit(str(error)) from None
+            raise StaleEdit(reason_of(error)) from None
     if isinstance(change, DropIn):
         try:
             did, done_dropin = dropins.apply_dropin(change)
         except dropins.NotOurs as error:
-            raise StaleEdit(str(error)) from None
+            raise StaleEdit(reason_of(error)) from None
         return did, done_dropin if did else _recorded_dropin(record, change) or change
     if isinstance(change, NftTable):
         try:
             return dropins.apply_table(change), change
         except dropins.NotOurs as error:
-            raise StaleEdit(str(error)) from None
+            raise StaleEdit(reason_of(error)) from None
     if isinstance(change, NftTableRemoved):
         did, removed = dropins.remove_table(change)
         return did, removed if did else recorded_removal(record, change) or removed
@@ -95,12 +96,12 @@ def undo(change: Edit, fix_tag: str) -> tuple[int, list[str]]:
         try:
             return firewalld_zone.undo(change), []
         except firewalld_zone.ZoneRefused as error:
-            raise StaleEdit(str(error)) from None
+            raise StaleEdit(reason_of(error)) from None
     if isinstance(change, FileChange):
         try:
             return files.undo(change), []
         except files.FileMoved as error:
-            raise FirewallError(str(error)) from None
+            raise FirewallError(reason_of(error)) from None
     if isinstance(change, DropIn):
         return dropins.undo_dropin(change), []
     if isinstance(change, NftTable):
@@ -121,7 +122,7 @@ def take_back(change: Edit, fix_tag: str, record: dict[str, Any] | None) -> Edit
         try:  # binding by binding: the runtime one may be made, the permanent not
             firewalld_zone.undo(change)
         except firewalld_zone.ZoneRefused as error:
-            raise FirewallError(str(error)) from None
+            raise FirewallError(reason_of(error)) from None
     elif record is None:
         if in_place(change, fix_tag):  # one commit (one rename): all or nothing
             undo(change, fix_tag)

@@ -11,6 +11,7 @@ import stat
 from hotspotguard.fixes.plan import FileChange
 from hotspotguard.system import atomic
 from hotspotguard.system.docker import read_text
+from hotspotguard.wording import Reason
 
 
 class FileMoved(Exception):
@@ -33,7 +34,7 @@ def apply(change: FileChange) -> bool:
     if current == change.after:
         return False
     if current != change.before:
-        raise FileMoved(f"{change.path} changed since the fix was planned: preview it again")
+        raise FileMoved(Reason("file-moved", path=change.path))
     mode = _mode(change.path)
     if change.before is not None:
         _write(change.backup, change.before, mode)
@@ -55,8 +56,9 @@ def undo(change: FileChange) -> int:
         forget_backup(change)
         return 0
     if current != change.after:
-        kept = f"; the old one is in {change.backup}" if change.before is not None else ""
-        raise FileMoved(f"{change.path} was edited since the fix: left as it is{kept}")
+        if change.before is None:
+            raise FileMoved(Reason("file-edited", path=change.path))
+        raise FileMoved(Reason("file-edited-kept", path=change.path, backup=change.backup))
     if change.before is None:
         os.unlink(change.path)
     else:

@@ -16,6 +16,7 @@ from typing import Any
 from hotspotguard.fixes.plan import ZoneChange, change_from_json
 from hotspotguard.system import firewalld
 from hotspotguard.system.firewall import FirewallError
+from hotspotguard.wording import reason_of
 
 
 class ZoneRefused(Exception):
@@ -109,8 +110,8 @@ def apply(change: ZoneChange, record: dict[str, Any] | None) -> tuple[bool, Zone
 
 
 def _one_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
+    """The error's first line, kept structured where it is a `wording.Reason`."""
+    return reason_of(error) or type(error).__name__
 
 
 def undo(change: ZoneChange) -> int:

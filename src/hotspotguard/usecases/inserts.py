@@ -18,6 +18,7 @@ from hotspotguard.ruleset.model import Rule
 from hotspotguard.ruleset.nft import parse_rule_exprs
 from hotspotguard.ruleset.render import rule_text
 from hotspotguard.system import firewall, nftrules
+from hotspotguard.wording import Reason
 
 
 class StaleChain(Exception):
@@ -47,7 +48,7 @@ def _nft_block(change: ChainInsert, fix_tag: str) -> tuple[list[dict[str, Any]],
     rules = nftrules.chain_rules(change.family, change.table, change.chain)
     if rules is None:
         raise firewall.FirewallError(
-            f"{change.family} {change.table} {change.chain} is not there any more"
+            Reason("chain-missing", family=change.family, table=change.table, chain=change.chain)
         )
     if change.before is None:
         end = len(rules)
@@ -78,7 +79,7 @@ def _apply_nft(change: ChainInsert, fix_tag: str) -> tuple[bool, ChainInsert]:
             *where, expr=json.loads(exprs), handle=change.before, comment=fix_tag
         )
         commands.append({verb: body})
-    nftrules.transaction(commands)
+    nftrules.transaction(commands, *where)
     _, block = _nft_block(change, fix_tag)
     return True, replace(change, handles=tuple(int(rule["handle"]) for rule in block))
 
@@ -92,7 +93,7 @@ def _listing(change: ChainInsert) -> firewall.ChainListing:
     """The chain's rules now, with their handles; FirewallError when it is gone."""
     listing = firewall.list_chain(_target(change))
     if not listing.exists:
-        raise firewall.FirewallError(f"{change.table} {change.chain} is not there any more")
+        raise firewall.FirewallError(Reason("chain-gone", table=change.table, chain=change.chain))
     return listing
 
 
@@ -167,7 +168,8 @@ def _remove_nft(change: ChainInsert, fix_tag: str) -> tuple[int, list[str]]:
         ours = [rule for rule in tagged if rule.get("handle") in change.handles]
     where = (change.family, change.table, change.chain)
     nftrules.transaction(
-        [{"delete": nftrules.rule_object(*where, handle=int(rule["handle"]))} for rule in ours]
+        [{"delete": nftrules.rule_object(*where, handle=int(rule["handle"]))} for rule in ours],
+        *where,
     )
     others = [_nft_text(rule) for rule in tagged if rule not in ours]
     return len(ours), _look_alikes(change, others)
@@ -198,7 +200,7 @@ def remove(change: ChainInsert, fix_tag: str) -> tuple[int, list[str]]:
         except firewall.Moved:
             continue
         return len(mine), _look_alikes(change, firewall.look_alikes(listing, where, fix_tag))
-    raise firewall.FirewallError("the firewall keeps changing; try again in a moment")
+    raise firewall.FirewallError(Reason("firewall-busy"))
 
 
 def in_place(change: ChainInsert, fix_tag: str) -> bool:

@@ -48,8 +48,8 @@ from hotspotguard.usecases.arguments import (
     validate_strategy,
 )
 from hotspotguard.usecases.choosing import candidates_json
-from hotspotguard.verdict.report import summary
-from hotspotguard.wording import reason_of
+from hotspotguard.verdict.report import summary_facts
+from hotspotguard.wording import Reason, reason_fields, reason_of
 
 #: change kinds whose rules name the uplinks (their names must not read as patterns)
 NAMES_UPLINKS = (RuleChange, ChainInsert, UfwChange)
@@ -92,8 +92,9 @@ class Paths:
 
 
 def _one_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
+    """The error's first line, kept structured where it is a `wording.Reason` (a tool's
+    failure, a chain gone): the applet words it in the person's language."""
+    return reason_of(error) or type(error).__name__
 
 
 @dataclass
@@ -147,7 +148,7 @@ class Operations:
                 raise OperationError("Failed", _one_line(error)) from None
             if before.split("-")[0] == token.split("-")[0]:
                 return _Live(snapshot, parse_ruleset(snapshot), token, doc)
-        raise OperationError("Failed", "the firewall keeps changing; try again in a moment")
+        raise OperationError("Failed", Reason("firewall-busy"))
 
     def _plan(self, iface: str, strategy: str) -> tuple[_Live, Plan, Verification]:
         validate_iface(iface)
@@ -165,12 +166,13 @@ class Operations:
                 chosen = str(applied[-1]["strategy"])  # ok thanks to it: apply is then a no-op
             if chosen is None:
                 if verdict.verdict == "ok":
-                    raise OperationError("NotApplicable", f"{iface} is not blocked: nothing to fix")
+                    raise OperationError("NotApplicable", Reason("nothing-to-fix", iface=iface))
                 if offered:
-                    reasons = "; ".join(f"{c.strategy}: {c.reason}" for c in offered)
-                    raise OperationError("NotApplicable", f"no fix works here ({reasons})")
+                    failed = [{"strategy": c.strategy, "why": reason_fields(c.reason)}
+                              for c in offered]  # fmt: skip
+                    raise OperationError("NotApplicable", Reason("no-fix-works", failed=failed))
                 raise OperationError(
-                    "NotApplicable", f"no fix is built for this yet: {summary(verdict)}"
+                    "NotApplicable", Reason("no-fix-built", verdict=summary_facts(verdict))
                 )
             strategy = chosen
         try:
@@ -305,7 +307,9 @@ class Operations:
         they already were in place).  Look-alikes (our tag, not ours) stay, with a warning."""
         listing = firewall.list_chain(change)
         if not listing.exists:
-            raise firewall.FirewallError(f"{change.table} {change.chain} is not there any more")
+            raise firewall.FirewallError(
+                Reason("chain-gone", table=change.table, chain=change.chain)
+            )
         where = firewall.locate(listing, previous)
         mine = [i for i in where if i is not None]
         warnings += _look_alike_warnings(change, firewall.look_alikes(listing, where, fix_tag))
@@ -321,7 +325,7 @@ class Operations:
         try:
             firewall.commit_on(change, listing, lines)
         except firewall.Moved as error:
-            raise OperationError("Stale", str(error)) from None
+            raise OperationError("Stale", reason_of(error)) from None
         moved_to = firewall.generation([]).split("-")[0]
         return firewall.added_at_top(change), moved_to
 
@@ -345,7 +349,7 @@ class Operations:
                     f"{gone} of this fix's rules in {change.table} {change.chain} were already gone"
                 )
             return len(mine), warnings
-        raise firewall.FirewallError("the firewall keeps changing; try again in a moment")
+        raise firewall.FirewallError(Reason("firewall-busy"))
 
     def _roll_back(self, done: list[tuple[Change, list[firewall.AddedRule]]], fix_tag: str) -> None:
         for change, added in reversed(done):
@@ -414,7 +418,7 @@ class Operations:
                     self._undo_sysctl(change)
                 self._step(f"change-{number}")
         except edits.StaleEdit as error:
-            raise OperationError("NotApplicable", str(error)) from None
+            raise OperationError("NotApplicable", reason_of(error)) from None
         except (firewall.FirewallError, OSError, KeyError, TypeError, ValueError) as error:
             raise OperationError("Failed", _one_line(error)) from None
         return removed, warnings
@@ -505,13 +509,13 @@ class Operations:
         try:
             state.store(self.paths.state_file, fixes)
         except OSError as error:
-            raise OperationError("Failed", f"cannot save the record of fixes: {error}") from None
+            raise OperationError("Failed", Reason("record-unsaved", detail=str(error))) from None
 
     def _write(self, fixes: list[dict[str, Any]], pending: dict[str, Any] | None) -> None:
         try:
             state.write(self.paths.state_file, state.Record(fixes, pending))
         except OSError as error:
-            raise OperationError("Failed", f"cannot save the record of fixes: {error}") from None
+            raise OperationError("Failed", Reason("record-unsaved", detail=str(error))) from None
 
     def _recover(self) -> list[dict[str, Any]]:
         """The fixes, after finishing what a crash interrupted: an apply is taken back (the
@@ -565,7 +569,8 @@ class Operations:
                 elif change.name not in recorded_settings:
                     self._undo_sysctl(change)
         except (firewall.FirewallError, OSError, KeyError, TypeError, ValueError) as error:
-            raise OperationError("Failed", f"cannot finish an interrupted fix: {error}") from None
+            why = reason_fields(_one_line(error))
+            raise OperationError("Failed", Reason("interrupted-fix", why=why)) from None
 
     def _remove_unclaimed(
         self, change: RuleChange, claimed: list[firewall.AddedRule], fix_tag: str
@@ -581,7 +586,7 @@ class Operations:
                 return
             except firewall.Moved:
                 continue
-        raise firewall.FirewallError("the firewall keeps changing; try again in a moment")
+        raise firewall.FirewallError(Reason("firewall-busy"))
 
     def _find(self, fix_id: str) -> dict[str, Any] | None:
         return next((f for f in self._load() if f.get("id") == fix_id), None)
@@ -590,12 +595,12 @@ class Operations:
     def _pick(fixes: list[dict[str, Any]], fix_id: str) -> dict[str, Any]:
         if not fix_id:
             if not fixes:
-                raise OperationError("NotFound", "no fix has been applied")
+                raise OperationError("NotFound", Reason("no-fix-applied"))
             return fixes[-1]
         for record in fixes:
             if record.get("id") == fix_id:
                 return record
-        raise OperationError("NotFound", f"no fix {fix_id} is applied")
+        raise OperationError("NotFound", Reason("fix-not-applied", fix=fix_id))
 
     def _check_keepable(self) -> None:
         """The drop-in and the dispatcher script make root run the helper at every Docker start
@@ -621,9 +626,7 @@ class Operations:
                 return persist.install(paths.systemd_dropin_dir, paths.dispatcher_dir, paths.helper)
             persist.remove(paths.systemd_dropin_dir, paths.dispatcher_dir)
         except (OSError, ValueError) as error:
-            raise OperationError(
-                "Failed", f"cannot write the files that keep fixes: {error}"
-            ) from None
+            raise OperationError("Failed", Reason("files-unwritten", detail=str(error))) from None
         return []
 
 
@@ -633,7 +636,7 @@ def _apply_edit(
     try:
         return edits.apply(change, fix_tag, record)
     except edits.StaleEdit as error:
-        raise OperationError("Stale", str(error)) from None
+        raise OperationError("Stale", reason_of(error)) from None
 
 
 def _require_shared(iface: str, doc: dict[str, Any]) -> None:
@@ -649,11 +652,9 @@ def _require_shared(iface: str, doc: dict[str, Any]) -> None:
         raise OperationError("Failed", str(error)) from None
     if iface in shared.ifaces:
         return
-    now = ", ".join(shared.ifaces) or "none"
     raise OperationError(
         "NotApplicable",
-        f"{iface} is not a shared connection now ({shared.source} shares: {now}): "
-        "hotspotguard fixes only hotspots",
+        Reason("not-shared", iface=iface, source=shared.source, shared=list(shared.ifaces)),
     )
 
 

@@ -9,6 +9,7 @@ import shlex
 from hotspotguard.fixes.plan import ChainReset, RuleChange
 from hotspotguard.ruleset.iptables import chain_lines
 from hotspotguard.system import firewall
+from hotspotguard.wording import Reason
 
 
 def _state(change: ChainReset) -> tuple[str | None, list[str]]:
@@ -22,7 +23,7 @@ def _state(change: ChainReset) -> tuple[str | None, list[str]]:
         elif in_table and line.startswith(f":{change.chain} "):
             policy = line.split()[1].lower()
     if policy is None:
-        raise firewall.FirewallError(f"{change.table} {change.chain} is not there any more")
+        raise firewall.FirewallError(Reason("chain-gone", table=change.table, chain=change.chain))
     prefix = f"-A {change.chain} "
     lines = chain_lines(text).get((change.table, change.chain), [])
     return policy, [line[len(prefix) :] for line in lines]

@@ -11,6 +11,7 @@ from hotspotguard.ruleset.iptables import parse_rule_line
 from hotspotguard.ruleset.model import IPAddress, RuleRef
 from hotspotguard.ruleset.owners import UNKNOWN, chain_owner, nm_backend, rule_owner
 from hotspotguard.ruleset.restored import restoring_program
+from hotspotguard.ruleset.routes import MAX_ROUTES, POLICY_RULES, TOO_MANY_ROUTES
 from hotspotguard.ruleset.values import CT_STATUS_BITS
 from hotspotguard.verdict.engine import (
     CONNTRACK_ORDER,
@@ -418,8 +419,10 @@ def _routes_reason(result: FlowResult, snapshot: Snapshot) -> FlowResult:
     routing = snapshot.routing.get(result.flow.family)
     if routing is None:
         why = Reason("no-routes")
-    elif routing.undecidable:
-        why = Reason("routes-undecidable", why=routing.undecidable)
+    elif routing.undecidable == TOO_MANY_ROUTES:
+        why = Reason("routes-too-many", limit=MAX_ROUTES)
+    elif routing.undecidable == POLICY_RULES:
+        why = Reason("routes-policy-rules")
     else:
         return result
     return replace(result, reason=why)

@@ -15,7 +15,8 @@ command line, which reads the helper's ``GetState`` as the applet does): CPU per
 watch process and of the helper, from the change to the watcher's evaluation (its
 HOTSPOTGUARD_WATCH_DEBUG line).  ``--cli-src DIR`` runs that command from another source tree
 (a checkout of an older commit: the before of a before/after).  The helper's peak RSS
-(VmHWM) is its high-water mark after the ``GetState`` run (the first full reading included).
+(VmHWM) is its high-water mark after its first answer (its first full reading: the figure of
+issue 14, target ≤ 450 MiB at 100,000 rules) and after the run.
 
 ``GetSnapshot`` is measured only at the sizes of ``--snapshot-sizes`` (at 100,000 rules one
 snapshot per change takes seconds of CPU: 20 of them make minutes).
@@ -49,6 +50,8 @@ from hotspotguard.system.helper_client import HelperClient
 from hotspotguard.watch import HotspotInfo
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+RSS_TARGET_MIB = 450  # the peak RSS of a first full reading at RSS_TARGET_SIZE rules (issue 14)
+RSS_TARGET_SIZE = 100_000
 
 
 def _task_cpu(pid: int) -> float:
@@ -72,8 +75,11 @@ def helper_cpu(pid: int) -> float:
     return total
 
 
-async def per_change(lab: PolkitLab, method: str, changes: int) -> tuple[float, float, float]:
-    """(helper CPU s, applet CPU s, wall s from Changed to the state) medians per change."""
+async def per_change(
+    lab: PolkitLab, method: str, changes: int
+) -> tuple[float, float, float, float]:
+    """(helper CPU s, applet CPU s, wall s from Changed to the state) medians per change, and
+    the helper's peak RSS (MiB) after its first answer (its first full reading)."""
     from hotspotguard.ui.controller import assess_document
 
     changed = asyncio.Event()
@@ -93,6 +99,7 @@ async def per_change(lab: PolkitLab, method: str, changes: int) -> tuple[float, 
         first = await ask()  # the first reading: full either way
         pid = await asyncio.to_thread(lab.helper_pid)
         assert pid is not None
+        first_peak = peak_rss_mib(pid)
         await asyncio.to_thread(lab.netns_run, ["nft", "add", "chain", "inet", "custom", "churn"])
         await asyncio.wait_for(changed.wait(), 30)
         await ask()
@@ -110,7 +117,8 @@ async def per_change(lab: PolkitLab, method: str, changes: int) -> tuple[float, 
             await asyncio.sleep(0.2)  # the helper's work after the answer (freeing) counts too
             helper_s.append(helper_cpu(pid) - cpu0)
         print(f"    (state {first} → {state})")
-    return statistics.median(helper_s), statistics.median(applet_s), statistics.median(wall_s)
+    medians = (statistics.median(v) for v in (helper_s, applet_s, wall_s))
+    return (*medians, first_peak)
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -226,7 +234,9 @@ def main() -> int:
             snapshots = size in {int(s) for s in args.snapshot_sizes.split(",") if s}
             for method in ("GetSnapshot", "GetState") if snapshots else ("GetState",):
                 lab.stop_helper()  # a fresh helper for each: its model starts with the method
-                helper, applet, wall = asyncio.run(per_change(lab, method, args.changes))
+                helper, applet, wall, first_peak = asyncio.run(
+                    per_change(lab, method, args.changes)
+                )
                 what = "GetSnapshot + evaluation" if method == "GetSnapshot" else "GetState"
                 pid = lab.helper_pid()
                 peak = f", helper peak RSS {peak_rss_mib(pid):.0f} MiB" if pid else ""
@@ -234,6 +244,15 @@ def main() -> int:
                     f"  {what:<24} per change (median of {args.changes}): helper CPU "
                     f"{helper * 1000:.1f} ms, applet CPU {applet * 1000:.1f} ms, "
                     f"Changed → state {wall * 1000:.0f} ms{peak}",
+                    flush=True,
+                )
+                target = ""
+                if size >= RSS_TARGET_SIZE:
+                    met = "met" if first_peak <= RSS_TARGET_MIB else "missed"
+                    target = f" (target at {RSS_TARGET_SIZE:,} rules ≤ {RSS_TARGET_MIB} MiB: {met})"
+                print(
+                    f"  {'':<24} helper peak RSS after its first {method}: "
+                    f"{first_peak:.1f} MiB{target}",
                     flush=True,
                 )
             lab.stop_helper()

@@ -228,8 +228,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _watch_status(args: argparse.Namespace) -> int:
-    from hotspotguard.watch import watch_lines
-
+    prelisted = feed = None
     if os.geteuid() != 0:  # a user watches through the helper: say at once if there is none
         from hotspotguard.system.helper_client import HelperRefused, HelperUnavailable, call_helper
 
@@ -237,8 +236,14 @@ def _watch_status(args: argparse.Namespace) -> int:
             call_helper("ListFixes", interactive=True)
         except (HelperUnavailable, HelperRefused) as error:
             raise UsageError(f"cannot watch the firewall: {error}") from None
+    else:  # root reads the firewall itself: its first reading, before asyncio and the engine
+        from hotspotguard.system import nftables, nftmonitor
 
-    return watch_lines(args.iface, args.json)
+        feed = nftmonitor.early_feed()
+        prelisted = nftables.prelist()
+    from hotspotguard.watch import watch_lines
+
+    return watch_lines(args.iface, args.json, prelisted=prelisted, feed=feed)
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:

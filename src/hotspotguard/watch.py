@@ -53,6 +53,8 @@ if TYPE_CHECKING:
     from hotspotguard.assessment import RemedyMemo
     from hotspotguard.fixes.plan import HostFacts
     from hotspotguard.ruleset import Ruleset
+    from hotspotguard.system.nftables import Prelisted
+    from hotspotguard.system.nftmonitor import RuleFeed
     from hotspotguard.verdict import Report
 
 State = Literal["no-hotspot", "ok", "blocked", "unknown", "error"]
@@ -624,14 +626,22 @@ class LiveAssessor:
     def assess_pending(
         self, pending: tuple[Any, set[str]], hotspots: list[HotspotInfo] | None
     ) -> Assessment:
-        """Blocking: :meth:`assess` with what :meth:`pending` took."""
+        """Blocking: :meth:`assess` with what :meth:`pending` took. The first one lists the
+        firewall's biggest table before it imports the parser and the engine (the model's
+        first reading is a full one: nftables.prelist)."""
+        if self.live is None:
+            from hotspotguard.system import nftables, nftmonitor
+
+            feed = nftmonitor.early_feed()
+            prelisted = nftables.prelist()
+            from hotspotguard.system.incremental import LiveFirewall
+
+            self.live = LiveFirewall(log=self.warn, prelisted=prelisted, feed=feed)
+            del prelisted
         from hotspotguard.system.capture import CaptureError
-        from hotspotguard.system.incremental import LiveFirewall
         from hotspotguard.system.netlink import RulesetChanges
 
         changes, kinds = pending
-        if self.live is None:
-            self.live = LiveFirewall(log=self.warn)
         try:
             ruleset = self.live.update(
                 changes or RulesetChanges(), bool(kinds & {"legacy", "start"})
@@ -690,7 +700,12 @@ class Watcher:
         has_legacy: Callable[[], bool] | None = None,
         warn: Callable[[str], None] | None = None,
         incremental: bool | None = None,
+        prelisted: Prelisted | None = None,
+        feed: RuleFeed | None = None,
     ) -> None:
+        """`prelisted`: the firewall's biggest table, listed before this process imported the
+        rest (nftables.prelist), and `feed`, nft's monitor started before that listing
+        (nftmonitor.early_feed): for the model (dropped, the monitor stopped, without one)."""
         self.source = source
         self.publish = publish
         self.capture = capture
@@ -727,6 +742,8 @@ class Watcher:
         )
         self._events: Events | None = None
         self.live: Any = None
+        self._prelisted = prelisted
+        self._feed = feed
         self._recheck: asyncio.TimerHandle | None = None
         self._machine = MachineCache()
 
@@ -892,11 +909,18 @@ class Watcher:
         self._stopped = asyncio.Event()
         events = self._make_events(self._on_kernel)
         self._events = events
+        prelisted, self._prelisted = self._prelisted, None
+        feed, self._feed = self._feed, None
         if self._incremental and hasattr(events, "changes"):
             from hotspotguard.system.incremental import LiveFirewall
 
-            self.live = LiveFirewall(log=self._warn or self._debug)
+            # a listing taken before the kernel's notifications were followed is checked by the
+            # first reading's generation (a change meanwhile: that reading starts again)
+            self.live = LiveFirewall(log=self._warn or self._debug, prelisted=prelisted, feed=feed)
             self._pending_kinds.add("start")
+        elif feed is not None:
+            feed.close()
+        del prelisted, feed
         for gap in events.gaps:
             if self._warn:
                 self._warn(gap)
@@ -1025,9 +1049,15 @@ class HelperEvents:
 
 
 def watch_lines(
-    ifaces: list[str] | None, as_json: bool, out: Callable[[str], None] | None = None
+    ifaces: list[str] | None,
+    as_json: bool,
+    out: Callable[[str], None] | None = None,
+    prelisted: Prelisted | None = None,
+    feed: RuleFeed | None = None,
 ) -> int:
-    """``hotspotguard status --watch``: one line per change of state until Ctrl-C (exit 0)."""
+    """``hotspotguard status --watch``: one line per change of state until Ctrl-C (exit 0).
+    `prelisted`, `feed`: as root, the biggest table listed and nft's monitor started before
+    this module was imported (see :class:`Watcher`)."""
     import signal
 
     def write(text: str) -> None:
@@ -1054,7 +1084,16 @@ def watch_lines(
     # a user watches through the helper: its Changed signal, and captures it makes (polkit's
     # read action); root reads the kernel's notifications and the firewall directly
     events = None if os.geteuid() == 0 else HelperEvents
-    watcher = Watcher(source_for(ifaces), publish, events=events, debug=debug, warn=warn)
+    watcher = Watcher(
+        source_for(ifaces),
+        publish,
+        events=events,
+        debug=debug,
+        warn=warn,
+        prelisted=prelisted,
+        feed=feed,
+    )
+    del prelisted, feed  # the watcher's model takes them (it frees the listing as it parses it)
 
     def on_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         error = context.get("exception")

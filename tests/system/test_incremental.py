@@ -601,3 +601,72 @@ def test_the_first_reading_equals_the_document_with_quotas_and_prelisted(
             assert _verdict(model) == _verdict(fresh)
 
     netns(run)
+
+
+@pytest.mark.kernel
+def test_the_watchers_first_state_sees_a_change_made_after_its_prelisting(
+    netns: InNamespace,
+) -> None:
+    """``status --watch`` as root lists the biggest table before it imports the watcher and
+    subscribes to the kernel's notifications (nftables.prelist): a change made in between
+    moves the generation, so the first reading starts again and the first state has it."""
+    import asyncio
+
+    from hotspotguard.system import nftables
+    from hotspotguard.watch import StaticHotspots, Watcher, WatchState
+
+    def first_state(prelisted: nftables.Prelisted | None) -> WatchState:
+        states: list[WatchState] = []
+
+        def publish(state: WatchState) -> None:
+            states.append(state)
+            watcher.stop()
+
+        watcher = Watcher(StaticHotspots(["hs0"]), publish, incremental=True, prelisted=prelisted)
+        asyncio.run(asyncio.wait_for(watcher.run(), 60))
+        return states[0]
+
+    def run() -> None:
+        subprocess.run(["sysctl", "-qw", "net.ipv4.ip_forward=1"], check=True)
+        rules = (f"add rule inet big c ip daddr 203.0.113.{i} counter" for i in range(60))
+        assert _nft("add table inet big; add chain inet big c; " + "; ".join(rules))
+        assert _nft(
+            "add table inet f; add chain inet f fc { type filter hook forward priority 0; }"
+        )
+        prelisted = nftables.prelist()
+        assert prelisted is not None and prelisted.table.name == "big"
+        before = first_state(prelisted)
+        assert before.key() == first_state(None).key(), before
+        prelisted = nftables.prelist()
+        assert _nft('add rule inet f fc iifname "hs0" drop')  # after the listing
+        after = first_state(prelisted)
+        assert after.key() == first_state(None).key() != before.key(), after
+        assert (after.blocked_by or {}).get("rule") == 'iifname "hs0" drop', after
+
+    netns(run)
+
+
+@pytest.mark.kernel
+def test_the_monitor_of_a_ruleset_of_many_sets_starts_before_the_prelisting(
+    netns: InNamespace,
+) -> None:
+    """A process that lists the biggest table before it loads the rest starts nft's monitor
+    first (nftmonitor.early_feed), for a table of MANY_SETS sets: the model takes that one, so
+    the monitor fills its cache while the first reading runs, as it does without a prelisting."""
+    from hotspotguard.system import nftables, nftmonitor
+
+    def run() -> None:
+        assert nftmonitor.early_feed() is None  # no table of many sets
+        sets = (f"add set inet many s{i} {{ type ipv4_addr; }}" for i in range(200))
+        assert nftmonitor.MANY_SETS == 200
+        assert _nft("add table inet many; " + "; ".join(sets))
+        feed = nftmonitor.early_feed()
+        assert feed is not None
+        live = LiveFirewall(prelisted=nftables.prelist(), feed=feed)
+        try:
+            live.update(RulesetChanges())
+            assert live._rule_feed() is feed and feed.alive
+        finally:
+            live.close()
+
+    netns(run)

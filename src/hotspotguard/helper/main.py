@@ -48,7 +48,8 @@ def _fail(message: str, status: int = 1) -> int:
 
 
 def _reapply(iface: str | None) -> int:
-    from hotspotguard.usecases.operations import OperationError, Operations, validate_iface
+    from hotspotguard.usecases.arguments import OperationError, validate_iface
+    from hotspotguard.usecases.operations import Operations
 
     try:
         if iface is not None:

@@ -30,7 +30,7 @@ import sys
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from dbus_next._private.unmarshaller import MarshallerStreamEndError, Unmarshaller
 from dbus_next.constants import BusType, MessageFlag, MessageType
@@ -41,15 +41,17 @@ from dbus_next.signature import SignatureTree, Variant
 from hotspotguard import wording
 from hotspotguard.system.dbusio import MessageBus
 from hotspotguard.system.netlink import KernelEvents, RulesetChanges
-from hotspotguard.usecases.operations import (
+from hotspotguard.usecases.arguments import (
     MAX_ARGUMENT,
     OperationError,
-    Operations,
     validate_fix_id,
     validate_iface,
     validate_strategy,
 )
 from hotspotguard.watch import HotspotInfo, LiveAssessor
+
+if TYPE_CHECKING:  # imported at the first operation (see HelperService.ops)
+    from hotspotguard.usecases.operations import Operations
 
 BUS_NAME: Final = "io.github.hotspotguard.Helper1"
 OBJECT_PATH: Final = "/io/github/hotspotguard/Helper1"
@@ -368,7 +370,7 @@ class HelperService:
         events_factory: Callable[[Callable[[frozenset[str]], None]], KernelEvents] | None = None,
     ) -> None:
         self.bus = bus
-        self.ops = operations or Operations()
+        self._ops = operations
         self.idle_timeout = idle_timeout
         self._events_factory = events_factory or (lambda cb: KernelEvents(cb))
         self._events: KernelEvents | None = None
@@ -414,6 +416,17 @@ class HelperService:
             (D, "Subscribe", ""): Method(_no_args, ACTION_READ, (), self._subscribe, "list"),
         }
         self._members = {(iface, member) for iface, member, _ in self._table}
+
+    @property
+    def ops(self) -> Operations:
+        """The use cases, made at their first call, in the worker (call it there): a helper
+        that has only read the state has not loaded the engine's planner and fixes, so its
+        first full reading of a big firewall comes while it holds little (watch.LiveAssessor)."""
+        if self._ops is None:
+            from hotspotguard.usecases.operations import Operations
+
+            self._ops = Operations()
+        return self._ops
 
     # -- life cycle --
     async def run(self) -> int:
@@ -688,7 +701,7 @@ class HelperService:
 
     # -- the methods --
     async def _get_snapshot(self, call: Call) -> Any:
-        return await self._work(self.ops.snapshot)
+        return await self._work(lambda: self.ops.snapshot())
 
     async def _get_state(self, call: Call) -> Any:
         """``status --json``'s state of the hotspots named (none: NetworkManager's tables say),
@@ -712,7 +725,7 @@ class HelperService:
 
     async def _preview_fix(self, call: Call) -> Any:
         iface, strategy = call.args
-        return await self._work(self.ops.preview, iface, strategy)
+        return await self._work(lambda: self.ops.preview(iface, strategy))
 
     async def _apply_fix(self, call: Call) -> Any:
         iface, strategy, permanent, generation = call.args
@@ -721,7 +734,9 @@ class HelperService:
             await self._authorize(call, ACTION_PERSIST, details)
         uid = await self._caller_uid(call)
         return await self._work(
-            self.ops.apply, iface, strategy, permanent=permanent, uid=uid, generation=generation
+            lambda: self.ops.apply(
+                iface, strategy, permanent=permanent, uid=uid, generation=generation
+            )
         )
 
     async def _undo_fix(self, call: Call) -> Any:
@@ -768,12 +783,12 @@ class HelperService:
         return owners
 
     async def _list_fixes(self, call: Call) -> Any:
-        return await self._work(self.ops.list_fixes)
+        return await self._work(lambda: self.ops.list_fixes())
 
     async def _set_permanent(self, call: Call) -> Any:
         fix_id, permanent = call.args
         uid = await self._caller_uid(call)
-        owner = await self._work(self.ops.fix_owner, fix_id)  # NotFound: nothing to change
+        owner = await self._work(lambda: self.ops.fix_owner(fix_id))  # NotFound: no change
         if owner != uid:  # another user's fix, on or off: a further action
             details = {"fix_id": fix_id, "permanent": str(bool(permanent)).lower()}
             await self._authorize(call, ACTION_UNDO_OTHERS, details)

@@ -68,7 +68,7 @@ from hotspotguard.system.capture import (
     save_texts,
 )
 from hotspotguard.system.netlink import BaseChain, RulesetChanges
-from hotspotguard.system.nftmonitor import RuleFeed
+from hotspotguard.system.nftmonitor import MANY_SETS, RuleFeed
 
 TableKey = tuple[str, str]
 ObjectKey = tuple[str, str, str]
@@ -79,10 +79,6 @@ FEED_AFTER = 0.030
 #: so does a full reading that takes this long (a big ruleset: its chains' listings will be
 #: slow too)
 FEED_AFTER_FULL = 0.5
-#: a table with this many sets (anonymous ones included: nft fetches each, with its elements,
-#: for a listing of one of its chains) starts the feed before the first full reading, beside
-#: it: the monitor fills its cache while the watcher reads, and is ready for the first change
-FEED_TABLE_SETS = 200
 #: seconds to wait for the feed to print a rule the kernel announced
 FEED_WAIT = 0.100
 #: how many times the feed is started before chains are only listed
@@ -215,16 +211,20 @@ class LiveFirewall:
         log: Callable[[str], None] | None = None,
         rule_feed: bool | None = None,
         prelisted: nftables.Prelisted | None = None,
+        feed: RuleFeed | None = None,
     ) -> None:
         """`rule_feed`: take added rules from nft's monitor (system.nftmonitor) — None: once
-        a chain's listing took FEED_AFTER or a full reading FEED_AFTER_FULL; True: from the
-        first change; False: never. `prelisted`: the biggest table, already listed
-        (nftables.prelist), for the first reading."""
+        a chain's listing took FEED_AFTER or a full reading FEED_AFTER_FULL, or from the start
+        for a table of nftmonitor.MANY_SETS sets (started before the first full reading,
+        beside it: the monitor fills its cache meanwhile, ready for the first change); True:
+        from the first change; False: never. `prelisted`: the biggest table, already listed
+        (nftables.prelist), for the first reading; `feed`: the monitor, started before that
+        listing (nftmonitor.early_feed)."""
         self.log = log or (lambda text: None)
         self._prelisted = prelisted
-        self._feed: RuleFeed | None = None
-        self._feed_wanted = rule_feed
-        self._feed_starts = 0
+        self._feed: RuleFeed | None = feed
+        self._feed_wanted = True if feed is not None else rule_feed
+        self._feed_starts = 1 if feed is not None else 0
         self.stats = UpdateStats()
         self._tables: dict[TableKey, Table] = {}
         self._warnings: dict[TableKey, tuple[str, ...]] = {}
@@ -342,7 +342,7 @@ class LiveFirewall:
     @staticmethod
     def _many_sets() -> bool:
         try:
-            return max(nftables.set_counts().values(), default=0) >= FEED_TABLE_SETS
+            return max(nftables.set_counts().values(), default=0) >= MANY_SETS
         except (nftables.NftablesError, OSError):
             return False  # the reading says what is wrong
 

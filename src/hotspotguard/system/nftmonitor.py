@@ -31,6 +31,7 @@ import threading
 import time
 from typing import Any, Final
 
+from hotspotguard.system import nftables
 from hotspotguard.system.nftables import CLEAN_ENV
 
 RuleKey = tuple[str, str, str, int]
@@ -39,6 +40,9 @@ RuleKey = tuple[str, str, str, int]
 KEEP: Final = 30.0
 #: unclaimed rules held before the old ones are dropped as they come
 PRUNE_AT: Final = 4096
+#: sets in one table from which listing a chain is slow (nft fetches every set of the table
+#: for it, seconds at 100,000 rules): such a ruleset takes its new rules from the monitor
+MANY_SETS: Final = 200
 
 
 class RuleFeed:
@@ -153,3 +157,23 @@ def _rule_of(line: bytes) -> tuple[RuleKey, dict[str, Any]] | None:
     ):
         return (family, table, chain, handle), rule
     return None
+
+
+def early_feed() -> RuleFeed | None:
+    """The monitor, started before the first reading of a ruleset with a table of MANY_SETS
+    sets or more, by a process that lists that reading's biggest table before it loads the
+    rest (nftables.prelist): the monitor fills its own cache of the ruleset meanwhile, ready
+    for the first changes (a minute at 100,000 rules). None for a smaller ruleset, or when it
+    cannot start (the reading decides again)."""
+    try:
+        if max(nftables.set_counts().values(), default=0) < MANY_SETS:
+            return None
+    except (nftables.NftablesError, OSError):
+        return None
+    binary = shutil.which("nft", path=CLEAN_ENV["PATH"])
+    if binary is None:
+        return None
+    try:
+        return RuleFeed(binary)
+    except OSError:
+        return None

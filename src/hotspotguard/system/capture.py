@@ -6,13 +6,14 @@ beside it as child processes, so the slowest of them sets the pace, not their su
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
 import re
 import shutil
 import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from hotspotguard.ruleset.restored import MAX_TEXT as MAX_RESTORED_TEXT
@@ -44,6 +45,19 @@ def firewall_unread(error: BaseException) -> Reason:
     return Reason("firewall-unread", detail=reason_of(error) or type(error).__name__)
 
 
+@contextlib.contextmanager
+def reading_firewall() -> Iterator[None]:
+    """Around a read of the firewall: not being root, or the system's own failure, becomes a
+    CaptureError for a person. (What means something else — an object gone, a dump
+    interrupted — the caller handles inside.)"""
+    try:
+        yield
+    except PermissionError:
+        raise CaptureError(NOT_ROOT) from None
+    except (nftables.NftablesError, OSError) as error:
+        raise CaptureError(firewall_unread(error)) from None
+
+
 def _tool(name: str) -> str | None:
     return shutil.which(name, path=CLEAN_ENV["PATH"])
 
@@ -51,12 +65,8 @@ def _tool(name: str) -> str | None:
 def _read_nft() -> dict[str, Any]:
     """`nft -j list ruleset`'s document, read table by table (see system.nftables), with the
     ingress chains' devices that nft 1.0.x leaves out of its JSON put back."""
-    try:
+    with reading_firewall():
         doc = nftables.list_ruleset_json()
-    except PermissionError:
-        raise CaptureError(NOT_ROOT) from None
-    except (nftables.NftablesError, OSError) as error:
-        raise CaptureError(firewall_unread(error)) from None
     binary = _tool("nft")
     _add_devices(doc, lambda: _nft_binary_text(binary, "list", "chains") if binary else "")
     return doc

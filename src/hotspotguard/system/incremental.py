@@ -55,7 +55,6 @@ from hotspotguard.system import nftables
 from hotspotguard.system.capture import (
     CLEAN_ENV,
     IFNAME,
-    NOT_ROOT,
     CaptureError,
     _add_devices,
     _nft_binary_text,
@@ -63,8 +62,8 @@ from hotspotguard.system.capture import (
     capture_firewall,
     capture_machine,
     existing_addresses,
-    firewall_unread,
     interface_addresses,
+    reading_firewall,
     save_texts,
 )
 from hotspotguard.system.netlink import BaseChain, RulesetChanges
@@ -137,27 +136,21 @@ def _has_tool(name: str) -> bool:
 
 def _kernel_handles(key: TableKey, chain: str) -> list[int] | None:
     """The chain's rule handles in order; None while a storm keeps interrupting the dump."""
-    try:
-        return nftables.rule_handles(*key, chain)
-    except nftables.DumpInterrupted:
-        return None
-    except FileNotFoundError:
-        raise _Reread from None  # the chain is gone
-    except PermissionError:
-        raise CaptureError(NOT_ROOT) from None
-    except (nftables.NftablesError, OSError) as error:
-        raise CaptureError(firewall_unread(error)) from None
+    with reading_firewall():
+        try:
+            return nftables.rule_handles(*key, chain)
+        except nftables.DumpInterrupted:
+            return None
+        except FileNotFoundError:
+            raise _Reread from None  # the chain is gone
 
 
 def _kernel_chains(key: TableKey) -> list[nftables.ChainInfo]:
-    try:
-        return nftables.chains(*key)
-    except (FileNotFoundError, nftables.DumpInterrupted):
-        raise _Reread from None  # the table is gone, or a storm: read the table
-    except PermissionError:
-        raise CaptureError(NOT_ROOT) from None
-    except (nftables.NftablesError, OSError) as error:
-        raise CaptureError(firewall_unread(error)) from None
+    with reading_firewall():
+        try:
+            return nftables.chains(*key)
+        except (FileNotFoundError, nftables.DumpInterrupted):
+            raise _Reread from None  # the table is gone, or a storm: read the table
 
 
 def _run_text(argv: list[str]) -> str | None:
@@ -177,14 +170,11 @@ def _run_text(argv: list[str]) -> str | None:
 
 def _list(what: dict[str, Any]) -> list[Any] | None:
     """One listing; None when nft refuses it (the object is gone, most often)."""
-    try:
-        return nftables.list_items(what)
-    except PermissionError:
-        raise CaptureError(NOT_ROOT) from None
-    except nftables.NotListed:
-        return None
-    except (nftables.NftablesError, OSError) as error:
-        raise CaptureError(firewall_unread(error)) from None
+    with reading_firewall():
+        try:
+            return nftables.list_items(what)
+        except nftables.NotListed:
+            return None
 
 
 def _with_devices(items: Iterator[Any]) -> Iterator[Any]:
@@ -348,12 +338,8 @@ class LiveFirewall:
 
     @staticmethod
     def _generation() -> int:
-        try:
+        with reading_firewall():
             return nftables.generation()
-        except PermissionError:
-            raise CaptureError(NOT_ROOT) from None
-        except (nftables.NftablesError, OSError) as error:
-            raise CaptureError(firewall_unread(error)) from None
 
     @staticmethod
     def _read_document() -> tuple[dict[TableKey, Table], dict[TableKey, tuple[str, ...]]]:
@@ -445,14 +431,11 @@ class LiveFirewall:
         family, name = key
         if stream is None:
             what = {"table": {"family": family, "name": name}}
-            try:
-                stream = nftables.list_stream(what, stateless=True)
-            except PermissionError:
-                raise CaptureError(NOT_ROOT) from None
-            except nftables.NotListed:
-                return None
-            except (nftables.NftablesError, OSError) as error:
-                raise CaptureError(firewall_unread(error)) from None
+            with reading_firewall():
+                try:
+                    stream = nftables.list_stream(what, stateless=True)
+                except nftables.NotListed:
+                    return None
             nftables.trim_heap()  # libnftables' cache of the table, freed: back before the parse
         saves: dict[str, str] = {}
         if _is_iptables_nft(family, name):

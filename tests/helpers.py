@@ -107,3 +107,28 @@ def accepting(path: Path) -> bool:
         except OSError:
             return False
     return True
+
+
+class SnapshotHotspots:
+    """A hotspot source for `watch.assess`: the snapshot's own hotspots (NetworkManager's list
+    left to the capture), or `status`, a failure to report."""
+
+    def __init__(self, status: str | None = None) -> None:
+        self._status = status
+
+    def hotspots(self) -> None:
+        return None
+
+    @property
+    def status(self) -> str | None:
+        return self._status
+
+    @property
+    def ready(self) -> bool:
+        return True
+
+    def start(self, on_change: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

@@ -20,6 +20,7 @@ from hotspotguard.system.helper_client import INSTALL_HINT, HelperRefused, Helpe
 from hotspotguard.ui.controller import Controller, FixedHotspots, HotspotInfo
 from hotspotguard.ui.status_window import StatusWindow
 from hotspotguard.usecases.operations import OperationError
+from tests.helpers import SnapshotHotspots
 from tests.ui.conftest import fixed_document, started_controller
 from tests.ui.fakes import CONNECTION, HOTSPOT, EngineBackend
 from tests.ui.test_wording_zh import chinese, forwarding_unread, shown_texts  # noqa: F401
@@ -465,30 +466,6 @@ FEED_STATUSES = {
 }
 
 
-class _Source:
-    """A hotspot source with NetworkManager's list (the snapshot's own) and a status."""
-
-    def __init__(self, status: str | None = None) -> None:
-        self._status = status
-
-    def hotspots(self) -> None:
-        return None
-
-    @property
-    def status(self) -> str | None:
-        return self._status
-
-    @property
-    def ready(self) -> bool:
-        return True
-
-    def start(self, on_change: Any) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 class _Feed(FixedHotspots):
     def __init__(self, status: str) -> None:
         super().__init__([HotspotInfo(HOTSPOT, CONNECTION)])
@@ -511,7 +488,7 @@ class _Assessor:
         def capture(ifaces: Any) -> dict[str, Any]:
             raise self.error
 
-        return Assessment(assess(_Source(), capture))
+        return Assessment(assess(SnapshotHotspots(), capture))
 
 
 class _StateBackend(EngineBackend):

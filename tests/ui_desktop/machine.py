@@ -22,7 +22,7 @@ from hotspotguard.fixes.strategies import (
 )
 from hotspotguard.ruleset import load_snapshot, parse_ruleset
 from hotspotguard.watch import WatchState, assess
-from tests.helpers import NM_LAB, document, nm_lab
+from tests.helpers import NM_LAB, SnapshotHotspots, document, nm_lab
 
 IFACE = "nmp-hs0"
 
@@ -62,34 +62,14 @@ DOCUMENTS = {
 }
 
 
-class _Source:
-    """A hotspot source for `assess`: the snapshot's own hotspots, or a failure."""
-
-    def __init__(self, status: str | None = None) -> None:
-        self._status = status
-
-    def hotspots(self) -> None:
-        return None
-
-    @property
-    def status(self) -> str | None:
-        return self._status
-
-    def start(self, on_change: Any) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 def real_state(kind: str) -> dict[str, Any]:
     """``WatchState.to_json()`` from the engine on a real capture ("error": the watcher's own
     answer when NetworkManager is not running)."""
     if kind == "error":
-        state: WatchState = assess(_Source("NetworkManager is not running"))
+        state: WatchState = assess(SnapshotHotspots("NetworkManager is not running"))
     else:
         doc = DOCUMENTS[kind]()
-        state = assess(_Source(), lambda _ifaces: copy.deepcopy(doc))
+        state = assess(SnapshotHotspots(), lambda _ifaces: copy.deepcopy(doc))
     assert state.state == kind, state
     return state.to_json()
 

@@ -189,6 +189,18 @@ polkit.addRule(function(action, subject) {{
 """
 
 
+def install_helper_bus_files(lab: Path, helper: Path) -> None:
+    """The helper's D-Bus activation file (running `helper`), bus policy and polkit actions,
+    as the package installs them, into a lab's ``services``, ``system.d`` and ``actions``."""
+    (lab / "services" / "io.github.hotspotguard.Helper1.service").write_text(
+        (RESOURCES / "io.github.hotspotguard.Helper1.service")
+        .read_text()
+        .replace("@HELPER@", str(helper))
+    )
+    shutil.copy(RESOURCES / "io.github.hotspotguard.Helper1.conf", lab / "system.d")
+    shutil.copy(RESOURCES / "io.github.hotspotguard.policy", lab / "actions")
+
+
 def polkit_lab_unavailable_reason() -> str | None:
     """Why the polkit lab cannot run here (None if it can)."""
     if os.geteuid() != 0:
@@ -346,13 +358,7 @@ class PolkitLab(HolderLab):
         for sub in ("services", "system.d", "actions", "rules", "ovl"):
             (self.dir / sub).mkdir(mode=0o755)
         (self.dir / "bus.conf").write_text(BUS_CONF.format(lab=self.dir))
-        (self.dir / "services" / "io.github.hotspotguard.Helper1.service").write_text(
-            (RESOURCES / "io.github.hotspotguard.Helper1.service")
-            .read_text()
-            .replace("@HELPER@", str(HELPER_EXEC))
-        )
-        shutil.copy(RESOURCES / "io.github.hotspotguard.Helper1.conf", self.dir / "system.d")
-        shutil.copy(RESOURCES / "io.github.hotspotguard.policy", self.dir / "actions")
+        install_helper_bus_files(self.dir, HELPER_EXEC)
         (self.dir / "rules" / RULES_FILE).write_text(RULES.format(mark=CHECK_MARK, **names))
         (self.dir / "client.py").write_text(CLIENT)
         for path in self.dir.rglob("*"):

@@ -55,10 +55,9 @@ from pathlib import Path
 from typing import Any
 
 from tests.plasma.plasma_lab import ROOT, Plasma
-from tests.polkitlab import HOTSPOT_LINKS
+from tests.polkitlab import HOTSPOT_LINKS, install_helper_bus_files
 from tests.ui_desktop.desktop_lab import Applet, wait_for
 
-RESOURCES = ROOT / "resources" / "system"
 ENV = ["env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"]
 AGENT = "/usr/lib/x86_64-linux-gnu/libexec/polkit-kde-authentication-agent-1"
 SESSION_ID = "2"
@@ -231,13 +230,7 @@ class SessionPolkit:
             f"PYTHONPATH={ROOT / 'src'} exec /usr/bin/python3 -c "
             "'import sys; from hotspotguard.helper.main import main; sys.exit(main())'\n"
         )
-        (self.dir / "services" / "io.github.hotspotguard.Helper1.service").write_text(
-            (RESOURCES / "io.github.hotspotguard.Helper1.service")
-            .read_text()
-            .replace("@HELPER@", str(helper))
-        )
-        shutil.copy(RESOURCES / "io.github.hotspotguard.Helper1.conf", self.dir / "system.d")
-        shutil.copy(RESOURCES / "io.github.hotspotguard.policy", self.dir / "actions")
+        install_helper_bus_files(self.dir, helper)
         for path in self.dir.rglob("*"):
             path.chmod(0o755 if path.is_dir() or path == helper else 0o644)
         sweep_stale_cgroups(self.cgroup.parent)

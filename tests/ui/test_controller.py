@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from hotspotguard import watch
-from hotspotguard.system.helper_client import INSTALL_HINT, HelperRefused, HelperUnavailable
+from hotspotguard.system.helper_client import HelperRefused, HelperUnavailable
 from hotspotguard.ui.controller import (
     Controller,
     FixedHotspots,
@@ -115,8 +115,8 @@ def test_a_fix_then_undo_through_the_controller(
         (HelperRefused("AccessDenied", "org.freedesktop...: denied"), "Not allowed"),
         (HelperRefused("InteractiveAuthorizationRequired", "x"), "no authentication agent"),
         (OperationError("Stale", "the firewall changed"), "look at the plan again"),
-        (HelperUnavailable(f"{INSTALL_HINT} (not activatable)"), "not installed"),
-        (HelperUnavailable("the system bus went away"), "The system bus went away."),
+        (HelperUnavailable.not_installed("not activatable"), "not installed"),
+        (HelperUnavailable.bus_gone(), "The system bus went away."),
         (HelperUnavailable("something new"), "The privileged helper cannot be reached."),
         (RuntimeError("boom\nTraceback (most recent call last):"), "Something went wrong: boom"),
     ],
@@ -141,8 +141,8 @@ def test_a_refused_fix_says_why_and_is_not_busy_after(
 
 def test_no_helper_is_an_error_state(qloop: Any, qtbot: Any) -> None:
     backend = EngineBackend()
-    backend.fail["GetSnapshot"] = HelperUnavailable(f"{INSTALL_HINT} (not activatable)")
-    backend.fail["ListFixes"] = HelperUnavailable(f"{INSTALL_HINT} (not activatable)")
+    backend.fail["GetSnapshot"] = HelperUnavailable.not_installed("not activatable")
+    backend.fail["ListFixes"] = HelperUnavailable.not_installed("not activatable")
     hub = Controller(backend, FixedHotspots([HotspotInfo(HOTSPOT)]))
     with qtbot.waitSignal(hub.stateChanged, timeout=10_000) as published:
         hub.start()

@@ -174,15 +174,14 @@ def test_without_the_helper_the_shared_connections_a_sentence_and_the_next_step(
     """The helper is not installed: the status window still shows the hotspot NetworkManager
     shares, says in one plain sentence what is missing, and gives the real command (the path
     sudo needs) — no backticks, no D-Bus error (issue 11, finding 2)."""
-    from hotspotguard.system.helper_client import INSTALL_HINT, HelperUnavailable
+    from hotspotguard.system.helper_client import HelperUnavailable
     from hotspotguard.ui.controller import FixedHotspots, HotspotInfo
     from hotspotguard.ui.tray import StateText
     from tests.ui.fakes import CONNECTION
 
     backend = EngineBackend()
-    backend.fail["GetSnapshot"] = HelperUnavailable(
-        f"{INSTALL_HINT} (The name io.github.hotspotguard.Helper1 was not provided by any "
-        ".service files)"
+    backend.fail["GetSnapshot"] = HelperUnavailable.not_installed(
+        "The name io.github.hotspotguard.Helper1 was not provided by any .service files"
     )
     hub = Controller(backend, FixedHotspots([HotspotInfo(HOTSPOT, CONNECTION)]), settle=0.01)
     with qtbot.waitSignal(hub.stateChanged, timeout=10_000) as published:

@@ -16,7 +16,7 @@ from PySide6.QtCore import QModelIndex, QObject, Qt
 from PySide6.QtWidgets import QTreeView, QWidget
 
 from hotspotguard import wording
-from hotspotguard.system.helper_client import INSTALL_HINT, HelperRefused, HelperUnavailable
+from hotspotguard.system.helper_client import HelperRefused, HelperUnavailable
 from hotspotguard.ui.controller import Controller, FixedHotspots, HotspotInfo
 from hotspotguard.ui.status_window import StatusWindow
 from hotspotguard.usecases.operations import OperationError
@@ -278,22 +278,19 @@ def test_the_ok_and_unknown_states(
 @pytest.mark.parametrize(
     ("name", "error"),
     [
-        ("no helper", HelperUnavailable(f"{INSTALL_HINT} (the name is not activatable)")),
+        ("no helper", HelperUnavailable.not_installed("the name is not activatable")),
         (
             "no answer",
-            HelperUnavailable(
-                "the privileged helper did not answer: Did not receive a reply. Possible "
-                "causes include: the remote application did not send a reply"
+            HelperUnavailable.no_answer(
+                "Did not receive a reply. Possible causes include: the remote application did "
+                "not send a reply"
             ),
         ),
         (
             "no bus",
-            HelperUnavailable(
-                "there is no system bus ([Errno 2] No such file or directory); the helper "
-                "needs D-Bus (package dbus)"
-            ),
+            HelperUnavailable.no_bus("[Errno 2] No such file or directory"),
         ),
-        ("bus gone", HelperUnavailable("the system bus went away")),
+        ("bus gone", HelperUnavailable.bus_gone()),
         ("firewall busy", OperationError("Failed", wording.Reason("firewall-busy"))),
         ("timeout", TimeoutError()),
     ],

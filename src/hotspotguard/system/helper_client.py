@@ -55,7 +55,32 @@ _UNAVAILABLE: Final = {
 
 
 class HelperUnavailable(Exception):
-    """The helper cannot be reached; the message says why and what to do."""
+    """The helper cannot be reached; the message says why and what to do, `cause` which case it
+    is (``not-installed``, ``no-answer``, ``no-bus``, ``bus-gone``; "" for another) and
+    `detail` the bus's own words, for a caller that words it in the person's language."""
+
+    def __init__(self, message: str, cause: str = "", detail: str = "") -> None:
+        super().__init__(message)
+        self.cause = cause
+        self.detail = detail
+
+    @classmethod
+    def not_installed(cls, detail: str) -> HelperUnavailable:
+        return cls(f"{INSTALL_HINT} ({detail})", "not-installed", detail)
+
+    @classmethod
+    def no_answer(cls, detail: str) -> HelperUnavailable:
+        return cls(f"the privileged helper did not answer: {detail}", "no-answer", detail)
+
+    @classmethod
+    def no_bus(cls, detail: str) -> HelperUnavailable:
+        message = f"there is no system bus ({detail}); the helper needs D-Bus (package dbus)"
+        return cls(message, "no-bus", detail)
+
+    @classmethod
+    def bus_gone(cls, detail: str = "") -> HelperUnavailable:
+        message = "the system bus went away" + (f": {detail}" if detail else "")
+        return cls(message, "bus-gone", detail)
 
 
 class HelperRefused(Exception):
@@ -85,8 +110,8 @@ def _reason_fields(body: list[Any]) -> dict[str, Any] | None:
 def _error_from(name: str, text: str, fields: dict[str, Any] | None = None) -> Exception:
     if name in _UNAVAILABLE:
         if name in ("org.freedesktop.DBus.Error.ServiceUnknown",) or "Spawn" in name:
-            return HelperUnavailable(f"{INSTALL_HINT} ({text})")
-        return HelperUnavailable(f"the privileged helper did not answer: {text}")
+            return HelperUnavailable.not_installed(text)
+        return HelperUnavailable.no_answer(text)
     if name.startswith(ERROR_PREFIX):
         return HelperRefused(name[len(ERROR_PREFIX) :], text, fields)
     return HelperRefused(name.rsplit(".", 1)[-1], text, fields)
@@ -113,9 +138,7 @@ class HelperClient:
                 bus = MessageBus(bus_type=BusType.SYSTEM)
             await bus.connect()
         except (OSError, DBusError, ValueError) as error:
-            raise HelperUnavailable(
-                f"there is no system bus ({error}); the helper needs D-Bus (package dbus)"
-            ) from None
+            raise HelperUnavailable.no_bus(str(error)) from None
         bus.add_message_handler(self._on_message)
         self._bus = bus
         return self
@@ -163,9 +186,9 @@ class HelperClient:
                 )
             )
         except (OSError, EOFError) as error:
-            raise HelperUnavailable(f"the system bus went away: {error}") from None
+            raise HelperUnavailable.bus_gone(str(error)) from None
         if reply is None:
-            raise HelperUnavailable("the system bus went away")
+            raise HelperUnavailable.bus_gone()
         if reply.sender and reply.sender.startswith(":"):
             self._helper = reply.sender
         if reply.message_type == MessageType.ERROR:

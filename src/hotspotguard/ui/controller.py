@@ -18,9 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from PySide6.QtCore import QCoreApplication, QObject, Signal
 
@@ -37,6 +36,9 @@ from hotspotguard.watch import (
     state_from_helper,
 )
 from hotspotguard.watch import assess_document as watch_assess_document
+
+if TYPE_CHECKING:
+    from hotspotguard.system.helper_client import HelperUnavailable
 
 T = TypeVar("T")
 
@@ -276,9 +278,9 @@ def default_backend() -> Backend:
 
 def helper_missing(error: BaseException) -> bool:
     """The helper is not installed (not merely slow or refusing)."""
-    from hotspotguard.system.helper_client import INSTALL_HINT, HelperUnavailable
+    from hotspotguard.system.helper_client import HelperUnavailable
 
-    return isinstance(error, HelperUnavailable) and str(error).startswith(INSTALL_HINT)
+    return isinstance(error, HelperUnavailable) and error.cause == "not-installed"
 
 
 def helper_install_command() -> str:
@@ -293,21 +295,17 @@ def helper_install_command() -> str:
     return f"sudo {found or 'hotspotguard-helper'} install-system"
 
 
-def _unreachable(text: str) -> str:
-    """Why the helper cannot be reached (system/helper_client.py's HelperUnavailable), in the
-    person's language; what the bus said — its own words — quoted after it."""
-    said = (
-        (r"the privileged helper did not answer: (.*)",
-         tr("The privileged helper did not answer.")),
-        (r"there is no system bus \((.*)\); .*",
-         tr("There is no system bus: the helper needs D-Bus (package dbus).")),
-        (r"the system bus went away(?:: (.*))?", tr("The system bus went away.")),
-    )  # fmt: skip
-    for pattern, sentence in said:
-        match = re.fullmatch(pattern, text)
-        if match:
-            return f"{sentence} “{match[1]}”" if match[1] else sentence
-    return tr("The privileged helper cannot be reached.")
+def _unreachable(error: HelperUnavailable) -> str:
+    """Why the helper cannot be reached, in the person's language; what the bus said — its own
+    words — quoted after it."""
+    sentence = {
+        "no-answer": tr("The privileged helper did not answer."),
+        "no-bus": tr("There is no system bus: the helper needs D-Bus (package dbus)."),
+        "bus-gone": tr("The system bus went away."),
+    }.get(error.cause)
+    if sentence is None:
+        return tr("The privileged helper cannot be reached.")
+    return f"{sentence} “{error.detail}”" if error.detail else sentence
 
 
 def error_sentence(error: BaseException) -> str:
@@ -336,7 +334,7 @@ def error_sentence(error: BaseException) -> str:
     if isinstance(error, HelperUnavailable):
         if helper_missing(error):
             return tr("the part of Hotspot Guard that reads the firewall is not installed")
-        return _unreachable(text)
+        return _unreachable(error)
     if isinstance(error, asyncio.TimeoutError):
         return tr("The helper did not answer in time.")
     return tr("Something went wrong: {what}").format(what=text or type(error).__name__)

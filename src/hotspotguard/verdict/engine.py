@@ -520,8 +520,11 @@ def read(key: Key, packet: Packet) -> object:
         return False if key.field is None else BREAK
     if isinstance(key, TcpOption):
         if packet.l4proto != PROTOCOLS["tcp"]:
-            # no TCP header: every option is absent (nft adds no protocol dependency)
-            return False if key.field is None else BREAK
+            # no TCP header: a field cannot be read (NFT_BREAK); presence reads "absent" in the
+            # kernel, but nft lists `meta l4proto tcp tcp option X missing` (the user's own
+            # protocol match) and `tcp option X missing` alike, and only the second matches a
+            # UDP packet: which one the listing stands for is not known
+            return None if key.field is None else BREAK
         if packet.tcp_flags == 0x02 and key.field is None:  # the client's SYN
             return key.name in CLIENT_SYN_OPTIONS
         return None
